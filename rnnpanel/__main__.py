@@ -1,0 +1,5 @@
+import sys
+
+from rnnpanel.cli import main
+
+sys.exit(main())

@@ -1,0 +1,69 @@
+"""What the views draw: one store entry's sequences, words, predictions and one projection, as NumPy.
+
+A :class:`Sample` is built once per (entry, layer, state kind, projection) and shared by every
+session; views read it and never touch the store, the model or the state tensor itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Flat, per-state arrays with per-sequence offsets.
+
+    States of sequence ``s`` occupy rows ``offsets[s]:offsets[s + 1]`` in time order.
+    ``step_distance[i]`` is ``‖h_{t+1} − h_t‖`` from state ``i`` to the next state of the same
+    sequence, divided by the largest such distance in the sample; it is NaN on each sequence's
+    last state. ``ep[i]`` are the class probabilities after reading ``words[i]``.
+    """
+
+    name: str                      # human label of the entry, e.g. "rotten_tomatoes · LSTM-100"
+    class_names: tuple[str, ...]
+    offsets: np.ndarray            # (S + 1,) int64
+    words: np.ndarray              # (N,) object (str)
+    ep: np.ndarray                 # (N, C) float32
+    xy: np.ndarray                 # (N, 2) float32, the joint 2-D projection
+    step_distance: np.ndarray      # (N,) float32, NaN at each sequence's end
+    labels: np.ndarray             # (S,) int64, true class
+    predictions: np.ndarray        # (S,) int64, class predicted from the final state
+    sequence_ids: np.ndarray       # (S,) int64, row of the sequence in its dataset split
+    n_cut: np.ndarray              # (S,) int64, tokens removed by the model's input window
+    truncation: str = "last"       # which end the window kept
+    layer: int = 0
+    state: str = "h"
+    projection: str = ""           # e.g. "tsne/opentsne"
+
+    @property
+    def n_sequences(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_states(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def sequence_of_state(self) -> np.ndarray:
+        """(N,) index of the sequence each state belongs to."""
+        return np.repeat(np.arange(self.n_sequences), np.diff(self.offsets))
+
+    @property
+    def step_of_state(self) -> np.ndarray:
+        """(N,) time step t (0-based) of each state within its sequence."""
+        return np.arange(self.n_states) - np.repeat(self.offsets[:-1], np.diff(self.offsets))
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(S,) probability of the predicted class at the sequence's last state."""
+        last = self.offsets[1:] - 1
+        return self.ep[last, self.predictions]
+
+    def sequence_slice(self, s: int) -> slice:
+        return slice(int(self.offsets[s]), int(self.offsets[s + 1]))

@@ -1,0 +1,214 @@
+"""The on-disk state store: one Zarr group per entry, projections stored beside their states.
+
+Layout under the store root::
+
+    entries/<entry key>/              Zarr group: attrs + arrays (offsets, ep, layer_0/h, ...)
+    entries/<entry key>/vocab.json    the words behind token ids
+    entries/<entry key>/projections/<projection key>/   Zarr group: embedding, fitted, ...
+
+Every entry and projection is written through :func:`atomic_directory`, so what a reader finds
+under its final name is complete. A reader also checks the format version and completeness
+marker, so an entry from an incompatible rnnpanel is reported instead of misread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from rnnpanel.errors import StoreError
+from rnnpanel.store.atomic import atomic_directory, is_temporary, remove_stale_temporaries
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+ENTRIES = "entries"
+PROJECTIONS = "projections"
+VOCAB_FILE = "vocab.json"
+ROW_CHUNK = 1 << 16
+STATE_KINDS = ("h", "c", "h_fwd", "h_bwd", "c_fwd", "c_bwd")
+
+
+def _write_group(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+    group = zarr.open_group(str(path), mode="w")
+    for name, value in arrays.items():
+        value = np.ascontiguousarray(value)
+        chunks = (min(ROW_CHUNK, max(1, value.shape[0])),) + value.shape[1:] if value.ndim else ()
+        group.create_array(name, data=value, chunks=chunks)
+    group.attrs.update({**attrs, "format_version": FORMAT_VERSION, "complete": True})
+
+
+def _open_group(path: Path, what: str) -> zarr.Group:
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        attrs = dict(group.attrs)
+    except Exception as exc:  # zarr raises several types for damaged metadata
+        raise StoreError(f"{what} at {path} cannot be read ({exc}); delete it and recompute") from exc
+    if attrs.get("format_version") != FORMAT_VERSION or not attrs.get("complete"):
+        raise StoreError(
+            f"{what} at {path} has format {attrs.get('format_version')!r}, expected {FORMAT_VERSION}; "
+            "delete it and recompute"
+        )
+    return group
+
+
+class StoredEntry:
+    """Read access to one entry: attributes, per-state arrays and words, loaded lazily."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.key = self.path.name
+        self._group = _open_group(self.path, f"store entry {self.key}")
+        self.attrs: dict[str, Any] = dict(self._group.attrs)
+
+    def __repr__(self) -> str:
+        return f"StoredEntry({self.key!r}, {self.attrs.get('model_name')!r}, {self.attrs.get('dataset')!r})"
+
+    @property
+    def array_names(self) -> list[str]:
+        return sorted(name for name, _ in self._group.arrays()) + sorted(
+            f"{g}/{a}" for g, sub in self._group.groups() for a, _ in sub.arrays()
+        )
+
+    def load(self, name: str) -> np.ndarray:
+        """Load one whole array into memory."""
+        try:
+            return np.asarray(self._group[name][...])
+        except KeyError:
+            raise StoreError(
+                f"store entry {self.key} has no array {name!r}; it has {', '.join(self.array_names)}"
+            ) from None
+
+    def states(self, layer: int = -1, kind: str = "h") -> np.ndarray:
+        """States ``(N, D)`` of one layer (negative counts from the top) and kind.
+
+        ``h``/``c`` are the layer's full state (both directions concatenated when
+        bidirectional); ``h_fwd``/``h_bwd``/``c_fwd``/``c_bwd`` select one direction's half.
+        """
+        n_layers = int(self.attrs["layers"])
+        if not -n_layers <= layer < n_layers:
+            raise StoreError(f"layer {layer} out of range; this model has {n_layers} layer(s) (0..{n_layers - 1})")
+        if kind not in STATE_KINDS:
+            raise StoreError(f"unknown state kind {kind!r}; choose one of {', '.join(STATE_KINDS)}")
+        base, _, direction = kind.partition("_")
+        if base not in self.attrs["state_kinds"]:
+            raise StoreError(
+                f"state kind {kind!r} is not stored for this {self.attrs['model_config']['cell'].upper()} model; "
+                f"choose one of {', '.join(self.attrs['state_kinds'])}"
+            )
+        full = self.load(f"layer_{layer % n_layers}/{base}")
+        if not direction:
+            return full
+        if not self.attrs.get("bidirectional"):
+            if direction == "fwd":
+                return full
+            raise StoreError(f"state kind {kind!r} needs a bidirectional model; this one is unidirectional")
+        half = int(self.attrs["hidden_size"])
+        return full[:, :half] if direction == "fwd" else full[:, half:]
+
+    @cached_property
+    def vocab_words(self) -> list[str]:
+        try:
+            return json.loads((self.path / VOCAB_FILE).read_text())
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"store entry {self.key} lacks a readable {VOCAB_FILE}; delete it and re-extract") from exc
+
+    def words(self) -> np.ndarray:
+        """The word behind every state, ``(N,)`` of ``str``."""
+        vocab = np.asarray(self.vocab_words, dtype=object)
+        return vocab[self.load("token_ids")]
+
+
+class StateStore:
+    """A folder of entries. Creating the object touches nothing; the first write creates folders."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+
+    def __repr__(self) -> str:
+        return f"StateStore({str(self.root)!r})"
+
+    @property
+    def entries_dir(self) -> Path:
+        return self.root / ENTRIES
+
+    def entry_path(self, key: str) -> Path:
+        return self.entries_dir / key
+
+    def has_entry(self, key: str) -> bool:
+        return (self.entry_path(key) / "zarr.json").is_file()
+
+    def open_entry(self, key: str) -> StoredEntry:
+        if not self.has_entry(key):
+            known = ", ".join(e.key for e in self.entries()) or "none"
+            raise StoreError(f"no entry {key!r} in store {self.root} (entries: {known}); run `rnnpanel extract` first")
+        return StoredEntry(self.entry_path(key))
+
+    def entries(self) -> list[StoredEntry]:
+        """Complete, readable entries, oldest first; damaged ones are logged and skipped."""
+        if not self.entries_dir.is_dir():
+            return []
+        found = []
+        for path in self.entries_dir.iterdir():
+            if is_temporary(path) or not path.is_dir():
+                continue
+            try:
+                found.append(StoredEntry(path))
+            except StoreError as exc:
+                log.warning("skipping %s", exc)
+        return sorted(found, key=lambda e: (e.attrs.get("created", 0), e.key))
+
+    def write_entry(self, key: str, arrays: dict[str, np.ndarray], attrs: dict[str, Any],
+                    words: list[str]) -> StoredEntry:
+        """Write an entry atomically and return it opened."""
+        remove_stale_temporaries(self.entries_dir)
+        with atomic_directory(self.entry_path(key)) as tmp:
+            _write_group(tmp, arrays, {**attrs, "entry_key": key, "created": attrs.get("created", time.time())})
+            (tmp / VOCAB_FILE).write_text(json.dumps(list(words)))
+        return self.open_entry(key)
+
+    def projection_path(self, entry_key: str, projection_key: str) -> Path:
+        return self.entry_path(entry_key) / PROJECTIONS / projection_key
+
+    def has_projection(self, entry_key: str, projection_key: str) -> bool:
+        return (self.projection_path(entry_key, projection_key) / "zarr.json").is_file()
+
+    def write_projection(self, entry_key: str, projection_key: str, arrays: dict[str, np.ndarray],
+                         attrs: dict[str, Any]) -> None:
+        """Write one projection of an entry atomically."""
+        if not self.has_entry(entry_key):
+            raise StoreError(f"cannot store a projection for missing entry {entry_key!r}; extract it first")
+        folder = self.entry_path(entry_key) / PROJECTIONS
+        remove_stale_temporaries(folder)
+        with atomic_directory(folder / projection_key) as tmp:
+            _write_group(tmp, arrays, {**attrs, "entry_key": entry_key, "projection_key": projection_key,
+                                       "created": time.time()})
+
+    def read_projection(self, entry_key: str, projection_key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        path = self.projection_path(entry_key, projection_key)
+        if not self.has_projection(entry_key, projection_key):
+            raise StoreError(f"no projection {projection_key!r} for entry {entry_key!r}; run `rnnpanel project`")
+        group = _open_group(path, f"projection {projection_key}")
+        return {name: np.asarray(arr[...]) for name, arr in group.arrays()}, dict(group.attrs)
+
+    def projections(self, entry_key: str) -> list[dict[str, Any]]:
+        """Attributes of every complete projection of an entry."""
+        folder = self.entry_path(entry_key) / PROJECTIONS
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in sorted(folder.iterdir()):
+            if is_temporary(path):
+                continue
+            try:
+                out.append(dict(_open_group(path, f"projection {path.name}").attrs))
+            except StoreError as exc:
+                log.warning("skipping %s", exc)
+        return out
