@@ -1,0 +1,58 @@
+"""``rnnpanel extract``: every hidden (and cell) state of a sample, into the state store.
+
+Progress goes to stderr; stdout gets exactly one line of JSON, the summary, so scripts can
+read it. Heavy modules are imported only when the command runs, so ``rnnpanel --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "extract",
+        help="extract every layer's per-step states of a dataset sample into the store",
+        description=(
+            "Run a trained model over a sample of a dataset split and store, for every layer and "
+            "time step, h (and c for LSTM), the expected prediction, tokens, labels and predictions. "
+            "Prints a one-line JSON summary; a repeated identical request is a cache hit."
+        ),
+    )
+    p.add_argument("--model", required=True, metavar="DIR", help="model directory written by `rnnpanel train`")
+    p.add_argument("--dataset", required=True, metavar="NAME|PATH",
+                   help="a registered corpus (e.g. rotten_tomatoes) or a CSV/TSV/Parquet/JSONL file")
+    p.add_argument("--text-column", metavar="COLUMN", help="text column of a dataset file")
+    p.add_argument("--label-column", metavar="COLUMN", help="label column of a dataset file")
+    p.add_argument("--split", default="test", help="train or test (default: test)")
+    p.add_argument("--n", type=int, default=None, metavar="N",
+                   help="number of sequences to sample (default: all of the split)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
+    p.add_argument("--store", default=None, metavar="PATH",
+                   help="state store folder (default: $RNNPANEL_HOME/store)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto = CUDA when available)")
+    p.add_argument("--batch-size", type=int, default=256, metavar="B",
+                   help="sequences per batch (default: 256)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnpanel.paths import default_store
+    from rnnpanel.pipeline.extract import extract_to_store, summary_line
+
+    _, summary = extract_to_store(
+        args.model,
+        args.dataset,
+        split=args.split,
+        n=args.n,
+        seed=args.seed,
+        store_root=args.store if args.store is not None else default_store(),
+        device=args.device,
+        batch_size=args.batch_size,
+        progress=True,
+        text_column=args.text_column,
+        label_column=args.label_column,
+    )
+    print(summary_line(summary), file=sys.stdout, flush=True)
+    return 0

@@ -1,0 +1,66 @@
+"""Choose the torch device for extraction: CUDA when it is there, the CPU otherwise.
+
+The choice is made once, from an explicit name, so that nothing depends on import-time side
+effects and a user who asks for CUDA on a machine without it is told so instead of silently
+getting the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from rnnpanel.errors import BackendUnavailable
+
+logger = logging.getLogger(__name__)
+
+DEVICE_NAMES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a usable :class:`torch.device`.
+
+    ``"auto"`` (or ``None``) picks the first CUDA device when PyTorch sees one, else the CPU.
+    Asking for CUDA where there is none raises :class:`BackendUnavailable` with the remedy.
+    """
+    if name is None:
+        name = "auto"
+    if isinstance(name, torch.device):
+        name = str(name)
+    if not isinstance(name, str):
+        raise TypeError(f"device must be a string such as {', '.join(DEVICE_NAMES)}; got {name!r}")
+    key = name.strip().lower()
+    if key == "auto":
+        device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+        logger.info("device auto -> %s", device)
+        return device
+    if key == "cpu":
+        return torch.device("cpu")
+    if key == "cuda" or key.startswith("cuda:"):
+        return _cuda_device(key)
+    raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_NAMES)} (or cuda:N)")
+
+
+def _cuda_device(key: str) -> torch.device:
+    try:
+        device = torch.device(key)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {key!r}; choose one of {', '.join(DEVICE_NAMES)} (or cuda:N)") from exc
+    if torch.version.cuda is None:
+        raise BackendUnavailable(
+            f"device {key!r} was requested but this PyTorch build ({torch.__version__}) has no CUDA "
+            "support; use --device cpu (or auto), or install a CUDA build of torch (see the gpu/ folder)"
+        )
+    if not torch.cuda.is_available():
+        raise BackendUnavailable(
+            f"device {key!r} was requested but no CUDA device is visible (check the driver and "
+            "CUDA_VISIBLE_DEVICES); use --device cpu (or auto) to run on the CPU"
+        )
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise BackendUnavailable(
+            f"device {key!r} was requested but only {count} CUDA device(s) are visible; "
+            f"use cuda:0 to cuda:{count - 1}, or --device auto"
+        )
+    return device

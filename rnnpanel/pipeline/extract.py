@@ -1,0 +1,330 @@
+"""Model + corpus → one store entry of every state of a sample: the ``rnnpanel extract`` pipeline.
+
+A request (model directory, dataset, split, sample size, seed) is fingerprinted *before*
+anything heavy happens: the hashes of the model's three files (config, vocabulary, weights), the
+dataset's identity (a registered corpus's pinned checksums and split recipe, or a user file's
+content hash and columns), the split, ``n`` and ``seed``. An entry written for the same
+fingerprint is a cache hit, returned without loading the corpus, the model or torch. Any change
+of weights, vocabulary, window, data or sample gives a new fingerprint and so a new extraction.
+
+The entry itself is keyed with :func:`rnnpanel.store.entry_key` by the weights hash, the source
+of the token sequences (dataset identity + vocabulary), the split, the chosen sequence ids and
+the window, so two requests that select the same sample share one entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnpanel.data.corpus import SPLITS
+from rnnpanel.data.registry import REGISTRY
+from rnnpanel.errors import DataError, ModelError
+from rnnpanel.store import StateStore, StoredEntry, content_key, entry_key
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the way a sample is chosen or an entry is filled changes, so old fingerprints miss.
+PIPELINE_VERSION = 1
+#: Split recipe that :func:`rnnpanel.data.resolve_corpus` applies to user files.
+USER_FILE_SPLIT = {"test_fraction": 0.2, "seed": 0}
+
+_CONFIG_FILE = "config.json"
+_VOCAB_FILE = "vocab.json"
+_WEIGHTS_FILES = ("weights.safetensors", "weights.pt")  # the order load_model looks for them
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Content hashes of a model directory's files, read without loading the model."""
+
+    directory: Path
+    config_sha256: str
+    vocab_sha256: str
+    weights_sha256: str
+
+
+def extract_to_store(
+    model_dir: str | Path,
+    dataset: str,
+    *,
+    split: str = "test",
+    n: int | None = None,
+    seed: int = 0,
+    store_root: str | Path,
+    device: str = "auto",
+    batch_size: int = 256,
+    progress: bool | Callable[[int, int], Any] | Any = True,
+    text_column: str | None = None,
+    label_column: str | None = None,
+) -> tuple[StoredEntry, dict[str, Any]]:
+    """Extract the states of ``n`` sequences (all when ``None``) of ``dataset``'s ``split`` into the store.
+
+    Returns the stored entry and a summary: ``n_sequences``, ``n_states``, ``layers``,
+    ``hidden_size``, ``state_kinds``, ``seconds``, ``cache_hit``, ``entry`` (key), ``store``
+    (path), ``device``, ``accuracy``. ``progress`` is ``True`` (a tqdm bar on stderr), ``False``,
+    or a ``callback(done_states, total_states)`` / tqdm bar for the state extraction.
+    Bad input raises :class:`DataError` or :class:`ModelError` before anything is written.
+    """
+    start = time.perf_counter()
+    _check_arguments(split=split, n=n, seed=seed, device=device, batch_size=batch_size)
+    n, seed = (None if n is None else int(n)), int(seed)
+    store = StateStore(store_root)
+    files = model_files(model_dir)
+    source = dataset_identity(dataset, text_column=text_column, label_column=label_column)
+    if "unresolved" in source:  # neither registered nor a file: let the data layer say why, before any loading
+        from rnnpanel.data import resolve_corpus
+
+        resolve_corpus(dataset, text_column=text_column, label_column=label_column, progress=False)
+    request = content_key(
+        "extract-request", version=PIPELINE_VERSION, config=files.config_sha256,
+        vocab=files.vocab_sha256, weights=files.weights_sha256, source=source, split=split,
+        n=n, seed=seed,
+    )
+    cached = find_request(store, request)
+    if cached is not None:
+        logger.info("cache hit: entry %s", cached.key)
+        return cached, _summary(cached, store, start, cache_hit=True)
+
+    entry, reused = _extract(files, dataset, source, request, store, split=split, n=n, seed=seed,
+                             device=device, batch_size=batch_size, progress=progress,
+                             text_column=text_column, label_column=label_column)
+    return entry, _summary(entry, store, start, cache_hit=reused)
+
+
+def _check_arguments(*, split: str, n: int | None, seed: int, device: str, batch_size: int) -> None:
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise DataError(f"n (--n) must be a positive number of sequences, got {n!r}; leave it out to take all")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise DataError(f"seed (--seed) must be an integer, got {seed!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise DataError(f"batch size (--batch-size) must be a positive integer, got {batch_size!r}")
+    if not isinstance(device, str) or not _DEVICE_PATTERN.match(device.strip().lower()):
+        raise DataError(f"unknown device {device!r}; choose one of auto, cpu, cuda (or cuda:N)")
+
+
+def model_files(model_dir: str | Path) -> ModelFiles:
+    """Hash the model directory's files; an incomplete directory gets load_model's own error."""
+    directory = Path(model_dir).expanduser()
+    weights = next((directory / f for f in _WEIGHTS_FILES if (directory / f).is_file()), None)
+    config, vocab = directory / _CONFIG_FILE, directory / _VOCAB_FILE
+    if weights is None or not config.is_file() or not vocab.is_file():
+        _load_model(directory)  # raises the ModelError that names the missing piece and the remedy
+        raise ModelError(f"model directory {directory} is incomplete; point --model to a trained model directory")
+    return ModelFiles(
+        directory=directory,
+        config_sha256=_file_sha256(config),
+        vocab_sha256=_file_sha256(vocab),
+        weights_sha256=_file_sha256(weights),
+    )
+
+
+def dataset_identity(dataset: str, *, text_column: str | None, label_column: str | None) -> dict[str, Any]:
+    """What pins the dataset's content and split, computed without loading it.
+
+    A registered corpus is pinned by its wheel and the files' checksums; a user file by the
+    SHA-256 of its content, the chosen columns and the split recipe. Anything else is left to
+    :func:`rnnpanel.data.resolve_corpus`, which will refuse it with the right message.
+    """
+    if dataset in REGISTRY:
+        spec = REGISTRY[dataset]
+        return {
+            "registered": spec.name, "requirement": spec.requirement,
+            "files": {f.role: f.sha256 for f in spec.files},
+            "split": {"official": spec.official_split, "test_fraction": spec.test_fraction, "seed": spec.seed},
+        }
+    path = Path(dataset).expanduser()
+    if path.is_file():
+        return {
+            "file_sha256": _file_sha256(path), "suffix": path.suffix.lower(),
+            "text_column": text_column, "label_column": label_column, "split": dict(USER_FILE_SPLIT),
+        }
+    return {"unresolved": dataset}
+
+
+def find_request(store: StateStore, request: str) -> StoredEntry | None:
+    """The complete entry written for this request fingerprint, if any."""
+    for entry in store.entries():
+        if entry.attrs.get("request_key") == request:
+            return entry
+    return None
+
+
+def choose_sample(n_available: int, n: int | None, seed: int) -> np.ndarray:
+    """Positions of the sample among ``n_available`` sequences, in increasing order.
+
+    All of them when ``n`` is ``None`` or not smaller; otherwise ``n`` drawn without
+    replacement by a generator seeded with ``seed`` (the same seed gives the same sample).
+    """
+    if n is None or n >= n_available:
+        return np.arange(n_available, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_available, size=int(n), replace=False)).astype(np.int64)
+
+
+def _extract(
+    files: ModelFiles, dataset: str, source: dict, request: str, store: StateStore, *, split: str,
+    n: int | None, seed: int, device: str, batch_size: int, progress: Any,
+    text_column: str | None, label_column: str | None,
+) -> tuple[StoredEntry, bool]:
+    """Load, sample, extract and store; returns the entry and whether it was already stored."""
+    # torch and the corpus are needed only now, on a cache miss
+    from rnnpanel.compute.device import resolve_device
+    from rnnpanel.compute.extraction import extract_states
+    from rnnpanel.data import resolve_corpus
+    from rnnpanel.models.training import encode_split
+
+    target = resolve_device(device)
+    loaded = _load_model(files.directory)
+    if loaded.weights_sha256 != files.weights_sha256:
+        raise ModelError(f"the weights in {files.directory} changed while extracting; run the command again")
+    config = loaded.config
+    corpus = resolve_corpus(dataset, text_column=text_column, label_column=label_column,
+                            progress=progress is not False)
+    _check_classes(config, corpus, dataset, files.directory)
+    chosen_split = corpus.split(split)
+    ids, n_cut, kept = encode_split(chosen_split, loaded.vocab, config)
+    kept_rows = np.flatnonzero(kept)
+    if len(kept_rows) == 0:
+        raise DataError(
+            f"no text of {dataset}'s {split} split has a word the model knows; "
+            "extract with the dataset the model was trained on"
+        )
+    picked = choose_sample(len(kept_rows), n, seed)
+    sequence_ids = kept_rows[picked]
+    sequences = [ids[i] for i in picked]
+
+    key = entry_key(
+        weights_sha256=loaded.weights_sha256,
+        dataset=content_key("sequence-source", dataset=source, vocab=files.vocab_sha256),
+        split=split, sequence_ids=sequence_ids, max_length=config.max_length, truncation=config.truncation,
+    )
+    if store.has_entry(key):  # another request chose the same sample
+        logger.info("entry %s already stored", key)
+        return store.open_entry(key), True
+
+    bar = _progress_bar(progress, total=sum(len(seq) for seq in sequences))
+    started = time.perf_counter()
+    try:
+        states = extract_states(loaded.model, sequences, batch_size=int(batch_size), device=target,
+                                progress=bar if progress is True else (progress or None))
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - started
+    labels = np.asarray(chosen_split.labels, dtype=np.int64)[sequence_ids]
+    arrays = {
+        "offsets": states.offsets,
+        "token_ids": states.token_ids,
+        "labels": labels,
+        "predictions": states.predictions,
+        "probs": states.probs,
+        "sequence_ids": sequence_ids.astype(np.int64),
+        "n_cut": np.asarray(n_cut, dtype=np.int64)[picked],
+        "ep": states.ep,
+    }
+    for layer, kinds in enumerate(states.layers):
+        for kind, values in kinds.items():
+            arrays[f"layer_{layer}/{kind}"] = values
+    attrs = {
+        "model_dir": str(files.directory.resolve()),
+        "model_name": files.directory.resolve().name,
+        "weights_sha256": loaded.weights_sha256,
+        "vocab_sha256": files.vocab_sha256,
+        "model_config": config.to_dict(),
+        "dataset": corpus.name,
+        "dataset_identity": source,
+        "split": split,
+        "sample": {"n": n, "seed": seed, "n_available": len(kept_rows),
+                   "n_dropped_empty": int(len(kept) - len(kept_rows))},
+        "request_key": request,
+        "n_sequences": states.n_sequences,
+        "n_states": states.n_states,
+        "layers": config.num_layers,
+        "hidden_size": config.hidden_size,
+        "state_size": config.state_size,
+        "state_kinds": list(states.state_kinds),
+        "bidirectional": config.bidirectional,
+        "class_names": list(corpus.class_names),
+        "truncation": config.truncation,
+        "max_length": config.max_length,
+        "accuracy": float(np.mean(states.predictions == labels)),
+        "device": str(target),
+        "extraction_seconds": seconds,
+        "created": time.time(),
+    }
+    entry = store.write_entry(key, arrays, attrs, list(loaded.vocab.words))
+    logger.info("stored %d states of %d sequences as entry %s", states.n_states, states.n_sequences, key)
+    return entry, False
+
+
+def _check_classes(config, corpus, dataset: str, directory: Path) -> None:
+    model_classes = tuple(config.class_names)
+    if model_classes and model_classes != tuple(corpus.class_names):
+        raise DataError(
+            f"the model in {directory} was trained on classes {list(model_classes)} but {dataset} has "
+            f"{list(corpus.class_names)}; extract with the dataset the model was trained on"
+        )
+    if config.n_classes != corpus.n_classes:
+        raise DataError(
+            f"the model in {directory} predicts {config.n_classes} classes but {dataset} has "
+            f"{corpus.n_classes}; extract with the dataset the model was trained on"
+        )
+
+
+def _summary(entry: StoredEntry, store: StateStore, start: float, *, cache_hit: bool) -> dict[str, Any]:
+    attrs = entry.attrs
+    return {
+        "n_sequences": int(attrs["n_sequences"]),
+        "n_states": int(attrs["n_states"]),
+        "layers": int(attrs["layers"]),
+        "hidden_size": int(attrs["hidden_size"]),
+        "state_kinds": list(attrs["state_kinds"]),
+        "accuracy": attrs.get("accuracy"),
+        "seconds": round(time.perf_counter() - start, 3),
+        "cache_hit": cache_hit,
+        "entry": entry.key,
+        "store": str(store.root),
+        "device": attrs.get("device"),
+    }
+
+
+def _progress_bar(progress: Any, *, total: int):
+    """A tqdm bar on stderr when ``progress`` is ``True``; otherwise the caller's own (or none)."""
+    if progress is not True:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="extracting states", unit="state", unit_scale=True, leave=False,
+                dynamic_ncols=True)
+
+
+def _load_model(directory: Path):
+    from rnnpanel.models import load_model
+
+    return load_model(directory, device="cpu")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """The summary as the one line of JSON that ``rnnpanel extract`` prints."""
+    return json.dumps(summary, separators=(", ", ": "))
