@@ -2,7 +2,8 @@
 
 Sequences live flat (one token array plus per-sequence offsets). Extraction sorts them by
 length, longest first, so each batch needs little padding and packs without reordering; the
-index arrays here scatter each batch's padded results back to the sequences' original places.
+index arrays here gather each batch's valid states from its padded results in packed order
+and scatter them back to the sequences' original places.
 """
 
 from __future__ import annotations
@@ -68,18 +69,22 @@ def flatten_sequences(sequences: Sequence[Sequence[int]], *, vocab_size: int) ->
 
 @dataclass(frozen=True)
 class Bucket:
-    """One batch: which sequences, padded how, and where each valid state goes.
+    """One batch: which sequences, and where each of its states sits and goes.
 
-    ``rows[k], steps[k]`` address state ``k`` in the padded ``(B, T)`` batch and
-    ``destinations[k]`` is its row in the flat output (the sequences' original order).
-    States are listed row by row, in time order within a row.
+    The batch is laid out time-major, ``(T, B)``, with sequences longest first, so the valid
+    states of step ``t`` are the first ``batch_sizes[t]`` columns. States are listed in packed
+    order (``PackedSequence.data``: step by step, columns in order): state ``k`` sits at
+    ``index[k]`` of the flattened ``(T, B)`` batch, and ``destinations[k]`` is its row in the
+    flat output (the sequences' original order). ``reversed_destinations[k]`` is where it goes
+    when the batch holds each sequence reversed within its length (a backward direction).
     """
 
-    sequences: np.ndarray     # (B,) positions in the input, longest first
-    lengths: np.ndarray       # (B,) int64, non-increasing
-    rows: np.ndarray          # (n,) int64
-    steps: np.ndarray         # (n,) int64
-    destinations: np.ndarray  # (n,) int64
+    sequences: np.ndarray              # (B,) positions in the input, longest first
+    lengths: np.ndarray                # (B,) int64, non-increasing
+    batch_sizes: list[int]             # (T,) sequences still running at each step, non-increasing
+    index: np.ndarray                  # (n,) int64, t * B + b in packed order
+    destinations: np.ndarray           # (n,) int64
+    reversed_destinations: np.ndarray  # (n,) int64
 
     @property
     def max_length(self) -> int:
@@ -87,13 +92,13 @@ class Bucket:
 
     @property
     def n_states(self) -> int:
-        return len(self.rows)
+        return len(self.index)
 
     def padded_ids(self, token_ids: np.ndarray, pad_id: int = 0) -> np.ndarray:
-        """``(B, T)`` right-padded token ids of this batch."""
-        out = np.full((len(self.sequences), self.max_length), pad_id, dtype=np.int64)
-        out[self.rows, self.steps] = token_ids[self.destinations]
-        return out
+        """``(T, B)`` time-major, right-padded token ids of this batch."""
+        out = np.full(self.max_length * len(self.sequences), pad_id, dtype=np.int64)
+        out[self.index] = token_ids[self.destinations]
+        return out.reshape(self.max_length, len(self.sequences))
 
 
 def length_buckets(flat: FlatSequences, batch_size: int) -> Iterator[Bucket]:
@@ -109,11 +114,18 @@ def length_buckets(flat: FlatSequences, batch_size: int) -> Iterator[Bucket]:
     for start in range(0, len(order), int(batch_size)):
         seqs = order[start : start + int(batch_size)]
         lens = lengths[seqs]
-        rows = np.repeat(np.arange(len(seqs), dtype=np.int64), lens)
-        first = np.repeat(np.cumsum(lens) - lens, lens)
-        steps = np.arange(int(lens.sum()), dtype=np.int64) - first
-        destinations = flat.offsets[seqs][rows] + steps
-        yield Bucket(sequences=seqs, lengths=lens, rows=rows, steps=steps, destinations=destinations)
+        valid = np.arange(int(lens[0]))[:, None] < lens[None, :]  # (T, B)
+        index = np.flatnonzero(valid)
+        step, column = np.divmod(index, len(seqs))
+        first = flat.offsets[seqs][column]
+        yield Bucket(
+            sequences=seqs,
+            lengths=lens,
+            batch_sizes=valid.sum(axis=1).tolist(),
+            index=index,
+            destinations=first + step,
+            reversed_destinations=first + lens[column] - 1 - step,
+        )
 
 
 def n_buckets(n_sequences: int, batch_size: int) -> int:

@@ -11,15 +11,19 @@ One code path for CUDA and CPU:
    padding; the backward direction reads each sequence reversed *within its length* and its
    output is put back in time order. Layer ``l + 1`` reads layer ``l``'s output ``[fwd | bwd]``
    (in eval mode there is no dropout between layers);
-3. for LSTM, c_t is recovered from the recomputed gates (:mod:`rnnpanel.compute.gates`);
+3. for LSTM, c_t is recovered from the recomputed gates (:mod:`rnnpanel.compute.gates`), on the
+   batch's valid steps only, gathered in packed order (time-major, so each step's sequences
+   are one contiguous block): no gate arithmetic is spent on padding;
 4. the head is applied to the top layer's h_t at every step: the expected prediction EP_t;
 5. ``probs`` are the model's own ``final_state`` → ``head`` → softmax applied to the extracted
    top layer (what ``forward`` computes in eval mode), and the model's actual ``forward`` is
    run on one batch to check that it agrees (``ModelError`` otherwise).
 
-Padded batches rather than ``PackedSequence``: PyTorch's CPU LSTM uses oneDNN only for padded
-input; on length-sorted buckets that was about 1.4x faster single-threaded than the packed
-kernel, and degraded far less when threads compete for cores. Sorting keeps padding small.
+Padded batches rather than ``PackedSequence`` for the fused modules: PyTorch's CPU LSTM uses
+oneDNN only for padded input; on length-sorted buckets that was about 1.4x faster
+single-threaded than the packed kernel, and degraded far less when threads compete for cores.
+Sorting keeps padding small. Batches are time-major, as the fused kernels work internally, so
+no transposed copies are made around them.
 
 **EP for bidirectional models.** The head is trained on ``[h_fwd_T | h_bwd_1]``. EP_t is
 ``softmax(head([h_fwd_t | h_bwd_t]))``: the forward half has read tokens ``1..t`` ("had the
@@ -49,7 +53,7 @@ from rnnpanel.compute.batching import (
     n_buckets,
 )
 from rnnpanel.compute.device import resolve_device
-from rnnpanel.compute.gates import lstm_cell_states
+from rnnpanel.compute.gates import packed_lstm_cell_states
 from rnnpanel.compute.layers import direction_weights, split_layers
 from rnnpanel.compute.precision import ieee_float32
 from rnnpanel.errors import ModelError
@@ -170,49 +174,62 @@ def _extract_bucket(
     *,
     check_forward: bool,
 ) -> None:
-    ids = torch.from_numpy(bucket.padded_ids(flat.token_ids, PAD_ID)).to(device)
+    ids = torch.from_numpy(bucket.padded_ids(flat.token_ids, PAD_ID)).to(device)  # (T, B)
     lengths = torch.from_numpy(bucket.lengths).to(device)
-    rows = torch.from_numpy(bucket.rows).to(device)
-    steps = torch.from_numpy(bucket.steps).to(device)
-    destinations = bucket.destinations
+    index = torch.from_numpy(bucket.index).to(device)
     reverse = _reversal_index(lengths, bucket.max_length)
+    destinations = (bucket.destinations, bucket.reversed_destinations)
+    hidden = runner.config.hidden_size
 
-    x = runner.embedding(ids)
-    for index, directions in enumerate(layers):
-        states = result["layers"][index]
-        hs, cs = [], []
+    x = runner.embedding(ids)  # (T, B, E), time-major and padded: what the fused modules read
+    x_packed = _packed(x, index)  # the same inputs, valid steps only: what the gate products read
+    for number, directions in enumerate(layers):
+        states = result["layers"][number]
+        outs = []
         for direction, module in enumerate(directions):
+            # the backward module reads each sequence reversed within its length; its packed
+            # states are then in reversed time, which ``reversed_destinations`` undoes
             inputs = x if direction == 0 else _reorder(x, reverse)
+            inputs_packed = x_packed if direction == 0 else _packed(inputs, index)
             out, _ = module(inputs)
+            h = _packed(out, index)
+            columns = slice(direction * hidden, (direction + 1) * hidden) if len(directions) == 2 else slice(None)
+            states["h"][destinations[direction], columns] = h.cpu().numpy()
             if "c" in states:
                 w = direction_weights(module)
-                cs.append(lstm_cell_states(inputs, out, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh))
-            hs.append(out)
-        if len(directions) == 2:  # the backward half read each sequence from its end: put it back in time order
-            hs[1] = _reorder(hs[1], reverse)
-            cs[1:] = [_reorder(c, reverse) for c in cs[1:]]
-        x = hs[0] if len(hs) == 1 else torch.cat(hs, dim=-1)
-        states["h"][destinations] = x[rows, steps].cpu().numpy()
-        if cs:
-            cell = cs[0] if len(cs) == 1 else torch.cat(cs, dim=-1)
-            states["c"][destinations] = cell[rows, steps].cpu().numpy()
+                c = packed_lstm_cell_states(
+                    inputs_packed, h, bucket.batch_sizes, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh
+                )
+                states["c"][destinations[direction], columns] = c.cpu().numpy()
+            outs.append(out)
+        if len(outs) == 1:
+            x, x_packed = outs[0], h
+        else:  # the next layer reads [fwd | bwd] in time order
+            x = torch.cat([outs[0], _reorder(outs[1], reverse)], dim=-1)
+            x_packed = _packed(x, index)
 
-    result["ep"][destinations] = torch.softmax(runner.head(x[rows, steps]), dim=-1).cpu().numpy()
-    probs = torch.softmax(runner.head(runner.final_state(x, lengths)), dim=-1)
+    result["ep"][bucket.destinations] = torch.softmax(runner.head(x_packed), dim=-1).cpu().numpy()
+    batch_first = x.transpose(0, 1)
+    probs = torch.softmax(runner.head(runner.final_state(batch_first, lengths)), dim=-1)
     if check_forward:
-        _check_against_forward(runner, ids, lengths, probs)
+        _check_against_forward(runner, ids.t(), lengths, probs)
     result["probs"][bucket.sequences] = probs.cpu().numpy()
 
 
+def _packed(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """The valid steps of a time-major padded ``(T, B, F)`` tensor, in packed order ``(n, F)``."""
+    return values.reshape(-1, values.shape[-1]).index_select(0, index)
+
+
 def _reversal_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
-    """``(B, T)`` index that reverses each row within its length and leaves padding in place."""
-    t = torch.arange(steps, device=lengths.device)[None, :]
-    n = lengths[:, None]
+    """``(T, B)`` index that reverses each column within its length and leaves padding in place."""
+    t = torch.arange(steps, device=lengths.device)[:, None]
+    n = lengths[None, :]
     return torch.where(t < n, n - 1 - t, t)
 
 
 def _reorder(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    return torch.gather(values, 1, index[..., None].expand(-1, -1, values.shape[-1]))
+    return torch.gather(values, 0, index[..., None].expand(-1, -1, values.shape[-1]))
 
 
 def _check_against_forward(

@@ -5,11 +5,53 @@ Since h_{t-1} is known for every step, the gate pre-activations for all steps co
 large matrix products; what remains sequential is the cheap elementwise recurrence
 ``c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t``. Inverting ``h = o ⊙ tanh(c)`` instead would be
 ill-conditioned where ``o`` or ``1 - tanh²`` is small, so it is never done.
+
+The work is done on *packed* states (``PackedSequence.data`` order: step by step, and within
+a step the sequences still running, longest first), so neither the matrix products nor the
+recurrence spend anything on padding, and each step's slice is contiguous.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+
+def packed_lstm_cell_states(
+    x: torch.Tensor,
+    h: torch.Tensor,
+    batch_sizes: list[int],
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    bias_hh: torch.Tensor | None,
+) -> torch.Tensor:
+    """Per-step cell states ``(n, H)`` of a one-direction LSTM layer, in packed order.
+
+    ``x`` ``(n, I)`` is the layer's input and ``h`` ``(n, H)`` its output, both packed:
+    step ``t`` holds rows ``sum(batch_sizes[:t]) + b`` for ``b < batch_sizes[t]``, and
+    ``batch_sizes`` is non-increasing (sequences sorted longest first, as ``PackedSequence``
+    requires). The initial states are zero. Weights are PyTorch's ``(4H, ·)`` blocks in gate
+    order i, f, g, o; only i, f, g are needed.
+    """
+    n, hidden = h.shape
+    rows = 3 * hidden  # i, f, g; the output gate is not needed for c
+    first = batch_sizes[0]
+    pre = torch.addmm(_gate_bias(bias_ih, bias_hh, rows, h), x, weight_ih[:rows].t())
+    if n > first:  # step t >= 1 reads h_{t-1}: the row ``batch_sizes[t - 1]`` places earlier
+        pre[first:].addmm_(h.index_select(0, _previous_rows(batch_sizes, h.device)), weight_hh[:rows].t())
+    pre[:, : 2 * hidden].sigmoid_()  # i and f
+    write = pre[:, 2 * hidden :]
+    write.tanh_().mul_(pre[:, :hidden])  # i ⊙ g, in g's place
+    forget = pre[:, hidden : 2 * hidden]
+    cell = torch.empty(n, hidden, dtype=h.dtype, device=h.device)
+    cell[:first] = write[:first]
+    start, before = first, 0
+    for size in batch_sizes[1:]:
+        end = start + size
+        torch.addcmul(write[start:end], forget[start:end], cell[before : before + size], out=cell[start:end])
+        before, start = start, end
+    return cell
 
 
 def lstm_cell_states(
@@ -24,24 +66,23 @@ def lstm_cell_states(
 
     ``x`` is the layer's input ``(B, T, I)`` and ``h`` its per-step output ``(B, T, H)``, both
     right-padded; the initial states are zero. Valid steps form a prefix of each row, so what
-    stands at padded steps never reaches a valid one (padded steps' c is meaningless). Weights
-    are PyTorch's ``(4H, ·)`` blocks in gate order i, f, g, o; only i, f, g are needed.
+    stands at padded steps never reaches a valid one (padded steps' c is meaningless).
     """
     batch, steps, hidden = h.shape
-    rows = 3 * hidden  # i, f, g; the output gate is not needed for c
-    h_prev = torch.cat([h.new_zeros(batch, 1, hidden), h[:, :-1]], dim=1)
-    bias = _gate_bias(bias_ih, bias_hh, rows, h)
-    pre = torch.addmm(bias, x.reshape(batch * steps, -1), weight_ih[:rows].t())
-    pre.addmm_(h_prev.reshape(batch * steps, hidden), weight_hh[:rows].t())
-    pre = pre.view(batch, steps, rows).transpose(0, 1)  # time-major: each step's slice is contiguous
-    forget = torch.sigmoid(pre[..., hidden : 2 * hidden])
-    write = torch.sigmoid(pre[..., :hidden]).mul_(torch.tanh(pre[..., 2 * hidden :]))
-    cell = torch.empty_like(write)
-    previous = h.new_zeros(batch, hidden)
-    for t in range(steps):
-        torch.addcmul(write[t], forget[t], previous, out=cell[t])
-        previous = cell[t]
-    return cell.transpose(0, 1)
+    cell = packed_lstm_cell_states(
+        x.transpose(0, 1).reshape(steps * batch, -1),
+        h.transpose(0, 1).reshape(steps * batch, hidden),
+        [batch] * steps,
+        weight_ih, weight_hh, bias_ih, bias_hh,
+    )
+    return cell.view(steps, batch, hidden).transpose(0, 1)
+
+
+def _previous_rows(batch_sizes: list[int], device: torch.device) -> torch.Tensor:
+    """For each packed row of steps 1.., the row of the same sequence one step earlier."""
+    sizes = np.asarray(batch_sizes, dtype=np.int64)
+    rows = np.arange(sizes[0], sizes.sum(), dtype=np.int64) - np.repeat(sizes[:-1], sizes[1:])
+    return torch.from_numpy(rows).to(device)
 
 
 def _gate_bias(

@@ -29,7 +29,7 @@ class DirectionWeights:
 
 
 def split_layers(rnn: nn.RNNBase, device: torch.device | None = None) -> list[list[nn.RNNBase]]:
-    """``[layer][direction]``: eval-mode, batch-first, one-layer unidirectional copies of ``rnn``.
+    """``[layer][direction]``: eval-mode, time-major, one-layer unidirectional copies of ``rnn``.
 
     Direction 1 (when ``rnn`` is bidirectional) holds the backward weights; it must be fed each
     sequence reversed within its length. The copies share no storage with ``rnn``.
@@ -51,7 +51,7 @@ def split_layers(rnn: nn.RNNBase, device: torch.device | None = None) -> list[li
                 "hidden_size": rnn.hidden_size,
                 "num_layers": 1,
                 "bias": rnn.bias,
-                "batch_first": True,
+                "batch_first": False,  # time-major: no transposes around the fused kernel
             }
             if isinstance(rnn, nn.RNN):
                 kwargs["nonlinearity"] = rnn.nonlinearity
