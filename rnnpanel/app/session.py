@@ -1,0 +1,300 @@
+"""The rnnpanel application: session state in parameters, linked views as functions of it.
+
+One :class:`RnnPanelApp` per browser session. Heavy data (the :class:`Sample`) comes from a
+process-wide cache shared by every session; a session owns only its small Bokeh sources.
+Selection changes go through the server (they need new per-sequence data); hover linking stays
+in the browser (see :mod:`rnnpanel.views.linking`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from pathlib import Path
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource, Range1d
+
+from rnnpanel import paths
+from rnnpanel.app.keys import KeyListener
+from rnnpanel.errors import RnnpanelError
+from rnnpanel.pipeline.load import list_entries, load_sample
+from rnnpanel.pipeline.sample import Sample
+from rnnpanel.views import overview
+from rnnpanel.views.distances import distance_figure
+from rnnpanel.views.heatmap import heatmap_figure
+from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHOLD
+from rnnpanel.views.linking import empty_hover_source
+from rnnpanel.views.projection import FADED_ALPHA, color_bar, projection_figure
+from rnnpanel.views.sequence import (distance_columns, empty_like, heatmap_columns, label_columns,
+                                     point_columns, segment_columns, state_columns, text_layout)
+from rnnpanel.views.text import text_figure, text_height
+
+log = logging.getLogger(__name__)
+
+START_RING, END_RING = "#8c8c8c", "#000000"
+
+
+def notify(message: str, level: str = "error") -> None:
+    """A notification in the page (never a traceback); logged as well."""
+    log.warning(message)
+    if pn.state.notifications is not None:
+        getattr(pn.state.notifications, level)(message, duration=8000)
+
+
+class RnnPanelApp(pn.viewable.Viewer):
+    """Linked views of one store entry's hidden states."""
+
+    entry = param.Selector(default=None, objects=[], doc="Store entry (model × dataset sample) shown.")
+    method = param.Selector(default="tsne", objects=["tsne", "umap", "pca"], doc="Projection method.")
+    sequence = param.Integer(default=-1, bounds=(-1, None), doc="Selected sequence (-1: none).")
+    color_by = param.Selector(default="ep", objects={"expected prediction": "ep", "true class": "true_class"})
+    fade = param.Selector(default="none", objects={"none": "none", "correct": "correct", "wrong": "wrong"},
+                          doc="Fade the correctly or wrongly classified sequences.")
+    trajectory_color = param.Selector(default="ep", objects={"EP": "ep", "time": "time"})
+    thickness = param.Selector(default="constant", objects=["constant", "time", "distance"])
+    distance_threshold = param.Number(default=DEFAULT_DISTANCE_THRESHOLD, bounds=(0.0, 1.0), step=0.01)
+    ep_threshold = param.Number(default=DEFAULT_EP_THRESHOLD, bounds=(0.0, 1.0), step=0.01)
+    class_flips = param.Boolean(default=True, doc="Label the words where the predicted class flips.")
+
+    def __init__(self, store_root: str | Path | None = None, **params) -> None:
+        self.store_root = Path(store_root or paths.default_store())
+        entries = list_entries(self.store_root)
+        super().__init__(**params)
+        self.param.entry.objects = {label: key for key, label in entries}
+        if self.entry is None and entries:
+            self.entry = entries[0][0]
+        self.sample: Sample | None = None
+        self._keys = KeyListener()
+        self._keys.param.watch(self._on_key, "presses")
+        self._progress = pn.indicators.Progress(name="progress", value=0, max=100, visible=False,
+                                                sizing_mode="stretch_width")
+        self._status = pn.pane.HTML("", sizing_mode="stretch_width")
+        self._main = pn.Column(sizing_mode="stretch_both")
+        self._build_sources()
+        if self.entry is not None:
+            self._show(self._load_now())
+        else:
+            self._main.objects = [pn.pane.HTML(
+                f"<p>No entries in the store <code>{html.escape(str(self.store_root))}</code>. "
+                "Run <code>rnnpanel serve</code> (it prepares the demo) or <code>rnnpanel extract</code>.</p>")]
+        self.param.watch(self._switch, ["entry", "method"])
+
+    # -- data ---------------------------------------------------------------------------------
+    def _build_sources(self) -> None:
+        self.points = ColumnDataSource({"x": [], "y": [], "c": [], "a": [], "af": [], "seq": []}, name="points_src")
+        self.states = ColumnDataSource({k: [] for k in ("x", "y", "t", "word", "ep", "pred", "conf", "color",
+                                                        "d", "wx", "wy", "ww")}, name="states_src")
+        self.segments = ColumnDataSource({k: [] for k in ("x0", "y0", "x1", "y1", "color", "width", "d",
+                                                          "ep0", "ep1", "t")}, name="segments_src")
+        self.ends = ColumnDataSource({"x": [], "y": [], "color": []}, name="ends_src")
+        self.labels = ColumnDataSource({"x": [], "y": [], "word": [], "t": []}, name="labels_src")
+        self.cells = ColumnDataSource({k: [] for k in ("t", "row", "alpha", "color", "cls", "p", "word")},
+                                      name="heatmap_src")
+        self.bars = ColumnDataSource({"t": [], "d": [], "color": [], "word": []}, name="distances_src")
+        self.hover = empty_hover_source()
+        self.step_range = Range1d(-0.5, 10.5)
+
+    def _load_now(self) -> Sample | None:
+        try:
+            return load_sample(self.store_root, self.entry, method=self.method, progress=self._report)
+        except RnnpanelError as exc:
+            notify(f"Cannot show this entry: {exc}")
+            return None
+
+    def _report(self, fraction: float, message: str = "") -> None:
+        self._progress.value = int(round(100 * max(0.0, min(1.0, fraction))))
+        if message:
+            self._status.object = html.escape(message)
+
+    async def _switch(self, *_events) -> None:
+        self._progress.visible = True
+        self._main.loading = True
+        try:
+            sample = await asyncio.to_thread(load_sample, self.store_root, self.entry, method=self.method,
+                                             progress=self._report)
+        except RnnpanelError as exc:
+            notify(f"Cannot show this entry: {exc}")
+            return
+        finally:
+            self._progress.visible = False
+            self._main.loading = False
+            self._status.object = ""
+        self._show(sample)
+
+    # -- building the views -------------------------------------------------------------------
+    def _show(self, sample: Sample | None) -> None:
+        if sample is None:
+            return
+        self.sample = sample
+        with param.parameterized.discard_events(self):
+            self.sequence = -1
+        self._update_points()
+        self._fill_sequence()
+        fig, self._scatter = projection_figure(
+            sample, points=self.points, states=self.states, segments=self.segments, ends=self.ends,
+            labels=self.labels, hover=self.hover, color_by=self.color_by)
+        self._projection_fig = fig
+        self.points.selected.on_change("indices", self._on_tap)
+        self._text_fig = text_figure(self.states, self.hover, n_lines=2)
+        heat = heatmap_figure(self.cells, self.states, self.hover, sample.class_names, self.step_range)
+        dist, self._span = distance_figure(self.bars, self.states, self.hover, self.step_range,
+                                           self.distance_threshold)
+        frame = overview.sequence_frame(sample)
+        self._table = pn.widgets.Tabulator(
+            frame, name="sequences", pagination="remote", page_size=12, selectable=1, disabled=True,
+            show_index=False, header_filters=True, sizing_mode="stretch_width", height=420,
+            formatters={"first words": {"type": "plaintext"}, "correct": {"type": "tickCross"}},
+            widths={"first words": 520})
+        self._table.param.watch(self._on_table, "selection")
+        self._header = pn.pane.HTML(self._header_html(), sizing_mode="stretch_width", name="sequence_header")
+        summary = overview.dataset_frame(sample)
+        dataset = pn.Column(
+            pn.pane.HTML(self._dataset_html(summary)),
+            pn.widgets.Tabulator(summary, show_index=False, disabled=True, name="dataset_table", width=460),
+            pn.Row(overview.class_bars_figure(sample), overview.confusion_figure(sample)),
+        )
+        per_sequence = pn.Column(self._header, pn.pane.Bokeh(self._text_fig), pn.pane.Bokeh(heat),
+                                 pn.pane.Bokeh(dist), sizing_mode="stretch_width", min_width=520)
+        top = pn.Row(pn.pane.Bokeh(fig, sizing_mode="stretch_both", min_height=560), per_sequence,
+                     sizing_mode="stretch_width", height=620)
+        tabs = pn.Tabs(("Sequences", self._table), ("Dataset overview", dataset), sizing_mode="stretch_width")
+        self._main.objects = [top, tabs]
+
+    def _header_html(self) -> str:
+        s, sample = self.sequence, self.sample
+        if sample is None or s < 0:
+            return ("<p class='rp-hint'>Select a sequence: click a row of the table or a point of the map; "
+                    "arrow keys step through the table, Esc clears. Hover words, states, cells or bars.</p>")
+        names = sample.class_names
+        n_words = int(sample.offsets[s + 1] - sample.offsets[s])
+        cut = int(sample.n_cut[s])
+        where = "before" if sample.truncation == "last" else "after"
+        cut_note = f" · {cut} tokens cut {where} the model's window" if cut else ""
+        verdict = "correct" if sample.labels[s] == sample.predictions[s] else "WRONG"
+        return (f"<b>Sequence {int(sample.sequence_ids[s])}</b> · true: {html.escape(names[sample.labels[s]])}"
+                f" · predicted: {html.escape(names[sample.predictions[s]])} "
+                f"({sample.confidence[s]:.2f}, {verdict}) · {n_words} words{html.escape(cut_note)}")
+
+    @staticmethod
+    def _dataset_html(summary) -> str:
+        total = summary.iloc[-1]
+        return (f"<p><b>{int(total['sequences'])}</b> sequences, <b>{int(total['correct'])}</b> correctly "
+                f"classified (accuracy {float(total['accuracy']):.3f}).</p>")
+
+    # -- reactions ------------------------------------------------------------------------------
+    @param.depends("color_by", "fade", watch=True)
+    def _update_points(self) -> None:
+        if self.sample is None:
+            return
+        data = point_columns(self.sample, color_by=self.color_by, fade=self.fade)
+        data["af"] = np.minimum(data["a"], FADED_ALPHA * data["a"] / 0.6).astype(np.float32)
+        self.points.data = data
+        if hasattr(self, "_projection_fig"):
+            bars = [r for r in self._projection_fig.right if hasattr(r, "color_mapper")]
+            for bar in bars:
+                self._projection_fig.right.remove(bar)
+            self._projection_fig.add_layout(color_bar(self.sample, self._scatter.glyph.fill_color["transform"],
+                                                      self.color_by), "right")
+
+    @param.depends("sequence", "trajectory_color", "thickness", "distance_threshold", "ep_threshold",
+                   "class_flips", watch=True)
+    def _fill_sequence(self) -> None:
+        sample, s = self.sample, self.sequence
+        if sample is None:
+            return
+        if s < 0 or s >= sample.n_sequences:
+            for src in (self.states, self.segments, self.ends, self.labels, self.cells, self.bars, self.hover):
+                src.data = empty_like(src.data)
+            self._set_point_fading(False)
+        else:
+            states = state_columns(sample, s)
+            self.states.data = states
+            self.segments.data = segment_columns(sample, s, color_by=self.trajectory_color, thickness=self.thickness)
+            self.ends.data = {"x": [states["x"][0], states["x"][-1]], "y": [states["y"][0], states["y"][-1]],
+                              "color": [START_RING, END_RING]}
+            self.labels.data = label_columns(sample, s, distance_threshold=self.distance_threshold,
+                                             ep_threshold=self.ep_threshold, class_flips=self.class_flips)
+            self.cells.data = heatmap_columns(sample, s)
+            self.bars.data = distance_columns(sample, s)
+            self.hover.data = empty_like(self.hover.data)
+            n = len(states["t"])
+            self.step_range.update(start=-0.5, end=n - 0.5)
+            self._set_point_fading(True)
+            if hasattr(self, "_text_fig"):
+                lines = int(round(-min(states["wy"]) / 1.6)) + 1 if n else 1
+                self._text_fig.height = text_height(lines)
+                self._text_fig.y_range.update(start=-(lines - 0.5) * 1.6, end=0.8)
+        if hasattr(self, "_span"):
+            self._span.location = self.distance_threshold
+        if hasattr(self, "_header"):
+            self._header.object = self._header_html()
+        if hasattr(self, "_table"):
+            wanted = [s] if s >= 0 else []
+            if list(self._table.selection) != wanted:
+                self._table.selection = wanted
+
+    def _set_point_fading(self, faded: bool) -> None:
+        if hasattr(self, "_scatter"):
+            self._scatter.glyph.fill_alpha = {"field": "af" if faded else "a"}
+
+    def _on_tap(self, _attr, _old, new) -> None:
+        if not new or self.sample is None:
+            return
+        self.sequence = int(self.sample.sequence_of_state[new[0]])
+        self.points.selected.indices = []
+
+    def _on_table(self, event) -> None:
+        if event.new:
+            self.sequence = int(event.new[0])
+
+    def _on_key(self, _event) -> None:
+        if self.sample is None:
+            return
+        key = self._keys.key
+        if key == "Escape":
+            self.sequence = -1
+            return
+        order = list(self._table.current_view.index) if hasattr(self, "_table") else list(range(self.sample.n_sequences))
+        if not order:
+            return
+        step = 1 if key in ("ArrowDown", "ArrowRight") else -1
+        if self.sequence in order:
+            position = (order.index(self.sequence) + step) % len(order)
+        else:
+            position = 0 if step > 0 else len(order) - 1
+        self.sequence = int(order[position])
+
+    # -- layout -------------------------------------------------------------------------------
+    def sidebar(self) -> pn.Column:
+        widgets = pn.Param(
+            self.param,
+            parameters=["entry", "method", "color_by", "fade", "trajectory_color", "thickness",
+                        "distance_threshold", "ep_threshold", "class_flips"],
+            widgets={
+                "entry": {"type": pn.widgets.Select, "name": "Entry"},
+                "method": {"type": pn.widgets.RadioButtonGroup, "name": "Projection"},
+                "color_by": {"type": pn.widgets.RadioButtonGroup, "name": "Colour points by"},
+                "fade": {"type": pn.widgets.RadioButtonGroup, "name": "Fade sequences"},
+                "trajectory_color": {"type": pn.widgets.RadioButtonGroup, "name": "Trajectory colour"},
+                "thickness": {"type": pn.widgets.RadioButtonGroup, "name": "Trajectory thickness"},
+                "distance_threshold": {"name": "Label: step distance >"},
+                "ep_threshold": {"name": "Label: EP change >"},
+                "class_flips": {"name": "Label class flips"},
+            },
+            show_name=False, sizing_mode="stretch_width",
+        )
+        return pn.Column(pn.pane.HTML("<h2 style='margin:4px 0'>rnnpanel</h2>"
+                                      "<p style='margin:0;color:#555'>hidden states of a recurrent classifier</p>"),
+                         widgets, self._progress, self._status, self._keys, width=300)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Row(self.sidebar(), self._main, sizing_mode="stretch_both")
+
+
+def create_app(store_root: str | Path | None = None) -> RnnPanelApp:
+    """The application object ``apps/main.py`` and ``rnnpanel serve`` make servable."""
+    return RnnPanelApp(store_root=store_root)

@@ -1,0 +1,33 @@
+"""`rnnpanel serve`: prepare the demo (train, extract, project — cached) and open the app."""
+
+from __future__ import annotations
+
+import argparse
+
+from rnnpanel import paths
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("serve", help="open the app (prepares the built-in demo first)",
+                              description="Serve the rnnpanel app at /apps. Unless --no-demo is given, "
+                                          "first make sure the demo models, states and projections exist "
+                                          "(the first run trains and projects, with progress bars).")
+    p.add_argument("--store", default=None, help="state store to show (default: $RNNPANEL_HOME/store)")
+    p.add_argument("--port", type=int, default=5006, help="port (default 5006)")
+    p.add_argument("--address", default=None, help="address to listen on (default: all)")
+    p.add_argument("--show", dest="show", action="store_true", default=True, help="open a browser (default)")
+    p.add_argument("--no-show", dest="show", action="store_false", help="do not open a browser")
+    p.add_argument("--no-demo", dest="demo", action="store_false", help="serve the store as it is")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnpanel.app.server import serve
+    from rnnpanel.pipeline.demo import ensure_demo
+
+    store = args.store or paths.default_store()
+    if args.demo:
+        ensure_demo(store, progress=True)
+    print(f"rnnpanel: serving http://localhost:{args.port}/apps (Ctrl+C to stop)", flush=True)
+    serve(store, port=args.port, address=args.address, show=args.show)
+    return 0

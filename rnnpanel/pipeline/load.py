@@ -1,0 +1,75 @@
+"""Build the :class:`Sample` the views draw from a store entry and one of its projections.
+
+Samples are cached per process and keyed by everything that determines them, so every browser
+session of a server shares one copy (the heavy arrays are never copied per session).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnpanel.pipeline.project import project_entry
+from rnnpanel.pipeline.sample import Sample
+from rnnpanel.store import StateStore, StoredEntry
+
+log = logging.getLogger(__name__)
+
+_CACHE: dict[tuple, Sample] = {}
+_LOCK = threading.Lock()
+CACHE_SIZE = 8
+
+
+def entry_label(entry: StoredEntry) -> str:
+    """A human name for the sidebar: dataset, model and sample size."""
+    a = entry.attrs
+    cfg = a.get("model_config", {})
+    cell = str(cfg.get("cell", "")).upper()
+    return (f"{a.get('dataset', '?')} · {cell}-{cfg.get('hidden_size', '?')}"
+            f"{' ×' + str(cfg.get('num_layers')) if cfg.get('num_layers', 1) > 1 else ''}"
+            f" · {a.get('n_sequences', '?')} seq / {a.get('n_states', '?')} states")
+
+
+def list_entries(store_root: str | Path) -> list[tuple[str, str]]:
+    """``(key, label)`` of every complete entry of the store, oldest first."""
+    return [(e.key, entry_label(e)) for e in StateStore(store_root).entries()]
+
+
+def load_sample(store_root: str | Path, entry_key: str, *, layer: int = -1, state: str = "h",
+                method: str = "tsne", backend: str = "auto", progress: Any = None) -> Sample:
+    """The entry's sample with its projection, computing (and storing) the projection if needed."""
+    store = StateStore(store_root)
+    cache_key = (str(store.root.resolve()), entry_key, layer, state, method, backend)
+    with _LOCK:
+        if cache_key in _CACHE:
+            return _CACHE[cache_key]
+    entry = store.open_entry(entry_key)
+    embedding, attrs = project_entry(store, entry_key, layer=layer, state=state, method=method,
+                                     backend=backend, progress=progress)
+    arrays, _ = store.read_projection(entry_key, attrs["projection_key"])
+    sample = Sample(
+        name=entry_label(entry),
+        class_names=tuple(entry.attrs["class_names"]),
+        offsets=entry.load("offsets").astype(np.int64),
+        words=entry.words(),
+        ep=entry.load("ep").astype(np.float32),
+        xy=np.asarray(embedding, dtype=np.float32),
+        step_distance=arrays["step_distance"].astype(np.float32),
+        labels=entry.load("labels").astype(np.int64),
+        predictions=entry.load("predictions").astype(np.int64),
+        sequence_ids=entry.load("sequence_ids").astype(np.int64),
+        n_cut=entry.load("n_cut").astype(np.int64),
+        truncation=str(entry.attrs.get("truncation", "last")),
+        layer=int(attrs["layer"]),
+        state=state,
+        projection=f"{method}/{attrs.get('backend_used', backend)}",
+    )
+    with _LOCK:
+        _CACHE[cache_key] = sample
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+    return sample

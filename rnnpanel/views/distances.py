@@ -1,0 +1,27 @@
+"""Step distances: one bar per word, the length of the hidden-state step it caused, with the label threshold."""
+
+from __future__ import annotations
+
+from bokeh.models import ColumnDataSource, Range1d, Span
+from bokeh.plotting import figure
+
+from rnnpanel.views.linking import hover_tool
+
+
+def distance_figure(bars: ColumnDataSource, states: ColumnDataSource, hover: ColumnDataSource,
+                    x_range: Range1d, threshold: float):
+    fig = figure(title="Step distance ‖h(t) − h(t−1)‖ (normalised)", tools="", x_range=x_range,
+                 y_range=Range1d(0, 1.05), height=170, sizing_mode="stretch_width", toolbar_location=None,
+                 name="distances")
+    bar = fig.vbar(x="t", top="d", width=0.8, source=bars, fill_color="color", line_color=None,
+                   name="distance_bars")
+    fig.vbar(x="t", top=1.05, width=0.95, source=hover, fill_color=None, line_color="#000000", line_width=2,
+             name="distance_hover")
+    span = Span(location=threshold, dimension="width", line_color="#444444", line_dash="dashed",
+                line_width=1.5, name="distance_threshold")
+    fig.add_layout(span)
+    fig.add_tools(hover_tool(bar, states, hover, step_field="t",
+                             tooltips=[("step", "@word"), ("distance", "@d{0.000}")]))
+    fig.xaxis.axis_label = "word (t)"
+    fig.xgrid.visible = False
+    return fig, span

@@ -1,0 +1,28 @@
+"""The time × class heatmap: one column per word, one row per class, plus the winner of each step."""
+
+from __future__ import annotations
+
+from bokeh.models import ColumnDataSource, FixedTicker, Range1d
+from bokeh.plotting import figure
+
+from rnnpanel.views.linking import hover_tool
+
+
+def heatmap_figure(cells: ColumnDataSource, states: ColumnDataSource, hover: ColumnDataSource,
+                   class_names: tuple[str, ...], x_range: Range1d):
+    c = len(class_names)
+    fig = figure(title="Class probability per word (bottom row: winning class)", tools="", x_range=x_range,
+                 y_range=Range1d(c + 1.0, -0.6), height=70 + 18 * (c + 1), sizing_mode="stretch_width",
+                 toolbar_location=None, name="heatmap")
+    fig.rect("t", "row", width=1.0, height=0.95, source=cells, fill_color="color", fill_alpha="alpha",
+             line_color=None, name="heatmap_cells")
+    renderer = fig.renderers[-1]
+    fig.rect("t", c / 2.0, width=1.0, height=c + 1.6, source=hover, fill_color=None, line_color="#000000",
+             line_width=2, name="heatmap_hover")
+    fig.add_tools(hover_tool(renderer, states, hover, step_field="t",
+                             tooltips=[("word", "@word"), ("class", "@cls"), ("probability", "@p{0.00}")]))
+    fig.yaxis.ticker = FixedTicker(ticks=list(range(c)) + [c + 0.4])
+    fig.yaxis.major_label_overrides = {**{i: n for i, n in enumerate(class_names)}, c + 0.4: "winner"}
+    fig.xaxis.axis_label = "word (t)"
+    fig.grid.visible = False
+    return fig

@@ -1,0 +1,38 @@
+"""The input text view: the selected sequence's words, each on the EP colour reached after reading it.
+
+Words are drawn as canvas text glyphs, never as HTML, so a corpus line with ``<script>`` or
+``&amp;`` shows literally and runs nothing.
+"""
+
+from __future__ import annotations
+
+from bokeh.models import ColumnDataSource, Range1d
+from bokeh.plotting import figure
+
+from rnnpanel.views.linking import hover_tool
+from rnnpanel.views.sequence import LINE_HEIGHT, TEXT_WIDTH_CHARS
+
+LINE_PIXELS = 22
+
+
+def text_height(n_lines: int) -> int:
+    return 50 + LINE_PIXELS * max(n_lines, 2)
+
+
+def text_figure(states: ColumnDataSource, hover: ColumnDataSource, n_lines: int):
+    fig = figure(title="Input text (background: EP after each word)", tools="", toolbar_location=None,
+                 x_range=Range1d(-0.5, TEXT_WIDTH_CHARS + 0.5),
+                 y_range=Range1d(-(n_lines - 0.5) * LINE_HEIGHT, 0.5 * LINE_HEIGHT),
+                 height=text_height(n_lines), sizing_mode="stretch_width", name="text_view")
+    fig.axis.visible = False
+    fig.grid.visible = False
+    fig.outline_line_color = None
+    boxes = fig.rect("wx", "wy", width="ww", height=LINE_HEIGHT * 0.85, source=states, fill_color="color",
+                     fill_alpha=0.75, line_color=None, name="text_words")
+    fig.text("wx", "wy", text="word", source=states, text_align="center", text_baseline="middle",
+             text_font_size="12px", text_color="#111111", name="text_glyphs")
+    fig.rect("wx", "wy", width="ww", height=LINE_HEIGHT * 0.95, source=hover, fill_color=None,
+             line_color="#000000", line_width=2, name="text_hover")
+    fig.add_tools(hover_tool(boxes, states, hover, tooltips=[("word", "@word"), ("t", "@t"),
+                                                             ("EP", "@pred @conf{0.00}")]))
+    return fig
