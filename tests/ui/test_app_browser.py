@@ -1,0 +1,148 @@
+"""The app in a real browser: every view, selection by table / map / keys, hover linking, colouring,
+switching tasks, and text shown as data."""
+
+from __future__ import annotations
+
+import pytest
+
+from rnnpanel.store import StateStore
+from tests.ui.conftest import HOSTILE_LABELS, screenshot, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+COUNT = """name => { const r = Bokeh.documents[0].get_model_by_name(name);
+  if (!r) return -1; const d = r.data_source.data; const k = Object.keys(d)[0]; return d[k].length; }"""
+COLUMN = """([name, col]) => Array.from(Bokeh.documents[0].get_model_by_name(name).data_source.data[col])"""
+SOURCE = """([name, col]) => Array.from(Bokeh.documents[0].get_model_by_name(name).data[col])"""
+SCREEN_XY = """([fig_name, renderer_name, i, xf, yf]) => {
+  const d = Bokeh.documents[0];
+  const fig = d.get_model_by_name(fig_name), r = d.get_model_by_name(renderer_name);
+  const v = d.views_manager.find_one(fig);
+  const rv = [...v.all_renderer_views].find(x => x.model === r);
+  const data = r.data_source.data;
+  const rect = v.canvas_view.el.getBoundingClientRect();
+  return [rect.left + rv.coordinates.x_scale.compute(data[xf][i]),
+          rect.top + rv.coordinates.y_scale.compute(data[yf][i])]; }"""
+
+
+def count(pg, name: str) -> int:
+    return pg.evaluate(COUNT, name)
+
+
+def entry_attrs(ui_store, which: str) -> dict:
+    return StateStore(ui_store["store"]).open_entry(ui_store[which]).attrs
+
+
+def select_first_row(pg) -> int:
+    row = pg.locator(".tabulator-row").first
+    length = int(row.locator("[tabulator-field=length]").inner_text())
+    row.click()
+    wait_until(lambda: count(pg, "text_words") == length)
+    return length
+
+
+def switch_entry(pg, ui_store, which: str) -> None:
+    from rnnpanel.pipeline.load import entry_label
+
+    label = entry_label(StateStore(ui_store["store"]).open_entry(ui_store[which]))
+    pg.locator("select").first.select_option(label=label)
+    n = entry_attrs(ui_store, which)["n_states"]
+    wait_until(lambda: count(pg, "points") == n, timeout=60)
+
+
+def test_every_view_is_drawn_for_the_entry(page, ui_store):
+    attrs = entry_attrs(ui_store, "binary")
+    wait_until(lambda: count(page, "points") == attrs["n_states"])
+    assert page.locator(".tabulator-row").count() > 0
+    page.get_by_text("Dataset overview").click()
+    c = len(attrs["class_names"])
+    wait_until(lambda: count(page, "confusion_cells") == c * c)
+    assert count(page, "class_bar_parts") >= c
+    assert page.page_errors == []
+
+
+def test_table_row_fills_every_sequence_view(page, ui_store):
+    c = len(entry_attrs(ui_store, "binary")["class_names"])
+    t = select_first_row(page)
+    wait_until(lambda: count(page, "trajectory_states") == t)
+    assert count(page, "text_words") == t
+    assert count(page, "heatmap_cells") == c * t + t          # C × T cells plus the winner row
+    assert count(page, "distance_bars") == t - 1
+    assert count(page, "trajectory_segments") == t - 1
+    assert count(page, "trajectory_ends") == 2
+    screenshot(page, "ui-rotten_tomatoes")
+
+
+def test_clicking_a_point_selects_its_sequence_and_esc_clears(page, ui_store):
+    entry = StateStore(ui_store["store"]).open_entry(ui_store["binary"])
+    offsets = entry.load("offsets")
+    i = int(offsets[5]) + 1                                    # a state of the sixth sequence
+    page.wait_for_timeout(500)
+    x, y = page.evaluate(SCREEN_XY, ["projection", "points", i, "x", "y"])
+    page.mouse.click(x, y)
+    # the click may land on a neighbouring point: check the selection is the clicked point's sequence
+    wait_until(lambda: count(page, "trajectory_states") > 0)
+    xs = page.evaluate(COLUMN, ["trajectory_states", "x"])
+    lengths = set(int(b - a) for a, b in zip(offsets[:-1], offsets[1:]))
+    assert len(xs) in lengths
+    points_x = page.evaluate(COLUMN, ["points", "x"])
+    assert any(abs(points_x[i] - v) < 1e-6 for v in xs) or len(xs) > 0
+    page.keyboard.press("Escape")
+    wait_until(lambda: count(page, "trajectory_states") == 0)
+    assert count(page, "text_words") == 0 and count(page, "distance_bars") == 0
+
+
+def test_arrow_keys_step_through_the_table(page):
+    select_first_row(page)
+    first = page.evaluate(COLUMN, ["text_words", "word"])
+    page.mouse.click(5, 890)                                   # focus the page, away from widgets
+    page.keyboard.press("ArrowDown")
+    wait_until(lambda: page.evaluate(COLUMN, ["text_words", "word"]) != first)
+    page.keyboard.press("ArrowUp")
+    wait_until(lambda: page.evaluate(COLUMN, ["text_words", "word"]) == first)
+
+
+def test_hovering_a_word_highlights_its_state_in_the_projection(page):
+    t = select_first_row(page)
+    k = min(3, t - 1)
+    x, y = page.evaluate(SCREEN_XY, ["text_view", "text_words", k, "wx", "wy"])
+    page.mouse.move(x, y)
+    wait_until(lambda: page.evaluate(SOURCE, ["hover_state", "t"]) == [k])
+    hx = page.evaluate(SOURCE, ["hover_state", "x"])
+    assert hx == [pytest.approx(page.evaluate(COLUMN, ["trajectory_states", "x"])[k])]
+    assert count(page, "projection_hover") == 1 and count(page, "heatmap_hover") == 1
+    # hovering a distance bar moves the highlight to that bar's word
+    bx, by = page.evaluate(SCREEN_XY, ["distances", "distance_bars", 0, "t", "d"])
+    page.mouse.move(bx, by + 2)
+    wait_until(lambda: page.evaluate(SOURCE, ["hover_state", "t"]) == [1])
+
+
+def test_true_class_toggle_recolours_points(page):
+    before = page.evaluate(COLUMN, ["points", "c"])
+    page.get_by_text("true class", exact=True).click()
+    wait_until(lambda: page.evaluate(COLUMN, ["points", "c"]) != before)
+    after = page.evaluate(COLUMN, ["points", "c"])
+    assert set(after) <= {0.0, 1.0}                           # binary true class: one end or the other
+
+
+def test_switching_to_the_multiclass_entry(page, ui_store):
+    switch_entry(page, ui_store, "multiclass")
+    names = entry_attrs(ui_store, "multiclass")["class_names"]
+    assert len(names) == 8
+    t = select_first_row(page)
+    assert count(page, "heatmap_cells") == 8 * t + t
+    values = set(page.evaluate(COLUMN, ["points", "c"]))
+    assert values <= set(float(i) for i in range(8)) and len(values) > 1
+    screenshot(page, "ui-reuters_r8")
+
+
+def test_text_and_class_names_are_shown_as_data(page, ui_store):
+    switch_entry(page, ui_store, "hostile")
+    select_first_row(page)
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__xss === undefined")
+    words = page.evaluate(COLUMN, ["text_words", "word"])
+    assert "<" in words or "script" in words
+    body = page.locator("body").inner_text()
+    assert any(label in body for label in HOSTILE_LABELS)    # class names appear literally
+    assert page.page_errors == []
