@@ -59,6 +59,16 @@ class RecurrentClassifier(nn.Module):
         return torch.cat([last[:, :hs], out[:, 0, hs:]], dim=1)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Class logits ``(B, n_classes)``."""
-        out, _ = self.encode(ids, lengths)
+        """Class logits ``(B, n_classes)``.
+
+        A unidirectional network's state at step ``t < length`` never sees the right padding
+        after it, so its padded batch runs unpacked (the head reads step ``length - 1``): on a CPU
+        the backward pass through packed sequences of unequal lengths is 5–10× slower, which
+        made training minutes longer. A bidirectional network's backward half must not read
+        the padding, so it stays packed.
+        """
+        if self.config.bidirectional:
+            out, _ = self.encode(ids, lengths)
+        else:
+            out, _ = self.rnn(self.embedding(ids))
         return self.head(self.dropout(self.final_state(out, lengths)))

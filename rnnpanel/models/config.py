@@ -44,6 +44,8 @@ class ModelConfig:
         for name in ("vocab_size", "n_classes", "embedding_dim", "hidden_size", "num_layers", "max_length"):
             if int(getattr(self, name)) < 1:
                 raise ModelError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ModelError(f"dropout must lie in [0, 1), got {self.dropout!r}")
         if self.n_classes < 2:
             raise ModelError(f"n_classes must be at least 2, got {self.n_classes}")
         if self.class_names and len(self.class_names) != self.n_classes:
@@ -67,7 +69,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

@@ -1,0 +1,248 @@
+"""Bring your own model: turn a PyTorch recurrent classifier into an equivalent :class:`RecurrentClassifier`.
+
+rnnpanel reads hidden states from one known shape of model (embedding → ``nn.LSTM`` / ``nn.GRU``
+/ ``nn.RNN`` → linear head on the last state). Any module of that shape converts by copying
+weights; nothing of the user's code is kept, so the converted model can be saved with
+:func:`~rnnpanel.models.io.save_model` and loaded anywhere without the user's classes.
+
+Two ways in:
+
+* :func:`from_module` — you have the live ``nn.Module``; name its three submodules.
+* :func:`from_checkpoint` — you have only a state dict file (``.pt``/``.pth`` read with
+  ``weights_only=True``, or ``.safetensors``) and a small JSON config naming the prefixes and
+  the input window; sizes, layer count, direction and (for unambiguous shapes) cell type are
+  read from the tensors' shapes.
+
+A head with a single output (sigmoid binary classifier, as in the paper's Keras model) becomes
+a two-class head with logits ``[0, z]``: ``softmax([0, z])[1] == sigmoid(z)``, so the class
+probabilities are identical and class 1 is the positive class.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnpanel.errors import ModelError
+from rnnpanel.models.classifier import RecurrentClassifier
+from rnnpanel.models.config import ModelConfig
+from rnnpanel.models.io import build_classifier, load_weights_into, read_state_dict
+
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+_MODE_TO_CELL = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn"}
+_RNN_PARAM = re.compile(r"^(weight|bias)_(ih|hh)_l(\d+)(_reverse)?$")
+
+
+def _submodule(module: nn.Module, name: str, role: str) -> nn.Module:
+    try:
+        return module.get_submodule(name)
+    except AttributeError:
+        children = ", ".join(n for n, _ in module.named_modules() if n) or "none"
+        raise ModelError(f"{role}={name!r} is not a submodule of {type(module).__name__}; its submodules are: {children}") from None
+
+
+def _cell_of(rnn: nn.Module, name: str) -> str:
+    if not isinstance(rnn, nn.RNNBase) or rnn.mode not in _MODE_TO_CELL:
+        if isinstance(rnn, nn.RNN) and rnn.mode == "RNN_RELU":
+            raise ModelError(f"rnn={name!r} uses nonlinearity='relu'; only tanh RNNs (and LSTM, GRU) are supported")
+        raise ModelError(f"rnn={name!r} is a {type(rnn).__name__}; it must be an nn.LSTM, nn.GRU or nn.RNN")
+    if getattr(rnn, "proj_size", 0):
+        raise ModelError(f"rnn={name!r} is an LSTM with proj_size={rnn.proj_size}; projected LSTMs are not supported")
+    return _MODE_TO_CELL[rnn.mode]
+
+
+def from_module(
+    module: nn.Module,
+    *,
+    embedding: str = "embedding",
+    rnn: str = "rnn",
+    head: str = "head",
+    class_names: tuple[str, ...] | list[str] = (),
+    max_length: int = 100,
+    truncation: str = "last",
+    dropout: float = 0.0,
+    dataset: str = "",
+) -> RecurrentClassifier:
+    """Copy a user's ``embedding → rnn → last state → head`` module into a :class:`RecurrentClassifier`.
+
+    ``embedding``, ``rnn`` and ``head`` are (dotted) submodule names of ``module``: an
+    ``nn.Embedding``, an ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (any ``batch_first``, layers,
+    direction) and an ``nn.Linear`` reading the final state (for bidirectional networks the
+    forward final state then the backward one, i.e. ``torch.cat([h_n[-2], h_n[-1]], 1)``).
+    ``max_length`` and ``truncation`` record the input window the model was trained with;
+    ``dropout`` matters only if the result is trained further. Token id 0 must be padding and 1
+    unknown, as in :class:`~rnnpanel.data.text.Vocabulary`.
+
+    The result is in eval mode on the CPU and gives the same logits as ``module`` on sequences
+    without padding (and, packed, on padded batches).
+    """
+    emb = _submodule(module, embedding, "embedding")
+    rec = _submodule(module, rnn, "rnn")
+    lin = _submodule(module, head, "head")
+    if not isinstance(emb, nn.Embedding):
+        raise ModelError(f"embedding={embedding!r} is a {type(emb).__name__}; it must be an nn.Embedding")
+    cell = _cell_of(rec, rnn)
+    if not isinstance(lin, nn.Linear):
+        raise ModelError(f"head={head!r} is a {type(lin).__name__}; it must be an nn.Linear")
+
+    state: dict[str, torch.Tensor] = {f"embedding.{k}": v for k, v in emb.state_dict().items()}
+    state.update({f"rnn.{k}": v for k, v in rec.state_dict().items()})
+    state.update({f"head.{k}": v for k, v in lin.state_dict().items()})
+    window = {"max_length": max_length, "truncation": truncation, "dropout": dropout,
+              "class_names": tuple(class_names), "dataset": dataset}
+    return _classifier_from_state(state, cell=cell, window=window, source=f"{type(module).__name__} module")
+
+
+def from_checkpoint(
+    state_dict_path: str | os.PathLike,
+    config_json: str | os.PathLike | dict[str, Any],
+) -> RecurrentClassifier:
+    """Build a :class:`RecurrentClassifier` from a bare state dict file and a small JSON config.
+
+    The config (a path to a JSON file, or the parsed dict) may hold:
+
+    * ``"modules"``: ``{"embedding": ..., "rnn": ..., "head": ...}`` — key prefixes in the state
+      dict (default ``embedding``, ``rnn``, ``head``);
+    * ``"cell"``: ``lstm``/``gru``/``rnn`` — optional: the gate count (4, 3 or 1 blocks of the
+      hidden size) gives it, and a stated cell is checked against it;
+    * ``max_length``, ``truncation``, ``class_names``, ``dataset``, ``dropout``.
+
+    Sizes (vocabulary, embedding, hidden, layers, bidirectional, classes) come from the tensors.
+    """
+    if isinstance(config_json, dict):
+        spec, source = dict(config_json), "config"
+    else:
+        path = Path(config_json)
+        spec, source = _read_config(path), str(path)
+        if not isinstance(spec, dict):
+            raise ModelError(f"{path} must hold a JSON object, got {type(spec).__name__}")
+    modules = spec.pop("modules", {}) or {}
+    if not isinstance(modules, dict) or set(modules) - {"embedding", "rnn", "head"}:
+        raise ModelError(f"{source}: 'modules' must map embedding/rnn/head to state-dict prefixes, got {modules!r}")
+    allowed = {"cell", "max_length", "truncation", "class_names", "dataset", "dropout"}
+    unknown = sorted(set(spec) - allowed - {"format_version"})
+    if unknown:
+        raise ModelError(f"{source} has unknown keys {unknown}; allowed: modules, {', '.join(sorted(allowed))}")
+    cell = spec.pop("cell", None)
+    spec.pop("format_version", None)
+    if not isinstance(spec.get("class_names", []), list):
+        raise ModelError(f"{source}: class_names must be a list of names, got {spec['class_names']!r}")
+
+    raw = read_state_dict(state_dict_path)
+    state: dict[str, torch.Tensor] = {}
+    for role in ("embedding", "rnn", "head"):
+        prefix = modules.get(role, role).rstrip(".") + "."
+        found = {k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix)}
+        if not found:
+            prefixes = sorted({k.rsplit(".", 1)[0] for k in raw if "." in k})
+            raise ModelError(
+                f"{state_dict_path} has no tensors under {prefix!r} for the {role}; "
+                f"set \"modules\": {{\"{role}\": ...}} in {source} to one of {prefixes}"
+            )
+        state.update({f"{role}.{k}": v for k, v in found.items()})
+    return _classifier_from_state(state, cell=cell, window=spec, source=str(state_dict_path))
+
+
+def _read_config(path: Path) -> Any:
+    if not path.is_file():
+        raise ModelError(f"config file {path} does not exist; write the small JSON config described in docs/models.md")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path} is not valid JSON ({exc}); fix the file") from None
+
+
+def _infer_cell(gate_rows: int, hidden: int, declared: str | None, source: str) -> str:
+    matches = [c for c, g in GATES.items() if g * hidden == gate_rows]
+    if declared is not None:
+        if declared not in GATES:
+            raise ModelError(f"{source}: unknown cell {declared!r}; choose one of {', '.join(GATES)}")
+        if declared not in matches:
+            raise ModelError(
+                f"{source}: cell {declared!r} needs {GATES[declared] * hidden} gate rows for hidden size {hidden}, "
+                f"the weights have {gate_rows}; fix \"cell\" in the config"
+            )
+        return declared
+    if len(matches) != 1:
+        raise ModelError(
+            f"{source}: weight_hh_l0 has {gate_rows} rows, not 4, 3 or 1 times the hidden size {hidden} "
+            "of an LSTM, GRU or RNN; is 'rnn' the right module?"
+        )
+    return matches[0]
+
+
+def _classifier_from_state(
+    state: dict[str, torch.Tensor], *, cell: str | None, window: dict[str, Any], source: str
+) -> RecurrentClassifier:
+    """Infer the architecture from the tensors, validate it, and load the weights."""
+    emb_w = state.get("embedding.weight")
+    if emb_w is None or emb_w.dim() != 2:
+        raise ModelError(f"{source}: the embedding has no 2-D 'weight'")
+    vocab_size, embedding_dim = emb_w.shape
+
+    rnn_keys = {k[len("rnn."):]: v for k, v in state.items() if k.startswith("rnn.")}
+    bad = sorted(k for k in rnn_keys if not _RNN_PARAM.match(k))
+    if bad:
+        raise ModelError(f"{source}: unsupported recurrent parameters {bad[:3]} (projected LSTM or custom cell?)")
+    layers = sorted({int(_RNN_PARAM.match(k).group(3)) for k in rnn_keys})
+    if not layers or layers != list(range(len(layers))) or "weight_hh_l0" not in rnn_keys:
+        raise ModelError(f"{source}: the recurrent module's weights are incomplete (found {sorted(rnn_keys)[:6]})")
+    num_layers = len(layers)
+    bidirectional = "weight_ih_l0_reverse" in rnn_keys
+    gate_rows, hidden_size = rnn_keys["weight_hh_l0"].shape
+    cell = _infer_cell(gate_rows, hidden_size, cell, source)
+    state_size = hidden_size * (2 if bidirectional else 1)
+    if rnn_keys["weight_ih_l0"].shape[1] != embedding_dim:
+        raise ModelError(
+            f"{source}: the recurrent layer expects inputs of size {rnn_keys['weight_ih_l0'].shape[1]} "
+            f"but the embedding has dimension {embedding_dim}"
+        )
+
+    head_w, head_b = state.get("head.weight"), state.get("head.bias")
+    if head_w is None or head_w.dim() != 2:
+        raise ModelError(f"{source}: the head has no 2-D 'weight'")
+    if head_w.shape[1] != state_size:
+        raise ModelError(
+            f"{source}: the head reads {head_w.shape[1]} features but the recurrent layer's final state has "
+            f"{state_size} ({hidden_size} × {2 if bidirectional else 1} directions); the head must read the last state"
+        )
+    if head_b is None:
+        head_b = torch.zeros(head_w.shape[0], dtype=head_w.dtype)
+    if head_w.shape[0] == 1:  # sigmoid head → two-class softmax with identical probabilities
+        head_w = torch.cat([torch.zeros_like(head_w), head_w])
+        head_b = torch.cat([torch.zeros_like(head_b), head_b])
+    n_classes = head_w.shape[0]
+
+    try:
+        config = ModelConfig(
+            cell=cell,
+            vocab_size=int(vocab_size),
+            n_classes=int(n_classes),
+            embedding_dim=int(embedding_dim),
+            hidden_size=int(hidden_size),
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=float(window.get("dropout", 0.0)),
+            max_length=int(window.get("max_length", 100)),
+            truncation=str(window.get("truncation", "last")),
+            class_names=tuple(window.get("class_names", ())),
+            dataset=str(window.get("dataset", "")),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{source}: malformed config value ({exc})") from None
+    model = build_classifier(config)
+
+    full = {"embedding.weight": emb_w, "head.weight": head_w, "head.bias": head_b}
+    for key, target in model.rnn.state_dict().items():
+        if key in rnn_keys:
+            full[f"rnn.{key}"] = rnn_keys[key]
+        elif key.startswith("bias_"):  # bias=False in the user's module: zero biases are equivalent
+            full[f"rnn.{key}"] = torch.zeros_like(target)
+    load_weights_into(model, {k: v.detach().to("cpu") for k, v in full.items()}, source)
+    return model.eval()
