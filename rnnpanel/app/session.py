@@ -8,15 +8,17 @@ in the browser (see :mod:`rnnpanel.views.linking`).
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
+import threading
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import panel as pn
 import param
 from bokeh.models import ColumnDataSource, Range1d
+from panel.io.state import set_curdoc
 
 from rnnpanel import paths
 from rnnpanel.app.keys import KeyListener
@@ -31,7 +33,7 @@ from rnnpanel.views.linking import empty_hover_source
 from rnnpanel.views.projection import FADED_ALPHA, color_bar, projection_figure
 from rnnpanel.views.sequence import (distance_columns, empty_like, heatmap_columns, label_columns,
                                      point_columns, segment_columns, state_columns, text_layout)
-from rnnpanel.views.text import text_figure, text_height
+from rnnpanel.views.text import TEXT_PIXELS, text_figure, text_height
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,6 @@ class RnnPanelApp(pn.viewable.Viewer):
                                                 sizing_mode="stretch_width")
         self._status = pn.pane.HTML("", sizing_mode="stretch_width")
         self._main = pn.Column(sizing_mode="stretch_both")
-        self._build_sources()
         if self.entry is not None:
             self._show(self._load_now())
         else:
@@ -110,19 +111,35 @@ class RnnPanelApp(pn.viewable.Viewer):
         if message:
             self._status.object = html.escape(message)
 
-    async def _switch(self, *_events) -> None:
+    def _switch(self, *_events) -> None:
+        """Load the chosen entry in a worker thread; progress and the result come back to the
+        session's event loop (``pn.state.execute``), so the page stays responsive meanwhile."""
+        doc = pn.state.curdoc
+        entry, method = self.entry, self.method
+
+        def on_loop(callback) -> None:
+            with set_curdoc(doc):
+                pn.state.execute(callback, schedule=True)
+
+        def work() -> None:
+            try:
+                sample = load_sample(self.store_root, entry, method=method,
+                                     progress=lambda f, m="": on_loop(partial(self._report, f, m)))
+            except RnnpanelError as exc:
+                on_loop(partial(self._finish_switch, None, exc))
+            else:
+                on_loop(partial(self._finish_switch, sample, None))
+
         self._progress.visible = True
         self._main.loading = True
-        try:
-            sample = await asyncio.to_thread(load_sample, self.store_root, self.entry, method=self.method,
-                                             progress=self._report)
-        except RnnpanelError as exc:
-            notify(f"Cannot show this entry: {exc}")
-            return
-        finally:
-            self._progress.visible = False
-            self._main.loading = False
-            self._status.object = ""
+        threading.Thread(target=work, name="rnnpanel-load", daemon=True).start()
+
+    def _finish_switch(self, sample: Sample | None, error: RnnpanelError | None) -> None:
+        self._progress.visible = False
+        self._main.loading = False
+        self._status.object = ""
+        if error is not None:
+            notify(f"Cannot show this entry: {error}")
         self._show(sample)
 
     # -- building the views -------------------------------------------------------------------
@@ -132,6 +149,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         self.sample = sample
         with param.parameterized.discard_events(self):
             self.sequence = -1
+        self._build_sources()   # fresh sources: the previous entry's figures keep nothing alive
         self._update_points()
         self._fill_sequence()
         fig, self._scatter = projection_figure(
@@ -145,7 +163,7 @@ class RnnPanelApp(pn.viewable.Viewer):
                                            self.distance_threshold)
         frame = overview.sequence_frame(sample)
         self._table = pn.widgets.Tabulator(
-            frame, name="sequences", pagination="remote", page_size=12, selectable=1, disabled=True,
+            frame, pagination="remote", page_size=12, selectable=1, disabled=True,
             show_index=False, header_filters=True, sizing_mode="stretch_width", height=420,
             formatters={"first words": {"type": "plaintext"}, "correct": {"type": "tickCross"}},
             widths={"first words": 520})
@@ -154,11 +172,11 @@ class RnnPanelApp(pn.viewable.Viewer):
         summary = overview.dataset_frame(sample)
         dataset = pn.Column(
             pn.pane.HTML(self._dataset_html(summary)),
-            pn.widgets.Tabulator(summary, show_index=False, disabled=True, name="dataset_table", width=460),
+            pn.widgets.Tabulator(summary, show_index=False, disabled=True, width=460),
             pn.Row(overview.class_bars_figure(sample), overview.confusion_figure(sample)),
         )
         per_sequence = pn.Column(self._header, pn.pane.Bokeh(self._text_fig), pn.pane.Bokeh(heat),
-                                 pn.pane.Bokeh(dist), sizing_mode="stretch_width", min_width=520)
+                                 pn.pane.Bokeh(dist), width=TEXT_PIXELS + 20)
         top = pn.Row(pn.pane.Bokeh(fig, sizing_mode="stretch_both", min_height=560), per_sequence,
                      sizing_mode="stretch_width", height=620)
         tabs = pn.Tabs(("Sequences", self._table), ("Dataset overview", dataset), sizing_mode="stretch_width")
@@ -270,26 +288,24 @@ class RnnPanelApp(pn.viewable.Viewer):
 
     # -- layout -------------------------------------------------------------------------------
     def sidebar(self) -> pn.Column:
-        widgets = pn.Param(
-            self.param,
-            parameters=["entry", "method", "color_by", "fade", "trajectory_color", "thickness",
-                        "distance_threshold", "ep_threshold", "class_flips"],
-            widgets={
-                "entry": {"type": pn.widgets.Select, "name": "Entry"},
-                "method": {"type": pn.widgets.RadioButtonGroup, "name": "Projection"},
-                "color_by": {"type": pn.widgets.RadioButtonGroup, "name": "Colour points by"},
-                "fade": {"type": pn.widgets.RadioButtonGroup, "name": "Fade sequences"},
-                "trajectory_color": {"type": pn.widgets.RadioButtonGroup, "name": "Trajectory colour"},
-                "thickness": {"type": pn.widgets.RadioButtonGroup, "name": "Trajectory thickness"},
-                "distance_threshold": {"name": "Label: step distance >"},
-                "ep_threshold": {"name": "Label: EP change >"},
-                "class_flips": {"name": "Label class flips"},
-            },
-            show_name=False, sizing_mode="stretch_width",
+        def labelled(text: str, widget) -> pn.Column:
+            return pn.Column(pn.pane.HTML(f"<b>{text}</b>", margin=(6, 10, -6, 10)), widget)
+
+        choice = pn.widgets.RadioButtonGroup.from_param
+        return pn.Column(
+            pn.pane.HTML("<h2 style='margin:4px 0'>rnnpanel</h2>"
+                         "<p style='margin:0;color:#555'>hidden states of a recurrent classifier</p>"),
+            labelled("Entry", pn.widgets.Select.from_param(self.param.entry, name="", sizing_mode="stretch_width")),
+            labelled("Projection", choice(self.param.method, name="")),
+            labelled("Colour points by", choice(self.param.color_by, name="")),
+            labelled("Fade sequences", choice(self.param.fade, name="")),
+            labelled("Trajectory colour", choice(self.param.trajectory_color, name="")),
+            labelled("Trajectory thickness", choice(self.param.thickness, name="")),
+            pn.widgets.FloatSlider.from_param(self.param.distance_threshold, name="Label: step distance >"),
+            pn.widgets.FloatSlider.from_param(self.param.ep_threshold, name="Label: EP change >"),
+            pn.widgets.Checkbox.from_param(self.param.class_flips, name="Label class flips"),
+            self._progress, self._status, self._keys, width=300,
         )
-        return pn.Column(pn.pane.HTML("<h2 style='margin:4px 0'>rnnpanel</h2>"
-                                      "<p style='margin:0;color:#555'>hidden states of a recurrent classifier</p>"),
-                         widgets, self._progress, self._status, self._keys, width=300)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Row(self.sidebar(), self._main, sizing_mode="stretch_both")

@@ -12,7 +12,7 @@ def heatmap_figure(cells: ColumnDataSource, states: ColumnDataSource, hover: Col
                    class_names: tuple[str, ...], x_range: Range1d):
     c = len(class_names)
     fig = figure(title="Class probability per word (bottom row: winning class)", tools="", x_range=x_range,
-                 y_range=Range1d(c + 1.0, -0.6), height=70 + 18 * (c + 1), sizing_mode="stretch_width",
+                 y_range=Range1d(c + 1.0, -0.6), height=70 + 18 * (c + 1), width=600,
                  toolbar_location=None, name="heatmap")
     fig.rect("t", "row", width=1.0, height=0.95, source=cells, fill_color="color", fill_alpha="alpha",
              line_color=None, name="heatmap_cells")

@@ -12,7 +12,7 @@ from rnnpanel.pipeline.sample import Sample
 from rnnpanel.views.colors import class_colors, ep_colors, ep_scalar, label_scalar, time_colors
 from rnnpanel.views.labels import labelled_steps
 
-TEXT_WIDTH_CHARS = 86        # characters per line in the text view
+TEXT_WIDTH_CHARS = 80        # characters per line in the text view
 CHAR_WIDTH = 1.0             # text view units per character
 LINE_HEIGHT = 1.6
 THICKNESS = {"constant": (3.0, 3.0), "time": (1.0, 7.0), "distance": (1.0, 9.0)}

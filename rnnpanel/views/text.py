@@ -13,6 +13,9 @@ from rnnpanel.views.linking import hover_tool
 from rnnpanel.views.sequence import LINE_HEIGHT, TEXT_WIDTH_CHARS
 
 LINE_PIXELS = 22
+#: Width of the text view; with 11 px text a character takes about 7 px, so a line holds
+#: :data:`TEXT_WIDTH_CHARS` characters without words overlapping.
+TEXT_PIXELS = 600
 
 
 def text_height(n_lines: int) -> int:
@@ -23,14 +26,14 @@ def text_figure(states: ColumnDataSource, hover: ColumnDataSource, n_lines: int)
     fig = figure(title="Input text (background: EP after each word)", tools="", toolbar_location=None,
                  x_range=Range1d(-0.5, TEXT_WIDTH_CHARS + 0.5),
                  y_range=Range1d(-(n_lines - 0.5) * LINE_HEIGHT, 0.5 * LINE_HEIGHT),
-                 height=text_height(n_lines), sizing_mode="stretch_width", name="text_view")
+                 height=text_height(n_lines), width=TEXT_PIXELS, name="text_view")
     fig.axis.visible = False
     fig.grid.visible = False
     fig.outline_line_color = None
     boxes = fig.rect("wx", "wy", width="ww", height=LINE_HEIGHT * 0.85, source=states, fill_color="color",
                      fill_alpha=0.75, line_color=None, name="text_words")
     fig.text("wx", "wy", text="word", source=states, text_align="center", text_baseline="middle",
-             text_font_size="12px", text_color="#111111", name="text_glyphs")
+             text_font_size="11px", text_color="#111111", name="text_glyphs")
     fig.rect("wx", "wy", width="ww", height=LINE_HEIGHT * 0.95, source=hover, fill_color=None,
              line_color="#000000", line_width=2, name="text_hover")
     fig.add_tools(hover_tool(boxes, states, hover, tooltips=[("word", "@word"), ("t", "@t"),

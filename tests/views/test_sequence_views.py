@@ -69,7 +69,7 @@ def test_text_layout_wraps_and_never_overlaps():
     assert len(set(y)) > 1
     for line in set(y):
         on = np.flatnonzero(y == line)
-        assert np.all(np.diff(x[on] - w[on] / 2) > 0) and (x[on] + w[on] / 2).max() <= 87
+        assert np.all(np.diff(x[on] - w[on] / 2) > 0) and (x[on] + w[on] / 2).max() <= 81
 
 
 def test_binary_colours_follow_the_paper():
