@@ -1,0 +1,274 @@
+#!/usr/bin/env python
+"""Acceptance check of rnnpanel's GPU path against its CPU path on the same data.
+
+Run on a CUDA workstation after following gpu/README.md:
+
+    python gpu/check.py [--sizes 5000 20000] [--projection-n 20000] [--json OUT.json] [--skip-benchmark]
+
+Prints one ``PASS`` / ``FAIL`` / ``SKIP`` line per item (environment, extraction parity, step
+distances, neighbours, metrics, PCA, one projection per GPU backend with its quality next to
+openTSNE's, the benchmark). Exit status: 0 when nothing failed, 1 when an item failed, 2 when
+there is no CUDA device at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+OPTIONAL_BACKENDS = ("tsnecuda",)  # not in the requirement files: unavailable is a SKIP, not a FAIL
+GPU_BACKENDS = ("tsnecuda", "cuml", "cuml-umap")
+TRUST_MARGIN = 0.02  # a GPU t-SNE may trail openTSNE's trustworthiness by this much
+KNN_MARGIN = 0.05    # ... and its k-NN preservation by this much
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    states: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    reference_quality: dict[str, Any] | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_environment(ctx: Context) -> tuple[str, str]:
+    import torch
+
+    from rnnpanel.compute.projection import unavailable_reason
+    from rnnpanel.compute.xp import cupy_or_none
+
+    cp = cupy_or_none()
+    if cp is None:
+        return FAIL, "CuPy is not installed or sees no device: pip install -r gpu/requirements-cuda12.txt (or -cuda13)"
+    backends = {name: unavailable_reason(name) or "works" for name in GPU_BACKENDS}
+    detail = (f"torch {torch.__version__} (CUDA {torch.version.cuda}) on {torch.cuda.get_device_name(0)}; "
+              f"CuPy {cp.__version__}; " + "; ".join(f"{k}: {v}" for k, v in backends.items()))
+    return PASS, detail
+
+
+def check_extraction(ctx: Context) -> tuple[str, str]:
+    import torch
+
+    from rnnpanel.compute.extraction import extract_states
+    from rnnpanel.models import ModelConfig, RecurrentClassifier
+
+    rng = np.random.default_rng(0)
+    config = ModelConfig(cell="lstm", vocab_size=500, n_classes=3, embedding_dim=32, hidden_size=64, num_layers=2)
+    gen = torch.Generator().manual_seed(0)
+    model = RecurrentClassifier(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+    model.eval()
+    sequences = [rng.integers(2, 500, size=int(rng.integers(1, 120))).tolist() for _ in range(300)]
+    cpu = extract_states(model, sequences, device="cpu")
+    gpu = extract_states(model, sequences, device="cuda")
+    worst = 0.0
+    for a, b in zip(cpu.layers, gpu.layers, strict=True):
+        for kind in a:
+            worst = max(worst, float(np.max(np.abs(a[kind] - b[kind]))))
+    worst = max(worst, float(np.max(np.abs(cpu.ep - gpu.ep))))
+    same_pred = bool(np.array_equal(cpu.predictions, gpu.predictions))
+    ok = worst <= 1e-4 and same_pred and np.array_equal(cpu.offsets, gpu.offsets)
+    return (PASS if ok else FAIL), f"{cpu.n_states} states, 2 layers h+c and EP: max |CUDA − CPU| = {worst:.2e}; predictions equal: {same_pred}"
+
+
+def _gpu_states(ctx: Context) -> tuple[Any, Any]:
+    """The check's states as NumPy and as a CUDA tensor, viewed by CuPy through DLPack (no host copy)."""
+    import torch
+
+    from rnnpanel.compute.xp import asarray
+
+    tensor = torch.from_numpy(ctx.states).to("cuda")
+    view = asarray(tensor)
+    if int(view.data.ptr) != int(tensor.data_ptr()):
+        raise AssertionError("DLPack hand-over copied the tensor instead of sharing its memory")
+    return tensor, view
+
+
+def check_step_distances(ctx: Context) -> tuple[str, str]:
+    from rnnpanel.compute.distances import step_distances
+    from rnnpanel.compute.xp import to_numpy
+
+    n = ctx.states.shape[0]
+    offsets = np.unique(np.concatenate([[0], np.sort(np.random.default_rng(0).choice(n, 200, replace=False)), [n]]))
+    _, view = _gpu_states(ctx)
+    cpu = step_distances(ctx.states, offsets)
+    gpu = to_numpy(step_distances(view, offsets))
+    same_nan = bool(np.array_equal(np.isnan(cpu), np.isnan(gpu)))
+    worst = float(np.nanmax(np.abs(cpu - gpu)))
+    return (PASS if same_nan and worst < 1e-5 else FAIL), f"{n} states, CUDA tensor → CuPy by DLPack: max diff {worst:.1e}"
+
+
+def check_neighbors(ctx: Context) -> tuple[str, str]:
+    from rnnpanel.compute.neighbors import kneighbors
+    from rnnpanel.compute.xp import to_numpy
+
+    sample = ctx.states[:5000]
+    _, view = _gpu_states(ctx)
+    idx_cpu, d_cpu = kneighbors(sample, 10)
+    idx_gpu, d_gpu = kneighbors(view[:5000], 10)
+    agree = float(np.mean(idx_cpu == to_numpy(idx_gpu)))
+    worst = float(np.max(np.abs(d_cpu - to_numpy(d_gpu))))
+    return (PASS if agree > 0.999 and worst < 1e-4 else FAIL), f"10-NN of 5,000 states: {agree:.4%} identical, max distance diff {worst:.1e}"
+
+
+def check_metrics(ctx: Context) -> tuple[str, str]:
+    import cupy
+
+    from rnnpanel.compute.metrics import projection_quality
+    from rnnpanel.compute.projection import make_backend
+
+    sample, labels = ctx.states[:3000], ctx.labels[:3000]
+    emb = make_backend("pca", device="cpu").fit_transform(sample)
+    _, view = _gpu_states(ctx)
+    cpu = projection_quality(sample, emb, labels)
+    gpu = projection_quality(view[:3000], cupy.asarray(emb), cupy.asarray(labels))
+    diffs = {k: abs(cpu[k] - gpu[k]) for k in ("trustworthiness", "knn_preservation", "neighborhood_hit")}
+    return (PASS if max(diffs.values()) < 1e-6 else FAIL), "CuPy vs NumPy: " + ", ".join(f"{k} Δ {v:.1e}" for k, v in diffs.items())
+
+
+def check_pca(ctx: Context) -> tuple[str, str]:
+    from rnnpanel.compute.projection import make_backend
+
+    tensor, _ = _gpu_states(ctx)
+    cpu = make_backend("pca", device="cpu").fit(ctx.states)
+    gpu = make_backend("pca", device="cuda").fit(tensor)
+    worst = float(np.max(np.abs(cpu.embedding_ - gpu.embedding_)))
+    scale = float(np.max(np.abs(cpu.embedding_)))
+    return (PASS if gpu.device_.startswith("cuda") and worst <= 1e-3 * scale else FAIL), f"device {gpu.device_}, max diff {worst:.1e} (scale {scale:.1f})"
+
+
+def _reference(ctx: Context) -> dict[str, Any]:
+    if ctx.reference_quality is None:
+        from rnnpanel.compute.metrics import projection_quality
+        from rnnpanel.compute.projection import make_backend
+
+        n = ctx.args.projection_n
+        started = time.perf_counter()
+        emb = make_backend("opentsne", random_state=0).fit_transform(ctx.states[:n])
+        ctx.reference_quality = {**projection_quality(ctx.states[:n], emb, ctx.labels[:n]),
+                                 "seconds": time.perf_counter() - started}
+    return ctx.reference_quality
+
+
+def check_projection(name: str) -> Callable[[Context], tuple[str, str]]:
+    def run(ctx: Context) -> tuple[str, str]:
+        from rnnpanel.compute.metrics import projection_quality
+        from rnnpanel.compute.projection import make_backend, unavailable_reason
+
+        reason = unavailable_reason(name)
+        if reason is not None:
+            return (SKIP if name in OPTIONAL_BACKENDS else FAIL), reason
+        n = ctx.args.projection_n
+        tensor, _ = _gpu_states(ctx)
+        started = time.perf_counter()
+        est = make_backend(name, random_state=0).fit(tensor[:n])  # device input, handed over by DLPack
+        seconds = time.perf_counter() - started
+        q = projection_quality(ctx.states[:n], est.embedding_, ctx.labels[:n])
+        ref = _reference(ctx)
+        line = (f"n={n}: {seconds:.1f} s, trust {q['trustworthiness']:.4f}, kNN {q['knn_preservation']:.4f}, "
+                f"hit {q['neighborhood_hit']:.4f} | openTSNE {ref['seconds']:.1f} s, trust {ref['trustworthiness']:.4f}, "
+                f"kNN {ref['knn_preservation']:.4f}, hit {ref['neighborhood_hit']:.4f}")
+        if est.method == "umap":  # a different method: report beside t-SNE, require only a sound map
+            ok = q["trustworthiness"] >= ref["trustworthiness"] - 0.05
+        else:
+            ok = (q["trustworthiness"] >= ref["trustworthiness"] - TRUST_MARGIN
+                  and q["knn_preservation"] >= ref["knn_preservation"] - KNN_MARGIN)
+        return (PASS if ok else FAIL), line
+
+    run.__name__ = f"projection {name}"
+    return run
+
+
+def check_benchmark(ctx: Context) -> tuple[str, str]:
+    if ctx.args.skip_benchmark:
+        return SKIP, "--skip-benchmark"
+    from rnnpanel.compute.projection.benchmark import machine_record, run_benchmark
+
+    sizes = [n for n in ctx.args.sizes if n <= ctx.states.shape[0]]
+    backends = ["auto", *GPU_BACKENDS[:2], "opentsne", "opentsne-default", "sklearn"]
+    records = run_benchmark(ctx.states, ctx.labels, sizes=sizes, backends=backends, on_record=_print_run)
+    ctx.records = [machine_record(), ctx.source, *records]
+    if ctx.args.json:
+        with open(ctx.args.json, "w", encoding="utf-8") as f:
+            json.dump(ctx.records, f, indent=2)
+    auto = [r for r in records if r["backend"] == "auto"]
+    used = sorted({r["backend_used"] for r in auto if r["backend_used"]})
+    gpu_works = any(r["available"] for r in records if r["backend"] in GPU_BACKENDS)
+    ok = all(r["available"] for r in auto) and (not gpu_works or set(used) <= set(GPU_BACKENDS))
+    speed = ", ".join(f"n={r['n']}: auto={r['backend_used']} ×{r['speedup_vs_sklearn']} vs sklearn" for r in auto)
+    return (PASS if ok else FAIL), speed + (f"; JSON in {ctx.args.json}" if ctx.args.json else "")
+
+
+def _print_run(r: dict[str, Any]) -> None:
+    took = f"{r['seconds']:.1f} s" if r["seconds"] else r["reason"]
+    print(f"      {r['backend']:<17} n={r['n']:<7} {took}", flush=True)
+
+
+def load_states(ctx: Context) -> None:
+    from rnnpanel.errors import ModelError
+    from rnnpanel.pipeline.project_bench import demo_states, synthetic_states
+
+    n = max([ctx.args.projection_n, *ctx.args.sizes])
+    try:
+        ctx.states, ctx.labels, ctx.source = demo_states(n, progress=False)
+    except ModelError as exc:
+        print(f"      (no demo model: {exc}; using synthetic RNN states)")
+        ctx.states, ctx.labels, ctx.source = synthetic_states(n)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000], help="benchmark sizes")
+    parser.add_argument("--projection-n", type=int, default=20000, help="states per GPU-backend projection check")
+    parser.add_argument("--json", default=None, help="write the benchmark records here")
+    parser.add_argument("--skip-benchmark", action="store_true")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+        print(f"gpu/check.py: no CUDA device is visible to torch {torch.__version__} ({build}); "
+              "install the CUDA build and the GPU packages as gpu/README.md says, then run this again",
+              file=sys.stderr)
+        return 2
+    ctx = Context(args)
+    checks: list[tuple[str, Callable[[Context], tuple[str, str]]]] = [
+        ("environment", check_environment),
+        ("extraction", check_extraction),
+        ("step distances", check_step_distances),
+        ("neighbours", check_neighbors),
+        ("metrics", check_metrics),
+        ("PCA", check_pca),
+        *[(f"projection {name}", check_projection(name)) for name in GPU_BACKENDS],
+        ("benchmark", check_benchmark),
+    ]
+    failed = 0
+    for label, check in checks:
+        try:
+            if ctx.states is None and label not in ("environment", "extraction"):
+                load_states(ctx)
+            status, detail = check(ctx)
+        except Exception as exc:  # noqa: BLE001 - a crash of one item is that item's failure; the rest still run
+            status, detail = FAIL, f"{type(exc).__name__}: {exc}"
+            traceback.print_exc(file=sys.stderr)
+        failed += status == FAIL
+        print(f"{status}  {label:<22} {detail}", flush=True)
+    print(f"{'FAILED' if failed else 'OK'}: {failed} item(s) failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""``rnnpanel project``: project a stored entry's states to 2-D and cache the map in the store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rnnpanel import paths
+from rnnpanel.compute.projection.names import ALIASES, BACKEND_NAMES, METHODS
+
+STATE_KINDS = ("h", "c", "h_fwd", "h_bwd", "c_fwd", "c_bwd")
+
+SUMMARY_KEYS = ("entry_key", "projection_key", "method", "backend_requested", "backend_used", "skipped", "layer", "state",
+                "n_states", "n_fitted", "placement", "seconds_backend", "seconds_overhead", "seconds_total",
+                "cache_hit", "quality")
+
+
+def backend_choices() -> list[str]:
+    return ["auto", *BACKEND_NAMES, *sorted({alias for _, alias in ALIASES})]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "project",
+        help="project stored hidden states to 2-D (t-SNE, UMAP or PCA) and cache the map",
+        description="Project one layer's states of a stored entry with t-SNE, UMAP or PCA. `--backend auto` "
+        "picks the best backend that works here (tsnecuda, cuML, openTSNE, scikit-learn for t-SNE) and "
+        "says why it skipped the others. The map is cached in the store; a second identical call is instant.",
+    )
+    p.add_argument("--store", default=None, help="store folder (default: the store under $RNNPANEL_HOME)")
+    p.add_argument("--entry", default=None, help="entry key (default: the store's only or most recent entry)")
+    p.add_argument("--method", choices=METHODS, default="tsne")
+    p.add_argument("--backend", choices=backend_choices(), default="auto", metavar="NAME",
+                   help=f"auto or one of: {', '.join(backend_choices()[1:])} (default: auto)")
+    p.add_argument("--layer", type=int, default=-1, help="layer index; negative counts from the top (default: -1)")
+    p.add_argument("--state", choices=STATE_KINDS, default="h", help="state kind (default: h)")
+    p.add_argument("--perplexity", type=float, default=None, help="t-SNE perplexity (default: 30)")
+    p.add_argument("--max-iter", type=int, default=None, help="iterations (t-SNE) or epochs (UMAP); default: the backend's")
+    p.add_argument("--learning-rate", type=float, default=None, help="default: auto")
+    p.add_argument("--n-neighbors", type=int, default=None, help="UMAP neighbours (default: 15)")
+    p.add_argument("--min-dist", type=float, default=None, help="UMAP minimum distance (default: 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--max-fit", default="auto",
+                   help="fit at most this many states and place the rest; 'auto' = the backend's limit, 'none' = fit all")
+    p.add_argument("--quality", action="store_true", help="also report trustworthiness, k-NN preservation, neighbourhood hit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def parse_max_fit(text: str) -> Any:
+    if text == "auto":
+        return "auto"
+    if text.lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-fit must be 'auto', 'none' or an integer, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"--max-fit must be at least 2, got {value}")
+    return value
+
+
+def backend_params(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the options the user gave, under the backends' shared parameter names."""
+    given = {
+        "perplexity": args.perplexity,
+        "max_iter": args.max_iter,
+        "learning_rate": args.learning_rate,
+        "n_neighbors": args.n_neighbors,
+        "min_dist": args.min_dist,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnpanel.pipeline.project import (
+        project_entry,  # torch and scikit-learn load only when the command runs
+    )
+
+    try:
+        max_fit = parse_max_fit(args.max_fit)
+    except argparse.ArgumentTypeError as exc:
+        print(f"rnnpanel project: error: {exc}", file=sys.stderr)
+        return 2
+    store = args.store or paths.default_store()
+    try:
+        _, attrs = project_entry(
+            store, args.entry, layer=args.layer, state=args.state, method=args.method, backend=args.backend,
+            params=backend_params(args), max_fit=max_fit, random_state=args.seed, quality=args.quality,
+            progress=not args.no_progress,
+        )
+    except ValueError as exc:  # parameter values a backend refuses
+        print(f"rnnpanel project: error: {exc}", file=sys.stderr)
+        return 2
+    print(describe_backend(attrs), file=sys.stderr)
+    summary = {key: attrs[key] for key in SUMMARY_KEYS if key in attrs}
+    print(json.dumps(summary, sort_keys=False))
+    return 0
+
+
+def describe_backend(attrs: dict[str, Any]) -> str:
+    """One human line: which backend ran, and why the ones before it were skipped."""
+    line = f"{attrs['method']} ran on {attrs['backend_used']}"
+    if attrs.get("cache_hit"):
+        line += " (cached result)"
+    skipped = attrs.get("skipped") or {}
+    if skipped:
+        line += "; skipped " + "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+    if attrs.get("placement") not in (None, "none"):
+        line += f"; fitted {attrs['n_fitted']} of {attrs['n_states']} states, placed the rest by {attrs['placement']}"
+    return line

@@ -1,0 +1,218 @@
+"""RAPIDS cuML on the GPU: ``TSNE`` (FFT) as backend ``cuml`` and ``UMAP`` as ``cuml-umap``.
+
+From the ``cuml-cu12`` / ``cuml-cu13`` packages (gpu/requirements-cuda*.txt). Input that is
+already on the GPU (a CUDA torch tensor or a CuPy array) is handed to cuML through DLPack with no
+trip through the host; NumPy input is copied to the device once. Availability is a real tiny fit
+per process, because a cuML built for another CUDA major imports and then fails in its first
+kernel. Keyword names that changed between cuML releases (``n_iter`` → ``max_iter``) are
+resolved against the installed signature.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rnnpanel.compute.projection.base import (
+    ProjectionBackend,
+    auto_learning_rate,
+    check_choice,
+    check_learning_rate,
+    check_positive_int,
+    effective_perplexity,
+    seed_from,
+)
+from rnnpanel.compute.projection.gpu import (
+    import_or_unavailable,
+    probe_once,
+    require_cuda_device,
+    tiny_input,
+)
+from rnnpanel.compute.xp import asarray, to_numpy
+from rnnpanel.errors import BackendUnavailable
+
+CUML_HINT = "cuml-cu12 or cuml-cu13 (matching your CUDA major) with cupy-cuda12x / cupy-cuda13x"
+DEFAULT_MAX_ITER = 1000
+DEFAULT_EE_ITER = 250
+
+
+def _iterations_keyword(cls: type) -> str:
+    params = inspect.signature(cls.__init__).parameters
+    return "max_iter" if "max_iter" in params else "n_iter"
+
+
+def _supported(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Drop keywords the installed cuML does not know (only optional tuning knobs reach here)."""
+    params = inspect.signature(cls.__init__).parameters
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def _to_device(X: Any) -> Any:
+    """A CuPy array for ``X``: zero-copy through DLPack for GPU arrays, one host-to-device copy otherwise."""
+    import cupy
+
+    arr = asarray(X)
+    return arr if isinstance(arr, cupy.ndarray) else cupy.asarray(arr)
+
+
+def _probe_tsne() -> None:
+    require_cuda_device()
+    import_or_unavailable("cupy", CUML_HINT)
+    manifold = import_or_unavailable("cuml.manifold", CUML_HINT)
+    kw = {_iterations_keyword(manifold.TSNE): 300, "n_components": 2, "perplexity": 10.0, "output_type": "numpy"}
+    out = np.asarray(manifold.TSNE(**kw).fit_transform(_to_device(tiny_input())))
+    if out.shape != (256, 2) or not np.all(np.isfinite(out)):
+        raise BackendUnavailable("cuML TSNE's probe fit returned non-finite values; the installation is broken")
+
+
+def _probe_umap() -> None:
+    require_cuda_device()
+    import_or_unavailable("cupy", CUML_HINT)
+    manifold = import_or_unavailable("cuml.manifold", CUML_HINT)
+    out = np.asarray(manifold.UMAP(n_components=2, n_neighbors=10, output_type="numpy").fit_transform(_to_device(tiny_input())))
+    if out.shape != (256, 2) or not np.all(np.isfinite(out)):
+        raise BackendUnavailable("cuML UMAP's probe fit returned non-finite values; the installation is broken")
+
+
+class CumlTSNE(ProjectionBackend):
+    """cuML's FFT t-SNE with our shared parameters.
+
+    cuML's "adaptive" learning-rate method also changes perplexity, neighbours and exaggeration
+    with N; it is switched off so that the same perplexity means the same thing on every
+    backend, and "auto" uses ``max(N / 12, 200)``. ``max_iter`` None = 1,000 (250 of them
+    exaggerated).
+
+    ``max_fit_size`` = 2,000,000: cuML keeps the ``N × 3·perplexity`` neighbour graph and its
+    symmetrised copy in GPU memory; beyond ~2 M states that passes 16 GB cards.
+    """
+
+    name: ClassVar[str] = "cuml"
+    method: ClassVar[str] = "tsne"
+    hardware: ClassVar[str] = "gpu"
+    max_fit_size: ClassVar[int | None] = 2_000_000
+    accepts_gpu_input: ClassVar[bool] = True
+
+    def __init__(self, *, n_components: int = 2, perplexity: float = 30.0, learning_rate: Any = "auto",
+                 max_iter: int | None = None, early_exaggeration_iter: int = DEFAULT_EE_ITER,
+                 early_exaggeration: float = 12.0, init: str = "pca", metric: str = "euclidean",
+                 random_state: Any = None, verbose: bool = False, progress: Any = None) -> None:
+        self.n_components = n_components
+        self.perplexity = perplexity
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.early_exaggeration_iter = early_exaggeration_iter
+        self.early_exaggeration = early_exaggeration
+        self.init = init
+        self.metric = metric
+        self.random_state = random_state
+        self.verbose = verbose
+        self.progress = progress
+
+    @classmethod
+    def check_available(cls) -> None:
+        probe_once(cls.name, _probe_tsne)
+
+    def _fit(self, X: Any) -> np.ndarray:
+        self.check_available()
+        from cuml.manifold import TSNE
+
+        if self.n_components != 2:
+            raise BackendUnavailable(f"cuML's t-SNE embeds into 2 dimensions only, n_components={self.n_components} was asked")
+        check_choice("init", self.init, ("pca", "random"))
+        check_learning_rate(self.learning_rate)
+        check_positive_int("max_iter", self.max_iter, allow_none=True)
+        n = int(X.shape[0])
+        self.perplexity_ = effective_perplexity(self.perplexity, n)
+        self.learning_rate_ = (
+            auto_learning_rate(n, self.early_exaggeration) if self.learning_rate == "auto" else float(self.learning_rate)
+        )
+        max_iter = DEFAULT_MAX_ITER if self.max_iter is None else int(self.max_iter)
+        kwargs = {
+            "n_components": 2,
+            "perplexity": self.perplexity_,
+            "learning_rate": self.learning_rate_,
+            "learning_rate_method": None,
+            "early_exaggeration": float(self.early_exaggeration),
+            "exaggeration_iter": min(int(self.early_exaggeration_iter), max_iter),
+            _iterations_keyword(TSNE): max_iter,
+            "n_neighbors": min(1023, max(1, int(3 * self.perplexity_)), n - 1),
+            "init": self.init,
+            "metric": self.metric,
+            "method": "fft",
+            "random_state": seed_from(self.random_state),
+            "verbose": bool(self.verbose),
+            "output_type": "cupy",
+        }
+        self._report(0.05, "cuml: t-SNE on the GPU (no intermediate progress)")
+        tsne = TSNE(**_supported(TSNE, kwargs))
+        embedding = tsne.fit_transform(_to_device(X))
+        self.kl_divergence_ = float(getattr(tsne, "kl_divergence_", np.nan))
+        self.n_iter_ = max_iter
+        return to_numpy(embedding)
+
+
+class CumlUMAP(ProjectionBackend):
+    """cuML's UMAP on the GPU; same parameters as the ``umap`` backend; places new points with ``transform``.
+
+    ``max_fit_size`` = 5,000,000: the fuzzy graph (``N × n_neighbors``) and the embedding fit in
+    GPU memory up to there.
+    """
+
+    name: ClassVar[str] = "cuml-umap"
+    method: ClassVar[str] = "umap"
+    hardware: ClassVar[str] = "gpu"
+    max_fit_size: ClassVar[int | None] = 5_000_000
+    supports_transform: ClassVar[bool] = True
+    accepts_gpu_input: ClassVar[bool] = True
+
+    def __init__(self, *, n_components: int = 2, n_neighbors: int = 15, min_dist: float = 0.1,
+                 learning_rate: Any = "auto", max_iter: int | None = None, init: str = "spectral",
+                 metric: str = "euclidean", random_state: Any = None, verbose: bool = False,
+                 progress: Any = None) -> None:
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.init = init
+        self.metric = metric
+        self.random_state = random_state
+        self.verbose = verbose
+        self.progress = progress
+
+    @classmethod
+    def check_available(cls) -> None:
+        probe_once(cls.name, _probe_umap)
+
+    def _fit(self, X: Any) -> np.ndarray:
+        self.check_available()
+        from cuml.manifold import UMAP
+
+        check_positive_int("n_neighbors", self.n_neighbors)
+        check_positive_int("max_iter", self.max_iter, allow_none=True)
+        check_learning_rate(self.learning_rate)
+        if self.init == "pca":
+            raise BackendUnavailable("cuML's UMAP has no PCA initialisation; use init='spectral' or 'random'")
+        check_choice("init", self.init, ("spectral", "random"))
+        kwargs = {
+            "n_components": int(self.n_components),
+            "n_neighbors": min(int(self.n_neighbors), int(X.shape[0]) - 1),
+            "min_dist": float(self.min_dist),
+            "learning_rate": 1.0 if self.learning_rate == "auto" else float(self.learning_rate),
+            "n_epochs": None if self.max_iter is None else int(self.max_iter),
+            "init": self.init,
+            "metric": self.metric,
+            "random_state": seed_from(self.random_state),
+            "verbose": bool(self.verbose),
+            "output_type": "cupy",
+        }
+        self._report(0.05, "cuml-umap: UMAP on the GPU (no intermediate progress)")
+        self.umap_ = UMAP(**_supported(UMAP, kwargs))
+        return to_numpy(self.umap_.fit_transform(_to_device(X)))
+
+    def transform(self, X: Any) -> np.ndarray:
+        if not hasattr(self, "umap_"):
+            raise RuntimeError("cuml-umap is not fitted yet; call fit first")
+        return np.asarray(to_numpy(self.umap_.transform(_to_device(X))), dtype=np.float32)

@@ -1,0 +1,112 @@
+"""PCA with torch on any device: the linear map, also the initialisation and input reduction of t-SNE.
+
+The covariance ``Xᶜᵀ Xᶜ`` is accumulated block by block in float64 and diagonalised (``D`` is a
+few hundred at most for hidden states), so a million states never need a second dense copy and
+the same code runs on the CPU or, through DLPack, on CUDA tensors and CuPy arrays. Component
+signs are fixed (largest loading positive), so the result is deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from rnnpanel.compute.device import resolve_device
+from rnnpanel.compute.projection.base import ProjectionBackend, check_positive_int
+from rnnpanel.compute.xp import is_gpu_array, to_numpy, to_torch
+
+BLOCK_ROWS = 1 << 16
+
+
+class PCAProjection(ProjectionBackend):
+    """Principal component analysis by eigendecomposition of the covariance, on CPU or CUDA.
+
+    Parameters: ``n_components`` (2), ``device`` ("auto": the device of a GPU input, else CUDA
+    when available, else CPU), ``random_state`` (accepted for a uniform interface; PCA is exact
+    and deterministic), ``verbose``, ``progress``.
+    Fitted: ``embedding_``, ``components_`` (n_components, D), ``mean_`` (D,),
+    ``explained_variance_``, ``explained_variance_ratio_``, ``device_``.
+    """
+
+    name: ClassVar[str] = "pca"
+    method: ClassVar[str] = "pca"
+    hardware: ClassVar[str] = "any"
+    max_fit_size: ClassVar[int | None] = None  # linear in N, no limit
+    supports_transform: ClassVar[bool] = True
+    accepts_gpu_input: ClassVar[bool] = True
+    min_samples: ClassVar[int] = 2
+
+    def __init__(self, *, n_components: int = 2, device: str = "auto", random_state: Any = None,
+                 verbose: bool = False, progress: Any = None) -> None:
+        self.n_components = n_components
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.progress = progress
+
+    def _fit(self, X: Any) -> np.ndarray:
+        check_positive_int("n_components", self.n_components)
+        if self.n_components > X.shape[1]:
+            raise ValueError(f"n_components ({self.n_components}) cannot exceed the number of columns ({X.shape[1]})")
+        device = X.device if hasattr(X, "device") and is_gpu_array(X) else None
+        dev = torch.device("cuda", torch.cuda.current_device()) if device is not None else resolve_device(self.device)
+        data = to_torch(X, device=dev)
+        self.device_ = str(dev)
+        mean, cov = _mean_and_covariance(data)
+        eigval, eigvec = torch.linalg.eigh(cov)
+        order = torch.argsort(eigval, descending=True)
+        eigval, eigvec = eigval[order].clamp(min=0), eigvec[:, order]
+        comps = eigvec[:, : self.n_components].T.contiguous()
+        signs = torch.sign(comps.gather(1, comps.abs().argmax(dim=1, keepdim=True)))
+        comps = comps * torch.where(signs == 0, torch.ones_like(signs), signs)
+        total = float(eigval.sum())
+        self.mean_ = to_numpy(mean)
+        self.components_ = to_numpy(comps)
+        self.explained_variance_ = to_numpy(eigval[: self.n_components])
+        self.explained_variance_ratio_ = self.explained_variance_ / total if total > 0 else np.zeros(self.n_components)
+        self._mean_t, self._comps_t = mean, comps
+        return to_numpy(_project(data, mean, comps))
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Project new points with the fitted components (float32 NumPy)."""
+        if not hasattr(self, "components_"):
+            raise RuntimeError("PCAProjection is not fitted yet; call fit first")
+        data = to_torch(X, device=self._mean_t.device)
+        if data.ndim != 2 or data.shape[1] != self.components_.shape[1]:
+            raise ValueError(f"X must be (M, {self.components_.shape[1]}), got shape {tuple(data.shape)}")
+        return to_numpy(_project(data, self._mean_t, self._comps_t)).astype(np.float32)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("progress", None)
+        return state
+
+
+def _mean_and_covariance(data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column means and covariance in float64, accumulated over row blocks."""
+    n, d = data.shape
+    total = torch.zeros(d, dtype=torch.float64, device=data.device)
+    for start in range(0, n, BLOCK_ROWS):
+        total += data[start : start + BLOCK_ROWS].to(torch.float64).sum(dim=0)
+    mean = total / n
+    cov = torch.zeros((d, d), dtype=torch.float64, device=data.device)
+    for start in range(0, n, BLOCK_ROWS):
+        block = data[start : start + BLOCK_ROWS].to(torch.float64) - mean
+        cov += block.T @ block
+    return mean, cov / max(n - 1, 1)
+
+
+def _project(data: torch.Tensor, mean: torch.Tensor, comps: torch.Tensor) -> torch.Tensor:
+    out = torch.empty((data.shape[0], comps.shape[0]), dtype=torch.float32, device=data.device)
+    for start in range(0, data.shape[0], BLOCK_ROWS):
+        block = data[start : start + BLOCK_ROWS].to(torch.float64) - mean
+        out[start : start + BLOCK_ROWS] = (block @ comps.T).to(torch.float32)
+    return out
+
+
+def pca_reduce(X: np.ndarray, n_components: int) -> tuple[np.ndarray, PCAProjection]:
+    """``X`` projected on its first ``n_components`` principal axes (float32) and the fitted PCA."""
+    pca = PCAProjection(n_components=n_components, device="cpu")
+    return pca.fit(X).embedding_, pca

@@ -1,0 +1,130 @@
+"""tsnecuda (CannyLab's t-SNE-CUDA, FFT gradients on the GPU), when a working build is installed.
+
+The ``tsnecuda`` wheel on the public package index (3.0.1) is a CUDA 10.2 build linked against
+MKL: it imports, then fails when the estimator loads its library or runs. A build for CUDA
+11–13 (4.x, from conda-forge or compiled from source, see gpu/README.md) works. Availability is
+therefore decided by a real tiny fit, and a broken build is reported with the library's own
+error as the reason.
+
+tsnecuda takes host NumPy arrays only (its C++ code copies them to the device), so GPU input is
+copied to the host once here; its ``random_seed`` is not honoured by every build, so results
+are not bit-reproducible.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rnnpanel.compute.projection.base import (
+    ProjectionBackend,
+    auto_learning_rate,
+    check_choice,
+    check_learning_rate,
+    check_positive_int,
+    effective_perplexity,
+    seed_from,
+)
+from rnnpanel.compute.projection.gpu import (
+    import_or_unavailable,
+    probe_once,
+    require_cuda_device,
+    tiny_input,
+)
+from rnnpanel.compute.projection.pca import PCAProjection
+from rnnpanel.errors import BackendUnavailable
+
+TSNECUDA_HINT = "a tsnecuda build for your CUDA version (4.x; the 3.0.1 wheel on the public index is a CUDA 10.2 build)"
+DEFAULT_MAX_ITER = 1000
+DEFAULT_EE_ITER = 250
+INIT_STD = 1e-4  # scale of a PCA initialisation, as openTSNE uses
+
+
+def _probe() -> None:
+    require_cuda_device()
+    tsnecuda = import_or_unavailable("tsnecuda", TSNECUDA_HINT)
+    out = tsnecuda.TSNE(n_components=2, perplexity=10.0, n_iter=300, verbose=0).fit_transform(tiny_input())
+    out = np.asarray(out)
+    if out.shape != (256, 2) or not np.all(np.isfinite(out)):
+        raise BackendUnavailable(f"tsnecuda's probe fit returned {out.shape} with non-finite values; the build is broken")
+
+
+class TsneCudaProjection(ProjectionBackend):
+    """t-SNE on the GPU with tsnecuda.
+
+    Shared parameters as everywhere (``learning_rate`` "auto" = ``max(N / 12, 200)``,
+    ``max_iter`` None = 1,000 including ``early_exaggeration_iter`` = 250); ``device`` is the
+    CUDA device index. Only ``metric="euclidean"`` and ``n_components=2`` are supported.
+
+    ``max_fit_size`` = 5,000,000: GPU memory (the neighbour graph, ``N × 3·perplexity`` entries,
+    plus the FFT grid) stays under ~10 GB up to there.
+    """
+
+    name: ClassVar[str] = "tsnecuda"
+    method: ClassVar[str] = "tsne"
+    hardware: ClassVar[str] = "gpu"
+    max_fit_size: ClassVar[int | None] = 5_000_000
+
+    def __init__(self, *, n_components: int = 2, perplexity: float = 30.0, learning_rate: Any = "auto",
+                 max_iter: int | None = None, early_exaggeration_iter: int = DEFAULT_EE_ITER,
+                 early_exaggeration: float = 12.0, init: str = "pca", metric: str = "euclidean",
+                 random_state: Any = None, device: int = 0, verbose: bool = False, progress: Any = None) -> None:
+        self.n_components = n_components
+        self.perplexity = perplexity
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.early_exaggeration_iter = early_exaggeration_iter
+        self.early_exaggeration = early_exaggeration
+        self.init = init
+        self.metric = metric
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.progress = progress
+
+    @classmethod
+    def check_available(cls) -> None:
+        probe_once(cls.name, _probe)
+
+    def _fit(self, X: np.ndarray) -> np.ndarray:
+        self.check_available()
+        import tsnecuda
+
+        if self.n_components != 2:
+            raise BackendUnavailable(f"tsnecuda embeds into 2 dimensions only, n_components={self.n_components} was asked")
+        if self.metric not in ("euclidean", "l2"):
+            raise BackendUnavailable(f"tsnecuda supports metric='euclidean' only, got {self.metric!r}")
+        check_choice("init", self.init, ("pca", "random"))
+        check_learning_rate(self.learning_rate)
+        check_positive_int("max_iter", self.max_iter, allow_none=True)
+        check_positive_int("early_exaggeration_iter", self.early_exaggeration_iter)
+        n = X.shape[0]
+        self.perplexity_ = effective_perplexity(self.perplexity, n)
+        self.learning_rate_ = (
+            auto_learning_rate(n, self.early_exaggeration) if self.learning_rate == "auto" else float(self.learning_rate)
+        )
+        max_iter = DEFAULT_MAX_ITER if self.max_iter is None else int(self.max_iter)
+        seed = seed_from(self.random_state)
+        tsne = tsnecuda.TSNE(
+            n_components=2,
+            perplexity=self.perplexity_,
+            learning_rate=self.learning_rate_,
+            early_exaggeration=float(self.early_exaggeration),
+            force_magnify_iters=min(int(self.early_exaggeration_iter), max_iter),
+            n_iter=max_iter,
+            num_neighbors=min(1023, max(1, int(3 * self.perplexity_)), n - 1),
+            random_seed=seed,
+            device=int(self.device),
+            verbose=1 if self.verbose else 0,
+        )
+        init = None
+        if self.init == "pca":
+            pca = PCAProjection(n_components=2, device="cpu").fit(X).embedding_
+            std = float(np.std(pca[:, 0])) or 1.0
+            init = np.asfortranarray(pca / std * INIT_STD, dtype=np.float32)
+        self._report(0.05, "tsnecuda: running on the GPU (no intermediate progress)")
+        data = np.ascontiguousarray(X, dtype=np.float32)
+        embedding = tsne.fit_transform(data, init)  # tsnecuda reads its second argument as the initial positions
+        self.n_iter_ = max_iter
+        return np.asarray(embedding)

@@ -1,0 +1,226 @@
+"""Store → projection: project one layer's states of a stored entry, cached beside the states.
+
+:func:`project_entry` reads the states of one layer and kind, runs the requested method through
+``auto`` or a named backend (with the scale strategy above a backend's size limit), and writes
+the 2-D map with its ``fitted`` mask and the layer's step distances into the store, so the app
+reads everything precomputed. The projection key covers the entry, layer, state kind, method,
+requested backend and every parameter, so the second identical call is a cache hit that
+returns at once. :func:`place_states` puts new states (live input) into a stored map.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rnnpanel.compute.distances import normalize_by_max, step_distances
+from rnnpanel.compute.metrics import projection_quality
+from rnnpanel.compute.projection.machine import library_versions
+from rnnpanel.compute.projection.names import resolve_name
+from rnnpanel.errors import StoreError
+from rnnpanel.store import StateStore, StoredEntry, projection_key
+from rnnpanel.store.state_store import STATE_KINDS
+
+if TYPE_CHECKING:
+    from rnnpanel.compute.projection import AutoProjection, ProgressCallback
+
+log = logging.getLogger(__name__)
+
+PROJECTION_VERSION = 1  # bump when the stored arrays or their meaning change
+FITTED_KEPT = 2  # fitted maps kept in memory for placing live input (each holds its neighbour index)
+_FITTED: dict[tuple[str, str], AutoProjection] = {}
+
+
+def open_store(store_root_or_store: str | Path | StateStore) -> StateStore:
+    return store_root_or_store if isinstance(store_root_or_store, StateStore) else StateStore(store_root_or_store)
+
+
+def default_entry(store: StateStore) -> StoredEntry:
+    """The only entry of the store, or the most recently created one."""
+    entries = store.entries()
+    if not entries:
+        raise StoreError(f"store {store.root} has no entries; run `rnnpanel extract` first")
+    if len(entries) > 1:
+        log.info("store has %d entries; using the most recent, %s", len(entries), entries[-1].key)
+    return entries[-1]
+
+
+def layer_index(entry: StoredEntry, layer: int) -> int:
+    """``layer`` as a non-negative index (negative counts from the top), checked against the entry."""
+    n_layers = int(entry.attrs["layers"])
+    if not -n_layers <= int(layer) < n_layers:
+        raise StoreError(f"layer {layer} out of range; this model has {n_layers} layer(s) (0..{n_layers - 1}, or -1 for the top)")
+    return int(layer) % n_layers
+
+
+def state_labels(entry: StoredEntry) -> np.ndarray:
+    """The true class of the sequence each state belongs to, ``(N,)``."""
+    offsets = entry.load("offsets")
+    return np.repeat(entry.load("labels"), np.diff(offsets))
+
+
+def project_entry(
+    store_root_or_store: str | Path | StateStore,
+    entry_key: str | None = None,
+    *,
+    layer: int = -1,
+    state: str = "h",
+    method: str = "tsne",
+    backend: str = "auto",
+    params: dict[str, Any] | None = None,
+    max_fit: Any = "auto",
+    random_state: int = 0,
+    quality: bool = False,
+    progress: bool | ProgressCallback | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Project one layer's states of a stored entry; return ``(embedding (N, 2) float32, attrs)``.
+
+    ``entry_key`` None = the store's only or most recent entry. ``params`` are backend
+    parameters (the shared names, see :mod:`rnnpanel.compute.projection.base`); ``max_fit``
+    the scale strategy's limit ("auto" = the backend's own); ``quality`` adds trustworthiness,
+    k-NN preservation and neighbourhood hit (k = 10, on a 5,000-state subsample). ``progress``
+    is True (a progress bar on stderr), a ``progress(fraction, message)`` callback, or None.
+
+    Stored arrays: ``embedding``, ``fitted`` (bool: fitted or placed), ``step_distance``
+    (normalised by the sample maximum, NaN at sequence ends). ``attrs`` hold ``backend_used``,
+    ``skipped`` (name → reason), ``seconds_backend``, ``seconds_overhead`` (everything but the
+    backend and the metrics), the resolved parameters and ``cache_hit``.
+    """
+    started = time.perf_counter()
+    store = open_store(store_root_or_store)
+    entry = default_entry(store) if entry_key is None else store.open_entry(entry_key)
+    li = layer_index(entry, layer)
+    if state not in STATE_KINDS:
+        raise StoreError(f"unknown state kind {state!r}; choose one of {', '.join(STATE_KINDS)}")
+    backend_name = resolve_name(method, backend)
+    request = {"params": dict(params or {}), "max_fit": max_fit, "random_state": random_state,
+               "version": PROJECTION_VERSION}
+    pkey = projection_key(entry.key, layer=li, state=state, method=method, backend=backend_name, params=request)
+
+    if store.has_projection(entry.key, pkey):
+        arrays, attrs = store.read_projection(entry.key, pkey)
+        attrs = {**attrs, "cache_hit": True, "projection_key": pkey}
+        if quality and not attrs.get("quality"):
+            attrs["quality"] = projection_quality(entry.states(li, state), arrays["embedding"], state_labels(entry))
+        log.info("projection %s of entry %s: cache hit", pkey, entry.key)
+        return arrays["embedding"], attrs
+
+    # torch and scikit-learn load only on a cache miss
+    from rnnpanel.compute.projection import AutoProjection
+
+    callback, close = progress_callback(progress, f"{method} · layer {li} · {state}")
+    try:
+        states = entry.states(li, state)
+        offsets = entry.load("offsets")
+        labels = np.repeat(entry.load("labels"), np.diff(offsets))
+        distances, distance_scale = normalize_by_max(step_distances(states, offsets, normalize=False))
+        runner = AutoProjection(method=method, backend=backend_name, params=params, max_fit=max_fit,
+                                random_state=random_state, progress=callback)
+        runner.fit(states, labels)
+    finally:
+        close()
+    embedding = runner.embedding_
+    attrs: dict[str, Any] = {
+        "entry_key": entry.key,
+        "method": method,
+        "backend_requested": backend_name,
+        "backend_used": runner.backend_used_,
+        "skipped": dict(runner.skipped_),
+        "params": json_safe(runner.params_used_),
+        "request": json_safe(request),
+        "layer": li,
+        "state": state,
+        "n_states": int(embedding.shape[0]),
+        "n_fitted": runner.n_fitted_,
+        "placement": runner.placement_,
+        "stopped_early": runner.stopped_early_,
+        "step_distance_max": distance_scale,
+        "seconds_backend": runner.seconds_,
+        "versions": library_versions(),
+        "projection_version": PROJECTION_VERSION,
+    }
+    arrays = {"embedding": embedding, "fitted": runner.fitted_, "step_distance": distances}
+    if runner.stopped_early_:
+        log.warning("projection was stopped early; the partial result is returned but not cached")
+    else:
+        store.write_projection(entry.key, pkey, arrays, attrs)
+        _remember(entry.key, pkey, runner)
+    total = time.perf_counter() - started
+    attrs["seconds_total"] = total
+    attrs["seconds_overhead"] = max(0.0, total - runner.seconds_)
+    if quality:
+        attrs["quality"] = projection_quality(states, embedding, labels)
+    return embedding, {**attrs, "cache_hit": False, "projection_key": pkey}
+
+
+def place_states(
+    store_root_or_store: str | Path | StateStore,
+    entry_key: str,
+    projection_key: str,
+    new_states: Any,
+    *,
+    k: int = 10,
+) -> tuple[np.ndarray, str]:
+    """Positions of new states (live input) in a stored map: ``(xy (M, 2) float32, how)``.
+
+    When this process fitted the map, the fitted backend places them (``how="transform"`` for
+    openTSNE, UMAP and PCA: openTSNE optimises the new points against the fixed map). Otherwise
+    each new state goes to the median map position of its ``k`` nearest stored states in the
+    original space (``how="neighbors"``), the placement every map supports.
+    """
+    from rnnpanel.compute.projection import place_by_neighbors
+
+    store = open_store(store_root_or_store)
+    fitted = _FITTED.get((entry_key, projection_key))
+    if fitted is not None and fitted.estimator_.supports_transform:
+        return fitted.transform(new_states), "transform"
+    arrays, attrs = store.read_projection(entry_key, projection_key)
+    states = store.open_entry(entry_key).states(int(attrs["layer"]), str(attrs["state"]))
+    return place_by_neighbors(states, arrays["embedding"], new_states, k=k), "neighbors"
+
+
+def _remember(entry_key: str, projection_key: str, runner: AutoProjection) -> None:
+    """Keep the last few fitted maps of this process for :func:`place_states`."""
+    _FITTED.pop((entry_key, projection_key), None)
+    _FITTED[(entry_key, projection_key)] = runner
+    while len(_FITTED) > FITTED_KEPT:
+        _FITTED.pop(next(iter(_FITTED)))
+
+
+def progress_callback(progress: bool | ProgressCallback | None, label: str) -> tuple[ProgressCallback | None, Callable[[], None]]:
+    """A ``(callback, close)`` pair: True gives a tqdm bar in percent, a callable is used as is."""
+    if progress is None or progress is False:
+        return None, lambda: None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=100, desc=label, unit="%", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}")
+
+        def update(fraction: float, message: str) -> bool:
+            bar.n = round(100 * fraction)
+            bar.set_postfix_str(message[:60], refresh=False)
+            bar.refresh()
+            return False
+
+        return update, bar.close
+    if not callable(progress):
+        raise TypeError(f"progress must be True, False, None or a callable(fraction, message); got {progress!r}")
+    return progress, lambda: None
+
+
+def json_safe(value: Any) -> Any:
+    """Parameters as JSON-friendly values for the store's attributes (anything else by its repr)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)

@@ -1,0 +1,144 @@
+"""The projection benchmark's input: real hidden states of the demo model, or a synthetic stand-in.
+
+By default the benchmark projects what users project: the top layer's ``h_t`` of the trained
+demo model (``rnnpanel train --dataset rotten_tomatoes``, saved in the models folder as
+``rotten_tomatoes-lstm``) over its corpus — the test split first, then the training split when
+more states are asked for, whole sequences in a seeded random order. The first ``n`` states of that
+one array are the input for every backend and every size, so all rows of a run are comparable.
+
+``synthetic`` states come from a random (untrained) recurrent network driven by class-dependent
+inputs: trajectories with real temporal structure, for machines without the demo model.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnpanel import paths
+from rnnpanel.compute.projection.benchmark import machine_record, run_benchmark
+from rnnpanel.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("demo", "synthetic")
+DEMO_DATASET = "rotten_tomatoes"
+
+
+def demo_model_dir(dataset: str = DEMO_DATASET, models_root: str | Path | None = None) -> Path:
+    """Where the demo model of ``dataset`` lives: ``<models folder>/<dataset>-lstm``."""
+    return Path(models_root or paths.models_dir()) / f"{dataset}-lstm"
+
+
+def demo_states(n_states: int, *, dataset: str = DEMO_DATASET, model_dir: str | Path | None = None,
+                seed: int = 0, progress: bool = False) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``n_states`` top-layer hidden states of the demo model, their sequences' true classes, and a description.
+
+    States are extracted with :func:`rnnpanel.pipeline.extract.extract_to_store` into the
+    benchmark's own store (``$RNNPANEL_HOME/bench-store``, kept apart from the app's entries),
+    so a second run reads them back instead of extracting again.
+    """
+    from rnnpanel.models import load_model
+    from rnnpanel.pipeline.extract import extract_to_store
+
+    directory = Path(model_dir) if model_dir is not None else demo_model_dir(dataset)
+    if not directory.exists():
+        raise ModelError(
+            f"no demo model at {directory}; train it with `rnnpanel train --dataset {dataset} --out {directory}`, "
+            "pass --model DIR, or run the benchmark with --source synthetic"
+        )
+    corpus_name = load_model(directory).config.dataset or dataset
+    rng = np.random.default_rng(seed)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    used: list[dict[str, Any]] = []
+    total = 0
+    for split in ("test", "train"):
+        entry, summary = extract_to_store(directory, corpus_name, split=split, n=None, seed=seed,
+                                          store_root=bench_store(), progress=progress)
+        states, offsets = entry.states(-1, "h"), entry.load("offsets")
+        labels = np.repeat(entry.load("labels"), np.diff(offsets))
+        order = rng.permutation(len(offsets) - 1)  # sequences in a seeded random order, each kept whole
+        rows = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in order])
+        parts.append((states[rows], labels[rows]))
+        used.append({"split": split, "entry": entry.key, "n_sequences": summary["n_sequences"],
+                     "n_states": summary["n_states"]})
+        total += len(rows)
+        if total >= n_states:
+            break
+    if total < n_states:
+        raise ModelError(f"the {corpus_name} corpus yields only {total} states with this model; ask for at most that many")
+    states = np.concatenate([p[0] for p in parts])[:n_states]
+    state_labels = np.concatenate([p[1] for p in parts])[:n_states]
+    description = {
+        "record": "input", "source": "demo", "model": directory.name, "dataset": corpus_name, "layer": "top",
+        "state": "h", "n_states": int(states.shape[0]), "dims": int(states.shape[1]), "splits": used, "seed": seed,
+    }
+    return np.ascontiguousarray(states, dtype=np.float32), state_labels, description
+
+
+def bench_store() -> Path:
+    """The benchmark's own state store, apart from the entries the app lists."""
+    return paths.home() / "bench-store"
+
+
+def synthetic_states(n_states: int, *, dims: int = 100, n_classes: int = 4, seed: int = 0,
+                     mean_length: int = 20) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """States of a random tanh RNN over class-dependent random inputs: ``(states, labels, description)``."""
+    rng = np.random.default_rng(seed)
+    recurrent = rng.normal(scale=0.9 / np.sqrt(dims), size=(dims, dims))
+    class_means = rng.normal(scale=1.0, size=(n_classes, dims))
+    states = np.empty((n_states, dims), dtype=np.float32)
+    labels = np.empty(n_states, dtype=np.int64)
+    row = 0
+    n_sequences = 0
+    while row < n_states:
+        length = min(int(rng.integers(3, 2 * mean_length)), n_states - row)
+        label = int(rng.integers(n_classes))
+        h = np.zeros(dims)
+        inputs = class_means[label] + rng.normal(size=(length, dims))
+        for t in range(length):
+            h = np.tanh(recurrent @ h + inputs[t])
+            states[row + t] = h
+        labels[row : row + length] = label
+        row += length
+        n_sequences += 1
+    description = {"record": "input", "source": "synthetic", "n_states": n_states, "dims": dims,
+                   "n_classes": n_classes, "n_sequences": n_sequences, "seed": seed}
+    return states, labels, description
+
+
+def benchmark_projection(
+    *,
+    sizes: list[int],
+    backends: list[str],
+    method: str = "tsne",
+    source: str = "demo",
+    dataset: str = DEMO_DATASET,
+    model_dir: str | Path | None = None,
+    params: dict[str, Any] | None = None,
+    k: int = 10,
+    metric_points: int = 5000,
+    seed: int = 0,
+    repeats: int = 1,
+    progress: bool = False,
+    on_record: Any = None,
+) -> list[dict[str, Any]]:
+    """The whole benchmark: ``[machine record, input record, one record per (size, backend)]``."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+    largest = max(sizes)
+    if source == "demo":
+        states, labels, description = demo_states(largest, dataset=dataset, model_dir=model_dir, seed=seed,
+                                                  progress=progress)
+    else:
+        states, labels, description = synthetic_states(largest, seed=seed)
+    header = [machine_record(), description]
+    if on_record is not None:
+        for record in header:
+            on_record(record)
+    runs = run_benchmark(states, labels, sizes=sizes, backends=backends, method=method, params=params, k=k,
+                         metric_points=metric_points, random_state=seed, repeats=repeats, on_record=on_record)
+    return header + runs
