@@ -28,9 +28,10 @@ class SklearnTSNE(ProjectionBackend):
     ``max(N / early_exaggeration / 4, 50)``, the same rate. ``max_iter`` None = scikit-learn's
     1,000 (which include the 250 early-exaggeration iterations).
 
-    ``max_fit_size`` = 30,000: Barnes-Hut costs ``O(N log N)`` per iteration but with a large
-    constant — on a 2-core laptop about 2 minutes at 20,000 states and over 10 at 50,000 — so
-    larger samples are fitted on a 30,000-state stratified sample and the rest placed by k-NN.
+    ``max_fit_size`` = 30,000: Barnes-Hut costs ``O(N log N)`` per iteration with a large
+    constant — on our shared 2-core machine 9 minutes at 20,000 states and 34 at 50,000
+    (benchmarks/RESULTS.md) — so larger samples are fitted on a 30,000-state stratified sample
+    and the rest placed by k-NN.
     """
 
     name: ClassVar[str] = "sklearn"
