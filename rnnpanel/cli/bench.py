@@ -61,9 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if any(n < 1 for n in args.n) or args.repeats < 1:
         print("rnnpanel bench: error: --n sizes and --repeats must be positive", file=sys.stderr)
         return 2
-    from rnnpanel.pipeline.project_bench import (
-        benchmark_projection,  # heavy imports only when it runs
-    )
+    # the heavy imports (torch, scikit-learn, openTSNE) only when the benchmark runs
+    from rnnpanel.pipeline.project_bench import benchmark_projection
 
     params = {} if args.perplexity is None else {"perplexity": args.perplexity}
     print(header_line())

@@ -76,9 +76,8 @@ def backend_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnpanel.pipeline.project import (
-        project_entry,  # torch and scikit-learn load only when the command runs
-    )
+    # torch and scikit-learn load only when the command runs, so `rnnpanel --help` stays quick
+    from rnnpanel.pipeline.project import project_entry
 
     try:
         max_fit = parse_max_fit(args.max_fit)

@@ -69,3 +69,10 @@ def test_demo_source_projects_real_hidden_states(tmp_path, shared_home, capsys):
     runs = records[2:]
     assert [r["backend"] for r in runs] == ["auto", "sklearn"] and all(r["available"] for r in runs)
     assert all(r["trustworthiness"] > 0.8 for r in runs)
+
+
+def test_command_line_constants_match_the_pipeline():
+    from rnnpanel.cli import bench
+    from rnnpanel.pipeline import project_bench
+
+    assert bench.SOURCES == project_bench.SOURCES and bench.DEMO_DATASET == project_bench.DEMO_DATASET
