@@ -11,10 +11,10 @@ from __future__ import annotations
 import html
 import logging
 import threading
+import weakref
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import panel as pn
 import param
 from bokeh.models import ColumnDataSource, Range1d
@@ -30,14 +30,32 @@ from rnnpanel.views.distances import distance_figure
 from rnnpanel.views.heatmap import heatmap_figure
 from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHOLD
 from rnnpanel.views.linking import empty_hover_source
-from rnnpanel.views.projection import FADED_ALPHA, color_bar, projection_figure
-from rnnpanel.views.sequence import (distance_columns, empty_like, heatmap_columns, label_columns,
+from rnnpanel.views.projection import color_bar, projection_figure
+from rnnpanel.views.sequence import (LINE_HEIGHT, distance_columns, empty_like, heatmap_columns, label_columns,
                                      point_columns, segment_columns, state_columns, text_layout)
-from rnnpanel.views.text import TEXT_PIXELS, text_figure, text_height
+from rnnpanel.views.text import TEXT_PIXELS, text_figure
 
 log = logging.getLogger(__name__)
 
 START_RING, END_RING = "#8c8c8c", "#000000"
+#: The text view shows at most this many lines at once (longer texts scroll with the wheel). Its
+#: height is fixed per entry: a figure changing height on each selection re-lays out the page.
+MAX_TEXT_LINES = 12
+_TEXT_LINES: dict[int, tuple[weakref.ref, int]] = {}
+
+
+def text_lines_needed(sample: Sample) -> int:
+    """Lines the longest text of ``sample`` wraps to in the text view (computed once per sample)."""
+    cached = _TEXT_LINES.get(id(sample))
+    if cached is not None and cached[0]() is sample:
+        return cached[1]
+    lines = 1
+    for s in range(sample.n_sequences):
+        _, wy, _ = text_layout([str(w) for w in sample.words[sample.sequence_slice(s)]])
+        if len(wy):
+            lines = max(lines, int(round(-wy.min() / LINE_HEIGHT)) + 1)
+    _TEXT_LINES[id(sample)] = (weakref.ref(sample), lines)
+    return lines
 
 
 def notify(message: str, level: str = "error") -> None:
@@ -86,7 +104,7 @@ class RnnPanelApp(pn.viewable.Viewer):
 
     # -- data ---------------------------------------------------------------------------------
     def _build_sources(self) -> None:
-        self.points = ColumnDataSource({"x": [], "y": [], "c": [], "a": [], "af": [], "seq": []}, name="points_src")
+        self.points = ColumnDataSource({"x": [], "y": [], "c": [], "a": [], "seq": []}, name="points_src")
         self.states = ColumnDataSource({k: [] for k in ("x", "y", "t", "word", "ep", "pred", "conf", "color",
                                                         "d", "wx", "wy", "ww")}, name="states_src")
         self.segments = ColumnDataSource({k: [] for k in ("x0", "y0", "x1", "y1", "color", "width", "d",
@@ -156,8 +174,11 @@ class RnnPanelApp(pn.viewable.Viewer):
             sample, points=self.points, states=self.states, segments=self.segments, ends=self.ends,
             labels=self.labels, hover=self.hover, color_by=self.color_by)
         self._projection_fig = fig
+        self._veil = next(r for r in fig.renderers if r.name == "selection_veil")
         self.points.selected.on_change("indices", self._on_tap)
-        self._text_fig = text_figure(self.states, self.hover, n_lines=2)
+        self._text_lines = min(text_lines_needed(sample), MAX_TEXT_LINES)
+        self._text_fig = text_figure(self.states, self.hover, n_lines=self._text_lines,
+                                     scrollable=text_lines_needed(sample) > MAX_TEXT_LINES)
         heat = heatmap_figure(self.cells, self.states, self.hover, sample.class_names, self.step_range)
         dist, self._span = distance_figure(self.bars, self.states, self.hover, self.step_range,
                                            self.distance_threshold)
@@ -179,7 +200,8 @@ class RnnPanelApp(pn.viewable.Viewer):
                                  pn.pane.Bokeh(dist), width=TEXT_PIXELS + 20)
         top = pn.Row(pn.pane.Bokeh(fig, sizing_mode="stretch_both", min_height=560), per_sequence,
                      sizing_mode="stretch_width", height=620)
-        tabs = pn.Tabs(("Sequences", self._table), ("Dataset overview", dataset), sizing_mode="stretch_width")
+        tabs = pn.Tabs(("Sequences", self._table), ("Dataset overview", dataset), sizing_mode="stretch_width",
+                       dynamic=True)  # the overview is built when first opened: a faster first page
         self._main.objects = [top, tabs]
 
     def _header_html(self) -> str:
@@ -208,9 +230,7 @@ class RnnPanelApp(pn.viewable.Viewer):
     def _update_points(self) -> None:
         if self.sample is None:
             return
-        data = point_columns(self.sample, color_by=self.color_by, fade=self.fade)
-        data["af"] = np.minimum(data["a"], FADED_ALPHA * data["a"] / 0.6).astype(np.float32)
-        self.points.data = data
+        self.points.data = point_columns(self.sample, color_by=self.color_by, fade=self.fade)
         if hasattr(self, "_projection_fig"):
             bars = [r for r in self._projection_fig.right if hasattr(r, "color_mapper")]
             for bar in bars:
@@ -221,6 +241,11 @@ class RnnPanelApp(pn.viewable.Viewer):
     @param.depends("sequence", "trajectory_color", "thickness", "distance_threshold", "ep_threshold",
                    "class_flips", watch=True)
     def _fill_sequence(self) -> None:
+        """Refill every per-sequence source; held, so the browser gets one patch and repaints once."""
+        with pn.io.hold():
+            self._fill_sequence_sources()
+
+    def _fill_sequence_sources(self) -> None:
         sample, s = self.sample, self.sequence
         if sample is None:
             return
@@ -242,10 +267,9 @@ class RnnPanelApp(pn.viewable.Viewer):
             n = len(states["t"])
             self.step_range.update(start=-0.5, end=n - 0.5)
             self._set_point_fading(True)
-            if hasattr(self, "_text_fig"):
-                lines = int(round(-min(states["wy"]) / 1.6)) + 1 if n else 1
-                self._text_fig.height = text_height(lines)
-                self._text_fig.y_range.update(start=-(lines - 0.5) * 1.6, end=0.8)
+            if hasattr(self, "_text_fig"):  # scroll back to the first line; the height stays
+                self._text_fig.y_range.update(start=-(self._text_lines - 0.5) * LINE_HEIGHT,
+                                              end=0.5 * LINE_HEIGHT)
         if hasattr(self, "_span"):
             self._span.location = self.distance_threshold
         if hasattr(self, "_header"):
@@ -256,8 +280,9 @@ class RnnPanelApp(pn.viewable.Viewer):
                 self._table.selection = wanted
 
     def _set_point_fading(self, faded: bool) -> None:
-        if hasattr(self, "_scatter"):
-            self._scatter.glyph.fill_alpha = {"field": "af" if faded else "a"}
+        """Fade the other points behind the selected trajectory (a veil: the points stay untouched)."""
+        if hasattr(self, "_veil"):
+            self._veil.visible = faded
 
     def _on_tap(self, _attr, _old, new) -> None:
         if not new or self.sample is None:

@@ -16,7 +16,7 @@ def distance_figure(bars: ColumnDataSource, states: ColumnDataSource, hover: Col
     bar = fig.vbar(x="t", top="d", width=0.8, source=bars, fill_color="color", line_color=None,
                    name="distance_bars")
     fig.vbar(x="t", top=1.05, width=0.95, source=hover, fill_color=None, line_color="#000000", line_width=2,
-             name="distance_hover")
+             level="overlay", name="distance_hover")
     span = Span(location=threshold, dimension="width", line_color="#444444", line_dash="dashed",
                 line_width=1.5, name="distance_threshold")
     fig.add_layout(span)

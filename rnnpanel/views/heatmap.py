@@ -18,7 +18,7 @@ def heatmap_figure(cells: ColumnDataSource, states: ColumnDataSource, hover: Col
              line_color=None, name="heatmap_cells")
     renderer = fig.renderers[-1]
     fig.rect("t", c / 2.0, width=1.0, height=c + 1.6, source=hover, fill_color=None, line_color="#000000",
-             line_width=2, name="heatmap_hover")
+             line_width=2, level="overlay", name="heatmap_hover")
     fig.add_tools(hover_tool(renderer, states, hover, step_field="t",
                              tooltips=[("word", "@word"), ("class", "@cls"), ("probability", "@p{0.00}")]))
     fig.yaxis.ticker = FixedTicker(ticks=list(range(c)) + [c + 0.4])

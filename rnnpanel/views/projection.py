@@ -3,11 +3,24 @@
 Points are coloured through a colour mapper from one numeric column (EP of the positive class,
 or the winning / true class index), so the browser gets compact arrays, not 50,000 colour strings.
 The trajectory (SPEC §2.2), its start/end rings and the automatic word labels (§2.3) are overlays.
+
+Speed: every per-selection and hover glyph is drawn at Bokeh's ``overlay`` level, and the other
+points are faded by a white veil on that level rather than by changing their opacity. Bokeh then
+repaints only the small overlay canvas on a selection or a hover; the layer holding all the points
+is repainted only when they themselves change (colouring, fading correct/wrong, zoom). Without a
+GPU the browser rasterises 50,000 points in software, which took seconds per selection.
+
+The points are drawn on the 2-D canvas (:data:`OUTPUT_BACKEND`), not with WebGL: in a browser
+without GPU acceleration (headless Chromium here, many remote desktops) WebGL is emulated in
+software and one repaint of 50,000 points took 1.2 s against 0.29 s on the canvas (a pan step,
+benchmarks/RESULTS.md). On a workstation with a GPU, ``"webgl"`` repaints faster still.
 """
 
 from __future__ import annotations
 
-from bokeh.models import (ColorBar, ColumnDataSource, FixedTicker, LabelSet, LinearColorMapper, TapTool)
+import numpy as np
+from bokeh.models import (BoxAnnotation, ColorBar, ColumnDataSource, FixedTicker, LabelSet, LinearColorMapper,
+                          Range1d, TapTool)
 from bokeh.plotting import figure
 
 from rnnpanel.pipeline.sample import Sample
@@ -15,6 +28,31 @@ from rnnpanel.views.colors import positive_class, scale_palette
 from rnnpanel.views.linking import hover_tool
 
 FADED_ALPHA = 0.15
+OVERLAY = "overlay"
+OUTPUT_BACKEND = "canvas"
+
+
+def padded_range(values: np.ndarray, pad: float = 0.04) -> Range1d:
+    """A fixed range around ``values``: a DataRange1d would rescan every point on each selection."""
+    if len(values) == 0:
+        return Range1d(-1.0, 1.0)
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    margin = max(high - low, 1e-6) * pad
+    return Range1d(low - margin, high + margin)
+
+
+def _marker(pixels: float) -> dict:
+    """A round marker of ``pixels`` diameter drawn as an ellipse. Bokeh has no WebGL version of
+    ellipses, so with ``output_backend="webgl"`` these small overlays stay on the 2-D canvas and a
+    hover does not copy the whole WebGL canvas (in software without a GPU) once per overlay glyph."""
+    return {"width": pixels, "height": pixels, "width_units": "screen", "height_units": "screen"}
+
+
+def selection_veil() -> BoxAnnotation:
+    """A white sheet over the whole frame, under the trajectory: shown while a sequence is selected,
+    it fades every other point to about :data:`FADED_ALPHA` of its contrast."""
+    return BoxAnnotation(fill_color="white", fill_alpha=1.0 - FADED_ALPHA, line_color=None, level=OVERLAY,
+                         visible=False, name="selection_veil")
 
 
 def color_mapper(sample: Sample) -> LinearColorMapper:
@@ -41,7 +79,8 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
     """The scatter of all states with trajectory overlays; returns ``(figure, points renderer)``."""
     fig = figure(title=f"Projection · {sample.projection} · layer {sample.layer} {sample.state}",
                  tools="pan,wheel_zoom,box_zoom,reset,save", active_scroll="wheel_zoom",
-                 output_backend="webgl", sizing_mode="stretch_both", min_height=420, min_width=520,
+                 output_backend=OUTPUT_BACKEND, sizing_mode="stretch_both", min_height=420, min_width=520,
+                 x_range=padded_range(sample.xy[:, 0]), y_range=padded_range(sample.xy[:, 1]),
                  name="projection")
     fig.axis.visible = False
     fig.grid.visible = False
@@ -52,22 +91,23 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
     scatter.nonselection_glyph = None
     scatter.selection_glyph = None
     fig.add_tools(TapTool(renderers=[scatter]))
+    fig.renderers.append(selection_veil())        # after the points, before the trajectory
     seg = fig.segment("x0", "y0", "x1", "y1", source=segments, line_color="color", line_width="width",
-                      line_alpha=0.95, name="trajectory_segments")
+                      line_alpha=0.95, level=OVERLAY, name="trajectory_segments")
     fig.add_tools(hover_tool(seg, states, hover, step_field="t",
                              tooltips=[("step", "@t → @{t}+1"), ("distance", "@d{0.000}"),
                                        ("EP before", "@ep0"), ("EP after", "@ep1")]))
-    dots = fig.scatter("x", "y", source=states, size=6, fill_color="color", line_color="#333333",
-                       line_width=0.5, name="trajectory_states")
+    dots = fig.ellipse("x", "y", source=states, **_marker(7), fill_color="color", line_color="#333333",
+                       line_width=0.5, level=OVERLAY, name="trajectory_states")
     fig.add_tools(hover_tool(dots, states, hover, tooltips=[("word", "@word"), ("t", "@t"),
                                                             ("EP", "@pred @conf{0.00}")]))
-    fig.scatter("x", "y", source=ends, size=16, fill_color=None, line_color="color", line_width=3,
-                name="trajectory_ends")
-    fig.scatter("x", "y", source=hover, size=18, fill_color="#ffd400", fill_alpha=0.6, line_color="#000000",
-                line_width=2, name="projection_hover")
+    fig.ellipse("x", "y", source=ends, **_marker(16), fill_color=None, line_color="color", line_width=3,
+                level=OVERLAY, name="trajectory_ends")
+    fig.ellipse("x", "y", source=hover, **_marker(18), fill_color="#ffd400", fill_alpha=0.6,
+                line_color="#000000", line_width=2, level=OVERLAY, name="projection_hover")
     fig.add_layout(LabelSet(x="x", y="y", text="word", source=labels, x_offset=6, y_offset=4,
                             text_font_size="11px", text_color="#111111", background_fill_color="white",
-                            background_fill_alpha=0.7, name="word_labels"))
+                            background_fill_alpha=0.7, level=OVERLAY, name="word_labels"))
     fig.add_layout(color_bar(sample, mapper, color_by), "right")
     fig.toolbar.logo = None
     return fig, scatter

@@ -22,8 +22,10 @@ def text_height(n_lines: int) -> int:
     return 50 + LINE_PIXELS * max(n_lines, 2)
 
 
-def text_figure(states: ColumnDataSource, hover: ColumnDataSource, n_lines: int):
-    fig = figure(title="Input text (background: EP after each word)", tools="", toolbar_location=None,
+def text_figure(states: ColumnDataSource, hover: ColumnDataSource, n_lines: int, *, scrollable: bool = False):
+    """The text view, ``n_lines`` high; ``scrollable`` lets the mouse wheel scroll longer texts."""
+    fig = figure(title="Input text (background: EP after each word)", tools="ywheel_pan" if scrollable else "",
+                 toolbar_location=None, active_scroll="ywheel_pan" if scrollable else None,
                  x_range=Range1d(-0.5, TEXT_WIDTH_CHARS + 0.5),
                  y_range=Range1d(-(n_lines - 0.5) * LINE_HEIGHT, 0.5 * LINE_HEIGHT),
                  height=text_height(n_lines), width=TEXT_PIXELS, name="text_view")
@@ -35,7 +37,8 @@ def text_figure(states: ColumnDataSource, hover: ColumnDataSource, n_lines: int)
     fig.text("wx", "wy", text="word", source=states, text_align="center", text_baseline="middle",
              text_font_size="11px", text_color="#111111", name="text_glyphs")
     fig.rect("wx", "wy", width="ww", height=LINE_HEIGHT * 0.95, source=hover, fill_color=None,
-             line_color="#000000", line_width=2, name="text_hover")
-    fig.add_tools(hover_tool(boxes, states, hover, tooltips=[("word", "@word"), ("t", "@t"),
-                                                             ("EP", "@pred @conf{0.00}")]))
+             line_color="#000000", line_width=2, level="overlay", name="text_hover")
+    # No tooltip: the word is on screen and its probabilities show in the linked heatmap column;
+    # a tooltip costs a DOM popover per hovered word, several frames in a browser without a GPU.
+    fig.add_tools(hover_tool(boxes, states, hover))
     return fig

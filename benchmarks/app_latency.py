@@ -1,0 +1,350 @@
+"""The latency a user feels in the app, measured in a real Chromium against `panel serve apps/`.
+
+For each requested size (default 10,000 and 50,000 states) the script makes a store entry of that
+many states of *real* hidden states (the demo Rotten Tomatoes model run over training texts,
+projected with t-SNE; both cached, so a second run only measures), serves the app exactly as a
+user does (`panel serve apps/` in a subprocess, the store given by ``RNNPANEL_STORE``), and times
+in the browser, with the page's own clock (``performance.now()``):
+
+* ``page_interactive_s``: navigation start → the Bokeh document idle, every state in the
+  projection's source and the projection drawn (median of ``--loads`` page loads; the first,
+  with cold browser caches, is also reported).
+* ``selection_ms``: an arrow key pressed → the text, heatmap and distance views hold the next
+  sequence's data and the following animation frame has been painted (at least 20 selections;
+  median and 95th percentile).
+* ``hover_ms``: the mouse moved onto a word of the text view → the shared hover source holds
+  that step (client-side linking, no server round trip) and the next frame has been painted.
+
+    python benchmarks/app_latency.py --json app_latency.json
+    python benchmarks/app_latency.py --sizes 10000 --selections 30 --json small.json
+
+Chromium is Debian's (``--chromium``, default /usr/bin/chromium), driven by Python Playwright;
+the script never downloads a browser. The numbers we measured are in ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1400, "height": 900}
+
+# Names the app gives its Bokeh models (see rnnpanel/app/session.py and rnnpanel/views/).
+POINTS_SOURCE = "points_src"
+PROJECTION_FIGURE = "projection"
+SELECTION_SOURCES = ("states_src", "heatmap_src", "distances_src")
+TEXT_WORDS = "text_words"
+TEXT_FIGURE = "text_view"
+HOVER_SOURCE = "hover_state"
+
+log = logging.getLogger("app_latency")
+
+# --- page-side probes (all timing is done with the page's own clock) -----------------------------
+
+READY_JS = """
+([pointsName, figName, n, timeout]) => new Promise((resolve) => {
+  const give_up = performance.now() + timeout;
+  function ready() {
+    if (!(window.Bokeh && Bokeh.documents.length)) return false;
+    const doc = Bokeh.documents[0];
+    if (!doc.is_idle) return false;
+    const pts = doc.get_model_by_name(pointsName);
+    if (!pts || !pts.data.x || pts.data.x.length !== n) return false;
+    const fig = doc.get_model_by_name(figName);
+    const view = fig && doc.views_manager.find_one(fig);
+    return Boolean(view && view.has_finished());
+  }
+  function poll() {
+    if (ready()) { resolve(performance.now()); return; }
+    if (performance.now() > give_up) { resolve(null); return; }
+    requestAnimationFrame(poll);
+  }
+  poll();
+})
+"""
+
+SELECT_JS = """
+([names, timeout]) => new Promise((resolve) => {
+  const doc = Bokeh.documents[0];
+  const sources = names.map((n) => doc.get_model_by_name(n));
+  const before = sources.map((s) => s.data);
+  const give_up = performance.now() + timeout;
+  const t0 = performance.now();
+  document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowDown', bubbles: true, composed: true}));
+  function updated() {
+    // every view's source replaced; the distance bars stay empty for a one-word sequence
+    const states = sources[0].data;
+    const n = states.t ? states.t.length : 0;
+    return sources.every((s, i) => s.data !== before[i] || (i === 2 && n < 2 && sources[0].data !== before[0]));
+  }
+  function poll() {
+    if (updated()) {
+      requestAnimationFrame(() => resolve({ms: performance.now() - t0, n: sources[0].data.t.length}));
+      return;
+    }
+    if (performance.now() > give_up) { resolve(null); return; }
+    requestAnimationFrame(poll);
+  }
+  poll();
+})
+"""
+
+WORD_XY_JS = """
+([figName, rendererName, i]) => {
+  const doc = Bokeh.documents[0];
+  const fig = doc.get_model_by_name(figName), r = doc.get_model_by_name(rendererName);
+  const view = doc.views_manager.find_one(fig);
+  const rv = [...view.all_renderer_views].find((x) => x.model === r);
+  const data = r.data_source.data;
+  const rect = view.canvas_view.el.getBoundingClientRect();
+  return [rect.left + rv.coordinates.x_scale.compute(data.wx[i]),
+          rect.top + rv.coordinates.y_scale.compute(data.wy[i]), data.t.length];
+}
+"""
+
+HOVER_ARM_JS = """
+([hoverName, step, timeout]) => {
+  const doc = Bokeh.documents[0];
+  const hover = doc.get_model_by_name(hoverName);
+  window.__hover_ms = new Promise((resolve) => {
+    let t0 = null;
+    const give_up = performance.now() + timeout;
+    document.addEventListener('pointermove', (e) => { if (t0 === null) t0 = e.timeStamp; }, {capture: true, once: true});
+    function poll() {
+      const t = hover.data.t;
+      if (t0 !== null && t && t.length && Math.round(t[0]) === step) {
+        requestAnimationFrame(() => resolve(performance.now() - t0));
+        return;
+      }
+      if (performance.now() > give_up) { resolve(null); return; }
+      requestAnimationFrame(poll);
+    }
+    poll();
+  });
+}
+"""
+
+
+# --- data: real states of the demo model ---------------------------------------------------------
+
+def _states_per_sample(lengths: np.ndarray, n: int, seed: int) -> int:
+    from rnnpanel.pipeline.extract import choose_sample
+
+    return int(lengths[choose_sample(len(lengths), n, seed)].sum())
+
+
+def sample_size_for(model_dir: Path, dataset: str, split: str, target: int, seed: int) -> int:
+    """How many sequences the extraction must sample to produce about ``target`` states."""
+    from rnnpanel.data import load_corpus
+    from rnnpanel.models import load_model
+    from rnnpanel.models.training import encode_split
+
+    loaded = load_model(model_dir)
+    ids, _, _ = encode_split(load_corpus(dataset).split(split), loaded.vocab, loaded.config)
+    lengths = np.array([len(x) for x in ids])
+    if lengths.sum() < target:
+        raise SystemExit(f"{dataset} {split} has only {lengths.sum()} states; ask for --sizes ≤ that")
+    n = max(1, int(round(target / lengths.mean())))
+    for _ in range(20):  # the sample is random, so the count is only roughly proportional to n
+        got = _states_per_sample(lengths, n, seed)
+        if abs(got - target) <= 0.01 * target:
+            break
+        n = max(1, int(round(n * target / got)))
+    return n
+
+
+def prepare_store(root: Path, target: int, *, model_dir: Path | None, dataset: str, split: str,
+                  method: str, seed: int) -> dict:
+    """A store holding one entry of about ``target`` real states with its projection (cached)."""
+    from rnnpanel.pipeline.demo import DemoSpec, ensure_demo_model
+    from rnnpanel.pipeline.extract import extract_to_store
+    from rnnpanel.pipeline.project import project_entry
+
+    if model_dir is None:
+        model_dir = ensure_demo_model(DemoSpec(dataset, n=0), progress=True)
+    n = sample_size_for(model_dir, dataset, split, target, seed)
+    entry, _ = extract_to_store(model_dir, dataset, split=split, n=n, seed=seed, store_root=root, progress=True)
+    started = time.perf_counter()
+    _, attrs = project_entry(root, entry.key, method=method, backend="auto", progress=True)
+    log.info("entry %s: %d states, projection %s (%s, %.0f s)", entry.key, entry.attrs["n_states"],
+             method, attrs.get("backend_used"), time.perf_counter() - started)
+    return {"key": entry.key, "n_states": int(entry.attrs["n_states"]),
+            "n_sequences": int(entry.attrs["n_sequences"]), "model": Path(model_dir).name,
+            "dataset": dataset, "split": split, "projection": f"{method}/{attrs.get('backend_used')}"}
+
+
+# --- the server and the browser ------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(store: Path, port: int) -> subprocess.Popen:
+    """`panel serve apps/` over ``store``, as a user starts it; returns once /apps answers."""
+    env = {**os.environ, "RNNPANEL_STORE": str(store)}
+    cmd = [sys.executable, "-m", "panel", "serve", str(REPO / "apps"), "--port", str(port),
+           "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600  # on_server_loaded warms the cache first
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"panel serve exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/apps", timeout=60).status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise SystemExit("panel serve did not answer within 10 minutes")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def measure(browser, url: str, n_states: int, *, loads: int, selections: int, hovers: int,
+            timeout_ms: float) -> dict:
+    """Page-load, selection and hover latencies of one served entry."""
+    interactive = []
+    for _ in range(loads):
+        context = browser.new_context(viewport=VIEWPORT)  # a fresh context: no cached resources
+        page = context.new_page()
+        page.goto(url, wait_until="commit")
+        ms = page.evaluate(READY_JS, [POINTS_SOURCE, PROJECTION_FIGURE, n_states, timeout_ms * 50])
+        if ms is None:
+            raise SystemExit(f"the page at {url} never became interactive")
+        interactive.append(ms / 1000.0)
+        context.close()
+
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(url, wait_until="commit")
+    page.evaluate(READY_JS, [POINTS_SOURCE, PROJECTION_FIGURE, n_states, timeout_ms * 50])
+    page.mouse.click(VIEWPORT["width"] - 5, VIEWPORT["height"] - 5)  # focus the page, not a widget
+    select_ms, lengths, missed = [], [], 0
+    for _ in range(selections + 2):  # the first two warm the code paths and are dropped
+        result = page.evaluate(SELECT_JS, [list(SELECTION_SOURCES), timeout_ms])
+        if result is None:
+            missed += 1
+            continue
+        select_ms.append(result["ms"])
+        lengths.append(result["n"])
+        page.wait_for_timeout(50)
+    select_ms, lengths = select_ms[2:], lengths[2:]
+
+    hover_ms = []
+    for k in range(hovers):
+        x, y, t = page.evaluate(WORD_XY_JS, [TEXT_FIGURE, TEXT_WORDS, 0])
+        step = (k % max(t, 1))
+        x, y, _ = page.evaluate(WORD_XY_JS, [TEXT_FIGURE, TEXT_WORDS, step])
+        page.mouse.move(5, 5)
+        page.wait_for_timeout(60)
+        page.evaluate(HOVER_ARM_JS, [HOVER_SOURCE, step, timeout_ms])
+        page.mouse.move(x, y)
+        ms = page.evaluate("window.__hover_ms")
+        if ms is not None:
+            hover_ms.append(ms)
+    context.close()
+
+    record = {
+        "n_states": n_states,
+        "page_interactive_s": statistics.median(interactive),
+        "page_interactive_first_s": interactive[0],
+        "page_interactive_runs_s": interactive,
+        "selections": len(select_ms),
+        "selections_missed": missed,
+        "selection_ms_median": statistics.median(select_ms) if select_ms else None,
+        "selection_ms_p95": percentile(select_ms, 95) if select_ms else None,
+        "selection_ms_max": max(select_ms) if select_ms else None,
+        "selection_ms": select_ms,
+        "selected_lengths": lengths,
+        "hover_ms_median": statistics.median(hover_ms) if hover_ms else None,
+        "hover_ms_p95": percentile(hover_ms, 95) if hover_ms else None,
+        "hovers": len(hover_ms),
+    }
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, required=True, help="write the records here")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000], help="states per entry")
+    parser.add_argument("--selections", type=int, default=30, help="timed selections per size (≥ 20)")
+    parser.add_argument("--loads", type=int, default=3, help="timed page loads per size")
+    parser.add_argument("--hovers", type=int, default=20, help="timed hovers per size")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="model directory (default: the demo model, trained first if missing)")
+    parser.add_argument("--dataset", default="rotten_tomatoes")
+    parser.add_argument("--split", default="train", help="split whose texts are sampled (default train: the largest)")
+    parser.add_argument("--method", default="tsne", help="projection method (default tsne, as the demo)")
+    parser.add_argument("--stores", type=Path, default=None,
+                        help="folder of the benchmark stores (default $RNNPANEL_HOME/bench-app)")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.selections < 20:
+        parser.error("--selections must be at least 20")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    from playwright.sync_api import sync_playwright
+
+    from rnnpanel import paths
+
+    stores = args.stores or (paths.home() / "bench-app")
+    records = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        for size in args.sizes:
+            root = stores / f"store-{size}"
+            entry = prepare_store(root, size, model_dir=args.model, dataset=args.dataset, split=args.split,
+                                  method=args.method, seed=args.seed)
+            port = free_port()
+            server = start_server(root, port)
+            try:
+                record = measure(browser, f"http://127.0.0.1:{port}/apps", entry["n_states"],
+                                 loads=args.loads, selections=args.selections, hovers=args.hovers,
+                                 timeout_ms=5000)
+            finally:
+                stop_server(server)
+            record.update(entry=entry, target_states=size, load_average=os.getloadavg(),
+                          browser=browser.version, cpu=platform.processor() or platform.machine(),
+                          cpus=os.cpu_count(), python=platform.python_version())
+            records.append(record)
+            log.info("%d states: interactive %.2f s, selection median %.0f ms p95 %.0f ms, hover median %s ms",
+                     record["n_states"], record["page_interactive_s"], record["selection_ms_median"] or -1,
+                     record["selection_ms_p95"] or -1, record["hover_ms_median"])
+        browser.close()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(records, indent=2))
+    print(json.dumps([{k: r[k] for k in ("n_states", "page_interactive_s", "selection_ms_median",
+                                         "selection_ms_p95", "hover_ms_median")} for r in records], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
