@@ -33,14 +33,20 @@ from rnnpanel.views.linking import empty_hover_source
 from rnnpanel.views.projection import color_bar, projection_figure
 from rnnpanel.views.sequence import (LINE_HEIGHT, distance_columns, empty_like, heatmap_columns, label_columns,
                                      point_columns, segment_columns, state_columns, text_layout)
-from rnnpanel.views.text import TEXT_PIXELS, text_figure
+from rnnpanel.views.text import LINE_PIXELS, TEXT_PIXELS, text_figure, text_height
 
 log = logging.getLogger(__name__)
 
 START_RING, END_RING = "#8c8c8c", "#000000"
-#: The text view shows at most this many lines at once (longer texts scroll with the wheel). Its
-#: height is fixed per entry: a figure changing height on each selection re-lays out the page.
-MAX_TEXT_LINES = 12
+#: Height of the row holding the projection and the per-sequence views; the text view gets the
+#: lines left over by the heatmap and the distance bars (longer texts scroll with the wheel). Every
+#: height there is fixed per entry: a figure changing height on a selection re-lays out the page.
+TOP_HEIGHT = 620
+HEADER_HEIGHT = 40
+PANE_MARGINS = 40        # Panel's default 5 px above and below each of the four panes
+MIN_TEXT_LINES = 2
+#: Sidebar + projection (at least 440) + per-sequence column (620) fit a 1400 px wide window.
+SIDEBAR_WIDTH = 270
 _TEXT_LINES: dict[int, tuple[weakref.ref, int]] = {}
 
 
@@ -176,12 +182,14 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._projection_fig = fig
         self._veil = next(r for r in fig.renderers if r.name == "selection_veil")
         self.points.selected.on_change("indices", self._on_tap)
-        self._text_lines = min(text_lines_needed(sample), MAX_TEXT_LINES)
-        self._text_fig = text_figure(self.states, self.hover, n_lines=self._text_lines,
-                                     scrollable=text_lines_needed(sample) > MAX_TEXT_LINES)
         heat = heatmap_figure(self.cells, self.states, self.hover, sample.class_names, self.step_range)
         dist, self._span = distance_figure(self.bars, self.states, self.hover, self.step_range,
                                            self.distance_threshold)
+        room = TOP_HEIGHT - HEADER_HEIGHT - PANE_MARGINS - heat.height - dist.height - text_height(0)
+        needed = text_lines_needed(sample)
+        self._text_lines = max(MIN_TEXT_LINES, min(needed, room // LINE_PIXELS))
+        self._text_fig = text_figure(self.states, self.hover, n_lines=self._text_lines,
+                                     scrollable=needed > self._text_lines)
         frame = overview.sequence_frame(sample)
         self._table = pn.widgets.Tabulator(
             frame, pagination="remote", page_size=12, selectable=1, disabled=True,
@@ -189,7 +197,8 @@ class RnnPanelApp(pn.viewable.Viewer):
             formatters={"first words": {"type": "plaintext"}, "correct": {"type": "tickCross"}},
             widths={"first words": 520})
         self._table.param.watch(self._on_table, "selection")
-        self._header = pn.pane.HTML(self._header_html(), sizing_mode="stretch_width", name="sequence_header")
+        self._header = pn.pane.HTML(self._header_html(), sizing_mode="stretch_width", height=HEADER_HEIGHT,
+                                    margin=(5, 10, 5, 10), name="sequence_header")
         summary = overview.dataset_frame(sample)
         dataset = pn.Column(
             pn.pane.HTML(self._dataset_html(summary)),
@@ -199,7 +208,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         per_sequence = pn.Column(self._header, pn.pane.Bokeh(self._text_fig), pn.pane.Bokeh(heat),
                                  pn.pane.Bokeh(dist), width=TEXT_PIXELS + 20)
         top = pn.Row(pn.pane.Bokeh(fig, sizing_mode="stretch_both", min_height=560), per_sequence,
-                     sizing_mode="stretch_width", height=620)
+                     sizing_mode="stretch_width", height=TOP_HEIGHT)
         tabs = pn.Tabs(("Sequences", self._table), ("Dataset overview", dataset), sizing_mode="stretch_width",
                        dynamic=True)  # the overview is built when first opened: a faster first page
         self._main.objects = [top, tabs]
@@ -267,9 +276,11 @@ class RnnPanelApp(pn.viewable.Viewer):
             n = len(states["t"])
             self.step_range.update(start=-0.5, end=n - 0.5)
             self._set_point_fading(True)
-            if hasattr(self, "_text_fig"):  # scroll back to the first line; the height stays
+            if hasattr(self, "_text_fig"):  # back to the first line, scrolling no further than the last
+                lines = max(self._text_lines, int(round(-min(states["wy"]) / LINE_HEIGHT)) + 1 if n else 1)
                 self._text_fig.y_range.update(start=-(self._text_lines - 0.5) * LINE_HEIGHT,
-                                              end=0.5 * LINE_HEIGHT)
+                                              end=0.5 * LINE_HEIGHT,
+                                              bounds=(-(lines - 0.5) * LINE_HEIGHT, 0.5 * LINE_HEIGHT))
         if hasattr(self, "_span"):
             self._span.location = self.distance_threshold
         if hasattr(self, "_header"):
@@ -326,10 +337,12 @@ class RnnPanelApp(pn.viewable.Viewer):
             labelled("Fade sequences", choice(self.param.fade, name="")),
             labelled("Trajectory colour", choice(self.param.trajectory_color, name="")),
             labelled("Trajectory thickness", choice(self.param.thickness, name="")),
-            pn.widgets.FloatSlider.from_param(self.param.distance_threshold, name="Label: step distance >"),
-            pn.widgets.FloatSlider.from_param(self.param.ep_threshold, name="Label: EP change >"),
+            pn.widgets.FloatSlider.from_param(self.param.distance_threshold, name="Label: step distance >",
+                                              sizing_mode="stretch_width"),
+            pn.widgets.FloatSlider.from_param(self.param.ep_threshold, name="Label: EP change >",
+                                              sizing_mode="stretch_width"),
             pn.widgets.Checkbox.from_param(self.param.class_flips, name="Label class flips"),
-            self._progress, self._status, self._keys, width=300,
+            self._progress, self._status, self._keys, width=SIDEBAR_WIDTH,
         )
 
     def __panel__(self) -> pn.viewable.Viewable:

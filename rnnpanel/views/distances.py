@@ -11,7 +11,7 @@ from rnnpanel.views.linking import hover_tool
 def distance_figure(bars: ColumnDataSource, states: ColumnDataSource, hover: ColumnDataSource,
                     x_range: Range1d, threshold: float):
     fig = figure(title="Step distance ‖h(t) − h(t−1)‖ (normalised)", tools="", x_range=x_range,
-                 y_range=Range1d(0, 1.05), height=170, width=600, toolbar_location=None,
+                 y_range=Range1d(0, 1.05), height=150, width=600, toolbar_location=None,
                  name="distances")
     bar = fig.vbar(x="t", top="d", width=0.8, source=bars, fill_color="color", line_color=None,
                    name="distance_bars")

@@ -8,11 +8,16 @@ from bokeh.plotting import figure
 from rnnpanel.views.linking import hover_tool
 
 
+def row_pixels(n_classes: int) -> int:
+    """Height of one class row: thinner rows for many classes leave room for the text view."""
+    return 18 if n_classes <= 4 else 14
+
+
 def heatmap_figure(cells: ColumnDataSource, states: ColumnDataSource, hover: ColumnDataSource,
                    class_names: tuple[str, ...], x_range: Range1d):
     c = len(class_names)
     fig = figure(title="Class probability per word (bottom row: winning class)", tools="", x_range=x_range,
-                 y_range=Range1d(c + 1.0, -0.6), height=70 + 18 * (c + 1), width=600,
+                 y_range=Range1d(c + 1.0, -0.6), height=70 + row_pixels(c) * (c + 1), width=600,
                  toolbar_location=None, name="heatmap")
     fig.rect("t", "row", width=1.0, height=0.95, source=cells, fill_color="color", fill_alpha="alpha",
              line_color=None, name="heatmap_cells")

@@ -79,7 +79,7 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
     """The scatter of all states with trajectory overlays; returns ``(figure, points renderer)``."""
     fig = figure(title=f"Projection · {sample.projection} · layer {sample.layer} {sample.state}",
                  tools="pan,wheel_zoom,box_zoom,reset,save", active_scroll="wheel_zoom",
-                 output_backend=OUTPUT_BACKEND, sizing_mode="stretch_both", min_height=420, min_width=520,
+                 output_backend=OUTPUT_BACKEND, sizing_mode="stretch_both", min_height=420, min_width=440,
                  x_range=padded_range(sample.xy[:, 0]), y_range=padded_range(sample.xy[:, 1]),
                  name="projection")
     fig.axis.visible = False

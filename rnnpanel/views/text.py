@@ -19,12 +19,14 @@ TEXT_PIXELS = 600
 
 
 def text_height(n_lines: int) -> int:
-    return 50 + LINE_PIXELS * max(n_lines, 2)
+    """Pixels of a text view showing ``n_lines`` lines (title and padding included)."""
+    return 50 + LINE_PIXELS * n_lines
 
 
 def text_figure(states: ColumnDataSource, hover: ColumnDataSource, n_lines: int, *, scrollable: bool = False):
     """The text view, ``n_lines`` high; ``scrollable`` lets the mouse wheel scroll longer texts."""
-    fig = figure(title="Input text (background: EP after each word)", tools="ywheel_pan" if scrollable else "",
+    title = "Input text (background: EP after each word)" + (" · wheel scrolls long texts" if scrollable else "")
+    fig = figure(title=title, tools="ywheel_pan" if scrollable else "",
                  toolbar_location=None, active_scroll="ywheel_pan" if scrollable else None,
                  x_range=Range1d(-0.5, TEXT_WIDTH_CHARS + 0.5),
                  y_range=Range1d(-(n_lines - 0.5) * LINE_HEIGHT, 0.5 * LINE_HEIGHT),
