@@ -6,9 +6,11 @@ projected with t-SNE; both cached, so a second run only measures), serves the ap
 user does (`panel serve apps/` in a subprocess, the store given by ``RNNPANEL_STORE``), and times
 in the browser, with the page's own clock (``performance.now()``):
 
-* ``page_interactive_s``: navigation start → the Bokeh document idle, every state in the
-  projection's source, the projection drawn and the arrow keys listened to (median of ``--loads`` page loads; the first,
-  with cold browser caches, is also reported).
+* ``page_interactive_s``: navigation start → the Bokeh document idle, every state on the map
+  (every point in the projection's source, or the rasterised image for large samples), the
+  projection drawn and the arrow keys listened to (median of ``--loads`` page loads; the first,
+  with cold browser caches, is also reported). ``page_complete_s``: until the sequence table,
+  sent right after the first page, is drawn too.
 * ``selection_ms``: an arrow key pressed → the text, heatmap and distance views hold the next
   sequence's data and the following animation frame has been painted (at least 20 selections;
   median and 95th percentile).
@@ -19,6 +21,10 @@ in the browser, with the page's own clock (``performance.now()``):
 
     python benchmarks/app_latency.py --json app_latency.json
     python benchmarks/app_latency.py --sizes 10000 --selections 30 --json small.json
+    python benchmarks/app_latency.py --sizes 50000 --modes auto glyphs --json modes.json
+
+``--modes``: ``auto`` serves the app as users get it (the map is an image above the app's raster
+threshold, glyphs below); ``glyphs`` and ``raster`` force one way for every size, to compare.
 
 Chromium is Debian's (``--chromium``, default /usr/bin/chromium), driven by Python Playwright;
 the script never downloads a browser. The numbers we measured are in ``benchmarks/RESULTS.md``.
@@ -48,6 +54,8 @@ VIEWPORT = {"width": 1400, "height": 900}
 
 # Names the app gives its Bokeh models (see rnnpanel/app/session.py and rnnpanel/views/).
 POINTS_SOURCE = "points_src"
+RASTER_SOURCE = "raster_src"
+MODES = {"auto": None, "glyphs": 10**12, "raster": 0}   # value of $RNNPANEL_RASTER_ABOVE
 PROJECTION_FIGURE = "projection"
 SELECTION_SOURCES = ("states_src", "heatmap_src", "distances_src")
 TEXT_WORDS = "text_words"
@@ -59,21 +67,43 @@ log = logging.getLogger("app_latency")
 # --- page-side probes (all timing is done with the page's own clock) -----------------------------
 
 READY_JS = """
-([pointsName, figName, n, timeout]) => new Promise((resolve) => {
+([pointsName, rasterName, figName, n, timeout]) => new Promise((resolve) => {
   const give_up = performance.now() + timeout;
+  let drawn_as = null;
   function ready() {
     if (!(window.Bokeh && Bokeh.documents.length)) return false;
     const doc = Bokeh.documents[0];
     if (!doc.is_idle) return false;
     if (document.documentElement.dataset.rnnpanelKeys !== 'ready') return false;  // arrow keys work
-    const pts = doc.get_model_by_name(pointsName);
-    if (!pts || !pts.data.x || pts.data.x.length !== n) return false;
+    const pts = doc.get_model_by_name(pointsName), raster = doc.get_model_by_name(rasterName);
+    const glyphs = pts && pts.data.x && pts.data.x.length === n;
+    const image = raster && raster.data.image && raster.data.image.length === 1;
+    if (!(glyphs || image)) return false;
+    drawn_as = glyphs ? 'glyphs' : 'raster';
     const fig = doc.get_model_by_name(figName);
     const view = fig && doc.views_manager.find_one(fig);
     return Boolean(view && view.has_finished());
   }
   function poll() {
-    if (ready()) { resolve(performance.now()); return; }
+    if (ready()) { resolve({ms: performance.now(), drawn_as: drawn_as}); return; }
+    if (performance.now() > give_up) { resolve(null); return; }
+    requestAnimationFrame(poll);
+  }
+  poll();
+})
+"""
+
+COMPLETE_JS = """
+([timeout]) => new Promise((resolve) => {
+  const give_up = performance.now() + timeout;
+  function done() {
+    const doc = Bokeh.documents[0];
+    if (!doc.is_idle) return false;
+    const tables = [...doc._all_models.values()].filter((m) => m.type && m.type.endsWith('DataTabulator'));
+    return tables.some((m) => { const v = doc.views_manager.find_one(m); return v && v.has_finished(); });
+  }
+  function poll() {
+    if (done()) { resolve(performance.now()); return; }
     if (performance.now() > give_up) { resolve(null); return; }
     requestAnimationFrame(poll);
   }
@@ -202,9 +232,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(store: Path, port: int) -> subprocess.Popen:
+def start_server(store: Path, port: int, raster_above: int | None = None) -> subprocess.Popen:
     """`panel serve apps/` over ``store``, as a user starts it; returns once /apps answers."""
     env = {**os.environ, "RNNPANEL_STORE": str(store)}
+    env.pop("RNNPANEL_RASTER_ABOVE", None)
+    if raster_above is not None:
+        env["RNNPANEL_RASTER_ABOVE"] = str(raster_above)
     cmd = [sys.executable, "-m", "panel", "serve", str(REPO / "apps"), "--port", str(port),
            "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -236,21 +269,27 @@ def percentile(values: list[float], q: float) -> float:
 def measure(browser, url: str, n_states: int, *, loads: int, selections: int, hovers: int,
             timeout_ms: float) -> dict:
     """Page-load, selection and hover latencies of one served entry."""
-    interactive = []
+    interactive, complete, drawn_as = [], [], None
+    ready_args = [POINTS_SOURCE, RASTER_SOURCE, PROJECTION_FIGURE, n_states, timeout_ms * 50]
     for _ in range(loads):
         context = browser.new_context(viewport=VIEWPORT)  # a fresh context: no cached resources
         page = context.new_page()
         page.goto(url, wait_until="commit")
-        ms = page.evaluate(READY_JS, [POINTS_SOURCE, PROJECTION_FIGURE, n_states, timeout_ms * 50])
-        if ms is None:
+        ready = page.evaluate(READY_JS, ready_args)
+        if ready is None:
             raise SystemExit(f"the page at {url} never became interactive")
-        interactive.append(ms / 1000.0)
+        interactive.append(ready["ms"] / 1000.0)
+        drawn_as = ready["drawn_as"]
+        ms = page.evaluate(COMPLETE_JS, [timeout_ms * 10])
+        if ms is None:
+            raise SystemExit(f"the sequence table at {url} was never drawn")
+        complete.append(ms / 1000.0)
         context.close()
 
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.goto(url, wait_until="commit")
-    page.evaluate(READY_JS, [POINTS_SOURCE, PROJECTION_FIGURE, n_states, timeout_ms * 50])
+    page.evaluate(READY_JS, ready_args)
     page.mouse.click(20, VIEWPORT["height"] - 20)  # focus the page: empty sidebar space, no widget
     select_ms, lengths, missed = [], [], 0
     for _ in range(selections + 2):  # the first two warm the code paths and are dropped
@@ -283,6 +322,8 @@ def measure(browser, url: str, n_states: int, *, loads: int, selections: int, ho
         "page_interactive_s": statistics.median(interactive),
         "page_interactive_first_s": interactive[0],
         "page_interactive_runs_s": interactive,
+        "page_complete_s": statistics.median(complete),
+        "map_drawn_as": drawn_as,
         "selections": len(select_ms),
         "selections_missed": missed,
         "selection_ms_median": statistics.median(select_ms) if select_ms else None,
@@ -312,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="tsne", help="projection method (default tsne, as the demo)")
     parser.add_argument("--stores", type=Path, default=None,
                         help="folder of the benchmark stores (default $RNNPANEL_HOME/bench-app)")
+    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["auto"],
+                        help="how the map draws the states: as the app chooses (auto), or forced")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -331,26 +374,30 @@ def main(argv: list[str] | None = None) -> int:
             root = stores / f"store-{size}"
             entry = prepare_store(root, size, model_dir=args.model, dataset=args.dataset, split=args.split,
                                   method=args.method, seed=args.seed)
-            port = free_port()
-            server = start_server(root, port)
-            try:
-                record = measure(browser, f"http://127.0.0.1:{port}/apps", entry["n_states"],
-                                 loads=args.loads, selections=args.selections, hovers=args.hovers,
-                                 timeout_ms=5000)
-            finally:
-                stop_server(server)
-            record.update(entry=entry, target_states=size, load_average=os.getloadavg(),
-                          browser=browser.version, cpu=platform.processor() or platform.machine(),
-                          cpus=os.cpu_count(), python=platform.python_version())
-            records.append(record)
-            log.info("%d states: interactive %.2f s, selection median %.0f ms p95 %.0f ms, hover median %s ms",
-                     record["n_states"], record["page_interactive_s"], record["selection_ms_median"] or -1,
-                     record["selection_ms_p95"] or -1, record["hover_ms_median"])
+            for mode in args.modes:
+                port = free_port()
+                server = start_server(root, port, MODES[mode])
+                try:
+                    record = measure(browser, f"http://127.0.0.1:{port}/apps", entry["n_states"],
+                                     loads=args.loads, selections=args.selections, hovers=args.hovers,
+                                     timeout_ms=5000)
+                finally:
+                    stop_server(server)
+                record.update(mode=mode, entry=entry, target_states=size, load_average=os.getloadavg(),
+                              browser=browser.version, cpu=platform.processor() or platform.machine(),
+                              cpus=os.cpu_count(), python=platform.python_version())
+                records.append(record)
+                log.info("%d states (%s, map as %s): interactive %.2f s (complete %.2f s), selection median "
+                         "%.0f ms p95 %.0f ms, hover median %s ms", record["n_states"], mode, record["map_drawn_as"],
+                         record["page_interactive_s"], record["page_complete_s"],
+                         record["selection_ms_median"] or -1, record["selection_ms_p95"] or -1,
+                         record["hover_ms_median"])
         browser.close()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(records, indent=2))
-    print(json.dumps([{k: r[k] for k in ("n_states", "page_interactive_s", "selection_ms_median",
-                                         "selection_ms_p95", "hover_ms_median", "hover_frames_max")}
+    print(json.dumps([{k: r[k] for k in ("n_states", "mode", "map_drawn_as", "page_interactive_s", "page_complete_s",
+                                         "selection_ms_median", "selection_ms_p95", "hover_ms_median",
+                                         "hover_frames_max")}
                       for r in records], indent=2))
     return 0
 

@@ -12,11 +12,26 @@ from rnnpanel.errors import RnnpanelError
 log = logging.getLogger(__name__)
 
 STORE_ENV = "RNNPANEL_STORE"
+RASTER_ENV = "RNNPANEL_RASTER_ABOVE"
+#: Panel extensions the page loads. Panel's plain design, not the Bootstrap one: Bootstrap's
+#: scripts and style sheets cost about 0.3 s of every first page load in Chromium here.
+EXTENSIONS = ("tabulator",)
 
 
 def configured_store() -> Path:
     """The store the served app reads: ``$RNNPANEL_STORE`` or the default store."""
     return Path(os.environ.get(STORE_ENV) or paths.default_store())
+
+
+def configured_params() -> dict:
+    """App parameters set for the whole server: ``$RNNPANEL_RASTER_ABOVE`` (states above which the
+    projection is drawn as an image)."""
+    value = os.environ.get(RASTER_ENV, "").strip()
+    if not value:
+        return {}
+    if not value.isdigit():
+        raise RnnpanelError(f"{RASTER_ENV} must be a whole number of states (e.g. 20000), got {value!r}")
+    return {"raster_above": int(value)}
 
 
 def warm_caches(store_root: str | Path | None = None) -> None:
@@ -33,18 +48,19 @@ def warm_caches(store_root: str | Path | None = None) -> None:
 
 
 def serve(store_root: str | Path, *, port: int = 5006, address: str | None = None, show: bool = True,
-          threaded: bool = False, **kwargs):
+          threaded: bool = False, raster_above: int | None = None, **kwargs):
     """Serve the app at ``/apps`` (as `panel serve apps/` does) and return the server."""
     import panel as pn
 
     from rnnpanel.app.session import create_app
 
     os.environ[STORE_ENV] = str(store_root)
-    pn.extension("tabulator", notifications=True, design="bootstrap")
+    params = configured_params() if raster_above is None else {"raster_above": int(raster_above)}
+    pn.extension(*EXTENSIONS, notifications=True)
     warm_caches(store_root)
 
     def page():
-        return create_app(store_root)
+        return create_app(store_root, **params)
 
     return pn.serve({"apps": page}, port=port, address=address, show=show, threaded=threaded,
                     title="rnnpanel", **kwargs)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, Range1d
+from bokeh.core.property.descriptors import UnsetValueError
+from bokeh.models import ColorBar, ColumnDataSource, Range1d
 from panel.io.state import set_curdoc
 
 from rnnpanel import paths
@@ -30,7 +31,9 @@ from rnnpanel.views.distances import distance_figure
 from rnnpanel.views.heatmap import heatmap_figure
 from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHOLD
 from rnnpanel.views.linking import empty_hover_source
-from rnnpanel.views.projection import color_bar, projection_figure
+from rnnpanel.views.colors import scale_palette
+from rnnpanel.views.projection import color_bar, color_mapper, projection_figure
+from rnnpanel.views.raster import EMPTY_RASTER, nearest_state, raster_columns
 from rnnpanel.views.sequence import (LINE_HEIGHT, distance_columns, empty_like, heatmap_columns, label_columns,
                                      point_columns, segment_columns, state_columns, text_layout)
 from rnnpanel.views.text import LINE_PIXELS, TEXT_PIXELS, text_figure, text_height
@@ -47,6 +50,11 @@ PANE_MARGINS = 40        # Panel's default 5 px above and below each of the four
 MIN_TEXT_LINES = 2
 #: Sidebar + projection (at least 440) + per-sequence column (620) fit a 1400 px wide window.
 SIDEBAR_WIDTH = 270
+#: Above this many states the projection is an image rasterised on the server (SPEC §2 "Scale").
+RASTER_ABOVE = 20_000
+RASTER_GUESS = (480, 540)     # the map's frame in pixels at 1400 × 900, until the browser reports it
+TAP_RADIUS_PX = 6             # a click selects the nearest state at most this far away
+TABLE_HEIGHT = 420
 _TEXT_LINES: dict[int, tuple[weakref.ref, int]] = {}
 
 
@@ -62,6 +70,14 @@ def text_lines_needed(sample: Sample) -> int:
             lines = max(lines, int(round(-wy.min() / LINE_HEIGHT)) + 1)
     _TEXT_LINES[id(sample)] = (weakref.ref(sample), lines)
     return lines
+
+
+def frame_size(fig) -> tuple[int, int]:
+    """A figure's frame in pixels as the browser last reported it (a guess until it has)."""
+    try:
+        return max(int(fig.inner_width), 1), max(int(fig.inner_height), 1)
+    except (UnsetValueError, TypeError):
+        return RASTER_GUESS
 
 
 def notify(message: str, level: str = "error") -> None:
@@ -85,6 +101,8 @@ class RnnPanelApp(pn.viewable.Viewer):
     distance_threshold = param.Number(default=DEFAULT_DISTANCE_THRESHOLD, bounds=(0.0, 1.0), step=0.01)
     ep_threshold = param.Number(default=DEFAULT_EP_THRESHOLD, bounds=(0.0, 1.0), step=0.01)
     class_flips = param.Boolean(default=True, doc="Label the words where the predicted class flips.")
+    raster_above = param.Integer(default=RASTER_ABOVE, bounds=(0, None),
+                                 doc="Draw the projection as an image (not a glyph per state) above this many states.")
 
     def __init__(self, store_root: str | Path | None = None, **params) -> None:
         self.store_root = Path(store_root or paths.default_store())
@@ -94,6 +112,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         if self.entry is None and entries:
             self.entry = entries[0][0]
         self.sample: Sample | None = None
+        self._table: pn.widgets.Tabulator | None = None   # arrives after the first page (see _show_tables)
         self._keys = KeyListener()
         self._keys.param.watch(self._on_key, "presses")
         self._progress = pn.indicators.Progress(name="progress", value=0, max=100, visible=False,
@@ -110,7 +129,11 @@ class RnnPanelApp(pn.viewable.Viewer):
 
     # -- data ---------------------------------------------------------------------------------
     def _build_sources(self) -> None:
-        self.points = ColumnDataSource({"x": [], "y": [], "c": [], "a": [], "seq": []}, name="points_src")
+        self.points = ColumnDataSource({"x": [], "y": [], "c": [], "a": []}, name="points_src")
+        self.raster = ColumnDataSource(dict(EMPTY_RASTER), name="raster_src")
+        self._point_data: dict | None = None    # the points' columns, kept for re-rasterising
+        self._raster_pending = False
+        self._view_ranges: tuple | None = None   # the map's visible ranges, as last reported
         self.states = ColumnDataSource({k: [] for k in ("x", "y", "t", "word", "ep", "pred", "conf", "color",
                                                         "d", "wx", "wy", "ww")}, name="states_src")
         self.segments = ColumnDataSource({k: [] for k in ("x0", "y0", "x1", "y1", "color", "width", "d",
@@ -174,14 +197,24 @@ class RnnPanelApp(pn.viewable.Viewer):
         with param.parameterized.discard_events(self):
             self.sequence = -1
         self._build_sources()   # fresh sources: the previous entry's figures keep nothing alive
-        self._update_points()
-        self._fill_sequence()
-        fig, self._scatter = projection_figure(
+        self._doc = pn.state.curdoc
+        self._mapper = color_mapper(sample)
+        self._rasterised = rasterised = sample.n_states > self.raster_above
+        fig = projection_figure(
             sample, points=self.points, states=self.states, segments=self.segments, ends=self.ends,
-            labels=self.labels, hover=self.hover, color_by=self.color_by)
+            labels=self.labels, hover=self.hover, mapper=self._mapper, color_by=self.color_by,
+            raster=self.raster if rasterised else None)
         self._projection_fig = fig
         self._veil = next(r for r in fig.renderers if r.name == "selection_veil")
-        self.points.selected.on_change("indices", self._on_tap)
+        if rasterised:
+            fig.on_event("tap", self._on_map_tap)
+            fig.on_event("rangesupdate", self._on_ranges)
+            fig.on_change("inner_width", self._on_frame_size)
+            fig.on_change("inner_height", self._on_frame_size)
+        else:
+            self.points.selected.on_change("indices", self._on_tap)
+        self._update_points()
+        self._fill_sequence()
         heat = heatmap_figure(self.cells, self.states, self.hover, sample.class_names, self.step_range)
         dist, self._span = distance_figure(self.bars, self.states, self.hover, self.step_range,
                                            self.distance_threshold)
@@ -190,28 +223,43 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._text_lines = max(MIN_TEXT_LINES, min(needed, room // LINE_PIXELS))
         self._text_fig = text_figure(self.states, self.hover, n_lines=self._text_lines,
                                      scrollable=needed > self._text_lines)
-        frame = overview.sequence_frame(sample)
-        self._table = pn.widgets.Tabulator(
-            frame, pagination="remote", page_size=12, selectable=1, disabled=True,
-            show_index=False, header_filters=True, sizing_mode="stretch_width", height=420,
-            formatters={"first words": {"type": "plaintext"}, "correct": {"type": "tickCross"}},
-            widths={"first words": 520})
-        self._table.param.watch(self._on_table, "selection")
+        self._table = None
         self._header = pn.pane.HTML(self._header_html(), sizing_mode="stretch_width", height=HEADER_HEIGHT,
                                     margin=(5, 10, 5, 10), name="sequence_header")
-        summary = overview.dataset_frame(sample)
-        dataset = pn.Column(
-            pn.pane.HTML(self._dataset_html(summary)),
-            pn.widgets.Tabulator(summary, show_index=False, disabled=True, width=460),
-            pn.Row(overview.class_bars_figure(sample), overview.confusion_figure(sample)),
-        )
         per_sequence = pn.Column(self._header, pn.pane.Bokeh(self._text_fig), pn.pane.Bokeh(heat),
                                  pn.pane.Bokeh(dist), width=TEXT_PIXELS + 20)
         top = pn.Row(pn.pane.Bokeh(fig, sizing_mode="stretch_both", min_height=560), per_sequence,
                      sizing_mode="stretch_width", height=TOP_HEIGHT)
-        tabs = pn.Tabs(("Sequences", self._table), ("Dataset overview", dataset), sizing_mode="stretch_width",
-                       dynamic=True)  # the overview is built when first opened: a faster first page
-        self._main.objects = [top, tabs]
+        self._below = pn.Column(pn.pane.HTML("<p class='rp-hint'>Loading the sequence table…</p>"),
+                                sizing_mode="stretch_width", min_height=TABLE_HEIGHT)
+        self._main.objects = [top, self._below]
+        pn.state.onload(partial(self._show_tables, sample))
+
+    def _show_tables(self, sample: Sample) -> None:
+        """The sequence table and the dataset overview, sent once the page is drawn.
+
+        Tabulator is the slowest view to render (about 0.4 s in Chromium); the map, the keys and
+        the per-sequence views need not wait for it. The overview tab is built when first opened.
+        """
+        if sample is not self.sample:   # another entry was chosen meanwhile
+            return
+        self._table = pn.widgets.Tabulator(
+            overview.sequence_frame(sample), pagination="remote", page_size=12, selectable=1, disabled=True,
+            show_index=False, header_filters=True, sizing_mode="stretch_width", height=TABLE_HEIGHT,
+            formatters={"first words": {"type": "plaintext"}, "correct": {"type": "tickCross"}},
+            widths={"first words": 520}, selection=[self.sequence] if self.sequence >= 0 else [])
+        self._table.param.watch(self._on_table, "selection")
+        dataset = pn.param.ParamFunction(lambda: self._dataset_overview(sample), lazy=True)
+        self._below.objects = [pn.Tabs(("Sequences", self._table), ("Dataset overview", dataset),
+                                       sizing_mode="stretch_width", dynamic=True)]
+
+    def _dataset_overview(self, sample: Sample) -> pn.Column:
+        summary = overview.dataset_frame(sample)
+        return pn.Column(
+            pn.pane.HTML(self._dataset_html(summary)),
+            pn.widgets.Tabulator(summary, show_index=False, disabled=True, width=460),
+            pn.Row(overview.class_bars_figure(sample), overview.confusion_figure(sample)),
+        )
 
     def _header_html(self) -> str:
         s, sample = self.sequence, self.sample
@@ -237,15 +285,58 @@ class RnnPanelApp(pn.viewable.Viewer):
     # -- reactions ------------------------------------------------------------------------------
     @param.depends("color_by", "fade", watch=True)
     def _update_points(self) -> None:
+        if self.sample is None or not hasattr(self, "_projection_fig"):
+            return
+        data = point_columns(self.sample, color_by=self.color_by, fade=self.fade)
+        fig = self._projection_fig
+        if not self._rasterised:
+            self.points.data = data
+        else:
+            self._point_data = data
+            self._request_raster(now=self._doc is None or not pn.state.loaded)
+        for bar in [r for r in fig.right if isinstance(r, ColorBar)]:
+            fig.right.remove(bar)
+        fig.add_layout(color_bar(self.sample, self._mapper, self.color_by), "right")
+
+    # -- the rasterised projection (large samples) -----------------------------------------------
+    def _request_raster(self, now: bool = False) -> None:
+        """Re-rasterise on the next tick (a zoom or a resize reports several changes at once), or
+        ``now``, while the page is being built."""
+        if now:
+            self._render_raster()
+        elif not self._raster_pending:
+            self._raster_pending = True
+            self._doc.add_next_tick_callback(self._render_raster)
+
+    def _render_raster(self) -> None:
+        self._raster_pending = False
+        if self._point_data is None:
+            return
+        fig = self._projection_fig
+        x_range, y_range = self._view_ranges or ((fig.x_range.start, fig.x_range.end),
+                                                 (fig.y_range.start, fig.y_range.end))
+        palette, low, high = scale_palette(self.sample.class_names)
+        width, height = frame_size(fig)
+        self.raster.data = raster_columns(self._point_data, palette, low, high, x_range=x_range, y_range=y_range,
+                                          width=width, height=height)
+
+    def _on_ranges(self, event) -> None:
+        self._view_ranges = ((event.x0, event.x1), (event.y0, event.y1))
+        self._request_raster()
+
+    def _on_frame_size(self, _attr, _old, _new) -> None:
+        self._request_raster()
+
+    def _on_map_tap(self, event) -> None:
+        """A click on the rasterised map selects the sequence of the state drawn nearest to it."""
         if self.sample is None:
             return
-        self.points.data = point_columns(self.sample, color_by=self.color_by, fade=self.fade)
-        if hasattr(self, "_projection_fig"):
-            bars = [r for r in self._projection_fig.right if hasattr(r, "color_mapper")]
-            for bar in bars:
-                self._projection_fig.right.remove(bar)
-            self._projection_fig.add_layout(color_bar(self.sample, self._scatter.glyph.fill_color["transform"],
-                                                      self.color_by), "right")
+        fig = self._projection_fig
+        (x0, x1), _ = self._view_ranges or ((fig.x_range.start, fig.x_range.end), None)
+        per_pixel = (x1 - x0) / frame_size(fig)[0]
+        i = nearest_state(self.sample.xy, event.x, event.y, TAP_RADIUS_PX * abs(per_pixel))
+        if i >= 0:
+            self.sequence = int(self.sample.sequence_of_state[i])
 
     @param.depends("sequence", "trajectory_color", "thickness", "distance_threshold", "ep_threshold",
                    "class_flips", watch=True)
@@ -285,7 +376,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             self._span.location = self.distance_threshold
         if hasattr(self, "_header"):
             self._header.object = self._header_html()
-        if hasattr(self, "_table"):
+        if self._table is not None:
             wanted = [s] if s >= 0 else []
             if list(self._table.selection) != wanted:
                 self._table.selection = wanted
@@ -312,7 +403,8 @@ class RnnPanelApp(pn.viewable.Viewer):
         if key == "Escape":
             self.sequence = -1
             return
-        order = list(self._table.current_view.index) if hasattr(self, "_table") else list(range(self.sample.n_sequences))
+        table = self._table
+        order = list(table.current_view.index) if table is not None else list(range(self.sample.n_sequences))
         if not order:
             return
         step = 1 if key in ("ArrowDown", "ArrowRight") else -1
@@ -342,13 +434,14 @@ class RnnPanelApp(pn.viewable.Viewer):
             pn.widgets.FloatSlider.from_param(self.param.ep_threshold, name="Label: EP change >",
                                               sizing_mode="stretch_width"),
             pn.widgets.Checkbox.from_param(self.param.class_flips, name="Label class flips"),
-            self._progress, self._status, self._keys, width=SIDEBAR_WIDTH,
+            self._progress, self._status, width=SIDEBAR_WIDTH,
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
+        self._keys.attach(pn.state.curdoc)
         return pn.Row(self.sidebar(), self._main, sizing_mode="stretch_both")
 
 
-def create_app(store_root: str | Path | None = None) -> RnnPanelApp:
+def create_app(store_root: str | Path | None = None, **params) -> RnnPanelApp:
     """The application object ``apps/main.py`` and ``rnnpanel serve`` make servable."""
-    return RnnPanelApp(store_root=store_root)
+    return RnnPanelApp(store_root=store_root, **params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rnnpanel import paths
+from rnnpanel.errors import RnnpanelError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -18,6 +19,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--show", dest="show", action="store_true", default=True, help="open a browser (default)")
     p.add_argument("--no-show", dest="show", action="store_false", help="do not open a browser")
     p.add_argument("--no-demo", dest="demo", action="store_false", help="serve the store as it is")
+    p.add_argument("--raster-above", type=int, default=None, metavar="N",
+                   help="draw the projection as an image above N states (default 20000; "
+                        "a glyph per state below)")
     return p
 
 
@@ -25,9 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from rnnpanel.app.server import serve
     from rnnpanel.pipeline.demo import ensure_demo
 
+    if args.raster_above is not None and args.raster_above < 0:
+        raise RnnpanelError(f"--raster-above must be 0 or more states, got {args.raster_above}")
     store = args.store or paths.default_store()
     if args.demo:
         ensure_demo(store, progress=True)
     print(f"rnnpanel: serving http://localhost:{args.port}/apps (Ctrl+C to stop)", flush=True)
-    serve(store, port=args.port, address=args.address, show=args.show)
+    serve(store, port=args.port, address=args.address, show=args.show, raster_above=args.raster_above)
     return 0

@@ -75,22 +75,25 @@ def color_bar(sample: Sample, mapper: LinearColorMapper, color_by: str) -> Color
 
 def projection_figure(sample: Sample, *, points: ColumnDataSource, states: ColumnDataSource,
                       segments: ColumnDataSource, ends: ColumnDataSource, labels: ColumnDataSource,
-                      hover: ColumnDataSource, color_by: str):
-    """The scatter of all states with trajectory overlays; returns ``(figure, points renderer)``."""
+                      hover: ColumnDataSource, mapper: LinearColorMapper, color_by: str,
+                      raster: ColumnDataSource | None = None):
+    """All states with the trajectory overlays: a glyph per state drawn from ``points``, or, given
+    a ``raster`` source (large samples, :mod:`rnnpanel.views.raster`), one image drawn from it."""
     fig = figure(title=f"Projection · {sample.projection} · layer {sample.layer} {sample.state}",
                  tools="pan,wheel_zoom,box_zoom,reset,save", active_scroll="wheel_zoom",
                  output_backend=OUTPUT_BACKEND, sizing_mode="stretch_both", min_height=420, min_width=440,
                  x_range=padded_range(sample.xy[:, 0]), y_range=padded_range(sample.xy[:, 1]),
-                 name="projection")
-    fig.axis.visible = False
-    fig.grid.visible = False
-    mapper = color_mapper(sample)
-    scatter = fig.scatter("x", "y", source=points, size=4, line_color=None,
-                          fill_color={"field": "c", "transform": mapper}, fill_alpha={"field": "a"},
-                          name="points")
-    scatter.nonselection_glyph = None
-    scatter.selection_glyph = None
-    fig.add_tools(TapTool(renderers=[scatter]))
+                 name="projection",
+                 x_axis_type=None, y_axis_type=None)  # no axes: fewer models, no CSS lookups per paint
+    if raster is None:
+        scatter = fig.scatter("x", "y", source=points, size=4, line_color=None,
+                              fill_color={"field": "c", "transform": mapper}, fill_alpha={"field": "a"},
+                              name="points")
+        scatter.nonselection_glyph = None
+        scatter.selection_glyph = None
+        fig.add_tools(TapTool(renderers=[scatter]))
+    else:   # clicks are resolved on the server by geometry (the app's tap handler)
+        fig.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=raster, name="points_raster")
     fig.renderers.append(selection_veil())        # after the points, before the trajectory
     seg = fig.segment("x0", "y0", "x1", "y1", source=segments, line_color="color", line_width="width",
                       line_alpha=0.95, level=OVERLAY, name="trajectory_segments")
@@ -110,4 +113,4 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
                             background_fill_alpha=0.7, level=OVERLAY, name="word_labels"))
     fig.add_layout(color_bar(sample, mapper, color_by), "right")
     fig.toolbar.logo = None
-    return fig, scatter
+    return fig

@@ -16,6 +16,8 @@ TEXT_WIDTH_CHARS = 80        # characters per line in the text view
 CHAR_WIDTH = 1.0             # text view units per character
 LINE_HEIGHT = 1.6
 THICKNESS = {"constant": (3.0, 3.0), "time": (1.0, 7.0), "distance": (1.0, 9.0)}
+POINT_ALPHA = 0.6            # opacity of a state in the projection
+FADED_POINT_ALPHA = 0.06     # ... of a state whose sequence is faded (correct / wrong ones)
 
 
 def empty_like(data: dict) -> dict:
@@ -124,16 +126,17 @@ def distance_columns(sample: Sample, s: int) -> dict[str, np.ndarray | list]:
 
 
 def point_columns(sample: Sample, *, color_by: str, fade: str) -> dict[str, np.ndarray]:
-    """All states: position, colour value, opacity and owning sequence (compact numeric columns)."""
+    """All states: position, colour value and opacity (compact numeric columns; the server maps a
+    clicked point to its sequence, so the browser needs no sequence column)."""
     seq = sample.sequence_of_state
     if color_by == "true_class":
         c = label_scalar(sample.labels, sample.class_names)[seq]
     else:
         c = ep_scalar(sample.ep, sample.class_names)
     correct = (sample.labels == sample.predictions)[seq]
-    alpha = np.full(sample.n_states, 0.6, dtype=np.float32)
+    alpha = np.full(sample.n_states, POINT_ALPHA, dtype=np.float32)
     if fade == "correct":
-        alpha[correct] = 0.06
+        alpha[correct] = FADED_POINT_ALPHA
     elif fade == "wrong":
-        alpha[~correct] = 0.06
-    return {"x": sample.xy[:, 0], "y": sample.xy[:, 1], "c": c, "a": alpha, "seq": seq.astype(np.int32)}
+        alpha[~correct] = FADED_POINT_ALPHA
+    return {"x": sample.xy[:, 0], "y": sample.xy[:, 1], "c": c, "a": alpha}

@@ -30,9 +30,8 @@ def text_figure(states: ColumnDataSource, hover: ColumnDataSource, n_lines: int,
                  toolbar_location=None, active_scroll="ywheel_pan" if scrollable else None,
                  x_range=Range1d(-0.5, TEXT_WIDTH_CHARS + 0.5),
                  y_range=Range1d(-(n_lines - 0.5) * LINE_HEIGHT, 0.5 * LINE_HEIGHT),
-                 height=text_height(n_lines), width=TEXT_PIXELS, name="text_view")
-    fig.axis.visible = False
-    fig.grid.visible = False
+                 height=text_height(n_lines), width=TEXT_PIXELS, name="text_view",
+                 x_axis_type=None, y_axis_type=None)  # no axes: fewer models, no CSS lookups per paint
     fig.outline_line_color = None
     boxes = fig.rect("wx", "wy", width="ww", height=LINE_HEIGHT * 0.85, source=states, fill_color="color",
                      fill_alpha=0.75, line_color=None, name="text_words")

@@ -132,12 +132,19 @@ def browser():
 @pytest.fixture
 def page(browser, server):
     """A fresh page with the app loaded and its Bokeh document ready."""
+    yield from open_page(browser, server, "points")
+
+
+def open_page(browser, url: str, map_renderer: str):
+    """A page at ``url`` once its map (``map_renderer``) is there and the arrow keys work."""
     pg = browser.new_page(viewport=VIEWPORT)
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.goto(server)
-    pg.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                         "Bokeh.documents[0].get_model_by_name('points') !== null", timeout=60000)
+    pg.goto(url)
+    pg.wait_for_function("(name) => window.Bokeh && Bokeh.documents.length > 0 && "
+                         "Bokeh.documents[0].get_model_by_name(name) !== null && "
+                         "document.documentElement.dataset.rnnpanelKeys === 'ready'", arg=map_renderer,
+                         timeout=60000)
     pg.page_errors = errors
     yield pg
     pg.close()

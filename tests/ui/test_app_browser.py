@@ -39,8 +39,15 @@ def entry_attrs(ui_store, which: str) -> dict:
     return StateStore(ui_store["store"]).open_entry(ui_store[which]).attrs
 
 
+def table_rows(pg):
+    """The sequence table's rows, once it is drawn (it follows the first page)."""
+    rows = pg.locator(".tabulator-row")
+    wait_until(lambda: rows.count() > 0, timeout=30)
+    return rows
+
+
 def select_first_row(pg) -> int:
-    row = pg.locator(".tabulator-row").first
+    row = table_rows(pg).first
     length = int(row.locator("[tabulator-field=length]").inner_text())
     row.click()
     wait_until(lambda: count(pg, "text_words") == length)
@@ -59,7 +66,7 @@ def switch_entry(pg, ui_store, which: str) -> None:
 def test_every_view_is_drawn_for_the_entry(page, ui_store):
     attrs = entry_attrs(ui_store, "binary")
     wait_until(lambda: count(page, "points") == attrs["n_states"])
-    assert page.locator(".tabulator-row").count() > 0
+    assert table_rows(page).count() > 0
     page.get_by_text("Dataset overview").click()
     c = len(attrs["class_names"])
     wait_until(lambda: count(page, "confusion_cells") == c * c)
