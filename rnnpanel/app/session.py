@@ -3,7 +3,8 @@
 One :class:`RnnPanelApp` per browser session. Heavy data (the :class:`Sample`) comes from a
 process-wide cache shared by every session; a session owns only its small Bokeh sources.
 Selection changes go through the server (they need new per-sequence data); hover linking stays
-in the browser (see :mod:`rnnpanel.views.linking`).
+in the browser (see :mod:`rnnpanel.views.linking`), and the server only learns the hovered step
+afterwards (``hover_step``), off the path of what the user sees.
 """
 
 from __future__ import annotations
@@ -93,6 +94,9 @@ class RnnPanelApp(pn.viewable.Viewer):
     entry = param.Selector(default=None, objects=[], doc="Store entry (model × dataset sample) shown.")
     method = param.Selector(default="tsne", objects=["tsne", "umap", "pca"], doc="Projection method.")
     sequence = param.Integer(default=-1, bounds=(-1, None), doc="Selected sequence (-1: none).")
+    hover_step = param.Integer(default=-1, bounds=(-1, None), constant=True,
+                               doc="Step t of the selected sequence under the pointer (-1: none), as the "
+                                   "browser reports it after drawing the highlight.")
     color_by = param.Selector(default="ep", objects={"expected prediction": "ep", "true class": "true_class"})
     fade = param.Selector(default="none", objects={"none": "none", "correct": "correct", "wrong": "wrong"},
                           doc="Fade the correctly or wrongly classified sequences.")
@@ -144,6 +148,7 @@ class RnnPanelApp(pn.viewable.Viewer):
                                       name="heatmap_src")
         self.bars = ColumnDataSource({"t": [], "d": [], "color": [], "word": []}, name="distances_src")
         self.hover = empty_hover_source()
+        self.hover.on_change("data", self._on_hover)
         self.step_range = Range1d(-0.5, 10.5)
 
     def _load_now(self) -> Sample | None:
@@ -293,7 +298,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             self.points.data = data
         else:
             self._point_data = data
-            self._request_raster(now=self._doc is None or not pn.state.loaded)
+            self._request_raster(now=not pn.state.loaded)
         for bar in [r for r in fig.right if isinstance(r, ColorBar)]:
             fig.right.remove(bar)
         fig.add_layout(color_bar(self.sample, self._mapper, self.color_by), "right")
@@ -301,8 +306,8 @@ class RnnPanelApp(pn.viewable.Viewer):
     # -- the rasterised projection (large samples) -----------------------------------------------
     def _request_raster(self, now: bool = False) -> None:
         """Re-rasterise on the next tick (a zoom or a resize reports several changes at once), or
-        ``now``, while the page is being built."""
-        if now:
+        ``now``: while the page is being built, or outside a server."""
+        if now or self._doc is None:
             self._render_raster()
         elif not self._raster_pending:
             self._raster_pending = True
@@ -391,6 +396,11 @@ class RnnPanelApp(pn.viewable.Viewer):
             return
         self.sequence = int(self.sample.sequence_of_state[new[0]])
         self.points.selected.indices = []
+
+    def _on_hover(self, _attr, _old, new) -> None:
+        steps = new.get("t", [])
+        with param.edit_constant(self):
+            self.hover_step = int(steps[0]) if len(steps) else -1
 
     def _on_table(self, event) -> None:
         if event.new:

@@ -1,0 +1,69 @@
+"""The session's state, driven the way the browser drives it (Bokeh property changes and events),
+without a browser: keys, hover, clicks on a rasterised map, zoom, and the raster threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bokeh.events import RangesUpdate, Tap
+
+from rnnpanel.app.session import RnnPanelApp
+
+pytestmark = [pytest.mark.slow]   # the UI store is trained and extracted for real
+
+
+def browser_event(model, event) -> None:
+    """Deliver ``event`` as Bokeh's server does when the browser sends it."""
+    model._trigger_event(event)
+
+
+def test_arrow_keys_and_escape_arrive_through_the_key_source(ui_store):
+    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
+    keys = app._keys.source
+    keys.data = {"key": ["ArrowDown"], "n": [1]}
+    assert app.sequence == 0
+    keys.data = {"key": ["ArrowDown"], "n": [2]}
+    assert app.sequence == 1
+    keys.data = {"key": ["ArrowUp"], "n": [3]}
+    assert app.sequence == 0
+    keys.data = {"key": ["Escape"], "n": [4]}
+    assert app.sequence == -1
+
+
+def test_the_hovered_step_reaches_the_session_after_the_browser_drew_it(ui_store):
+    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
+    app.sequence = 2
+    assert app.hover_step == -1
+    app.hover.data = {"x": [0.0], "y": [0.0], "t": [3], "wx": [0.0], "wy": [0.0], "ww": [1.0]}
+    assert app.hover_step == 3
+    app.hover.data = {k: [] for k in app.hover.data}
+    assert app.hover_step == -1
+
+
+def test_a_rasterised_map_selects_by_geometry_and_rerasterises_on_zoom(ui_store):
+    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"], raster_above=0)
+    fig, sample = app._projection_fig, app.sample
+    assert len(app.points.data["x"]) == 0 and len(app.raster.data["image"]) == 1
+    click = sample.xy[int(sample.offsets[4]) + 1] + np.float32(1e-3)   # beside a state of sequence 4
+    browser_event(fig, Tap(fig, x=float(click[0]), y=float(click[1])))
+    assert app.sequence >= 0
+    distance = np.sqrt(((sample.xy - click) ** 2).sum(1))
+    # the selected sequence holds the state nearest to the click
+    assert distance[sample.sequence_slice(app.sequence)].min() == distance.min()
+    # a click far from every state selects nothing new
+    app.sequence = -1
+    far = sample.xy.max(axis=0) + 100 * (sample.xy.max(axis=0) - sample.xy.min(axis=0))
+    browser_event(fig, Tap(fig, x=float(far[0]), y=float(far[1])))
+    assert app.sequence == -1
+    before = app.raster.data["image"][0]
+    x0, x1 = fig.x_range.start, fig.x_range.end
+    y0, y1 = fig.y_range.start, fig.y_range.end
+    browser_event(fig, RangesUpdate(fig, x0=x0, x1=(x0 + x1) / 2, y0=y0, y1=(y0 + y1) / 2))
+    assert app.raster.data["x"] == [x0] and app.raster.data["dw"] == [pytest.approx((x1 - x0) / 2)]
+    assert not np.array_equal(app.raster.data["image"][0], before)
+
+
+def test_small_samples_are_drawn_as_glyphs_below_the_threshold(ui_store):
+    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
+    assert app.sample.n_states <= app.raster_above
+    assert len(app.points.data["x"]) == app.sample.n_states and len(app.raster.data["image"]) == 0
