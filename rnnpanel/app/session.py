@@ -27,6 +27,7 @@ from rnnpanel.app.keys import KeyListener
 from rnnpanel.errors import RnnpanelError
 from rnnpanel.pipeline.load import list_entries, load_sample
 from rnnpanel.pipeline.sample import Sample
+from rnnpanel.store import StateStore
 from rnnpanel.views import overview
 from rnnpanel.views.distances import distance_figure
 from rnnpanel.views.heatmap import heatmap_figure
@@ -93,6 +94,9 @@ class RnnPanelApp(pn.viewable.Viewer):
 
     entry = param.Selector(default=None, objects=[], doc="Store entry (model × dataset sample) shown.")
     method = param.Selector(default="tsne", objects=["tsne", "umap", "pca"], doc="Projection method.")
+    layer = param.Selector(default=0, objects=[0], doc="Recurrent layer whose states are shown (the top one first).")
+    state = param.Selector(default="h", objects=["h"],
+                           doc="State kind: h, c (LSTM), or one direction's half (bidirectional models).")
     sequence = param.Integer(default=-1, bounds=(-1, None), doc="Selected sequence (-1: none).")
     hover_step = param.Integer(default=-1, bounds=(-1, None), constant=True,
                                doc="Step t of the selected sequence under the pointer (-1: none), as the "
@@ -115,11 +119,14 @@ class RnnPanelApp(pn.viewable.Viewer):
         self.param.entry.objects = {label: key for key, label in entries}
         if self.entry is None and entries:
             self.entry = entries[0][0]
+        self._syncing = False
+        if self.entry is not None:
+            self._sync_state_choices(keep="layer" in params or "state" in params)
         self.sample: Sample | None = None
         self._table: pn.widgets.Tabulator | None = None   # arrives after the first page (see _show_tables)
         self._keys = KeyListener()
         self._keys.param.watch(self._on_key, "presses")
-        self._progress = pn.indicators.Progress(name="progress", value=0, max=100, visible=False,
+        self._progress = pn.indicators.Progress(value=0, max=100, visible=False,
                                                 sizing_mode="stretch_width")
         self._status = pn.pane.HTML("", sizing_mode="stretch_width")
         self._main = pn.Column(sizing_mode="stretch_both")
@@ -129,7 +136,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             self._main.objects = [pn.pane.HTML(
                 f"<p>No entries in the store <code>{html.escape(str(self.store_root))}</code>. "
                 "Run <code>rnnpanel serve</code> (it prepares the demo) or <code>rnnpanel extract</code>.</p>")]
-        self.param.watch(self._switch, ["entry", "method"])
+        self.param.watch(self._switch, ["entry", "method", "layer", "state"])
 
     # -- data ---------------------------------------------------------------------------------
     def _build_sources(self) -> None:
@@ -151,9 +158,29 @@ class RnnPanelApp(pn.viewable.Viewer):
         self.hover.on_change("data", self._on_hover)
         self.step_range = Range1d(-0.5, 10.5)
 
+    def _sync_state_choices(self, keep: bool = False) -> None:
+        """Offer the chosen entry's layers and state kinds; show its top layer's h unless ``keep``
+        and the current choice exists there too."""
+        try:
+            entry = StateStore(self.store_root).open_entry(self.entry)
+            n_layers, kinds = int(entry.attrs["layers"]), entry.state_choices
+        except (RnnpanelError, KeyError) as exc:
+            notify(f"Cannot read this entry's layers: {exc}")
+            return
+        layers = {f"{i}{' (top)' if i == n_layers - 1 else ''}": i for i in range(n_layers)}
+        layer = self.layer if keep and self.layer in layers.values() else n_layers - 1
+        state = self.state if keep and self.state in kinds else "h"
+        self._syncing = True
+        try:
+            self.param.layer.objects, self.param.state.objects = layers, kinds
+            self.param.update(layer=layer, state=state)
+        finally:
+            self._syncing = False
+
     def _load_now(self) -> Sample | None:
         try:
-            return load_sample(self.store_root, self.entry, method=self.method, progress=self._report)
+            return load_sample(self.store_root, self.entry, layer=self.layer, state=self.state, method=self.method,
+                               progress=self._report)
         except RnnpanelError as exc:
             notify(f"Cannot show this entry: {exc}")
             return None
@@ -163,11 +190,16 @@ class RnnPanelApp(pn.viewable.Viewer):
         if message:
             self._status.object = html.escape(message)
 
-    def _switch(self, *_events) -> None:
-        """Load the chosen entry in a worker thread; progress and the result come back to the
-        session's event loop (``pn.state.execute``), so the page stays responsive meanwhile."""
+    def _switch(self, *events) -> None:
+        """Load the chosen entry, layer, state kind and projection in a worker thread; progress and
+        the result come back to the session's event loop (``pn.state.execute``), so the page stays
+        responsive meanwhile (a projection not yet in the store is computed there)."""
+        if self._syncing:
+            return
+        if any(e.name == "entry" for e in events):
+            self._sync_state_choices()
         doc = pn.state.curdoc
-        entry, method = self.entry, self.method
+        entry, method, layer, state = self.entry, self.method, self.layer, self.state
 
         def on_loop(callback) -> None:
             with set_curdoc(doc):
@@ -175,7 +207,7 @@ class RnnPanelApp(pn.viewable.Viewer):
 
         def work() -> None:
             try:
-                sample = load_sample(self.store_root, entry, method=method,
+                sample = load_sample(self.store_root, entry, layer=layer, state=state, method=method,
                                      progress=lambda f, m="": on_loop(partial(self._report, f, m)))
             except RnnpanelError as exc:
                 on_loop(partial(self._finish_switch, None, exc))
@@ -435,6 +467,8 @@ class RnnPanelApp(pn.viewable.Viewer):
                          "<p style='margin:0;color:#555'>hidden states of a recurrent classifier</p>"),
             labelled("Entry", pn.widgets.Select.from_param(self.param.entry, name="", sizing_mode="stretch_width")),
             labelled("Projection", choice(self.param.method, name="")),
+            pn.Row(labelled("Layer", pn.widgets.Select.from_param(self.param.layer, name="", width=90)),
+                   labelled("State", choice(self.param.state, name=""))),
             labelled("Colour points by", choice(self.param.color_by, name="")),
             labelled("Fade sequences", choice(self.param.fade, name="")),
             labelled("Trajectory colour", choice(self.param.trajectory_color, name="")),

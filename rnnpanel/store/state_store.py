@@ -86,6 +86,15 @@ class StoredEntry:
                 f"store entry {self.key} has no array {name!r}; it has {', '.join(self.array_names)}"
             ) from None
 
+    @property
+    def state_choices(self) -> list[str]:
+        """Every state kind :meth:`states` accepts for this entry: the stored ones (``h``, and
+        ``c`` for an LSTM), then each direction's half when the model is bidirectional."""
+        kinds = list(self.attrs["state_kinds"])
+        if self.attrs.get("bidirectional"):
+            kinds += [f"{k}_{d}" for k in self.attrs["state_kinds"] for d in ("fwd", "bwd")]
+        return kinds
+
     def states(self, layer: int = -1, kind: str = "h") -> np.ndarray:
         """States ``(N, D)`` of one layer (negative counts from the top) and kind.
 

@@ -65,6 +65,17 @@ def test_direction_halves_of_bidirectional_states(tmp_path):
     np.testing.assert_array_equal(entry.states(0, "c_bwd"), arrays["layer_0/c"][:, 4:])
 
 
+def test_state_choices_are_exactly_the_kinds_states_accepts(tmp_path):
+    store = StateStore(tmp_path)
+    bi = store.write_entry("bi", _arrays(hidden=8, layers=1), _attrs(layers=1, hidden=8, bidirectional=True), WORDS)
+    gru = store.write_entry("gru", _arrays(lstm=False), _attrs(kinds=("h",)), WORDS)
+    assert bi.state_choices == ["h", "c", "h_fwd", "h_bwd", "c_fwd", "c_bwd"]
+    assert gru.state_choices == ["h"]
+    for entry in (bi, gru):
+        for kind in entry.state_choices:
+            assert len(entry.states(0, kind)) == len(entry.load("token_ids"))
+
+
 def test_bad_layer_and_kind_name_the_allowed_values(tmp_path):
     store = StateStore(tmp_path)
     entry = store.write_entry("gru", _arrays(lstm=False), _attrs(kinds=("h",)), WORDS)

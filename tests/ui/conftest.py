@@ -96,12 +96,18 @@ def ui_store(shared_home) -> dict:
 @pytest.fixture(scope="session")
 def server(ui_store):
     """A real Panel server of the app over the UI store, on a free loopback port."""
+    yield from running_app(ui_store["store"])
+
+
+def running_app(store, **serve_kwargs):
+    """Serve the app over ``store`` in a thread (as `rnnpanel serve` does); yield its URL."""
+    import urllib.request
+
     from rnnpanel.app.server import serve
 
     port = _free_port()
-    srv = serve(ui_store["store"], port=port, address="127.0.0.1", show=False, threaded=True)
+    srv = serve(store, port=port, address="127.0.0.1", show=False, threaded=True, **serve_kwargs)
     url = f"http://127.0.0.1:{port}/apps"
-    import urllib.request
 
     def up() -> bool:
         try:
@@ -111,7 +117,17 @@ def server(ui_store):
 
     wait_until(up, timeout=90, interval=0.5)
     yield url
+    stop_server(srv)
+
+
+def stop_server(srv) -> None:
+    """Stop a threaded Panel server and make sure its thread ends: Panel's graceful stop waits for
+    every task of the loop to finish cancelling, and a stuck one kept the test process alive."""
     srv.stop()
+    srv.join(timeout=20)
+    if srv.is_alive():
+        srv.asyncio_loop.call_soon_threadsafe(srv.asyncio_loop.stop)
+        srv.join(timeout=20)
 
 
 @pytest.fixture(scope="session")

@@ -150,6 +150,17 @@ def test_switching_to_the_multiclass_entry(page, ui_store):
     screenshot(page, "ui-reuters_r8")
 
 
+def test_choosing_the_cell_state_shows_its_own_projection(page, ui_store):
+    attrs = entry_attrs(ui_store, "binary")
+    title = "() => { " + FIND + " return find('projection').title.text; }"
+    assert page.evaluate(title).endswith("layer 0 h")
+    page.get_by_role("button", name="c", exact=True).click()
+    wait_until(lambda: page.evaluate(title).endswith("layer 0 c"), timeout=90)   # projected on first use
+    wait_until(lambda: count(page, "points") == attrs["n_states"])
+    assert select_first_row(page) > 0
+    assert page.page_errors == []
+
+
 def test_text_and_class_names_are_shown_as_data(page, ui_store):
     switch_entry(page, ui_store, "hostile")
     select_first_row(page)

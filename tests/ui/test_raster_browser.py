@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rnnpanel.store import StateStore
-from tests.ui.conftest import _free_port, open_page, screenshot, wait_until
+from tests.ui.conftest import open_page, running_app, screenshot, wait_until
 from tests.ui.test_app_browser import COLUMN, SOURCE, count
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,16 +23,7 @@ TO_SCREEN = """([x, y]) => { const d = Bokeh.documents[0];
 
 @pytest.fixture(scope="module")
 def raster_url(ui_store):
-    import urllib.request
-
-    from rnnpanel.app.server import serve
-
-    port = _free_port()
-    srv = serve(ui_store["store"], port=port, address="127.0.0.1", show=False, threaded=True, raster_above=0)
-    url = f"http://127.0.0.1:{port}/apps"
-    wait_until(lambda: urllib.request.urlopen(url, timeout=30).status == 200, timeout=90, interval=0.5)
-    yield url
-    srv.stop()
+    yield from running_app(ui_store["store"], raster_above=0)
 
 
 @pytest.fixture
