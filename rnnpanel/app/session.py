@@ -25,6 +25,7 @@ from panel.io.state import set_curdoc
 from rnnpanel import paths
 from rnnpanel.app.keys import KeyListener
 from rnnpanel.errors import RnnpanelError
+from rnnpanel.pipeline.live import live_sample
 from rnnpanel.pipeline.load import list_entries, load_sample
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.store import StateStore
@@ -55,6 +56,7 @@ SIDEBAR_WIDTH = 270
 #: Above this many states the projection is an image rasterised on the server (SPEC §2 "Scale").
 RASTER_ABOVE = 20_000
 RASTER_GUESS = (480, 540)     # the map's frame in pixels at 1400 × 900, until the browser reports it
+LIVE_DELAY_MS = 300           # live input is read this long after the last keystroke
 TAP_RADIUS_PX = 6             # a click selects the nearest state at most this far away
 TABLE_HEIGHT = 420
 _TEXT_LINES: dict[int, tuple[weakref.ref, int]] = {}
@@ -109,6 +111,7 @@ class RnnPanelApp(pn.viewable.Viewer):
     distance_threshold = param.Number(default=DEFAULT_DISTANCE_THRESHOLD, bounds=(0.0, 1.0), step=0.01)
     ep_threshold = param.Number(default=DEFAULT_EP_THRESHOLD, bounds=(0.0, 1.0), step=0.01)
     class_flips = param.Boolean(default=True, doc="Label the words where the predicted class flips.")
+    live_text = param.String(default="", doc="A text read by the entry's model and drawn in its map (live input).")
     raster_above = param.Integer(default=RASTER_ABOVE, bounds=(0, None),
                                  doc="Draw the projection as an image (not a glyph per state) above this many states.")
 
@@ -124,6 +127,13 @@ class RnnPanelApp(pn.viewable.Viewer):
             self._sync_state_choices(keep="layer" in params or "state" in params)
         self.sample: Sample | None = None
         self._table: pn.widgets.Tabulator | None = None   # arrives after the first page (see _show_tables)
+        self._live: Sample | None = None          # the live input's sequence, when it is the one shown
+        self._live_pending, self._typed = False, ""
+        self._doc = pn.state.curdoc
+        self._live_box = pn.widgets.TextAreaInput(
+            placeholder="Type or paste a text: the model reads it and its trajectory appears in the map.",
+            rows=4, sizing_mode="stretch_width")
+        self._live_box.param.watch(self._on_live_typing, "value_input")
         self._keys = KeyListener()
         self._keys.param.watch(self._on_key, "presses")
         self._progress = pn.indicators.Progress(value=0, max=100, visible=False,
@@ -231,6 +241,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         if sample is None:
             return
         self.sample = sample
+        self._live = None
         with param.parameterized.discard_events(self):
             self.sequence = -1
         self._build_sources()   # fresh sources: the previous entry's figures keep nothing alive
@@ -271,6 +282,8 @@ class RnnPanelApp(pn.viewable.Viewer):
                                 sizing_mode="stretch_width", min_height=TABLE_HEIGHT)
         self._main.objects = [top, self._below]
         pn.state.onload(partial(self._show_tables, sample))
+        if self.live_text.strip():
+            self._run_live()            # the typed text, placed in the new map
 
     def _show_tables(self, sample: Sample) -> None:
         """The sequence table and the dataset overview, sent once the page is drawn.
@@ -299,7 +312,14 @@ class RnnPanelApp(pn.viewable.Viewer):
         )
 
     def _header_html(self) -> str:
-        s, sample = self.sequence, self.sample
+        sample, s = self._shown()
+        if sample is not None and sample is self._live:
+            names = sample.class_names
+            cut = int(sample.n_cut[0])
+            cut_note = f" · {cut} words cut by the model's window" if cut else ""
+            return (f"<b>Live input</b> · predicted: {html.escape(names[sample.predictions[0]])} "
+                    f"({sample.confidence[0]:.2f}) · {sample.n_states} known words · "
+                    f"{html.escape(sample.projection)}{html.escape(cut_note)}")
         if sample is None or s < 0:
             return ("<p class='rp-hint'>Select a sequence: click a row of the table or a point of the map; "
                     "arrow keys step through the table, Esc clears. Hover words, states, cells or bars.</p>")
@@ -382,8 +402,16 @@ class RnnPanelApp(pn.viewable.Viewer):
         with pn.io.hold():
             self._fill_sequence_sources()
 
+    def _shown(self) -> tuple[Sample | None, int]:
+        """The sequence the per-sequence views show: the selected one, else the live input's."""
+        if self.sequence < 0 and self._live is not None:
+            return self._live, 0
+        return self.sample, self.sequence
+
     def _fill_sequence_sources(self) -> None:
-        sample, s = self.sample, self.sequence
+        if self.sequence >= 0:
+            self._live = None       # a selected sequence replaces the live input's trajectory
+        sample, s = self._shown()
         if sample is None:
             return
         if s < 0 or s >= sample.n_sequences:
@@ -414,7 +442,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         if hasattr(self, "_header"):
             self._header.object = self._header_html()
         if self._table is not None:
-            wanted = [s] if s >= 0 else []
+            wanted = [self.sequence] if self.sequence >= 0 else []
             if list(self._table.selection) != wanted:
                 self._table.selection = wanted
 
@@ -434,6 +462,39 @@ class RnnPanelApp(pn.viewable.Viewer):
         with param.edit_constant(self):
             self.hover_step = int(steps[0]) if len(steps) else -1
 
+    # -- live input -----------------------------------------------------------------------------
+    def _on_live_typing(self, event) -> None:
+        """Read the text a moment after the last keystroke (edits arrive one character at a time)."""
+        self._typed = event.new
+        if self._doc is None:
+            self.live_text = self._typed
+        elif not self._live_pending:
+            self._live_pending = True
+            self._doc.add_timeout_callback(self._apply_typed, LIVE_DELAY_MS)
+
+    def _apply_typed(self) -> None:
+        self._live_pending = False
+        self.live_text = self._typed
+
+    @param.depends("live_text", watch=True)
+    def _run_live(self) -> None:
+        """Run the entry's model on ``live_text`` and show its trajectory in the current map."""
+        if self.sample is None:
+            return
+        live = None
+        if self.live_text.strip():
+            try:
+                live = live_sample(self.store_root, self.entry, self.live_text, layer=self.layer, state=self.state,
+                                   method=self.method)
+            except RnnpanelError as exc:
+                notify(f"Cannot read this text: {exc}", level="warning")
+                return
+        self._live = live
+        if self.sequence >= 0 and live is not None:
+            self.sequence = -1          # refills the views, now from the live input
+        else:
+            self._fill_sequence()
+
     def _on_table(self, event) -> None:
         if event.new:
             self.sequence = int(event.new[0])
@@ -443,6 +504,9 @@ class RnnPanelApp(pn.viewable.Viewer):
             return
         key = self._keys.key
         if key == "Escape":
+            if self.sequence < 0 and self._live is not None:
+                self._live = None
+                self._fill_sequence()
             self.sequence = -1
             return
         table = self._table
@@ -478,6 +542,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             pn.widgets.FloatSlider.from_param(self.param.ep_threshold, name="Label: EP change >",
                                               sizing_mode="stretch_width"),
             pn.widgets.Checkbox.from_param(self.param.class_flips, name="Label class flips"),
+            labelled("Live input", self._live_box),
             self._progress, self._status, width=SIDEBAR_WIDTH,
         )
 

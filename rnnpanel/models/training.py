@@ -101,6 +101,15 @@ class TrainingRecipe:
         return dataclasses.asdict(self)
 
 
+def encode_text(text: str, vocab: Vocabulary, config: ModelConfig) -> tuple[list[int], int]:
+    """One text as the ids the model reads: known tokens only, cut to the model's window;
+    returns ``(ids, number of known tokens cut)`` (``ids`` is empty when no token is known)."""
+    encoded = vocab.encode(tokenize(text))
+    if not encoded:
+        return [], 0
+    return cut_window(encoded, config.max_length, config.truncation)
+
+
 def encode_split(
     split: Split, vocab: Vocabulary, config: ModelConfig
 ) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
@@ -114,10 +123,9 @@ def encode_split(
     cuts: list[int] = []
     kept = np.zeros(len(split), dtype=bool)
     for row, text in enumerate(split.texts):
-        encoded = vocab.encode(tokenize(text))
-        if not encoded:
+        window, n_cut = encode_text(text, vocab, config)
+        if not window:
             continue
-        window, n_cut = cut_window(encoded, config.max_length, config.truncation)
         ids.append(window)
         cuts.append(n_cut)
         kept[row] = True

@@ -59,6 +59,20 @@ def _open_group(path: Path, what: str) -> zarr.Group:
     return group
 
 
+def direction_half(full: np.ndarray, kind: str, *, hidden_size: int, bidirectional: bool) -> np.ndarray:
+    """The columns of a layer's full state ``(N, D)`` that state ``kind`` names: all of them for
+    ``h``/``c``, the forward or backward half for ``*_fwd``/``*_bwd`` (forward is everything for a
+    unidirectional model)."""
+    direction = kind.partition("_")[2]
+    if not direction:
+        return full
+    if not bidirectional:
+        if direction == "fwd":
+            return full
+        raise StoreError(f"state kind {kind!r} needs a bidirectional model; this one is unidirectional")
+    return full[:, :hidden_size] if direction == "fwd" else full[:, hidden_size:]
+
+
 class StoredEntry:
     """Read access to one entry: attributes, per-state arrays and words, loaded lazily."""
 
@@ -113,14 +127,8 @@ class StoredEntry:
                 f"choose one of {', '.join(self.attrs['state_kinds'])}"
             )
         full = self.load(f"layer_{layer % n_layers}/{base}")
-        if not direction:
-            return full
-        if not self.attrs.get("bidirectional"):
-            if direction == "fwd":
-                return full
-            raise StoreError(f"state kind {kind!r} needs a bidirectional model; this one is unidirectional")
-        half = int(self.attrs["hidden_size"])
-        return full[:, :half] if direction == "fwd" else full[:, half:]
+        return direction_half(full, kind, hidden_size=int(self.attrs["hidden_size"]),
+                              bidirectional=bool(self.attrs.get("bidirectional")))
 
     @cached_property
     def vocab_words(self) -> list[str]:

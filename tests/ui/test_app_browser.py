@@ -161,6 +161,22 @@ def test_choosing_the_cell_state_shows_its_own_projection(page, ui_store):
     assert page.page_errors == []
 
 
+def test_typing_a_text_draws_its_trajectory_in_the_map(page):
+    typed = "a truly great and moving film , though the plot is far too long"
+    page.locator("textarea").fill(typed)
+    wait_until(lambda: count(page, "trajectory_states") > 0, timeout=30)
+    n = count(page, "trajectory_states")
+    words = page.evaluate(COLUMN, ["text_words", "word"])
+    assert len(words) == n and set(words) <= set(typed.split())
+    assert count(page, "distance_bars") == n - 1
+    assert page.get_by_text("known words", exact=False).count() == 1      # the header names the live input
+    screenshot(page, "ui-live-input")
+    page.mouse.click(5, 890)                                   # leave the text box, then Esc clears
+    page.keyboard.press("Escape")
+    wait_until(lambda: count(page, "trajectory_states") == 0)
+    assert page.page_errors == []
+
+
 def test_text_and_class_names_are_shown_as_data(page, ui_store):
     switch_entry(page, ui_store, "hostile")
     select_first_row(page)

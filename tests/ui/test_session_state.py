@@ -67,3 +67,21 @@ def test_small_samples_are_drawn_as_glyphs_below_the_threshold(ui_store):
     app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
     assert app.sample.n_states <= app.raster_above
     assert len(app.points.data["x"]) == app.sample.n_states and len(app.raster.data["image"]) == 0
+
+
+def test_live_input_draws_the_typed_text_in_every_per_sequence_view(ui_store):
+    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
+    app.sequence = 2
+    app.live_text = "a truly great and moving film , though the plot is far too long"
+    words = list(app.states.data["word"])
+    assert 0 < len(words) <= 14 and set(words) <= set(app.live_text.split())
+    assert app.sequence == -1 and "Live input" in app._header.object
+    assert len(app.bars.data["t"]) == len(words) - 1
+    assert len(app.cells.data["t"]) == (app.sample.n_classes + 1) * len(words)
+    app.sequence = 3                                            # a selected sequence replaces it
+    assert len(app.states.data["word"]) == app.sample.offsets[4] - app.sample.offsets[3]
+    app.live_text = "zebra quokka"                              # no known word: a notice, nothing lost
+    assert app.sequence == 3 and len(app.states.data["word"]) == app.sample.offsets[4] - app.sample.offsets[3]
+    app.live_text = "great film"
+    app._keys.source.data = {"key": ["Escape"], "n": [1]}
+    assert len(app.states.data["word"]) == 0 and app._live is None

@@ -1,0 +1,95 @@
+"""Live input (SPEC §2, beyond the paper): run an entry's model on a text the user types and place
+its states in the entry's existing map, as a one-sequence :class:`Sample` the views draw like any
+other sequence.
+
+The model is the one the entry was extracted with (its folder is recorded in the entry); it is
+loaded once per process and refused if its weights changed since, since its states would no
+longer belong to the map. The new states are placed by the projection's ``transform`` when this
+process fitted the map, else at the median position of their nearest stored states in the
+original space (:func:`rnnpanel.pipeline.project.place_states`); step distances use the sample's
+normaliser, so bars and labels compare with the stored sequences.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from rnnpanel.errors import DataError, ModelError
+from rnnpanel.pipeline.project import place_states, project_entry
+from rnnpanel.pipeline.sample import Sample
+from rnnpanel.store import StateStore
+from rnnpanel.store.state_store import direction_half
+
+LIVE_NAME = "live input"
+_MODELS: dict[tuple[str, str], object] = {}
+_LOCK = threading.Lock()
+
+
+def _entry_model(attrs: dict):
+    """The entry's model, loaded once per process; a clear error if it is gone or changed."""
+    from rnnpanel.models import load_model
+
+    directory, sha = str(attrs.get("model_dir", "")), str(attrs.get("weights_sha256", ""))
+    with _LOCK:
+        loaded = _MODELS.get((directory, sha))
+    if loaded is not None:
+        return loaded
+    if not directory or not Path(directory).is_dir():
+        raise ModelError(f"the model these states came from is not at {directory or '(unrecorded)'} any more; "
+                         "live input needs it (re-extract with the model where it is now)")
+    loaded = load_model(directory)
+    if loaded.weights_sha256 != sha:
+        raise ModelError(f"the model in {directory} changed since these states were extracted, so its states "
+                         "would not belong to this map; extract again with `rnnpanel extract`")
+    with _LOCK:
+        _MODELS[(directory, sha)] = loaded
+    return loaded
+
+
+def live_sample(store_root: str | Path, entry_key: str, text: str, *, layer: int = -1, state: str = "h",
+                method: str = "tsne", backend: str = "auto") -> Sample:
+    """``text`` read by the entry's model, its states placed in the entry's ``method`` map."""
+    from rnnpanel.compute.distances import step_distances
+    from rnnpanel.compute.extraction import extract_states
+    from rnnpanel.models.training import encode_text
+
+    store = StateStore(store_root)
+    entry = store.open_entry(entry_key)
+    if state not in entry.state_choices:
+        raise ModelError(f"state kind {state!r} does not exist for this entry's model; "
+                         f"choose one of {', '.join(entry.state_choices)}")
+    loaded = _entry_model(entry.attrs)
+    ids, n_cut = encode_text(text, loaded.vocab, loaded.config)
+    if not ids:
+        raise DataError("the model knows none of these words (unknown words produce no states); "
+                        "type a text in the language of its training data")
+    extracted = extract_states(loaded.model, [ids], device="cpu")
+    li = layer % len(extracted.layers)
+    new = direction_half(extracted.layers[li][state.partition("_")[0]], state,
+                         hidden_size=loaded.config.hidden_size, bidirectional=loaded.config.bidirectional)
+    _, attrs = project_entry(store, entry_key, layer=li, state=state, method=method, backend=backend)
+    xy, how = place_states(store, entry_key, attrs["projection_key"], new)
+    offsets = np.array([0, len(ids)], dtype=np.int64)
+    scale = float(attrs.get("step_distance_max") or 1.0)
+    distance = step_distances(new, offsets, normalize=False) / (scale if scale > 0 else 1.0)
+    predictions = extracted.predictions.astype(np.int64)
+    return Sample(
+        name=LIVE_NAME,
+        class_names=tuple(entry.attrs["class_names"]),
+        offsets=offsets,
+        words=np.asarray([loaded.vocab.words[i] for i in ids], dtype=object),
+        ep=extracted.ep.astype(np.float32),
+        xy=np.asarray(xy, dtype=np.float32),
+        step_distance=np.asarray(distance, dtype=np.float32),
+        labels=predictions.copy(),          # no true class: the views compare with the prediction
+        predictions=predictions,
+        sequence_ids=np.array([-1], dtype=np.int64),
+        n_cut=np.array([n_cut], dtype=np.int64),
+        truncation=loaded.config.truncation,
+        layer=li,
+        state=state,
+        projection=f"{method} · placed by {how}",
+    )
