@@ -16,6 +16,8 @@ import weakref
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import panel as pn
 import param
 from bokeh.core.property.descriptors import UnsetValueError
@@ -36,7 +38,9 @@ from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHO
 from rnnpanel.views.linking import empty_hover_source
 from rnnpanel.views.colors import scale_palette
 from rnnpanel.views.projection import color_bar, color_mapper, projection_figure
+from rnnpanel.views.export import sequence_table, states_table, table_bytes
 from rnnpanel.views.raster import EMPTY_RASTER, nearest_state, raster_columns
+from rnnpanel.views.search import matching_states
 from rnnpanel.views.sequence import (LINE_HEIGHT, distance_columns, empty_like, heatmap_columns, label_columns,
                                      point_columns, segment_columns, state_columns, text_layout)
 from rnnpanel.views.text import LINE_PIXELS, TEXT_PIXELS, text_figure, text_height
@@ -111,6 +115,8 @@ class RnnPanelApp(pn.viewable.Viewer):
     distance_threshold = param.Number(default=DEFAULT_DISTANCE_THRESHOLD, bounds=(0.0, 1.0), step=0.01)
     ep_threshold = param.Number(default=DEFAULT_EP_THRESHOLD, bounds=(0.0, 1.0), step=0.01)
     class_flips = param.Boolean(default=True, doc="Label the words where the predicted class flips.")
+    search = param.String(default="", doc="Words or patterns whose states are ringed on the map "
+                                          "(separated by commas or spaces; * and ? are wildcards).")
     live_text = param.String(default="", doc="A text read by the entry's model and drawn in its map (live input).")
     raster_above = param.Integer(default=RASTER_ABOVE, bounds=(0, None),
                                  doc="Draw the projection as an image (not a glyph per state) above this many states.")
@@ -134,6 +140,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             placeholder="Type or paste a text: the model reads it and its trajectory appears in the map.",
             rows=4, sizing_mode="stretch_width")
         self._live_box.param.watch(self._on_live_typing, "value_input")
+        self._search_status = pn.pane.HTML("", margin=(0, 10), styles={"color": "#555"})
         self._keys = KeyListener()
         self._keys.param.watch(self._on_key, "presses")
         self._progress = pn.indicators.Progress(value=0, max=100, visible=False,
@@ -152,6 +159,7 @@ class RnnPanelApp(pn.viewable.Viewer):
     def _build_sources(self) -> None:
         self.points = ColumnDataSource({"x": [], "y": [], "c": [], "a": []}, name="points_src")
         self.raster = ColumnDataSource(dict(EMPTY_RASTER), name="raster_src")
+        self.found = ColumnDataSource({"x": [], "y": []}, name="search_src")
         self._point_data: dict | None = None    # the points' columns, kept for re-rasterising
         self._raster_pending = False
         self._view_ranges: tuple | None = None   # the map's visible ranges, as last reported
@@ -251,7 +259,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         fig = projection_figure(
             sample, points=self.points, states=self.states, segments=self.segments, ends=self.ends,
             labels=self.labels, hover=self.hover, mapper=self._mapper, color_by=self.color_by,
-            raster=self.raster if rasterised else None)
+            raster=self.raster if rasterised else None, found=self.found)
         self._projection_fig = fig
         self._veil = next(r for r in fig.renderers if r.name == "selection_veil")
         if rasterised:
@@ -262,6 +270,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         else:
             self.points.selected.on_change("indices", self._on_tap)
         self._update_points()
+        self._update_search()
         self._fill_sequence()
         heat = heatmap_figure(self.cells, self.states, self.hover, sample.class_names, self.step_range)
         dist, self._span = distance_figure(self.bars, self.states, self.hover, self.step_range,
@@ -462,6 +471,42 @@ class RnnPanelApp(pn.viewable.Viewer):
         with param.edit_constant(self):
             self.hover_step = int(steps[0]) if len(steps) else -1
 
+    # -- word search and export -------------------------------------------------------------------
+    def _found_mask(self):
+        return matching_states(self.sample.words, self.search) if self.search.strip() else None
+
+    @param.depends("search", watch=True)
+    def _update_search(self) -> None:
+        """Ring every state whose word matches the search, and say how many there are."""
+        with pn.io.hold():       # Bokeh sources change under the document's lock, in one patch
+            self._mark_found()
+
+    def _mark_found(self) -> None:
+        if self.sample is None:
+            return
+        mask = self._found_mask()
+        if mask is None:
+            self.found.data = {"x": [], "y": []}
+            self._search_status.object = ""
+            return
+        self.found.data = {"x": self.sample.xy[mask, 0], "y": self.sample.xy[mask, 1]}
+        n_seq = len(np.unique(self.sample.sequence_of_state[mask]))
+        self._search_status.object = (f"{int(mask.sum())} states in {n_seq} sequences"
+                                      if mask.any() else "no state has such a word")
+
+    def _export_sequence(self):
+        sample, s = self._shown()
+        if sample is None or s < 0:
+            notify("Select a sequence (or type a text) to export it.", level="info")
+            return table_bytes(pd.DataFrame(), "csv")
+        return table_bytes(sequence_table(sample, s), "csv")
+
+    def _export_states(self):
+        """Every state of the map, or only those the word search found."""
+        if self.sample is None:
+            return table_bytes(pd.DataFrame(), "parquet")
+        return table_bytes(states_table(self.sample, self._found_mask()), "parquet")
+
     # -- live input -----------------------------------------------------------------------------
     def _on_live_typing(self, event) -> None:
         """Read the text a moment after the last keystroke (edits arrive one character at a time)."""
@@ -542,7 +587,15 @@ class RnnPanelApp(pn.viewable.Viewer):
             pn.widgets.FloatSlider.from_param(self.param.ep_threshold, name="Label: EP change >",
                                               sizing_mode="stretch_width"),
             pn.widgets.Checkbox.from_param(self.param.class_flips, name="Label class flips"),
+            labelled("Find words", pn.widgets.TextInput.from_param(
+                self.param.search, name="", placeholder="e.g. good, bad*  (Enter)", sizing_mode="stretch_width")),
+            self._search_status,
             labelled("Live input", self._live_box),
+            labelled("Export", pn.Row(
+                pn.widgets.FileDownload(callback=self._export_sequence, filename="sequence.csv",
+                                        label="Sequence (CSV)", width=118),
+                pn.widgets.FileDownload(callback=self._export_states, filename="states.parquet",
+                                        label="Map (Parquet)", width=118))),
             self._progress, self._status, width=SIDEBAR_WIDTH,
         )
 

@@ -28,6 +28,7 @@ from rnnpanel.views.colors import positive_class, scale_palette
 from rnnpanel.views.linking import hover_tool
 
 FADED_ALPHA = 0.15
+SEARCH_COLOR = "#ff7f00"      # orange rings: apart from the pink/grey/blue scale and the class colours
 OVERLAY = "overlay"
 OUTPUT_BACKEND = "canvas"
 
@@ -76,9 +77,11 @@ def color_bar(sample: Sample, mapper: LinearColorMapper, color_by: str) -> Color
 def projection_figure(sample: Sample, *, points: ColumnDataSource, states: ColumnDataSource,
                       segments: ColumnDataSource, ends: ColumnDataSource, labels: ColumnDataSource,
                       hover: ColumnDataSource, mapper: LinearColorMapper, color_by: str,
-                      raster: ColumnDataSource | None = None):
+                      raster: ColumnDataSource | None = None, found: ColumnDataSource | None = None):
     """All states with the trajectory overlays: a glyph per state drawn from ``points``, or, given
-    a ``raster`` source (large samples, :mod:`rnnpanel.views.raster`), one image drawn from it."""
+    a ``raster`` source (large samples, :mod:`rnnpanel.views.raster`), one image drawn from it.
+    ``found`` holds the states a word search matched, ringed on the points' level (they change
+    with a search, not with every hover)."""
     fig = figure(title=f"Projection · {sample.projection} · layer {sample.layer} {sample.state}",
                  tools="pan,wheel_zoom,box_zoom,reset,save", active_scroll="wheel_zoom",
                  output_backend=OUTPUT_BACKEND, sizing_mode="stretch_both", min_height=420, min_width=440,
@@ -94,6 +97,9 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
         fig.add_tools(TapTool(renderers=[scatter]))
     else:   # clicks are resolved on the server by geometry (the app's tap handler)
         fig.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=raster, name="points_raster")
+    if found is not None:
+        fig.ellipse("x", "y", source=found, **_marker(8), fill_color=None, line_color=SEARCH_COLOR, line_width=1.5,
+                    name="search_marks")
     fig.renderers.append(selection_veil())        # after the points, before the trajectory
     seg = fig.segment("x0", "y0", "x1", "y1", source=segments, line_color="color", line_width="width",
                       line_alpha=0.95, level=OVERLAY, name="trajectory_segments")

@@ -177,6 +177,20 @@ def test_typing_a_text_draws_its_trajectory_in_the_map(page):
     assert page.page_errors == []
 
 
+def test_finding_a_word_rings_its_states_on_the_map(page, ui_store):
+    from rnnpanel.pipeline.load import load_sample
+
+    words = [str(w).lower() for w in load_sample(ui_store["store"], ui_store["binary"]).words]
+    box = page.get_by_placeholder("e.g. good, bad*  (Enter)")
+    box.fill("film")
+    box.press("Enter")
+    wait_until(lambda: count(page, "search_marks") == words.count("film"))
+    assert words.count("film") > 0
+    box.fill("")
+    box.press("Enter")
+    wait_until(lambda: count(page, "search_marks") == 0)
+
+
 def test_text_and_class_names_are_shown_as_data(page, ui_store):
     switch_entry(page, ui_store, "hostile")
     select_first_row(page)

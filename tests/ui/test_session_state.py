@@ -85,3 +85,26 @@ def test_live_input_draws_the_typed_text_in_every_per_sequence_view(ui_store):
     app.live_text = "great film"
     app._keys.source.data = {"key": ["Escape"], "n": [1]}
     assert len(app.states.data["word"]) == 0 and app._live is None
+
+
+def test_word_search_rings_every_matching_state_and_export_writes_what_is_shown(ui_store):
+    import pandas as pd
+
+    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
+    words = np.char.lower(app.sample.words.astype(str))
+    app.search = "the, film*"
+    expected = (words == "the") | np.char.startswith(words, "film")
+    assert expected.any()
+    np.testing.assert_array_equal(app.found.data["x"], app.sample.xy[expected, 0])
+    assert f"{int(expected.sum())} states" in app._search_status.object
+    states = pd.read_parquet(app._export_states())
+    assert len(states) == expected.sum() and set(np.char.lower(states["word"].to_numpy().astype(str))) <= (
+        {"the"} | {w for w in words if w.startswith("film")})
+    app.search = ""
+    assert len(app.found.data["x"]) == 0 and len(pd.read_parquet(app._export_states())) == app.sample.n_states
+    app.sequence = 5
+    frame = pd.read_csv(app._export_sequence())
+    rows = app.sample.sequence_slice(5)
+    assert list(frame["word"].astype(str)) == [str(w) for w in app.sample.words[rows]]
+    app.search = "zzzz-no-such-word"
+    assert "no state" in app._search_status.object
