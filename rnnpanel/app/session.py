@@ -25,6 +25,7 @@ from bokeh.models import ColorBar, ColumnDataSource, Range1d
 from panel.io.state import set_curdoc
 
 from rnnpanel import paths
+from rnnpanel.app.details import NEIGHBOURS, UNITS, StateDetails
 from rnnpanel.app.keys import KeyListener
 from rnnpanel.errors import RnnpanelError
 from rnnpanel.pipeline.live import live_sample
@@ -60,9 +61,10 @@ SIDEBAR_WIDTH = 270
 #: Above this many states the projection is an image rasterised on the server (SPEC §2 "Scale").
 RASTER_ABOVE = 20_000
 RASTER_GUESS = (480, 540)     # the map's frame in pixels at 1400 × 900, until the browser reports it
-LIVE_DELAY_MS = 300           # live input is read this long after the last keystroke
+BURST_DELAY_MS = 300          # typing and hovering are acted on this long after they start
 TAP_RADIUS_PX = 6             # a click selects the nearest state at most this far away
 TABLE_HEIGHT = 420
+TABS = ("Sequences", "Dataset overview", UNITS, NEIGHBOURS)
 _TEXT_LINES: dict[int, tuple[weakref.ref, int]] = {}
 
 
@@ -133,8 +135,14 @@ class RnnPanelApp(pn.viewable.Viewer):
             self._sync_state_choices(keep="layer" in params or "state" in params)
         self.sample: Sample | None = None
         self._table: pn.widgets.Tabulator | None = None   # arrives after the first page (see _show_tables)
+        self._tabs: pn.Tabs | None = None
+        self._details: StateDetails | None = None
+        self._focus_t = -1                                 # the last hovered step: the neighbours' state
+        self._focus_pending = False
+        self._last_shown: tuple = ()
         self._live: Sample | None = None          # the live input's sequence, when it is the one shown
-        self._live_pending, self._typed = False, ""
+        self._typed = ""
+        self._pending_callbacks: set[str] = set()
         self._doc = pn.state.curdoc
         self._live_box = pn.widgets.TextAreaInput(
             placeholder="Type or paste a text: the model reads it and its trajectory appears in the map.",
@@ -250,6 +258,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             return
         self.sample = sample
         self._live = None
+        self._tabs = self._details = None
         with param.parameterized.discard_events(self):
             self.sequence = -1
         self._build_sources()   # fresh sources: the previous entry's figures keep nothing alive
@@ -309,8 +318,22 @@ class RnnPanelApp(pn.viewable.Viewer):
             widths={"first words": 520}, selection=[self.sequence] if self.sequence >= 0 else [])
         self._table.param.watch(self._on_table, "selection")
         dataset = pn.param.ParamFunction(lambda: self._dataset_overview(sample), lazy=True)
-        self._below.objects = [pn.Tabs(("Sequences", self._table), ("Dataset overview", dataset),
-                                       sizing_mode="stretch_width", dynamic=True)]
+        self._details = StateDetails(store_root=self.store_root, entry=self.entry, sample=sample, hover=self.hover,
+                                     step_range=self.step_range, select=self._select_sequence)
+        self._tabs = pn.Tabs(*zip(TABS, (self._table, dataset, self._details.units, self._details.neighbours)),
+                             sizing_mode="stretch_width", dynamic=True)
+        self._tabs.param.watch(lambda _e: self._update_details(), "active")
+        self._below.objects = [self._tabs]
+
+    def _select_sequence(self, s: int) -> None:
+        self.sequence = s
+
+    def _update_details(self) -> None:
+        """Draw the Units or Neighbours tab if it is the open one (they read the original states)."""
+        if self._tabs is None or self._details is None:
+            return
+        sample, s = self._shown()
+        self._details.show(TABS[self._tabs.active], sample, s, self._focus_t)
 
     def _dataset_overview(self, sample: Sample) -> pn.Column:
         summary = overview.dataset_frame(sample)
@@ -423,6 +446,8 @@ class RnnPanelApp(pn.viewable.Viewer):
         sample, s = self._shown()
         if sample is None:
             return
+        if self._last_shown != (id(sample), s):
+            self._last_shown, self._focus_t = (id(sample), s), -1
         if s < 0 or s >= sample.n_sequences:
             for src in (self.states, self.segments, self.ends, self.labels, self.cells, self.bars, self.hover):
                 src.data = empty_like(src.data)
@@ -454,6 +479,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             wanted = [self.sequence] if self.sequence >= 0 else []
             if list(self._table.selection) != wanted:
                 self._table.selection = wanted
+        self._update_details()
 
     def _set_point_fading(self, faded: bool) -> None:
         """Fade the other points behind the selected trajectory (a veil: the points stay untouched)."""
@@ -470,6 +496,26 @@ class RnnPanelApp(pn.viewable.Viewer):
         steps = new.get("t", [])
         with param.edit_constant(self):
             self.hover_step = int(steps[0]) if len(steps) else -1
+        if self.hover_step >= 0 and self.hover_step != self._focus_t:
+            self._focus_t = self.hover_step
+            if self._tabs is not None and TABS[self._tabs.active] == NEIGHBOURS:
+                self._later(self._update_details)
+
+    def _later(self, callback) -> None:
+        """Run ``callback`` once for a burst of events (keystrokes, hovers): :data:`BURST_DELAY_MS`
+        after the first; it reads the state as it is by then, so the burst's last event counts."""
+        if self._doc is None:
+            callback()
+            return
+        name = callback.__name__
+        if name in self._pending_callbacks:
+            return
+        self._pending_callbacks.add(name)
+
+        def run() -> None:
+            self._pending_callbacks.discard(name)
+            callback()
+        self._doc.add_timeout_callback(run, BURST_DELAY_MS)
 
     # -- word search and export -------------------------------------------------------------------
     def _found_mask(self):
@@ -509,16 +555,11 @@ class RnnPanelApp(pn.viewable.Viewer):
 
     # -- live input -----------------------------------------------------------------------------
     def _on_live_typing(self, event) -> None:
-        """Read the text a moment after the last keystroke (edits arrive one character at a time)."""
+        """Read the text shortly after typing starts (edits arrive one character at a time)."""
         self._typed = event.new
-        if self._doc is None:
-            self.live_text = self._typed
-        elif not self._live_pending:
-            self._live_pending = True
-            self._doc.add_timeout_callback(self._apply_typed, LIVE_DELAY_MS)
+        self._later(self._apply_typed)
 
     def _apply_typed(self) -> None:
-        self._live_pending = False
         self.live_text = self._typed
 
     @param.depends("live_text", watch=True)

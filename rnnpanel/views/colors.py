@@ -32,6 +32,14 @@ def diverging_palette(n: int = 256) -> list[str]:
     return _rgb_to_hex(rgb)
 
 
+def unit_palette(n: int = 255) -> list[str]:
+    """Pink (negative) → white (0) → blue (positive), for signed unit activations."""
+    s = np.linspace(-1.0, 1.0, n)[:, None]
+    white = np.array([255.0, 255.0, 255.0])
+    rgb = np.where(s < 0, white + (_hex_to_rgb(PINK) - white) * -s, white + (_hex_to_rgb(BLUE) - white) * s)
+    return _rgb_to_hex(rgb)
+
+
 def positive_class(class_names: tuple[str, ...]) -> int:
     """Which class of a binary task sits at the blue end (class 1 unless class 0 reads as positive)."""
     return 0 if class_names[0].lower() in POSITIVE_NAMES and class_names[1].lower() not in POSITIVE_NAMES else 1

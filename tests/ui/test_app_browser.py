@@ -191,6 +191,18 @@ def test_finding_a_word_rings_its_states_on_the_map(page, ui_store):
     wait_until(lambda: count(page, "search_marks") == 0)
 
 
+def test_units_and_neighbours_tabs_show_the_selected_sequence(page):
+    t = select_first_row(page)
+    page.get_by_text("Units", exact=True).click()
+    units = "() => { " + FIND + " const s = find('units_src'); return s && s.data.image.length ? s.data.dw[0] : 0; }"
+    wait_until(lambda: page.evaluate(units) == t, timeout=30)
+    screenshot(page, "ui-units")
+    page.get_by_text("Neighbours", exact=True).click()
+    wait_until(lambda: page.get_by_text("Nearest 10 stored states", exact=False).count() == 1, timeout=30)
+    screenshot(page, "ui-neighbours")
+    assert page.page_errors == []
+
+
 def test_text_and_class_names_are_shown_as_data(page, ui_store):
     switch_entry(page, ui_store, "hostile")
     select_first_row(page)

@@ -3,6 +3,8 @@ without a browser: keys, hover, clicks on a rasterised map, zoom, and the raster
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pytest
 from bokeh.events import RangesUpdate, Tap
@@ -108,3 +110,30 @@ def test_word_search_rings_every_matching_state_and_export_writes_what_is_shown(
     assert list(frame["word"].astype(str)) == [str(w) for w in app.sample.words[rows]]
     app.search = "zzzz-no-such-word"
     assert "no state" in app._search_status.object
+
+
+def test_units_and_neighbours_tabs_follow_the_shown_sequence_and_hovered_word(ui_store):
+    from rnnpanel.app.session import TABS
+    from rnnpanel.store import StateStore
+
+    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
+    states = StateStore(ui_store["store"]).open_entry(ui_store["binary"]).states(-1, "h")
+    app._tabs.active = TABS.index("Units")
+    app.sequence = 4
+    rows = app.sample.sequence_slice(4)
+    image = app._details._units_src.data["image"][0]
+    assert image.shape == (states.shape[1], rows.stop - rows.start)
+    assert sorted(image[:, 0].tolist()) == pytest.approx(sorted(states[rows.start].tolist()))
+    app._tabs.active = TABS.index("Neighbours")
+    table = app._details._neighbour_table.value
+    assert len(table) == 10 and list(table["distance"]) == sorted(table["distance"])
+    last = rows.stop - 1                                       # by default: the state that predicts
+    brute = np.sqrt(((states - states[last]) ** 2).sum(1))
+    brute[last] = np.inf
+    assert table["distance"].iloc[0] == pytest.approx(brute.min(), abs=1e-3)
+    app.hover.data = {"x": [0.0], "y": [0.0], "t": [1], "wx": [0.0], "wy": [0.0], "ww": [1.0]}
+    word = html.escape(str(app.sample.words[rows.start + 1]))
+    assert f"<b>{word}</b> (t = 1" in app._details._neighbour_title.object
+    row = int(app._details._neighbour_table.value["row"].iloc[3])
+    app._details._neighbour_table.selection = [3]             # a neighbour's row selects its sequence
+    assert app.sequence == row

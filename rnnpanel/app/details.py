@@ -1,0 +1,107 @@
+"""The Units and Neighbours tabs: views of the original-space states behind the map, for the
+sequence the per-sequence views show (SPEC §2, beyond the paper).
+
+They read the state matrix of the entry (:mod:`rnnpanel.pipeline.states`, loaded once per process),
+so they are computed only while their tab is open; a selection does not pay for them otherwise.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource, Range1d
+
+from rnnpanel.pipeline.sample import Sample
+from rnnpanel.pipeline.states import nearest_states, state_matrix
+from rnnpanel.views.neighbours import neighbour_frame
+from rnnpanel.views.units import EMPTY_UNITS, SORTS, unit_columns, units_figure
+
+UNITS, NEIGHBOURS = "Units", "Neighbours"
+N_NEIGHBOURS = 10
+HINT = "<p class='rp-hint'>{}</p>"
+
+
+class StateDetails(param.Parameterized):
+    """Units × time of the shown sequence, and the nearest stored states to one of its states."""
+
+    unit_sort = param.Selector(default="variance", objects=list(SORTS), doc="How the unit rows are sorted.")
+
+    def __init__(self, *, store_root: Path, entry: str, sample: Sample, hover: ColumnDataSource,
+                 step_range: Range1d, select: Callable[[int], None], **params) -> None:
+        super().__init__(**params)
+        self._where = (store_root, entry, sample.layer, sample.state)
+        self._sample, self._hover, self._step_range, self._select = sample, hover, step_range, select
+        self._shown: tuple[Sample | None, int, int] = (None, -1, -1)
+        self._units_src = ColumnDataSource(dict(EMPTY_UNITS), name="units_src")
+        self._units_fig = self._units_mapper = None
+        self.units = pn.Column(pn.pane.HTML(HINT.format("Select a stored sequence to see its units over time.")),
+                               sizing_mode="stretch_width")
+        self._neighbour_title = pn.pane.HTML("", sizing_mode="stretch_width")
+        self._neighbour_table = pn.widgets.Tabulator(
+            None, disabled=True, show_index=False, selectable=1, sizing_mode="stretch_width", height=330,
+            hidden_columns=["row"], formatters={"words": {"type": "plaintext"}, "sequence": {"type": "plaintext"}},
+            widths={"words": 420})
+        self._neighbour_table.param.watch(self._on_neighbour, "selection")
+        self.neighbours = pn.Column(
+            pn.pane.HTML(HINT.format("Select a stored sequence; hover one of its words to choose the state.")),
+            sizing_mode="stretch_width")
+        self.param.watch(lambda _e: self._draw_units(), "unit_sort")
+
+    def _matrix(self) -> np.ndarray:
+        root, entry, layer, state = self._where
+        return state_matrix(root, entry, layer=layer, state=state)
+
+    def show(self, tab: str, sample: Sample | None, s: int, focus_t: int = -1) -> None:
+        """Draw ``tab`` for sequence ``s`` of ``sample`` (the neighbours of its step ``focus_t``,
+        or of its last state, the one the prediction is made from)."""
+        self._shown = (sample, s, focus_t)
+        if tab == UNITS:
+            self._draw_units()
+        elif tab == NEIGHBOURS:
+            self._draw_neighbours()
+
+    def _stored(self) -> bool:
+        sample, s, _ = self._shown
+        return sample is self._sample and 0 <= s < sample.n_sequences
+
+    def _draw_units(self) -> None:
+        if not self._stored():
+            return
+        sample, s, _ = self._shown
+        rows = sample.sequence_slice(s)
+        values = self._matrix()[rows]
+        if self._units_fig is None:
+            self._units_fig, self._units_mapper = units_figure(self._units_src, self._hover, self._step_range,
+                                                               values.shape[1])
+            self.units.objects = [pn.widgets.RadioButtonGroup.from_param(self.param.unit_sort, name=""),
+                                  pn.pane.Bokeh(self._units_fig, sizing_mode="stretch_width")]
+        with pn.io.hold():
+            self._units_src.data = unit_columns(values, sample.ep[rows, sample.predictions[s]], self.unit_sort)
+            top = float(np.abs(values).max()) or 1.0
+            self._units_mapper.update(low=-top, high=top)
+
+    def _draw_neighbours(self) -> None:
+        if not self._stored():
+            return
+        sample, s, focus_t = self._shown
+        rows = sample.sequence_slice(s)
+        n = rows.stop - rows.start
+        i = rows.start + (focus_t if 0 <= focus_t < n else n - 1)
+        root, entry, layer, state = self._where
+        idx, dist = nearest_states(root, entry, i, layer=layer, state=state, k=N_NEIGHBOURS)
+        self._neighbour_title.object = (
+            f"Nearest {len(idx)} stored states to <b>{html.escape(str(sample.words[i]))}</b> (t = {i - rows.start} of "
+            f"sequence {int(sample.sequence_ids[s])}) in the original space, layer {layer} {html.escape(state)}; "
+            "hover another word to choose it, click a row to select that sequence.")
+        self._neighbour_table.value = neighbour_frame(sample, idx, dist)
+        if self.neighbours.objects[0] is not self._neighbour_title:
+            self.neighbours.objects = [self._neighbour_title, self._neighbour_table]
+
+    def _on_neighbour(self, event) -> None:
+        if event.new and self._neighbour_table.value is not None:
+            self._select(int(self._neighbour_table.value["row"].iloc[event.new[0]]))

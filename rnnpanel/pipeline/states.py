@@ -1,0 +1,51 @@
+"""The original-space states behind a map, for the views that need more than 2-D positions: the
+nearest neighbours of one state and the units of one sequence (SPEC §2, beyond the paper).
+
+The matrix of one (entry, layer, state kind) is read from the store once per process and shared
+by every session; the browser only ever receives the few rows a view draws.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from rnnpanel.compute.neighbors import kneighbors
+from rnnpanel.store import StateStore
+
+CACHE_SIZE = 2
+_CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def state_matrix(store_root: str | Path, entry_key: str, *, layer: int, state: str) -> np.ndarray:
+    """``(N, D)`` float32 states of one layer and kind, in the entry's state order (cached)."""
+    key = (str(Path(store_root).resolve()), entry_key, int(layer), state)
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    matrix = np.ascontiguousarray(StateStore(store_root).open_entry(entry_key).states(layer, state),
+                                  dtype=np.float32)
+    matrix.setflags(write=False)     # shared by every session
+    with _LOCK:
+        _CACHE[key] = matrix
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return matrix
+
+
+def nearest_states(store_root: str | Path, entry_key: str, index: int, *, layer: int, state: str,
+                   k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` stored states nearest to state ``index`` in the original space (itself left out):
+    ``(indices, distances)``, nearest first."""
+    matrix = state_matrix(store_root, entry_key, layer=layer, state=state)
+    k = max(0, min(int(k), len(matrix) - 1))
+    if k == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    idx, dist = kneighbors(matrix, k + 1, queries=matrix[index:index + 1])
+    keep = idx[0] != index
+    return np.asarray(idx[0][keep][:k], dtype=np.int64), np.asarray(dist[0][keep][:k], dtype=np.float32)

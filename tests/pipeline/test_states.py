@@ -1,0 +1,29 @@
+"""Original-space states behind a map: the shared matrix and the nearest neighbours of a state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnnpanel.pipeline.states import nearest_states, state_matrix
+
+
+def test_the_matrix_is_the_stored_states_read_once_and_read_only(store_with_entry):
+    store, entry = store_with_entry
+    m = state_matrix(store.root, entry.key, layer=0, state="c")
+    np.testing.assert_array_equal(m, entry.states(0, "c"))
+    assert state_matrix(store.root, entry.key, layer=0, state="c") is m
+    with pytest.raises(ValueError):
+        m[0, 0] = 1.0
+
+
+def test_nearest_states_are_the_brute_force_ones_without_the_state_itself(store_with_entry):
+    store, entry = store_with_entry
+    x = entry.states(1, "h")
+    i = 17
+    idx, dist = nearest_states(store.root, entry.key, i, layer=1, state="h", k=5)
+    brute = np.sqrt(((x - x[i]) ** 2).sum(1))
+    brute[i] = np.inf
+    assert list(idx) == list(np.argsort(brute, kind="stable")[:5])
+    np.testing.assert_allclose(dist, np.sort(brute)[:5], rtol=1e-4, atol=1e-5)
+    assert i not in idx
