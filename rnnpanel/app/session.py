@@ -27,6 +27,7 @@ from panel.io.state import set_curdoc
 from rnnpanel import paths
 from rnnpanel.app.details import NEIGHBOURS, UNITS, StateDetails
 from rnnpanel.app.keys import KeyListener
+from rnnpanel.app.region import RegionPanel, region_outline
 from rnnpanel.errors import RnnpanelError
 from rnnpanel.pipeline.live import live_sample
 from rnnpanel.pipeline.load import list_entries, load_sample
@@ -41,6 +42,7 @@ from rnnpanel.views.colors import scale_palette
 from rnnpanel.views.projection import color_bar, color_mapper, projection_figure
 from rnnpanel.views.export import sequence_table, states_table, table_bytes
 from rnnpanel.views.raster import EMPTY_RASTER, nearest_state, raster_columns
+from rnnpanel.views.region import states_in_polygon
 from rnnpanel.views.search import matching_states
 from rnnpanel.views.sequence import (LINE_HEIGHT, distance_columns, empty_like, heatmap_columns, label_columns,
                                      point_columns, segment_columns, state_columns, text_layout)
@@ -64,7 +66,7 @@ RASTER_GUESS = (480, 540)     # the map's frame in pixels at 1400 × 900, until 
 BURST_DELAY_MS = 300          # typing and hovering are acted on this long after they start
 TAP_RADIUS_PX = 6             # a click selects the nearest state at most this far away
 TABLE_HEIGHT = 420
-TABS = ("Sequences", "Dataset overview", UNITS, NEIGHBOURS)
+TABS = ("Sequences", "Dataset overview", UNITS, NEIGHBOURS, "Region")
 _TEXT_LINES: dict[int, tuple[weakref.ref, int]] = {}
 
 
@@ -168,6 +170,9 @@ class RnnPanelApp(pn.viewable.Viewer):
         self.points = ColumnDataSource({"x": [], "y": [], "c": [], "a": []}, name="points_src")
         self.raster = ColumnDataSource(dict(EMPTY_RASTER), name="raster_src")
         self.found = ColumnDataSource({"x": [], "y": []}, name="search_src")
+        self.region_src = ColumnDataSource({"xs": [], "ys": []}, name="region_src")
+        self._region: np.ndarray | None = None      # the states inside the drawn region
+        self._region_filter: list | None = None
         self._point_data: dict | None = None    # the points' columns, kept for re-rasterising
         self._raster_pending = False
         self._view_ranges: tuple | None = None   # the map's visible ranges, as last reported
@@ -268,9 +273,11 @@ class RnnPanelApp(pn.viewable.Viewer):
         fig = projection_figure(
             sample, points=self.points, states=self.states, segments=self.segments, ends=self.ends,
             labels=self.labels, hover=self.hover, mapper=self._mapper, color_by=self.color_by,
-            raster=self.raster if rasterised else None, found=self.found)
+            raster=self.raster if rasterised else None, found=self.found, region=self.region_src)
+        fig.on_event("selectiongeometry", self._on_region_geometry)
         self._projection_fig = fig
         self._veil = next(r for r in fig.renderers if r.name == "selection_veil")
+        self._region_outline = next(r for r in fig.renderers if r.name == "region_outline")
         if rasterised:
             fig.on_event("tap", self._on_map_tap)
             fig.on_event("rangesupdate", self._on_ranges)
@@ -320,13 +327,45 @@ class RnnPanelApp(pn.viewable.Viewer):
         dataset = pn.param.ParamFunction(lambda: self._dataset_overview(sample), lazy=True)
         self._details = StateDetails(store_root=self.store_root, entry=self.entry, sample=sample, hover=self.hover,
                                      step_range=self.step_range, select=self._select_sequence)
-        self._tabs = pn.Tabs(*zip(TABS, (self._table, dataset, self._details.units, self._details.neighbours)),
+        self._region_panel = RegionPanel(clear=lambda: self._set_region(None, None))
+        self._tabs = pn.Tabs(*zip(TABS, (self._table, dataset, self._details.units, self._details.neighbours,
+                                         self._region_panel.panel)),
                              sizing_mode="stretch_width", dynamic=True)
         self._tabs.param.watch(lambda _e: self._update_details(), "active")
         self._below.objects = [self._tabs]
+        if self._region is not None:            # drawn before the table arrived
+            self._set_region(self._region, (self.region_src.data["xs"][0], self.region_src.data["ys"][0]))
 
     def _select_sequence(self, s: int) -> None:
         self.sequence = s
+
+    # -- region selection -------------------------------------------------------------------------
+    def _on_region_geometry(self, event) -> None:
+        """A box or lasso drawn on the map: the states inside it, by geometry (glyphs or image)."""
+        if not event.final or self.sample is None:
+            return
+        outline = region_outline(event.geometry)
+        if outline is not None:
+            self._set_region(states_in_polygon(self.sample.xy, *outline), outline)
+
+    def _set_region(self, mask: np.ndarray | None, outline) -> None:
+        """Show the region's outline and words, and keep only its sequences in the table."""
+        with pn.io.hold():
+            self._region = mask
+            # hidden, not emptied: BokehJS fails on a patches source going from one outline to none
+            if outline is not None:
+                self.region_src.data = {"xs": [outline[0]], "ys": [outline[1]]}
+            self._region_outline.visible = outline is not None
+            if self._table is not None:
+                if self._region_filter is not None:
+                    self._table.remove_filter(self._region_filter)
+                    self._region_filter = None
+                if mask is not None:
+                    ids = self.sample.sequence_ids[np.unique(self.sample.sequence_of_state[mask])]
+                    self._region_filter = [int(i) for i in ids]
+                    self._table.add_filter(self._region_filter, "id")
+            if self._tabs is not None:
+                self._region_panel.show(self.sample, mask)
 
     def _update_details(self) -> None:
         """Draw the Units or Neighbours tab if it is the open one (they read the original states)."""

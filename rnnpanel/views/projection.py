@@ -19,8 +19,8 @@ benchmarks/RESULTS.md). On a workstation with a GPU, ``"webgl"`` repaints faster
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import (BoxAnnotation, ColorBar, ColumnDataSource, FixedTicker, LabelSet, LinearColorMapper,
-                          Range1d, TapTool)
+from bokeh.models import (BoxAnnotation, BoxSelectTool, ColorBar, ColumnDataSource, FixedTicker, LabelSet,
+                          LassoSelectTool, LinearColorMapper, Range1d, TapTool)
 from bokeh.plotting import figure
 
 from rnnpanel.pipeline.sample import Sample
@@ -77,11 +77,13 @@ def color_bar(sample: Sample, mapper: LinearColorMapper, color_by: str) -> Color
 def projection_figure(sample: Sample, *, points: ColumnDataSource, states: ColumnDataSource,
                       segments: ColumnDataSource, ends: ColumnDataSource, labels: ColumnDataSource,
                       hover: ColumnDataSource, mapper: LinearColorMapper, color_by: str,
-                      raster: ColumnDataSource | None = None, found: ColumnDataSource | None = None):
+                      raster: ColumnDataSource | None = None, found: ColumnDataSource | None = None,
+                      region: ColumnDataSource | None = None):
     """All states with the trajectory overlays: a glyph per state drawn from ``points``, or, given
     a ``raster`` source (large samples, :mod:`rnnpanel.views.raster`), one image drawn from it.
     ``found`` holds the states a word search matched, ringed on the points' level (they change
-    with a search, not with every hover)."""
+    with a search, not with every hover). ``region`` holds the outline of the box or lasso drawn
+    to select a region; the select tools report their geometry, and the app finds the states."""
     fig = figure(title=f"Projection · {sample.projection} · layer {sample.layer} {sample.state}",
                  tools="pan,wheel_zoom,box_zoom,reset,save", active_scroll="wheel_zoom",
                  output_backend=OUTPUT_BACKEND, sizing_mode="stretch_both", min_height=420, min_width=440,
@@ -100,6 +102,12 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
     if found is not None:
         fig.ellipse("x", "y", source=found, **_marker(8), fill_color=None, line_color=SEARCH_COLOR, line_width=1.5,
                     name="search_marks")
+    if region is not None:
+        outline = fig.patches("xs", "ys", source=region, fill_color="#333333", fill_alpha=0.04, line_color="#333333",
+                              line_dash="dashed", line_width=1.5, name="region_outline")
+        # the tools select nothing themselves (the points keep their selection for clicks): the app
+        # receives the drawn geometry and finds the states inside
+        fig.add_tools(BoxSelectTool(renderers=[]), LassoSelectTool(renderers=[]))
     fig.renderers.append(selection_veil())        # after the points, before the trajectory
     seg = fig.segment("x0", "y0", "x1", "y1", source=segments, line_color="color", line_width="width",
                       line_alpha=0.95, level=OVERLAY, name="trajectory_segments")

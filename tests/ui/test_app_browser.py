@@ -203,6 +203,28 @@ def test_units_and_neighbours_tabs_show_the_selected_sequence(page):
     assert page.page_errors == []
 
 
+def test_a_box_drawn_on_the_map_selects_a_region(page):
+    table_rows(page)
+    page.locator("[title='Box Select']").first.click()
+    box = page.evaluate("""() => { const d = Bokeh.documents[0];
+      const v = d.views_manager.find_one(d.get_model_by_name('projection'));
+      const f = v.frame.bbox, r = v.canvas_view.el.getBoundingClientRect();
+      return [r.left + f.left, r.top + f.top, f.width, f.height]; }""")
+    left, top, width, height = box
+    page.mouse.move(left + 0.2 * width, top + 0.2 * height)
+    page.mouse.down()
+    page.mouse.move(left + 0.7 * width, top + 0.7 * height, steps=8)
+    page.mouse.up()
+    outline = "() => { " + FIND + " const r = find('region_outline'); return r.visible ? r.data_source.data.xs.length : 0; }"
+    wait_until(lambda: page.evaluate(outline) == 1)
+    page.get_by_text("Region", exact=True).click()
+    wait_until(lambda: page.get_by_text("sequences in the region", exact=False).count() == 1)
+    screenshot(page, "ui-region")
+    page.get_by_role("button", name="Clear region").click()
+    wait_until(lambda: page.evaluate(outline) == 0)
+    assert page.page_errors == []
+
+
 def test_text_and_class_names_are_shown_as_data(page, ui_store):
     switch_entry(page, ui_store, "hostile")
     select_first_row(page)

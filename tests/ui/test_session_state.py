@@ -137,3 +137,26 @@ def test_units_and_neighbours_tabs_follow_the_shown_sequence_and_hovered_word(ui
     row = int(app._details._neighbour_table.value["row"].iloc[3])
     app._details._neighbour_table.selection = [3]             # a neighbour's row selects its sequence
     assert app.sequence == row
+
+
+def test_a_region_drawn_on_the_map_filters_the_table_and_lists_its_words(ui_store):
+    from bokeh.events import SelectionGeometry
+
+    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"], raster_above=0)
+    fig, xy = app._projection_fig, app.sample.xy
+    x0, x1 = np.percentile(xy[:, 0], [20, 60])
+    y0, y1 = np.percentile(xy[:, 1], [20, 60])
+    browser_event(fig, SelectionGeometry(fig, geometry={"type": "rect", "x0": x0, "x1": x1, "y0": y0, "y1": y1},
+                                         final=True))
+    inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+    assert inside.any() and np.array_equal(app._region, inside)
+    ids = set(app.sample.sequence_ids[np.unique(app.sample.sequence_of_state[inside])].tolist())
+    assert set(app._table.current_view["id"]) == ids
+    words = app._region_panel._words.value
+    assert len(words) > 0 and set(words["word"]) <= set(app.sample.words[inside].astype(str))
+    assert app.region_src.data["xs"] == [[x0, x1, x1, x0]]
+    lasso = {"type": "poly", "x": [x0, x1, x0], "y": [y0, y0, y1]}
+    browser_event(fig, SelectionGeometry(fig, geometry=lasso, final=True))
+    assert 0 < app._region.sum() < inside.sum()
+    app._set_region(None, None)                                 # the Clear button
+    assert len(app._table.current_view) == app.sample.n_sequences and not app._region_outline.visible

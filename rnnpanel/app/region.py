@@ -1,0 +1,49 @@
+"""The Region tab: which states a box or lasso on the map took, and which words they over-represent
+(SPEC §2, beyond the paper). The session filters the sequence table to the same sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import panel as pn
+
+from rnnpanel.pipeline.sample import Sample
+from rnnpanel.views.region import overrepresented_words
+
+HINT = ("<p class='rp-hint'>Draw a box or a lasso on the map (its toolbar) to select a region: the "
+        "sequence table keeps the sequences passing through it, and this tab lists the words most "
+        "over-represented among its states.</p>")
+
+
+def region_outline(geometry: dict) -> tuple[list[float], list[float]] | None:
+    """The polygon a Bokeh selection geometry (``rect`` or ``poly``) describes, or None."""
+    if geometry.get("type") == "rect":
+        x0, x1, y0, y1 = (float(geometry[k]) for k in ("x0", "x1", "y0", "y1"))
+        return [x0, x1, x1, x0], [y0, y0, y1, y1]
+    if geometry.get("type") == "poly" and len(geometry.get("x", [])) >= 3:
+        return [float(v) for v in geometry["x"]], [float(v) for v in geometry["y"]]
+    return None
+
+
+class RegionPanel:
+    """The tab's content: a line saying what is selected, the words table and a Clear button."""
+
+    def __init__(self, clear: Callable[[], None]) -> None:
+        self._status = pn.pane.HTML(HINT, sizing_mode="stretch_width")
+        self._words = pn.widgets.Tabulator(None, disabled=True, show_index=False, height=300, width=520,
+                                           formatters={"word": {"type": "plaintext"}}, visible=False)
+        self._clear = pn.widgets.Button(name="Clear region", visible=False, width=120)
+        self._clear.on_click(lambda _e: clear())
+        self.panel = pn.Column(pn.Row(self._status, self._clear), self._words, sizing_mode="stretch_width")
+
+    def show(self, sample: Sample | None, mask: np.ndarray | None) -> None:
+        if sample is None or mask is None:
+            self._status.object, self._words.visible, self._clear.visible = HINT, False, False
+            return
+        n_seq = len(np.unique(sample.sequence_of_state[mask]))
+        self._status.object = (f"<p><b>{int(mask.sum())}</b> states of <b>{n_seq}</b> sequences in the region; "
+                               "the sequence table shows those sequences. Words most over-represented "
+                               "among these states (share inside ÷ share overall):</p>")
+        self._words.value = overrepresented_words(sample.words, mask)
+        self._words.visible = self._clear.visible = True

@@ -1,0 +1,50 @@
+"""Region selection (SPEC §2, beyond the paper): the states inside a box or lasso drawn on the map,
+and the words most over-represented among them. Pure NumPy on the map's coordinates, so a box
+works the same on glyphs and on the rasterised image (selection by geometry, not by glyph)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def states_in_rect(xy: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
+    """``(N,)`` bool: the states inside the box (corners in any order)."""
+    (x0, x1), (y0, y1) = sorted((x0, x1)), sorted((y0, y1))
+    return (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+
+
+def states_in_polygon(xy: np.ndarray, xs, ys) -> np.ndarray:
+    """``(N,)`` bool: the states inside the closed polygon (even-odd rule), e.g. a lasso."""
+    px, py = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+    if len(px) < 3:
+        return np.zeros(len(xy), dtype=bool)
+    inside = states_in_rect(xy, px.min(), px.max(), py.min(), py.max())
+    candidates = np.flatnonzero(inside)
+    x, y = xy[candidates, 0].astype(np.float64), xy[candidates, 1].astype(np.float64)
+    odd = np.zeros(len(candidates), dtype=bool)
+    for (ax, ay), (bx, by) in zip(zip(px, py), zip(np.roll(px, -1), np.roll(py, -1))):
+        crosses = (ay > y) != (by > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = ax + (y - ay) * (bx - ax) / (by - ay)
+        odd ^= crosses & (x < at)
+    inside[:] = False
+    inside[candidates[odd]] = True
+    return inside
+
+
+def overrepresented_words(words: np.ndarray, mask: np.ndarray, *, top: int = 15, min_count: int = 2) -> pd.DataFrame:
+    """The words whose share among the selected states most exceeds their share among all states:
+    word, count inside, count overall, and the ratio of shares (add-one smoothed)."""
+    columns = ["word", "in region", "overall", "ratio"]
+    if not mask.any():
+        return pd.DataFrame(columns=columns)
+    unique, inverse = np.unique(np.asarray(words, dtype=str), return_inverse=True)
+    inverse = inverse.reshape(-1)
+    overall = np.bincount(inverse, minlength=len(unique))
+    inside = np.bincount(inverse[mask], minlength=len(unique))
+    ratio = ((inside + 1) / (mask.sum() + len(unique))) / ((overall + 1) / (len(words) + len(unique)))
+    keep = np.flatnonzero(inside >= min_count)
+    order = keep[np.lexsort((unique[keep], -inside[keep], -ratio[keep]))][:top]
+    return pd.DataFrame({"word": unique[order], "in region": inside[order], "overall": overall[order],
+                         "ratio": np.round(ratio[order], 2)})
