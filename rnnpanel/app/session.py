@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.models import ColorBar, ColumnDataSource, Range1d
 from panel.io.state import set_curdoc
 
 from rnnpanel import paths
 from rnnpanel.app.details import NEIGHBOURS, UNITS, StateDetails
 from rnnpanel.app.keys import KeyListener
+from rnnpanel.app.rastermap import RasterMap
 from rnnpanel.app.region import RegionPanel, region_outline
 from rnnpanel.errors import RnnpanelError
 from rnnpanel.pipeline.live import live_sample
@@ -41,7 +41,7 @@ from rnnpanel.views.linking import empty_hover_source
 from rnnpanel.views.colors import scale_palette
 from rnnpanel.views.projection import color_bar, color_mapper, projection_figure
 from rnnpanel.views.export import sequence_table, states_table, table_bytes
-from rnnpanel.views.raster import EMPTY_RASTER, nearest_state, raster_columns
+from rnnpanel.views.raster import EMPTY_RASTER
 from rnnpanel.views.region import states_in_polygon
 from rnnpanel.views.search import matching_states
 from rnnpanel.views.sequence import (LINE_HEIGHT, distance_columns, empty_like, heatmap_columns, label_columns,
@@ -62,9 +62,7 @@ MIN_TEXT_LINES = 2
 SIDEBAR_WIDTH = 270
 #: Above this many states the projection is an image rasterised on the server (SPEC §2 "Scale").
 RASTER_ABOVE = 20_000
-RASTER_GUESS = (480, 540)     # the map's frame in pixels at 1400 × 900, until the browser reports it
 BURST_DELAY_MS = 300          # typing and hovering are acted on this long after they start
-TAP_RADIUS_PX = 6             # a click selects the nearest state at most this far away
 TABLE_HEIGHT = 420
 TABS = ("Sequences", "Dataset overview", UNITS, NEIGHBOURS, "Region")
 _TEXT_LINES: dict[int, tuple[weakref.ref, int]] = {}
@@ -82,14 +80,6 @@ def text_lines_needed(sample: Sample) -> int:
             lines = max(lines, int(round(-wy.min() / LINE_HEIGHT)) + 1)
     _TEXT_LINES[id(sample)] = (weakref.ref(sample), lines)
     return lines
-
-
-def frame_size(fig) -> tuple[int, int]:
-    """A figure's frame in pixels as the browser last reported it (a guess until it has)."""
-    try:
-        return max(int(fig.inner_width), 1), max(int(fig.inner_height), 1)
-    except (UnsetValueError, TypeError):
-        return RASTER_GUESS
 
 
 def notify(message: str, level: str = "error") -> None:
@@ -140,7 +130,6 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._tabs: pn.Tabs | None = None
         self._details: StateDetails | None = None
         self._focus_t = -1                                 # the last hovered step: the neighbours' state
-        self._focus_pending = False
         self._last_shown: tuple = ()
         self._live: Sample | None = None          # the live input's sequence, when it is the one shown
         self._typed = ""
@@ -173,9 +162,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         self.region_src = ColumnDataSource({"xs": [], "ys": []}, name="region_src")
         self._region: np.ndarray | None = None      # the states inside the drawn region
         self._region_filter: list | None = None
-        self._point_data: dict | None = None    # the points' columns, kept for re-rasterising
-        self._raster_pending = False
-        self._view_ranges: tuple | None = None   # the map's visible ranges, as last reported
+        self._raster_map: RasterMap | None = None     # large samples: the map as an image
         self.states = ColumnDataSource({k: [] for k in ("x", "y", "t", "word", "ep", "pred", "conf", "color",
                                                         "d", "wx", "wy", "ww")}, name="states_src")
         self.segments = ColumnDataSource({k: [] for k in ("x0", "y0", "x1", "y1", "color", "width", "d",
@@ -269,7 +256,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._build_sources()   # fresh sources: the previous entry's figures keep nothing alive
         self._doc = pn.state.curdoc
         self._mapper = color_mapper(sample)
-        self._rasterised = rasterised = sample.n_states > self.raster_above
+        rasterised = sample.n_states > self.raster_above
         fig = projection_figure(
             sample, points=self.points, states=self.states, segments=self.segments, ends=self.ends,
             labels=self.labels, hover=self.hover, mapper=self._mapper, color_by=self.color_by,
@@ -279,10 +266,8 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._veil = next(r for r in fig.renderers if r.name == "selection_veil")
         self._region_outline = next(r for r in fig.renderers if r.name == "region_outline")
         if rasterised:
-            fig.on_event("tap", self._on_map_tap)
-            fig.on_event("rangesupdate", self._on_ranges)
-            fig.on_change("inner_width", self._on_frame_size)
-            fig.on_change("inner_height", self._on_frame_size)
+            self._raster_map = RasterMap(fig, self.raster, sample.xy, scale_palette(sample.class_names), doc=self._doc,
+                                         clicked=self._select_state)
         else:
             self.points.selected.on_change("indices", self._on_tap)
         self._update_points()
@@ -417,54 +402,17 @@ class RnnPanelApp(pn.viewable.Viewer):
             return
         data = point_columns(self.sample, color_by=self.color_by, fade=self.fade)
         fig = self._projection_fig
-        if not self._rasterised:
+        if self._raster_map is None:
             self.points.data = data
         else:
-            self._point_data = data
-            self._request_raster(now=not pn.state.loaded)
+            self._raster_map.show(data, now=not pn.state.loaded)
         for bar in [r for r in fig.right if isinstance(r, ColorBar)]:
             fig.right.remove(bar)
         fig.add_layout(color_bar(self.sample, self._mapper, self.color_by), "right")
 
-    # -- the rasterised projection (large samples) -----------------------------------------------
-    def _request_raster(self, now: bool = False) -> None:
-        """Re-rasterise on the next tick (a zoom or a resize reports several changes at once), or
-        ``now``: while the page is being built, or outside a server."""
-        if now or self._doc is None:
-            self._render_raster()
-        elif not self._raster_pending:
-            self._raster_pending = True
-            self._doc.add_next_tick_callback(self._render_raster)
-
-    def _render_raster(self) -> None:
-        self._raster_pending = False
-        if self._point_data is None:
-            return
-        fig = self._projection_fig
-        x_range, y_range = self._view_ranges or ((fig.x_range.start, fig.x_range.end),
-                                                 (fig.y_range.start, fig.y_range.end))
-        palette, low, high = scale_palette(self.sample.class_names)
-        width, height = frame_size(fig)
-        self.raster.data = raster_columns(self._point_data, palette, low, high, x_range=x_range, y_range=y_range,
-                                          width=width, height=height)
-
-    def _on_ranges(self, event) -> None:
-        self._view_ranges = ((event.x0, event.x1), (event.y0, event.y1))
-        self._request_raster()
-
-    def _on_frame_size(self, _attr, _old, _new) -> None:
-        self._request_raster()
-
-    def _on_map_tap(self, event) -> None:
-        """A click on the rasterised map selects the sequence of the state drawn nearest to it."""
-        if self.sample is None:
-            return
-        fig = self._projection_fig
-        (x0, x1), _ = self._view_ranges or ((fig.x_range.start, fig.x_range.end), None)
-        per_pixel = (x1 - x0) / frame_size(fig)[0]
-        i = nearest_state(self.sample.xy, event.x, event.y, TAP_RADIUS_PX * abs(per_pixel))
-        if i >= 0:
-            self.sequence = int(self.sample.sequence_of_state[i])
+    def _select_state(self, i: int) -> None:
+        """Select the sequence of state ``i`` (a click on the map)."""
+        self.sequence = int(self.sample.sequence_of_state[i])
 
     @param.depends("sequence", "trajectory_color", "thickness", "distance_threshold", "ep_threshold",
                    "class_flips", watch=True)
@@ -528,7 +476,7 @@ class RnnPanelApp(pn.viewable.Viewer):
     def _on_tap(self, _attr, _old, new) -> None:
         if not new or self.sample is None:
             return
-        self.sequence = int(self.sample.sequence_of_state[new[0]])
+        self._select_state(new[0])
         self.points.selected.indices = []
 
     def _on_hover(self, _attr, _old, new) -> None:

@@ -1,0 +1,80 @@
+"""Keeps a rasterised map (large samples, :mod:`rnnpanel.views.raster`) in step with the browser:
+re-rasterised for the visible ranges after a pan or zoom and at the frame's pixel size once the
+browser reports it; a click is resolved by geometry to the nearest state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from bokeh.core.property.descriptors import UnsetValueError
+from bokeh.models import ColumnDataSource
+
+from rnnpanel.views.raster import nearest_state, raster_columns
+
+FRAME_GUESS = (480, 540)      # the map's frame in pixels at 1400 × 900, until the browser reports it
+TAP_RADIUS_PX = 6             # a click selects the nearest state at most this far away
+
+
+def frame_size(fig) -> tuple[int, int]:
+    """A figure's frame in pixels as the browser last reported it (a guess until it has)."""
+    try:
+        return max(int(fig.inner_width), 1), max(int(fig.inner_height), 1)
+    except (UnsetValueError, TypeError):
+        return FRAME_GUESS
+
+
+class RasterMap:
+    """The image source of one map figure; ``clicked(state index)`` is called for a click near a state."""
+
+    def __init__(self, fig, source: ColumnDataSource, xy: np.ndarray, palette: tuple[list[str], float, float], *,
+                 doc, clicked: Callable[[int], None]) -> None:
+        self.fig, self.source, self.xy, self.palette = fig, source, xy, palette
+        self._doc, self._clicked = doc, clicked
+        self._points: dict | None = None
+        self._pending = False
+        self._ranges: tuple | None = None     # the visible ranges, as last reported
+        fig.on_event("tap", self._on_tap)
+        fig.on_event("rangesupdate", self._on_ranges)
+        fig.on_change("inner_width", self._on_size)
+        fig.on_change("inner_height", self._on_size)
+
+    def show(self, points: dict[str, np.ndarray], *, now: bool = False) -> None:
+        """Draw ``points`` (the glyph view's columns): ``now``, or on the next tick (in a server)."""
+        self._points = points
+        self.request(now=now)
+
+    def request(self, now: bool = False) -> None:
+        """Re-rasterise on the next tick (a zoom or a resize reports several changes at once), or
+        ``now``: while the page is being built, or outside a server."""
+        if now or self._doc is None:
+            self._render()
+        elif not self._pending:
+            self._pending = True
+            self._doc.add_next_tick_callback(self._render)
+
+    def _visible(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        fig = self.fig
+        return self._ranges or ((fig.x_range.start, fig.x_range.end), (fig.y_range.start, fig.y_range.end))
+
+    def _render(self) -> None:
+        self._pending = False
+        if self._points is None:
+            return
+        (x_range, y_range), (width, height) = self._visible(), frame_size(self.fig)
+        self.source.data = raster_columns(self._points, *self.palette, x_range=x_range, y_range=y_range,
+                                          width=width, height=height)
+
+    def _on_ranges(self, event) -> None:
+        self._ranges = ((event.x0, event.x1), (event.y0, event.y1))
+        self.request()
+
+    def _on_size(self, _attr, _old, _new) -> None:
+        self.request()
+
+    def _on_tap(self, event) -> None:
+        (x0, x1), _ = self._visible()
+        per_pixel = abs(x1 - x0) / frame_size(self.fig)[0]
+        i = nearest_state(self.xy, event.x, event.y, TAP_RADIUS_PX * per_pixel)
+        if i >= 0:
+            self._clicked(i)
