@@ -595,10 +595,10 @@ class RnnPanelApp(pn.viewable.Viewer):
 
     # -- layout -------------------------------------------------------------------------------
     def sidebar(self) -> pn.Column:
-        def labelled(text: str, widget) -> pn.Column:
-            return pn.Column(pn.pane.HTML(f"<b>{text}</b>", margin=(6, 10, -6, 10)), widget)
-
+        """The settings of the views; the tools (search, live input, export) follow the first page."""
         choice = pn.widgets.RadioButtonGroup.from_param
+        tools = pn.Column(sizing_mode="stretch_width")
+        pn.state.onload(lambda: tools.extend(self._tools()))
         return pn.Column(
             pn.pane.HTML("<h2 style='margin:4px 0'>rnnpanel</h2>"
                          "<p style='margin:0;color:#555'>hidden states of a recurrent classifier</p>"),
@@ -615,6 +615,12 @@ class RnnPanelApp(pn.viewable.Viewer):
             pn.widgets.FloatSlider.from_param(self.param.ep_threshold, name="Label: EP change >",
                                               sizing_mode="stretch_width"),
             pn.widgets.Checkbox.from_param(self.param.class_flips, name="Label class flips"),
+            tools, self._progress, self._status, width=SIDEBAR_WIDTH,
+        )
+
+    def _tools(self) -> list:
+        """Word search, live input and export: sent once the page is drawn, like the table."""
+        return [
             labelled("Find words", pn.widgets.TextInput.from_param(
                 self.param.search, name="", placeholder="e.g. good, bad*  (Enter)", sizing_mode="stretch_width")),
             self._search_status,
@@ -624,12 +630,16 @@ class RnnPanelApp(pn.viewable.Viewer):
                                         label="Sequence (CSV)", width=118),
                 pn.widgets.FileDownload(callback=self._export_states, filename="states.parquet",
                                         label="Map (Parquet)", width=118))),
-            self._progress, self._status, width=SIDEBAR_WIDTH,
-        )
+        ]
 
     def __panel__(self) -> pn.viewable.Viewable:
         self._keys.attach(pn.state.curdoc)
         return pn.Row(self.sidebar(), self._main, sizing_mode="stretch_both")
+
+
+def labelled(text: str, widget) -> pn.Column:
+    """A widget under a bold title (radio button groups have none of their own)."""
+    return pn.Column(pn.pane.HTML(f"<b>{text}</b>", margin=(6, 10, -6, 10)), widget)
 
 
 def create_app(store_root: str | Path | None = None, **params) -> RnnPanelApp:
