@@ -14,8 +14,8 @@ from rnnpanel.pipeline.load import load_sample
 WORDS = ("good", "bad", "film", "plot", "actor", "boring", "great", "story")
 
 
-@pytest.fixture(scope="module")
-def live_entry(tmp_path_factory):
+@pytest.fixture(scope="module", params=[("lstm", False), ("gru", True)], ids=["lstm", "bidirectional-gru"])
+def live_entry(request, tmp_path_factory):
     """A store entry extracted by the real pipeline from a CSV, with its (untrained) model saved."""
     from rnnpanel.data import load_user_file
     from rnnpanel.data.text import Vocabulary, tokenize
@@ -30,20 +30,25 @@ def live_entry(tmp_path_factory):
     corpus = load_user_file(csv, text_column="text", label_column="label")
     vocab = Vocabulary.build((tokenize(t) for t in corpus.train.texts), min_freq=1)
     torch.manual_seed(0)   # the test's own weights
-    config = ModelConfig(cell="lstm", vocab_size=len(vocab), n_classes=2, embedding_dim=8, hidden_size=12,
-                         num_layers=2, class_names=tuple(corpus.class_names), dataset="reviews", max_length=6)
+    cell, bidirectional = request.param
+    config = ModelConfig(cell=cell, vocab_size=len(vocab), n_classes=2, embedding_dim=8, hidden_size=12,
+                         num_layers=2, bidirectional=bidirectional, class_names=tuple(corpus.class_names),
+                         dataset="reviews", max_length=6)
     save_model(work / "model", RecurrentClassifier(config).eval(), vocab)
     entry, _ = extract_to_store(work / "model", str(csv), n=60, store_root=work / "store", progress=False,
                                 text_column="text", label_column="label")
     return work, entry, corpus
 
 
-def test_a_stored_text_typed_again_gives_its_stored_states_and_lands_on_them(live_entry):
+@pytest.mark.parametrize("layer,state", [(-1, "h"), (0, "h_bwd")])
+def test_a_stored_text_typed_again_gives_its_stored_states_and_lands_on_them(live_entry, layer, state):
     work, entry, corpus = live_entry
+    if state not in entry.state_choices:
+        state = "h"
     s = 3
     text = corpus.split("test").texts[int(entry.load("sequence_ids")[s])]
-    live = live_sample(work / "store", entry.key, text, method="pca")
-    stored = load_sample(work / "store", entry.key, method="pca")
+    live = live_sample(work / "store", entry.key, text, method="pca", layer=layer, state=state)
+    stored = load_sample(work / "store", entry.key, method="pca", layer=layer, state=state)
     rows = stored.sequence_slice(s)
     assert live.n_sequences == 1 and list(live.words) == list(stored.words[rows])
     np.testing.assert_allclose(live.ep, stored.ep[rows], atol=1e-5)
@@ -55,10 +60,11 @@ def test_a_stored_text_typed_again_gives_its_stored_states_and_lands_on_them(liv
 
 def test_unknown_words_are_dropped_and_the_window_is_applied(live_entry):
     work, entry, _ = live_entry
+    state = "c" if "c" in entry.state_choices else "h_fwd"
     live = live_sample(work / "store", entry.key, "zebra good quokka film bad plot great story actor", method="pca",
-                       layer=0, state="c")
+                       layer=0, state=state)
     assert list(live.words) == ["film", "bad", "plot", "great", "story", "actor"]   # the last 6 known words
-    assert live.n_cut[0] == 1 and live.layer == 0 and live.state == "c"
+    assert live.n_cut[0] == 1 and live.layer == 0 and live.state == state
     assert np.isfinite(live.xy).all() and live.ep.shape == (6, 2)
 
 
@@ -66,5 +72,6 @@ def test_bad_input_says_what_to_do(live_entry, tmp_path):
     work, entry, _ = live_entry
     with pytest.raises(DataError, match="knows none of these words"):
         live_sample(work / "store", entry.key, "zebra quokka !", method="pca")
-    with pytest.raises(ModelError, match="choose one of h, c"):
-        live_sample(work / "store", entry.key, "good film", method="pca", state="c_bwd")
+    bad_kind = "c_bwd" if not entry.attrs["bidirectional"] else "c"
+    with pytest.raises(ModelError, match="choose one of h"):
+        live_sample(work / "store", entry.key, "good film", method="pca", state=bad_kind)
