@@ -103,8 +103,8 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
         fig.ellipse("x", "y", source=found, **_marker(8), fill_color=None, line_color=SEARCH_COLOR, line_width=1.5,
                     name="search_marks")
     if region is not None:
-        outline = fig.patches("xs", "ys", source=region, fill_color="#333333", fill_alpha=0.04, line_color="#333333",
-                              line_dash="dashed", line_width=1.5, name="region_outline")
+        fig.patches("xs", "ys", source=region, fill_color="#333333", fill_alpha=0.04, line_color="#333333",
+                    line_dash="dashed", line_width=1.5, name="region_outline", visible=False)
         # the tools select nothing themselves (the points keep their selection for clicks): the app
         # receives the drawn geometry and finds the states inside
         fig.add_tools(BoxSelectTool(renderers=[]), LassoSelectTool(renderers=[]))
