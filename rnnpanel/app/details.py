@@ -37,9 +37,11 @@ class StateDetails(param.Parameterized):
         self._where = (store_root, entry, sample.layer, sample.state)
         self._sample, self._hover, self._step_range, self._select = sample, hover, step_range, select
         self._shown: tuple[Sample | None, int, int] = (None, -1, -1)
+        self._vectors: np.ndarray | None = None
         self._units_src = ColumnDataSource(dict(EMPTY_UNITS), name="units_src")
         self._units_fig = self._units_mapper = None
-        self.units = pn.Column(pn.pane.HTML(HINT.format("Select a stored sequence to see its units over time.")),
+        self.units = pn.Column(pn.pane.HTML(HINT.format("Select a sequence (or type a text) to see its units "
+                                                        "over time.")),
                                sizing_mode="stretch_width")
         self._neighbour_title = pn.pane.HTML("", sizing_mode="stretch_width")
         self._neighbour_table = pn.widgets.Tabulator(
@@ -48,7 +50,7 @@ class StateDetails(param.Parameterized):
             widths={"words": 420})
         self._neighbour_table.param.watch(self._on_neighbour, "selection")
         self.neighbours = pn.Column(
-            pn.pane.HTML(HINT.format("Select a stored sequence; hover one of its words to choose the state.")),
+            pn.pane.HTML(HINT.format("Select a sequence (or type a text); hover one of its words to choose the state.")),
             sizing_mode="stretch_width")
         self.param.watch(lambda _e: self._draw_units(), "unit_sort")
 
@@ -56,25 +58,31 @@ class StateDetails(param.Parameterized):
         root, entry, layer, state = self._where
         return state_matrix(root, entry, layer=layer, state=state)
 
-    def show(self, tab: str, sample: Sample | None, s: int, focus_t: int = -1) -> None:
+    def show(self, tab: str, sample: Sample | None, s: int, focus_t: int = -1,
+             vectors: np.ndarray | None = None) -> None:
         """Draw ``tab`` for sequence ``s`` of ``sample`` (the neighbours of its step ``focus_t``,
-        or of its last state, the one the prediction is made from)."""
-        self._shown = (sample, s, focus_t)
+        or of its last state, the one the prediction is made from). A sequence that is not stored
+        (the live input) comes with its state ``vectors`` (T, D)."""
+        self._shown, self._vectors = (sample, s, focus_t), vectors
         if tab == UNITS:
             self._draw_units()
         elif tab == NEIGHBOURS:
             self._draw_neighbours()
 
-    def _stored(self) -> bool:
+    def _drawable(self) -> bool:
         sample, s, _ = self._shown
-        return sample is self._sample and 0 <= s < sample.n_sequences
+        stored = sample is self._sample and 0 <= s < sample.n_sequences
+        return stored or (sample is not None and self._vectors is not None)
+
+    def _values(self, rows: slice) -> np.ndarray:
+        return self._vectors if self._vectors is not None else self._matrix()[rows]
 
     def _draw_units(self) -> None:
-        if not self._stored():
+        if not self._drawable():
             return
         sample, s, _ = self._shown
         rows = sample.sequence_slice(s)
-        values = self._matrix()[rows]
+        values = self._values(rows)
         if self._units_fig is None:
             self._units_fig, self._units_mapper = units_figure(self._units_src, self._hover, self._step_range,
                                                                values.shape[1])
@@ -86,19 +94,22 @@ class StateDetails(param.Parameterized):
             self._units_mapper.update(low=-top, high=top)
 
     def _draw_neighbours(self) -> None:
-        if not self._stored():
+        if not self._drawable():
             return
         sample, s, focus_t = self._shown
         rows = sample.sequence_slice(s)
         n = rows.stop - rows.start
-        i = rows.start + (focus_t if 0 <= focus_t < n else n - 1)
+        t = focus_t if 0 <= focus_t < n else n - 1
         root, entry, layer, state = self._where
-        idx, dist = nearest_states(root, entry, i, layer=layer, state=state, k=N_NEIGHBOURS)
+        live = self._vectors is not None
+        query = self._vectors[t] if live else rows.start + t
+        idx, dist = nearest_states(root, entry, query, layer=layer, state=state, k=N_NEIGHBOURS)
+        where = "the live input" if live else f"sequence {int(sample.sequence_ids[s])}"
         self._neighbour_title.object = (
-            f"Nearest {len(idx)} stored states to <b>{html.escape(str(sample.words[i]))}</b> (t = {i - rows.start} of "
-            f"sequence {int(sample.sequence_ids[s])}) in the original space, layer {layer} {html.escape(state)}; "
+            f"Nearest {len(idx)} stored states to <b>{html.escape(str(sample.words[rows.start + t]))}</b> (t = {t} of "
+            f"{where}) in the original space, layer {layer} {html.escape(state)}; "
             "hover another word to choose it, click a row to select that sequence.")
-        self._neighbour_table.value = neighbour_frame(sample, idx, dist)
+        self._neighbour_table.value = neighbour_frame(self._sample, idx, dist)
         if self.neighbours.objects[0] is not self._neighbour_title:
             self.neighbours.objects = [self._neighbour_title, self._neighbour_table]
 

@@ -132,6 +132,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._focus_t = -1                                 # the last hovered step: the neighbours' state
         self._last_shown: tuple = ()
         self._live: Sample | None = None          # the live input's sequence, when it is the one shown
+        self._live_states = None                  # ... and its states in the original space
         self._typed = ""
         self._pending_callbacks: set[str] = set()
         self._doc = pn.state.curdoc
@@ -357,7 +358,8 @@ class RnnPanelApp(pn.viewable.Viewer):
         if self._tabs is None or self._details is None:
             return
         sample, s = self._shown()
-        self._details.show(TABS[self._tabs.active], sample, s, self._focus_t)
+        vectors = self._live_states if sample is not None and sample is self._live else None
+        self._details.show(TABS[self._tabs.active], sample, s, self._focus_t, vectors)
 
     def _dataset_overview(self, sample: Sample) -> pn.Column:
         summary = overview.dataset_frame(sample)
@@ -554,15 +556,16 @@ class RnnPanelApp(pn.viewable.Viewer):
         """Run the entry's model on ``live_text`` and show its trajectory in the current map."""
         if self.sample is None:
             return
-        live = None
+        read = None
         if self.live_text.strip():
             try:
-                live = live_sample(self.store_root, self.entry, self.live_text, layer=self.layer, state=self.state,
+                read = live_sample(self.store_root, self.entry, self.live_text, layer=self.layer, state=self.state,
                                    method=self.method)
             except RnnpanelError as exc:
                 notify(f"Cannot read this text: {exc}", level="warning")
                 return
-        self._live = live
+        live = None if read is None else read.sample
+        self._live, self._live_states = live, (None if read is None else read.states)
         if self.sequence >= 0 and live is not None:
             self.sequence = -1          # refills the views, now from the live input
         else:

@@ -13,6 +13,7 @@ normaliser, so bars and labels compare with the stored sequences.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +50,17 @@ def _entry_model(attrs: dict):
     return loaded
 
 
+@dataclass(frozen=True)
+class LiveRead:
+    """A typed text as the views draw it (``sample``: one sequence) and its states ``(T, D)`` in
+    the original space, for the unit view and the nearest stored neighbours."""
+
+    sample: Sample
+    states: np.ndarray
+
+
 def live_sample(store_root: str | Path, entry_key: str, text: str, *, layer: int = -1, state: str = "h",
-                method: str = "tsne", backend: str = "auto") -> Sample:
+                method: str = "tsne", backend: str = "auto") -> LiveRead:
     """``text`` read by the entry's model, its states placed in the entry's ``method`` map."""
     from rnnpanel.compute.distances import step_distances
     from rnnpanel.compute.extraction import extract_states
@@ -76,7 +86,7 @@ def live_sample(store_root: str | Path, entry_key: str, text: str, *, layer: int
     scale = float(attrs.get("step_distance_max") or 1.0)
     distance = step_distances(new, offsets, normalize=False) / (scale if scale > 0 else 1.0)
     predictions = extracted.predictions.astype(np.int64)
-    return Sample(
+    sample = Sample(
         name=LIVE_NAME,
         class_names=tuple(entry.attrs["class_names"]),
         offsets=offsets,
@@ -93,3 +103,4 @@ def live_sample(store_root: str | Path, entry_key: str, text: str, *, layer: int
         state=state,
         projection=f"{method} · placed by {how}",
     )
+    return LiveRead(sample=sample, states=np.asarray(new, dtype=np.float32))

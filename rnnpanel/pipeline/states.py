@@ -38,14 +38,17 @@ def state_matrix(store_root: str | Path, entry_key: str, *, layer: int, state: s
     return matrix
 
 
-def nearest_states(store_root: str | Path, entry_key: str, index: int, *, layer: int, state: str,
+def nearest_states(store_root: str | Path, entry_key: str, query: int | np.ndarray, *, layer: int, state: str,
                    k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` stored states nearest to state ``index`` in the original space (itself left out):
+    """The ``k`` stored states nearest in the original space to ``query``: a stored state's index
+    (itself left out) or a state vector ``(D,)`` (e.g. of the live input). Returns
     ``(indices, distances)``, nearest first."""
     matrix = state_matrix(store_root, entry_key, layer=layer, state=state)
-    k = max(0, min(int(k), len(matrix) - 1))
+    own = int(query) if np.isscalar(query) else -1
+    vector = matrix[own] if own >= 0 else np.asarray(query, dtype=np.float32)
+    k = max(0, min(int(k), len(matrix) - (own >= 0)))
     if k == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    idx, dist = kneighbors(matrix, k + 1, queries=matrix[index:index + 1])
-    keep = idx[0] != index
+    idx, dist = kneighbors(matrix, k + (own >= 0), queries=vector[None, :])
+    keep = idx[0] != own
     return np.asarray(idx[0][keep][:k], dtype=np.int64), np.asarray(dist[0][keep][:k], dtype=np.float32)

@@ -47,9 +47,11 @@ def test_a_stored_text_typed_again_gives_its_stored_states_and_lands_on_them(liv
         state = "h"
     s = 3
     text = corpus.split("test").texts[int(entry.load("sequence_ids")[s])]
-    live = live_sample(work / "store", entry.key, text, method="pca", layer=layer, state=state)
+    read = live_sample(work / "store", entry.key, text, method="pca", layer=layer, state=state)
+    live = read.sample
     stored = load_sample(work / "store", entry.key, method="pca", layer=layer, state=state)
     rows = stored.sequence_slice(s)
+    np.testing.assert_allclose(read.states, entry.states(layer, state)[rows], atol=1e-5)
     assert live.n_sequences == 1 and list(live.words) == list(stored.words[rows])
     np.testing.assert_allclose(live.ep, stored.ep[rows], atol=1e-5)
     assert live.predictions[0] == stored.predictions[s] and live.n_cut[0] == stored.n_cut[s]
@@ -62,7 +64,7 @@ def test_unknown_words_are_dropped_and_the_window_is_applied(live_entry):
     work, entry, _ = live_entry
     state = "c" if "c" in entry.state_choices else "h_fwd"
     live = live_sample(work / "store", entry.key, "zebra good quokka film bad plot great story actor", method="pca",
-                       layer=0, state=state)
+                       layer=0, state=state).sample
     assert list(live.words) == ["film", "bad", "plot", "great", "story", "actor"]   # the last 6 known words
     assert live.n_cut[0] == 1 and live.layer == 0 and live.state == state
     assert np.isfinite(live.xy).all() and live.ep.shape == (6, 2)

@@ -27,3 +27,12 @@ def test_nearest_states_are_the_brute_force_ones_without_the_state_itself(store_
     assert list(idx) == list(np.argsort(brute, kind="stable")[:5])
     np.testing.assert_allclose(dist, np.sort(brute)[:5], rtol=1e-4, atol=1e-5)
     assert i not in idx
+
+
+def test_a_vector_query_finds_the_same_neighbours_as_its_stored_state_plus_itself(store_with_entry):
+    store, entry = store_with_entry
+    x = entry.states(1, "h")
+    by_index, _ = nearest_states(store.root, entry.key, 17, layer=1, state="h", k=5)
+    by_vector, dist = nearest_states(store.root, entry.key, x[17].copy(), layer=1, state="h", k=6)
+    assert by_vector[0] == 17 and dist[0] == pytest.approx(0.0, abs=1e-4)
+    assert list(by_vector[1:]) == list(by_index)

@@ -80,6 +80,14 @@ def test_live_input_draws_the_typed_text_in_every_per_sequence_view(ui_store):
     assert app.sequence == -1 and "Live input" in app._header.object
     assert len(app.bars.data["t"]) == len(words) - 1
     assert len(app.cells.data["t"]) == (app.sample.n_classes + 1) * len(words)
+    from rnnpanel.app.session import TABS
+
+    app._tabs.active = TABS.index("Units")                      # the unit view reads the live states
+    assert app._details._units_src.data["image"][0].shape[1] == len(words)
+    app._tabs.active = TABS.index("Neighbours")
+    assert "of the live input" in app._details._neighbour_title.object
+    assert len(app._details._neighbour_table.value) == 10
+    app._tabs.active = 0
     app.sequence = 3                                            # a selected sequence replaces it
     assert len(app.states.data["word"]) == app.sample.offsets[4] - app.sample.offsets[3]
     app.live_text = "zebra quokka"                              # no known word: a notice, nothing lost
