@@ -5,6 +5,10 @@ process-wide cache shared by every session; a session owns only its small Bokeh 
 Selection changes go through the server (they need new per-sequence data); hover linking stays
 in the browser (see :mod:`rnnpanel.views.linking`), and the server only learns the hovered step
 afterwards (``hover_step``), off the path of what the user sees.
+
+Parts with a life of their own are components beside this module: the key relay (``keys``), the
+rasterised map of large samples (``rastermap``), the Units and Neighbours tabs (``details``) and
+the Region tab (``region``). How it is built and why: docs/app.md.
 """
 
 from __future__ import annotations
