@@ -255,7 +255,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             return
         self.sample = sample
         self._live = None
-        self._tabs = self._details = None
+        self._table = self._tabs = self._details = None    # the new entry's arrive after the first page
         with param.parameterized.discard_events(self):
             self.sequence = -1
         self._build_sources()   # fresh sources: the previous entry's figures keep nothing alive
@@ -286,7 +286,6 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._text_lines = max(MIN_TEXT_LINES, min(needed, room // LINE_PIXELS))
         self._text_fig = text_figure(self.states, self.hover, n_lines=self._text_lines,
                                      scrollable=needed > self._text_lines)
-        self._table = None
         self._header = pn.pane.HTML(self._header_html(), sizing_mode="stretch_width", height=HEADER_HEIGHT,
                                     margin=(5, 10, 5, 10), name="sequence_header")
         per_sequence = pn.Column(self._header, pn.pane.Bokeh(self._text_fig), pn.pane.Bokeh(heat),
