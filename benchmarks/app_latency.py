@@ -188,7 +188,7 @@ def sample_size_for(model_dir: Path, dataset: str, split: str, target: int, seed
     """How many sequences the extraction must sample to produce about ``target`` states."""
     from rnnpanel.data import load_corpus
     from rnnpanel.models import load_model
-    from rnnpanel.models.training import encode_split
+    from rnnpanel.models.encoding import encode_split
 
     loaded = load_model(model_dir)
     ids, _, _ = encode_split(load_corpus(dataset).split(split), loaded.vocab, loaded.config)

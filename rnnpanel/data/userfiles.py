@@ -16,7 +16,7 @@ import pandas as pd
 
 from rnnpanel.data.building import Rows, corpus_from_seeded_split
 from rnnpanel.data.corpus import Corpus
-from rnnpanel.data.fetch import sha256_of
+from rnnpanel.hashing import file_sha256
 from rnnpanel.errors import DataError
 
 #: File extension → format name.
@@ -69,7 +69,7 @@ def load_user_file(
         "dataset": path.name,
         "source": "user file",
         "path": str(path.resolve()),
-        "sha256": sha256_of(path),
+        "sha256": file_sha256(path),
         "format": fmt,
         "text_column": text_column,
         "label_column": label_column,

@@ -12,7 +12,6 @@ when complete, so an interrupted save leaves the previous model (or nothing), ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -30,6 +29,7 @@ from safetensors.torch import save_file as save_safetensors
 
 from rnnpanel.data.text import Vocabulary
 from rnnpanel.errors import ModelError, RnnpanelError
+from rnnpanel.hashing import file_sha256
 from rnnpanel.models.classifier import RecurrentClassifier
 from rnnpanel.models.config import ModelConfig
 
@@ -197,13 +197,6 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
         raise
     shutil.rmtree(old, ignore_errors=True)
 
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_json(path: Path, directory: Path) -> Any:

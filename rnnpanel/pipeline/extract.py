@@ -14,7 +14,6 @@ the window, so two requests that select the same sample share one entry.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -29,6 +28,7 @@ import numpy as np
 from rnnpanel.data.corpus import SPLITS
 from rnnpanel.data.registry import REGISTRY
 from rnnpanel.errors import DataError, ModelError
+from rnnpanel.hashing import file_sha256
 from rnnpanel.store import StateStore, StoredEntry, content_key, entry_key
 
 logger = logging.getLogger(__name__)
@@ -125,9 +125,9 @@ def model_files(model_dir: str | Path) -> ModelFiles:
         raise ModelError(f"model directory {directory} is incomplete; point --model to a trained model directory")
     return ModelFiles(
         directory=directory,
-        config_sha256=_file_sha256(config),
-        vocab_sha256=_file_sha256(vocab),
-        weights_sha256=_file_sha256(weights),
+        config_sha256=file_sha256(config),
+        vocab_sha256=file_sha256(vocab),
+        weights_sha256=file_sha256(weights),
     )
 
 
@@ -148,7 +148,7 @@ def dataset_identity(dataset: str, *, text_column: str | None, label_column: str
     path = Path(dataset).expanduser()
     if path.is_file():
         return {
-            "file_sha256": _file_sha256(path), "suffix": path.suffix.lower(),
+            "file_sha256": file_sha256(path), "suffix": path.suffix.lower(),
             "text_column": text_column, "label_column": label_column, "split": dict(USER_FILE_SPLIT),
         }
     return {"unresolved": dataset}
@@ -184,7 +184,7 @@ def _extract(
     from rnnpanel.compute.device import resolve_device
     from rnnpanel.compute.extraction import extract_states
     from rnnpanel.data import resolve_corpus
-    from rnnpanel.models.training import encode_split
+    from rnnpanel.models.encoding import encode_split
 
     target = resolve_device(device)
     loaded = _load_model(files.directory)
@@ -316,13 +316,6 @@ def _load_model(directory: Path):
 
     return load_model(directory, device="cpu")
 
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def summary_line(summary: dict[str, Any]) -> str:

@@ -10,7 +10,8 @@ import pytest
 
 from rnnpanel.cli import main
 from rnnpanel.models import load_model
-from rnnpanel.models.training import encode_split, predict_logits
+from rnnpanel.models.encoding import encode_split
+from rnnpanel.models.training import predict_logits
 
 from .conftest import make_texts
 

@@ -18,7 +18,7 @@ from rnnpanel.data import load_user_file
 from rnnpanel.data.text import tokenize
 from rnnpanel.errors import DataError, ModelError
 from rnnpanel.models import load_model, save_model
-from rnnpanel.models.training import encode_split
+from rnnpanel.models.encoding import encode_split
 from rnnpanel.pipeline import extract as pipeline
 from rnnpanel.pipeline.extract import choose_sample, extract_to_store
 from rnnpanel.store import StateStore
