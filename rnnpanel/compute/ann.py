@@ -1,0 +1,161 @@
+"""Approximate nearest neighbours for millions of queries: an inverted-file (IVF) index.
+
+Placing millions of states into a fitted map asks for the ``k`` nearest of a few hundred
+thousand reference points for every state; exact search (:mod:`.neighbors`) costs
+``M × N × D`` and is out of reach. The index partitions the reference points into k-means
+*cells*; a query is compared only with the points of the ``n_probe`` cells whose centroids are
+nearest its own cell's centroid. Queries are grouped by their cell, so each group is one
+matrix product against one contiguous candidate block (BLAS or cuBLAS), and the ``k``
+smallest distances of a row are found by ``k`` rounds of ``argmin`` — no sorting or
+partitioning of whole rows, which on NumPy measured six times faster than ``argpartition``
+for ``k = 10`` and on CuPy avoids a full sort. Everything runs on NumPy or CuPy arrays alike.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from rnnpanel.compute.xp import array_namespace, asarray
+
+_BLOCK_BYTES = 64 * 2**20  # bound on one block of a distance matrix
+
+
+def smallest_k(xp: Any, d2: Any, k: int) -> tuple[Any, Any]:
+    """Column indices and values of the ``k`` smallest entries of each row, in increasing order.
+
+    ``k`` rounds of ``argmin``; ``d2`` is overwritten (the chosen entries become ``inf``).
+    """
+    rows = xp.arange(d2.shape[0])
+    idx = xp.empty((d2.shape[0], k), dtype=xp.int64)
+    val = xp.empty((d2.shape[0], k), dtype=d2.dtype)
+    for j in range(k):
+        best = xp.argmin(d2, axis=1)
+        idx[:, j] = best
+        val[:, j] = d2[rows, best]
+        d2[rows, best] = xp.inf
+    return idx, val
+
+
+def nearest_centroid(xp: Any, points: Any, centroids: Any, centroid_sq: Any = None) -> Any:
+    """Index of the nearest centroid of every point (blocked matrix products)."""
+    c_sq = xp.sum(centroids * centroids, axis=1) if centroid_sq is None else centroid_sq
+    block = max(1, _BLOCK_BYTES // (4 * max(1, int(centroids.shape[0]))))
+    out = xp.empty(points.shape[0], dtype=xp.int64)
+    for start in range(0, points.shape[0], block):
+        d2 = c_sq[None, :] - 2.0 * (points[start : start + block] @ centroids.T)
+        out[start : start + block] = xp.argmin(d2, axis=1)
+    return out
+
+
+def _group(xp: Any, labels: Any, n_groups: int) -> tuple[Any, Any]:
+    """``(order, bounds)``: ``order`` lists the rows of group ``g`` at ``order[bounds[g]:bounds[g + 1]]``."""
+    order = xp.argsort(labels, kind="stable")
+    bounds = xp.searchsorted(labels[order], xp.arange(n_groups + 1))
+    return order, bounds
+
+
+def kmeans(points: Any, n_clusters: int, *, n_iter: int = 10, random_state: Any = None) -> Any:
+    """Lloyd's k-means from a random choice of points; returns the centroids ``(n_clusters, D)``.
+
+    Cluster sums come from a cumulative sum over the points ordered by cluster (portable to
+    CuPy, no scatter-add); an emptied cluster keeps its previous centroid.
+    """
+    x = asarray(points)
+    xp = array_namespace(x)
+    n = int(x.shape[0])
+    if not 1 <= n_clusters <= n:
+        raise ValueError(f"n_clusters must be between 1 and the number of points ({n}), got {n_clusters}")
+    rng = np.random.default_rng(random_state)
+    centroids = x[xp.asarray(np.sort(rng.choice(n, size=n_clusters, replace=False)))].copy()
+    for _ in range(n_iter):
+        labels = nearest_centroid(xp, x, centroids)
+        order, bounds = _group(xp, labels, n_clusters)
+        csum = xp.cumsum(x[order].astype(xp.float64), axis=0)
+        csum = xp.concatenate([xp.zeros((1, x.shape[1]), dtype=xp.float64), csum])
+        counts = bounds[1:] - bounds[:-1]
+        sums = csum[bounds[1:]] - csum[bounds[:-1]]
+        filled = counts > 0
+        means = (sums / xp.maximum(counts, 1)[:, None]).astype(x.dtype)
+        centroids = xp.where(filled[:, None], means, centroids)
+    return centroids
+
+
+class IVFIndex:
+    """Inverted-file index over ``reference`` (N, D) for batched approximate k-NN queries.
+
+    ``n_cells`` (None = ``2·√N``, cells of about ``√N / 2`` points) k-means cells, trained on at
+    most ``train_per_cell · n_cells`` points; a query searches the ``n_probe`` cells nearest its
+    own. With ``n_probe = n_cells`` the search is exact. The reference is kept (reordered by
+    cell) in its own namespace.
+    """
+
+    def __init__(self, reference: Any, *, n_cells: int | None = None, n_probe: int = 8, n_iter: int = 10,
+                 train_per_cell: int = 40, random_state: Any = None) -> None:
+        ref = asarray(reference)
+        xp = array_namespace(ref)
+        if ref.ndim != 2 or ref.shape[0] < 1:
+            raise ValueError(f"reference must be a non-empty 2-D array (N, D), got shape {tuple(ref.shape)}")
+        if not xp.issubdtype(ref.dtype, xp.floating):
+            ref = ref.astype(xp.float32)
+        n = int(ref.shape[0])
+        cells = max(1, round(2 * math.sqrt(n))) if n_cells is None else int(n_cells)
+        cells = min(cells, n)
+        if n_probe < 1:
+            raise ValueError(f"n_probe must be at least 1, got {n_probe}")
+        rng = np.random.default_rng(random_state)
+        train = ref
+        if n > train_per_cell * cells:
+            train = ref[xp.asarray(np.sort(rng.choice(n, size=train_per_cell * cells, replace=False)))]
+        self.xp = xp
+        self.centroids = kmeans(train, cells, n_iter=n_iter, random_state=rng)
+        self.centroid_sq = xp.sum(self.centroids * self.centroids, axis=1)
+        labels = nearest_centroid(xp, ref, self.centroids, self.centroid_sq)
+        self.order, self.bounds = _group(xp, labels, cells)
+        self.points = ref[self.order]  # reordered: cell c is one contiguous block
+        self.points_sq = xp.sum(self.points * self.points, axis=1)
+        self.n_probe = min(int(n_probe), cells)
+        # the cells searched for a query of cell c: the n_probe centroids nearest c's centroid
+        cc = self.centroid_sq[:, None] + self.centroid_sq[None, :] - 2.0 * (self.centroids @ self.centroids.T)
+        self.probes = smallest_k(xp, cc, self.n_probe)[0]
+        self.probes_host = np.asarray(self.probes.get() if hasattr(self.probes, "get") else self.probes)
+        self.bounds_host = np.asarray(self.bounds.get() if hasattr(self.bounds, "get") else self.bounds)
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.centroids.shape[0])
+
+    def candidates(self, cell: int) -> Any:
+        """Positions (into the reordered reference) searched for queries of ``cell``."""
+        parts = [np.arange(self.bounds_host[c], self.bounds_host[c + 1]) for c in self.probes_host[cell]]
+        return np.concatenate(parts)
+
+    def query(self, queries: Any, k: int) -> tuple[Any, Any]:
+        """``(indices (M, k) int64 into the reference, distances (M, k))``, nearest first."""
+        xp = self.xp
+        q = asarray(queries, xp=xp, dtype=self.points.dtype)
+        if q.ndim != 2 or q.shape[1] != self.points.shape[1]:
+            raise ValueError(f"queries must be (M, {self.points.shape[1]}), got shape {tuple(q.shape)}")
+        m = int(q.shape[0])
+        idx = xp.empty((m, k), dtype=xp.int64)
+        dist = xp.empty((m, k), dtype=q.dtype)
+        q_sq = xp.sum(q * q, axis=1)
+        cells = nearest_centroid(xp, q, self.centroids, self.centroid_sq)
+        order, bounds = _group(xp, cells, self.n_cells)
+        bounds_h = np.asarray(bounds.get() if hasattr(bounds, "get") else bounds)
+        for cell in np.flatnonzero(np.diff(bounds_h)):
+            members = order[int(bounds_h[cell]) : int(bounds_h[cell + 1])]
+            cand = xp.asarray(self.candidates(int(cell)))
+            if cand.shape[0] < k:
+                raise ValueError(f"k = {k} exceeds the {cand.shape[0]} candidates of a cell; raise n_probe")
+            block = max(1, _BLOCK_BYTES // (4 * int(cand.shape[0])))
+            pts, pts_sq = self.points[cand], self.points_sq[cand]
+            for s in range(0, int(members.shape[0]), block):
+                rows = members[s : s + block]
+                d2 = pts_sq[None, :] - 2.0 * (q[rows] @ pts.T)
+                j, v = smallest_k(xp, d2, k)
+                idx[rows] = self.order[cand[j]]
+                dist[rows] = xp.sqrt(xp.maximum(v + q_sq[rows][:, None], 0.0))
+        return idx, dist

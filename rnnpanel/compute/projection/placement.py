@@ -1,0 +1,187 @@
+"""Placing millions of points into a fitted map: neighbours in PCA space, a robust centre, parallel blocks.
+
+A fitted map of a sample is extended to the rest of the states by putting each new state
+where its nearest fitted states lie. openTSNE's ``transform`` does that and then optimises the
+new points for 250 iterations — good, but too slow for millions (measured in
+``benchmarks/placement.py``). Here the neighbours come from an IVF index (:mod:`..ann`) over
+the sample reduced by PCA, and the position is the **weighted geometric median** of the
+neighbours' map positions (a few Weiszfeld steps): like openTSNE's coordinate-wise median it
+does not land between two clusters when the neighbours straddle them, but it needs only
+elementwise operations and sums (no sort per row on CuPy).
+
+Input may live on disk: any array with ``shape`` and row slicing (NumPy, CuPy, a
+``zarr.Array``) is read one block of rows at a time, so a corpus never needs to fit in memory.
+Blocks are placed independently, so they run on any :class:`concurrent.futures.Executor`
+(threads here, ``dask.distributed.Client.get_executor()`` on a cluster).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from rnnpanel.compute.ann import IVFIndex
+from rnnpanel.compute.xp import array_namespace, asarray, is_cupy_array, is_torch_tensor, to_numpy
+
+DEFAULT_BLOCK_ROWS = 100_000
+_WEISZFELD_ITER = 8
+
+
+def block_rows(X: Any, target: int = DEFAULT_BLOCK_ROWS) -> int:
+    """Rows per block: ``target`` rounded to whole storage chunks when ``X`` is chunked (zarr)."""
+    chunks = getattr(X, "chunks", None)
+    step = int(chunks[0]) if isinstance(chunks, tuple) and chunks and isinstance(chunks[0], (int, np.integer)) else 1
+    return max(step, (int(target) // step) * step)
+
+
+def row_blocks(n: int, rows: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, n, rows):
+        yield start, min(start + rows, n)
+
+
+def in_memory(X: Any) -> bool:
+    """True for arrays already in memory (NumPy, CuPy, torch), False for on-disk ones (zarr) read by blocks."""
+    return isinstance(X, np.ndarray) or is_cupy_array(X) or is_torch_tensor(X)
+
+
+def read_rows(X: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of ``X`` as an in-memory float array (NumPy, or CuPy when ``X`` is CuPy)."""
+    block = asarray(X[start:stop])
+    xp = array_namespace(block)
+    return block if xp.issubdtype(block.dtype, xp.floating) else block.astype(xp.float32)
+
+
+def gather_rows(X: Any, rows: np.ndarray, *, block: int | None = None) -> Any:
+    """``X[rows]`` for sorted ``rows``, reading ``X`` block by block (never all of it at once)."""
+    rows = np.asarray(rows)
+    step = block_rows(X) if block is None else block
+    parts = []
+    for start, stop in row_blocks(int(X.shape[0]), step):
+        lo, hi = np.searchsorted(rows, [start, stop])
+        if hi > lo:
+            data = read_rows(X, start, stop)
+            parts.append(data[array_namespace(data).asarray(rows[lo:hi] - start)])
+    if not parts:
+        raise ValueError("no rows to gather")
+    return array_namespace(parts[0]).concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def weighted_geometric_median(points: Any, weights: Any, n_iter: int = _WEISZFELD_ITER) -> Any:
+    """Per row, the point minimising the weighted sum of distances to ``points`` (M, k, C).
+
+    Weiszfeld's iteration from the weighted mean; ``weights`` (M, k) non-negative. Elementwise
+    work only, the same on NumPy and CuPy.
+    """
+    xp = array_namespace(points)
+    w = weights / xp.sum(weights, axis=1, keepdims=True)
+    centre = xp.sum(points * w[:, :, None], axis=1)
+    for _ in range(n_iter):
+        dist = xp.sqrt(xp.sum((points - centre[:, None, :]) ** 2, axis=2))
+        inv = w / xp.maximum(dist, 1e-6 * (xp.max(dist, axis=1, keepdims=True) + 1e-12))
+        centre = xp.sum(points * inv[:, :, None], axis=1) / xp.sum(inv, axis=1, keepdims=True)
+    return centre
+
+
+class NeighborPlacer:
+    """Places points at the weighted geometric median of the map positions of their nearest reference points.
+
+    Built from the fitted sample (``reference`` (n, D), its map ``embedding`` (n, C)):
+    ``components`` principal components of the reference (None = keep all dimensions), an IVF
+    index over them with ``n_probe`` probed cells, ``k`` neighbours. Weights fall off with
+    distance relative to the nearest neighbour's (``exp(−(d² − d₁²) / d₁²)``), so a far
+    neighbour counts less than a close one. Picklable, so a cluster's workers can receive it.
+    """
+
+    def __init__(self, reference: Any, embedding: Any, *, k: int = 10, components: int | None = 50,
+                 n_probe: int = 8, n_cells: int | None = None, random_state: Any = None) -> None:
+        ref = asarray(reference)
+        xp = array_namespace(ref)
+        ref = ref.astype(xp.float32) if ref.dtype != xp.float32 else ref
+        emb = asarray(embedding, xp=xp, dtype=xp.float32)
+        if emb.ndim != 2 or emb.shape[0] != ref.shape[0]:
+            raise ValueError(f"embedding has shape {tuple(emb.shape)} for {ref.shape[0]} reference points")
+        if not 1 <= int(k) <= int(ref.shape[0]):
+            raise ValueError(f"k must be between 1 and the number of reference points ({ref.shape[0]}), got {k}")
+        self.k = int(k)
+        self.mean = xp.mean(ref, axis=0)
+        self.basis = None
+        if components is not None and int(components) < int(ref.shape[1]):
+            centred = (ref - self.mean).astype(xp.float64)
+            _, vectors = xp.linalg.eigh(centred.T @ centred)
+            self.basis = xp.ascontiguousarray(vectors[:, ::-1][:, : int(components)].astype(xp.float32))
+        self.embedding = emb
+        self.index = IVFIndex(self.reduce(ref), n_cells=n_cells, n_probe=n_probe, random_state=random_state)
+
+    def reduce(self, rows: Any) -> Any:
+        """Rows in the placement space (centred, projected on the principal components)."""
+        centred = rows - self.mean
+        return centred if self.basis is None else centred @ self.basis
+
+    def neighbors(self, rows: Any) -> tuple[Any, Any]:
+        return self.index.query(self.reduce(asarray(rows, xp=self.index.xp, dtype=self.mean.dtype)), self.k)
+
+    def place(self, rows: Any) -> np.ndarray:
+        """Map positions (M, C) float32 NumPy for ``rows`` (M, D) in the original space."""
+        xp = self.index.xp
+        idx, dist = self.neighbors(rows)
+        d2 = dist.astype(xp.float32) ** 2
+        scale = xp.maximum(d2[:, :1], 1e-12 * (1.0 + d2[:, -1:]))
+        weights = xp.exp(-(d2 - d2[:, :1]) / scale)
+        return to_numpy(weighted_geometric_median(self.embedding[idx], weights)).astype(np.float32)
+
+
+def place_block(placer: NeighborPlacer, X: Any, start: int, stop: int, keep: np.ndarray | None = None) -> tuple[int, np.ndarray]:
+    """One unit of parallel work: read rows ``start:stop`` of ``X`` (only ``keep`` of them) and place them."""
+    rows = read_rows(X, start, stop)
+    if keep is not None:
+        rows = rows[array_namespace(rows).asarray(keep)]
+    return start, placer.place(rows)
+
+
+def place_all(placer: NeighborPlacer, X: Any, rows: np.ndarray, *, executor: cf.Executor | None = None,
+              block: int | None = None, progress: Callable[[int], Any] | None = None) -> np.ndarray:
+    """Positions of ``X[rows]`` (sorted row numbers), placed block by block, on ``executor`` when given.
+
+    At most twice the executor's width of blocks is in flight, so a Dask cluster never holds
+    the whole input at once. ``progress(n_done)`` is called as blocks finish.
+    """
+    rows = np.asarray(rows)
+    out = np.empty((rows.size, int(placer.embedding.shape[1])), dtype=np.float32)
+    step = block_rows(X) if block is None else block
+    jobs = []
+    for start, stop in row_blocks(int(X.shape[0]), step):
+        lo, hi = np.searchsorted(rows, [start, stop])
+        if hi > lo:
+            local = rows[lo:hi] - start
+            keep = None if local.size == stop - start else local
+            jobs.append((lo, hi, start, stop, keep))
+    offsets = {start: (lo, hi) for lo, hi, start, _, _ in jobs}
+    done = 0
+    if executor is None:
+        for lo, hi, start, stop, keep in jobs:
+            out[lo:hi] = place_block(placer, X, start, stop, keep)[1]
+            done += hi - lo
+            if progress is not None:
+                progress(done)
+        return out
+    width = 2 * max(1, int(getattr(executor, "_max_workers", 0) or 0) or 4)
+    pending: set[cf.Future] = set()
+    queue = iter(jobs)
+    while True:
+        for lo, hi, start, stop, keep in queue:
+            pending.add(executor.submit(place_block, placer, X, start, stop, keep))
+            if len(pending) >= width:
+                break
+        if not pending:
+            return out
+        finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        for future in finished:
+            start, placed = future.result()
+            lo, hi = offsets[start]
+            out[lo:hi] = placed
+            done += hi - lo
+            if progress is not None:
+                progress(done)
