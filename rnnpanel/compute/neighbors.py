@@ -5,6 +5,12 @@ Used for the quality metrics, for placing points by k-NN interpolation and for t
 with every reference point through the ``‖q‖² + ‖x‖² − 2 q·x`` expansion (one matrix product,
 fast on BLAS or cuBLAS); the best candidates, plus a few spares, are then re-measured directly
 so that the expansion's rounding cannot reorder near neighbours. Works on NumPy and CuPy.
+
+Ties are frequent in hidden states (every sequence that starts with the same word has the same
+h₁), so both steps order by (distance, index): the candidates are the smallest values *and,
+among equal values, the lowest indices*, chosen by a threshold rather than by
+``argpartition`` (which picks among ties arbitrarily on NumPy and by index on CuPy). So NumPy
+and CuPy return the same neighbours, however many duplicates there are.
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ def kneighbors(
     k = int(k)
     n_candidates = min(available, k + _SPARE_CANDIDATES)
     m = int(q_all.shape[0])
-    row_bytes = max(n * 2, n_candidates * int(x.shape[1])) * x.itemsize  # distance block or candidate block
+    # the distance block, its partitioned copy and the int32 tie ranks, or the candidate block
+    row_bytes = max(n * (2 * x.itemsize + 4 + 3), n_candidates * int(x.shape[1]) * x.itemsize)
     chunk = max(1, int(max_chunk_bytes) // max(1, row_bytes))
 
     x_sq = xp.sum(x * x, axis=1)
@@ -63,11 +70,11 @@ def kneighbors(
         if exclude_self:
             d2[rows, rows + start] = xp.inf
         if n_candidates < n:
-            cand = xp.argpartition(d2, n_candidates - 1, axis=1)[:, :n_candidates]
+            cand = smallest_columns(xp, d2, n_candidates)
         else:
             cand = xp.broadcast_to(xp.arange(n), d2.shape)
-        cand = xp.sort(cand, axis=1)  # by index first, so the stable sort below breaks ties by index
         cand_d = _direct_distances(xp, q, x, cand)
+        # candidates are in index order, so a stable sort orders by (distance, index)
         order = xp.argsort(cand_d, axis=1, kind="stable")[:, :k]
         indices[start:stop] = xp.take_along_axis(cand, order, axis=1)
         distances[start:stop] = xp.take_along_axis(cand_d, order, axis=1)
@@ -78,3 +85,22 @@ def _direct_distances(xp: Any, q: Any, x: Any, cand: Any) -> Any:
     """‖q_i − x_j‖ for the candidate columns ``cand`` of each query row, measured directly."""
     diff = x[cand] - q[:, None, :]
     return xp.sqrt(xp.sum(diff * diff, axis=2))
+
+
+def smallest_columns(xp: Any, values: Any, m: int) -> Any:
+    """Column indices ``(rows, m)`` of the ``m`` smallest entries of each row, ties taken by lower index.
+
+    Deterministic and identical on NumPy and CuPy: the ``m``-th smallest value is the threshold;
+    every column below it is taken, then the lowest-index columns equal to it until ``m`` are
+    taken. Returned in increasing column order.
+    """
+    rows, n = values.shape
+    if not 1 <= m <= n:
+        raise ValueError(f"m must be between 1 and {n}, got {m}")
+    threshold = xp.partition(values, m - 1, axis=1)[:, m - 1 : m]
+    below = values < threshold
+    missing = m - xp.sum(below, axis=1, keepdims=True, dtype=xp.int32)
+    at = values == threshold
+    rank_at = xp.cumsum(at, axis=1, dtype=xp.int32)  # 1, 2, ... over the tied columns, by index
+    chosen = below | (at & (rank_at <= missing))
+    return xp.nonzero(chosen)[1].reshape(rows, m)  # row-major: each row's columns ascending
