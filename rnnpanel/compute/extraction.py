@@ -52,7 +52,7 @@ from rnnpanel.compute.batching import (
     length_buckets,
     n_buckets,
 )
-from rnnpanel.compute.device import resolve_device
+from rnnpanel.compute.device import default_batch_size, resolve_device
 from rnnpanel.compute.gates import packed_lstm_cell_states
 from rnnpanel.compute.layers import direction_weights, split_layers
 from rnnpanel.compute.precision import ieee_float32
@@ -104,7 +104,7 @@ def extract_states(
     model: RecurrentClassifier,
     sequences: Sequence[Sequence[int]],
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     progress: Progress | None = None,
 ) -> ExtractedStates:
@@ -112,9 +112,11 @@ def extract_states(
 
     ``sequences`` are non-empty lists of token ids (1 .. vocab_size - 1), already cut to the
     model's window. ``device`` is ``"auto"``/``None`` (CUDA when available), ``"cpu"`` or
-    ``"cuda"``; the model itself is not moved or modified (a float32 copy runs). ``progress``
-    is a callback ``progress(done_states, total_states)`` or a tqdm bar (its total is set if
-    missing and it is advanced by the states of each batch).
+    ``"cuda"``; the model itself is not moved or modified (a float32 copy runs). ``batch_size``
+    None = :func:`~rnnpanel.compute.device.default_batch_size` of the device (256 on the CPU,
+    up to 4,096 on a large GPU). ``progress`` is a callback ``progress(done_states,
+    total_states)`` or a tqdm bar (its total is set if missing and it is advanced by the states
+    of each batch).
 
     See the module docstring for what EP_t means for bidirectional models.
     """
@@ -123,9 +125,11 @@ def extract_states(
             f"extract_states needs a RecurrentClassifier, got {type(model).__name__}; "
             "wrap your model with the documented adapter"
         )
+    target = resolve_device(device)
+    if batch_size is None:
+        batch_size = default_batch_size(target)
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    target = resolve_device(device)
     flat = flatten_sequences(sequences, vocab_size=model.config.vocab_size)
     runner = copy.deepcopy(model).to(device=target, dtype=torch.float32).eval()
     layers = split_layers(runner.rnn, target)
@@ -174,9 +178,10 @@ def _extract_bucket(
     *,
     check_forward: bool,
 ) -> None:
-    ids = torch.from_numpy(bucket.padded_ids(flat.token_ids, PAD_ID)).to(device)  # (T, B)
-    lengths = torch.from_numpy(bucket.lengths).to(device)
-    index = torch.from_numpy(bucket.index).to(device)
+    ids = _to_device(bucket.padded_ids(flat.token_ids, PAD_ID), device)  # (T, B)
+    lengths = _to_device(bucket.lengths, device)
+    index = _to_device(bucket.index, device)
+    host = _HostWriter(device)
     reverse = _reversal_index(lengths, bucket.max_length)
     destinations = (bucket.destinations, bucket.reversed_destinations)
     hidden = runner.config.hidden_size
@@ -194,13 +199,13 @@ def _extract_bucket(
             out, _ = module(inputs)
             h = _packed(out, index)
             columns = slice(direction * hidden, (direction + 1) * hidden) if len(directions) == 2 else slice(None)
-            states["h"][destinations[direction], columns] = h.cpu().numpy()
+            host.put(states["h"], (destinations[direction], columns), h)
             if "c" in states:
                 w = direction_weights(module)
                 c = packed_lstm_cell_states(
                     inputs_packed, h, bucket.batch_sizes, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh
                 )
-                states["c"][destinations[direction], columns] = c.cpu().numpy()
+                host.put(states["c"], (destinations[direction], columns), c)
             outs.append(out)
         if len(outs) == 1:
             x, x_packed = outs[0], h
@@ -208,12 +213,50 @@ def _extract_bucket(
             x = torch.cat([outs[0], _reorder(outs[1], reverse)], dim=-1)
             x_packed = _packed(x, index)
 
-    result["ep"][bucket.destinations] = torch.softmax(runner.head(x_packed), dim=-1).cpu().numpy()
+    host.put(result["ep"], bucket.destinations, torch.softmax(runner.head(x_packed), dim=-1))
     batch_first = x.transpose(0, 1)
     probs = torch.softmax(runner.head(runner.final_state(batch_first, lengths)), dim=-1)
     if check_forward:
         _check_against_forward(runner, ids.t(), lengths, probs)
-    result["probs"][bucket.sequences] = probs.cpu().numpy()
+    host.put(result["probs"], bucket.sequences, probs)
+    host.flush()
+
+
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host array on ``device``; to CUDA through pinned memory, without waiting for the copy."""
+    tensor = torch.from_numpy(array)
+    if device.type != "cuda":
+        return tensor
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+class _HostWriter:
+    """Device-to-host copies of one batch's results into the output arrays.
+
+    On CUDA each result is copied into pinned memory without blocking, so the GPU runs the next
+    layer while the copy travels; the stream is waited for once per batch (:meth:`flush`), not
+    once per array. On the CPU results are written at once.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.cuda = device.type == "cuda"
+        self.pending: list[tuple[np.ndarray, Any, torch.Tensor]] = []
+
+    def put(self, target: np.ndarray, index: Any, tensor: torch.Tensor) -> None:
+        if not self.cuda:
+            target[index] = tensor.numpy()
+            return
+        staged = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)  # from torch's pinned cache
+        staged.copy_(tensor, non_blocking=True)
+        self.pending.append((target, index, staged))
+
+    def flush(self) -> None:
+        if self.pending:
+            torch.cuda.current_stream(self.device).synchronize()
+        for target, index, staged in self.pending:
+            target[index] = staged.numpy()
+        self.pending.clear()
 
 
 def _packed(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
