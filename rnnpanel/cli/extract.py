@@ -25,7 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="a registered corpus (e.g. rotten_tomatoes) or a CSV/TSV/Parquet/JSONL file")
     p.add_argument("--text-column", metavar="COLUMN", help="text column of a dataset file")
     p.add_argument("--label-column", metavar="COLUMN", help="label column of a dataset file")
-    p.add_argument("--split", default="test", help="train or test (default: test)")
+    p.add_argument("--split", default="test",
+                   help="train, test, or all (both, each sequence's split kept; default: test)")
     p.add_argument("--n", type=int, default=None, metavar="N",
                    help="number of sequences to sample (default: all of the split)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
@@ -34,6 +35,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto = CUDA when available)")
     p.add_argument("--batch-size", type=int, default=256, metavar="B",
                    help="sequences per batch (default: 256)")
+    p.add_argument("--cluster", default=None, metavar="SPEC",
+                   help="run the extraction on a Dask cluster: local[:N] (N worker processes here), local-cuda "
+                        "(one worker per GPU) or tcp://HOST:PORT of a running dask-scheduler whose workers see "
+                        "the same store path; the entry is the same as without")
+    p.add_argument("--chunk-states", type=int, default=None, metavar="N",
+                   help="states written per chunk, the unit a killed run resumes from (default: 65,536, "
+                        "fewer for wide models so that a chunk of one array stays near 32 MB)")
     return p
 
 
@@ -53,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         progress=True,
         text_column=args.text_column,
         label_column=args.label_column,
+        cluster=args.cluster,
+        chunk_states=args.chunk_states,
     )
     print(summary_line(summary), file=sys.stdout, flush=True)
     return 0

@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from rnnpanel.data.corpus import SPLITS
+from rnnpanel.data.corpus import SPLIT_CHOICES, SPLITS
 from rnnpanel.data.registry import REGISTRY
 from rnnpanel.errors import DataError, ModelError
 from rnnpanel.hashing import file_sha256
 from rnnpanel.store import StateStore, StoredEntry, content_key, entry_key
+from rnnpanel.store.state_store import chunk_rows_for
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ def extract_to_store(
     progress: bool | Callable[[int, int], Any] | Any = True,
     text_column: str | None = None,
     label_column: str | None = None,
+    cluster: str | None = None,
+    chunk_states: int | None = None,
 ) -> tuple[StoredEntry, dict[str, Any]]:
     """Extract the states of ``n`` sequences (all when ``None``) of ``dataset``'s ``split`` into the store.
 
@@ -75,9 +78,16 @@ def extract_to_store(
     (path), ``device``, ``accuracy``. ``progress`` is ``True`` (a tqdm bar on stderr), ``False``,
     or a ``callback(done_states, total_states)`` / tqdm bar for the state extraction.
     Bad input raises :class:`DataError` or :class:`ModelError` before anything is written.
+
+    ``split`` is ``train``, ``test`` or ``all`` (both; each sequence's split is kept in the
+    entry's ``sequence_split``). States stream into the store ``chunk_states`` rows at a time
+    (the unit a killed run resumes from; default: 65,536, fewer for wide models); ``cluster`` (``local[:N]``, ``local-cuda`` or a
+    scheduler address, see :mod:`rnnpanel.pipeline.cluster`) runs the shards on Dask workers,
+    which write their own rows: the entry is the same either way.
     """
     start = time.perf_counter()
     _check_arguments(split=split, n=n, seed=seed, device=device, batch_size=batch_size)
+    _check_streaming(cluster=cluster, chunk_states=chunk_states)
     n, seed = (None if n is None else int(n)), int(seed)
     store = StateStore(store_root)
     files = model_files(model_dir)
@@ -98,13 +108,14 @@ def extract_to_store(
 
     entry, reused = _extract(files, dataset, source, request, store, split=split, n=n, seed=seed,
                              device=device, batch_size=batch_size, progress=progress,
-                             text_column=text_column, label_column=label_column)
+                             text_column=text_column, label_column=label_column, cluster=cluster,
+                             chunk_states=chunk_states)
     return entry, _summary(entry, store, start, cache_hit=reused)
 
 
 def _check_arguments(*, split: str, n: int | None, seed: int, device: str, batch_size: int) -> None:
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if split not in SPLIT_CHOICES:
+        raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_CHOICES)}")
     if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
         raise DataError(f"n (--n) must be a positive number of sequences, got {n!r}; leave it out to take all")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -113,6 +124,16 @@ def _check_arguments(*, split: str, n: int | None, seed: int, device: str, batch
         raise DataError(f"batch size (--batch-size) must be a positive integer, got {batch_size!r}")
     if not isinstance(device, str) or not _DEVICE_PATTERN.match(device.strip().lower()):
         raise DataError(f"unknown device {device!r}; choose one of auto, cpu, cuda (or cuda:N)")
+
+
+def _check_streaming(*, cluster: str | None, chunk_states: int) -> None:
+    from rnnpanel.pipeline.cluster import check_cluster
+
+    check_cluster(cluster)
+    if chunk_states is None:
+        return
+    if isinstance(chunk_states, bool) or not isinstance(chunk_states, (int, np.integer)) or chunk_states < 1:
+        raise DataError(f"chunk size (--chunk-states) must be a positive number of states, got {chunk_states!r}")
 
 
 def model_files(model_dir: str | Path) -> ModelFiles:
@@ -177,14 +198,14 @@ def choose_sample(n_available: int, n: int | None, seed: int) -> np.ndarray:
 def _extract(
     files: ModelFiles, dataset: str, source: dict, request: str, store: StateStore, *, split: str,
     n: int | None, seed: int, device: str, batch_size: int, progress: Any,
-    text_column: str | None, label_column: str | None,
+    text_column: str | None, label_column: str | None, cluster: str | None, chunk_states: int | None,
 ) -> tuple[StoredEntry, bool]:
-    """Load, sample, extract and store; returns the entry and whether it was already stored."""
+    """Load, sample, then stream the states into the store shard by shard; returns the entry and
+    whether it was already stored. A run killed earlier for the same entry is resumed."""
     # torch and the corpus are needed only now, on a cache miss
     from rnnpanel.compute.device import resolve_device
-    from rnnpanel.compute.extraction import extract_states
     from rnnpanel.data import resolve_corpus
-    from rnnpanel.models.encoding import encode_split
+    from rnnpanel.models.encoding import encode_flat
 
     target = resolve_device(device)
     loaded = _load_model(files.directory)
@@ -195,8 +216,8 @@ def _extract(
                             progress=progress is not False)
     _check_classes(config, corpus, dataset, files.directory)
     chosen_split = corpus.split(split)
-    ids, n_cut, kept = encode_split(chosen_split, loaded.vocab, config)
-    kept_rows = np.flatnonzero(kept)
+    encoded = encode_flat(_tokenising(chosen_split.texts, progress), loaded.vocab, config)
+    kept_rows = np.flatnonzero(encoded.kept)
     if len(kept_rows) == 0:
         raise DataError(
             f"no text of {dataset}'s {split} split has a word the model knows; "
@@ -204,7 +225,8 @@ def _extract(
         )
     picked = choose_sample(len(kept_rows), n, seed)
     sequence_ids = kept_rows[picked]
-    sequences = [ids[i] for i in picked]
+    sample = encoded if len(picked) == len(kept_rows) else encoded.subset(picked)
+    del encoded
 
     key = entry_key(
         weights_sha256=loaded.weights_sha256,
@@ -215,29 +237,37 @@ def _extract(
         logger.info("entry %s already stored", key)
         return store.open_entry(key), True
 
-    bar = _progress_bar(progress, total=sum(len(seq) for seq in sequences))
+    if chunk_states is None:
+        chunk_states = chunk_rows_for(4 * max(config.state_size, config.n_classes))
     started = time.perf_counter()
-    try:
-        states = extract_states(loaded.model, sequences, batch_size=int(batch_size), device=target,
-                                progress=bar if progress is True else (progress or None))
-    finally:
-        if bar is not None:
-            bar.close()
-    seconds = time.perf_counter() - started
+    with _partial_entry(store, key, config, sample, batch_size=batch_size, chunk_states=chunk_states) as partial:
+        probs = _stream_states(partial, files, sample, device=device, batch_size=batch_size, progress=progress,
+                               cluster=cluster, chunk_states=chunk_states)
+        seconds = time.perf_counter() - started
+        entry = _commit(store, partial, files, loaded, corpus, sample, probs, sequence_ids, source, request,
+                        split=split, n=n, seed=seed, n_available=len(kept_rows), target=target, cluster=cluster,
+                        seconds=seconds)
+    logger.info("stored %d states of %d sequences as entry %s", sample.n_tokens, sample.n_sequences, key)
+    return entry, False
+
+
+def _commit(store: StateStore, partial, files: ModelFiles, loaded, corpus, sample, probs: np.ndarray,
+            sequence_ids: np.ndarray, source: dict, request: str, *, split: str, n: int | None, seed: int,
+            n_available: int, target: Any, cluster: str | None, seconds: float) -> StoredEntry:
+    """The per-sequence arrays and attributes that complete the entry; then the entry is committed."""
+    config = loaded.config
+    chosen_split = corpus.split(split)
     labels = np.asarray(chosen_split.labels, dtype=np.int64)[sequence_ids]
-    arrays = {
-        "offsets": states.offsets,
-        "token_ids": states.token_ids,
+    predictions = probs.argmax(axis=1).astype(np.int64)
+    per_sequence = {
+        "offsets": sample.offsets,
         "labels": labels,
-        "predictions": states.predictions,
-        "probs": states.probs,
+        "predictions": predictions,
+        "probs": probs,
         "sequence_ids": sequence_ids.astype(np.int64),
-        "n_cut": np.asarray(n_cut, dtype=np.int64)[picked],
-        "ep": states.ep,
+        "sequence_split": corpus.split_origin(split)[sequence_ids],
+        "n_cut": sample.n_cut,
     }
-    for layer, kinds in enumerate(states.layers):
-        for kind, values in kinds.items():
-            arrays[f"layer_{layer}/{kind}"] = values
     attrs = {
         "model_dir": str(files.directory.resolve()),
         "model_name": files.directory.resolve().name,
@@ -247,27 +277,93 @@ def _extract(
         "dataset": corpus.name,
         "dataset_identity": source,
         "split": split,
-        "sample": {"n": n, "seed": seed, "n_available": len(kept_rows),
-                   "n_dropped_empty": int(len(kept) - len(kept_rows))},
+        "split_names": list(SPLITS),
+        "sample": {"n": n, "seed": seed, "n_available": n_available,
+                   "n_dropped_empty": int(len(chosen_split) - n_available)},
         "request_key": request,
-        "n_sequences": states.n_sequences,
-        "n_states": states.n_states,
+        "n_sequences": sample.n_sequences,
+        "n_states": sample.n_tokens,
         "layers": config.num_layers,
         "hidden_size": config.hidden_size,
         "state_size": config.state_size,
-        "state_kinds": list(states.state_kinds),
+        "state_kinds": list(_state_kinds(config)),
         "bidirectional": config.bidirectional,
         "class_names": list(corpus.class_names),
         "truncation": config.truncation,
         "max_length": config.max_length,
-        "accuracy": float(np.mean(states.predictions == labels)),
+        "accuracy": float(np.mean(predictions == labels)),
         "device": str(target),
+        "cluster": cluster,
+        "resumed": partial.resumed,
         "extraction_seconds": seconds,
         "created": time.time(),
     }
-    entry = store.write_entry(key, arrays, attrs, list(loaded.vocab.words))
-    logger.info("stored %d states of %d sequences as entry %s", states.n_states, states.n_sequences, key)
-    return entry, False
+    return store.commit_partial(partial, per_sequence, attrs, list(loaded.vocab.words))
+
+
+def _state_kinds(config) -> tuple[str, ...]:
+    return ("h", "c") if config.cell == "lstm" else ("h",)
+
+
+def _partial_entry(store: StateStore, key: str, config, sample, *, batch_size: int, chunk_states: int):
+    """The entry's partial folder: every per-state array, empty, one chunk per shard."""
+    n_states, width, classes = sample.n_tokens, config.state_size, config.n_classes
+    layout = {"token_ids": ((n_states,), "int32"), "ep": ((n_states, classes), "float32")}
+    for layer in range(config.num_layers):
+        for kind in _state_kinds(config):
+            layout[f"layer_{layer}/{kind}"] = ((n_states, width), "float32")
+    plan = {"n_sequences": sample.n_sequences, "batch_size": int(batch_size), "version": PIPELINE_VERSION}
+    return store.partial_entry(key, layout, chunk_rows=chunk_states, plan=plan)
+
+
+def _stream_states(partial, files: ModelFiles, sample, *, device: str, batch_size: int, progress: Any,
+                   cluster: str | None, chunk_states: int) -> np.ndarray:
+    """Extract every shard not yet written into the partial entry; return the model's
+    probabilities per sequence, read back from the shards' results."""
+    from rnnpanel.pipeline.shards import plan_shards, run_shard, shard_tasks
+
+    shards = plan_shards(sample.offsets, chunk_states)
+    done = partial.done()
+    tasks = shard_tasks([s for s in shards if s.index not in done], sample.token_ids, sample.offsets,
+                        model_dir=str(files.directory), weights_sha256=files.weights_sha256,
+                        partial_path=str(partial.path), device=device, batch_size=int(batch_size))
+    bar = _progress_bar(progress, total=sample.n_tokens)
+    report = _reporter(progress, bar, total=sample.n_tokens)
+    report(sum(s.n_states for s in shards if s.index in done))
+    try:
+        if cluster is None:
+            for task in tasks:
+                report(run_shard(task)["n_states"])
+        else:
+            _run_on_cluster(cluster, tasks, report)
+    finally:
+        if bar is not None:
+            bar.close()
+    return np.concatenate([partial.results(s.index)["probs"] for s in shards])
+
+
+def _run_on_cluster(spec: str, tasks: list, report: Callable[[int], None]) -> None:
+    """Each Dask worker runs whole shards (loading the model once) and writes its own rows."""
+    from distributed import as_completed
+
+    from rnnpanel.pipeline.cluster import dask_client
+    from rnnpanel.pipeline.shards import run_shard
+
+    if not tasks:
+        return
+    with dask_client(spec) as client:
+        futures = client.map(run_shard, tasks, pure=False)
+        for future in as_completed(futures):
+            report(future.result()["n_states"])
+
+
+def _tokenising(texts, progress: Any):
+    """The texts, behind a tqdm bar when progress is shown on the terminal."""
+    if progress is not True:
+        return texts
+    from tqdm import tqdm
+
+    return tqdm(texts, desc="tokenising", unit="text", leave=False, dynamic_ncols=True)
 
 
 def _check_classes(config, corpus, dataset: str, directory: Path) -> None:
@@ -302,13 +398,33 @@ def _summary(entry: StoredEntry, store: StateStore, start: float, *, cache_hit: 
 
 
 def _progress_bar(progress: Any, *, total: int):
-    """A tqdm bar on stderr when ``progress`` is ``True``; otherwise the caller's own (or none)."""
+    """A tqdm bar on stderr when ``progress`` is ``True`` (states per second and an ETA)."""
     if progress is not True:
         return None
     from tqdm import tqdm
 
     return tqdm(total=total, desc="extracting states", unit="state", unit_scale=True, leave=False,
-                dynamic_ncols=True)
+                dynamic_ncols=True, smoothing=0.1)
+
+
+def _reporter(progress: Any, bar: Any, *, total: int) -> Callable[[int], None]:
+    """``report(states_just_done)`` for a tqdm bar (ours or the caller's) or a ``callback(done, total)``."""
+    target = bar if bar is not None else (progress if progress not in (True, False, None) else None)
+    if target is None:
+        return lambda advanced: None
+    if hasattr(target, "update"):
+        if getattr(target, "total", None) is None:
+            target.total = total
+        return lambda advanced: target.update(advanced)
+    if callable(target):
+        done = [0]
+
+        def report(advanced: int) -> None:
+            done[0] += advanced
+            target(done[0], total)
+
+        return report
+    raise TypeError(f"progress must be True, False, a callable(done, total) or a tqdm bar; got {type(progress).__name__}")
 
 
 def _load_model(directory: Path):

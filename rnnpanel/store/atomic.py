@@ -18,8 +18,12 @@ TMP_PREFIX = ".tmp-"
 STALE_SECONDS = 6 * 3600
 
 
+PARTIAL_PREFIX = ".partial-"  # an entry being streamed (rnnpanel.store.partial): resumable, never stale
+
+
 def is_temporary(path: Path) -> bool:
-    return path.name.startswith(TMP_PREFIX)
+    """Whether a folder is unfinished work that readers must not trust."""
+    return path.name.startswith((TMP_PREFIX, PARTIAL_PREFIX))
 
 
 @contextlib.contextmanager
@@ -54,7 +58,7 @@ def remove_stale_temporaries(folder: Path, older_than: float = STALE_SECONDS) ->
     now = time.time()
     removed = 0
     for child in folder.iterdir():
-        if is_temporary(child) and now - child.stat().st_mtime > older_than:
+        if child.name.startswith(TMP_PREFIX) and now - child.stat().st_mtime > older_than:
             shutil.rmtree(child, ignore_errors=True)
             removed += 1
     return removed

@@ -25,6 +25,7 @@ import zarr
 
 from rnnpanel.errors import StoreError
 from rnnpanel.store.atomic import atomic_directory, is_temporary, remove_stale_temporaries
+from rnnpanel.store.partial import Layout, PartialEntry
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,14 @@ ENTRIES = "entries"
 PROJECTIONS = "projections"
 VOCAB_FILE = "vocab.json"
 ROW_CHUNK = 1 << 16
+CHUNK_BYTES = 32 << 20  # a streamed chunk of one state array: bounded memory for any model width
+
+
+def chunk_rows_for(row_bytes: int) -> int:
+    """Rows per chunk of a streamed entry whose widest per-state array has ``row_bytes`` a row:
+    :data:`ROW_CHUNK`, fewer for wide states so that a chunk stays near :data:`CHUNK_BYTES`."""
+    rows = max(1024, CHUNK_BYTES // max(1, int(row_bytes)))
+    return min(ROW_CHUNK, 1 << (rows.bit_length() - 1))
 STATE_KINDS = ("h", "c", "h_fwd", "h_bwd", "c_fwd", "c_bwd")
 
 
@@ -108,6 +117,15 @@ class StoredEntry:
         if self.attrs.get("bidirectional"):
             kinds += [f"{k}_{d}" for k in self.attrs["state_kinds"] for d in ("fwd", "bwd")]
         return kinds
+
+    def array(self, name: str) -> zarr.Array:
+        """One stored array, unread: slicing it reads only the chunks it touches."""
+        try:
+            return self._group[name]
+        except KeyError:
+            raise StoreError(
+                f"store entry {self.key} has no array {name!r}; it has {', '.join(self.array_names)}"
+            ) from None
 
     def states(self, layer: int = -1, kind: str = "h") -> np.ndarray:
         """States ``(N, D)`` of one layer (negative counts from the top) and kind.
@@ -190,6 +208,18 @@ class StateStore:
             _write_group(tmp, arrays, {**attrs, "entry_key": key, "created": attrs.get("created", time.time())})
             (tmp / VOCAB_FILE).write_text(json.dumps(list(words)))
         return self.open_entry(key)
+
+    def partial_entry(self, key: str, layout: Layout, *, chunk_rows: int = ROW_CHUNK,
+                      plan: dict[str, Any] | None = None) -> PartialEntry:
+        """The entry ``key`` under construction, streamed shard by shard (a context manager that
+        holds its lock); resumes the work of an earlier run with the same ``layout`` and ``plan``."""
+        return PartialEntry(self.entries_dir, key, layout, chunk_rows=chunk_rows, plan=plan or {})
+
+    def commit_partial(self, partial: PartialEntry, arrays: dict[str, np.ndarray], attrs: dict[str, Any],
+                       words: list[str]) -> StoredEntry:
+        """Complete a streamed entry whose every shard is written (inside its ``with``) and open it."""
+        partial.commit(arrays, attrs, words, format_version=FORMAT_VERSION, vocab_file=VOCAB_FILE)
+        return self.open_entry(partial.key)
 
     def projection_path(self, entry_key: str, projection_key: str) -> Path:
         return self.entry_path(entry_key) / PROJECTIONS / projection_key

@@ -44,3 +44,32 @@ def store_with_entry(tmp_path):
     store = StateStore(tmp_path / "store")
     entry = write_model_entry(store)
     return store, entry
+
+
+def synthetic_source(folder, *, n_texts: int, min_len: int = 5, max_len: int = 60, n_words: int = 200,
+                     cell: str = "lstm", hidden: int = 8, layers: int = 2, bidirectional: bool = False,
+                     max_length: int = 64, seed: int = 0):
+    """A labelled CSV of random texts and an untrained model folder over its words: ``(csv, model_dir)``.
+
+    The synthetic source for tests that need real extraction runs of a chosen size in seconds.
+    """
+    import pandas as pd
+
+    from rnnpanel.data.text import SPECIAL_TOKENS, Vocabulary
+    from rnnpanel.models import save_model
+
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(n_words)]
+    lengths = rng.integers(min_len, max_len + 1, size=n_texts)
+    texts = [" ".join(rng.choice(words, size=int(n))) for n in lengths]
+    labels = np.where(rng.random(n_texts) < 0.5, "neg", "pos")
+    csv = folder / "synthetic.csv"
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(csv, index=False)
+    vocab = Vocabulary(list(SPECIAL_TOKENS) + words)
+    torch.manual_seed(seed)  # the test's own weights; library code never seeds globally
+    config = ModelConfig(cell=cell, vocab_size=len(vocab.words), n_classes=2, embedding_dim=16,
+                         hidden_size=hidden, num_layers=layers, bidirectional=bidirectional,
+                         max_length=max_length, truncation="first", class_names=("neg", "pos"))
+    model_dir = folder / f"{cell}-{hidden}"
+    save_model(model_dir, RecurrentClassifier(config).eval(), vocab)
+    return csv, model_dir
