@@ -47,16 +47,26 @@ def _cupy() -> ModuleType:
     return importlib.import_module("cupy")
 
 
+def cupy_unavailable_reason() -> str | None:
+    """None when CuPy is installed *and* sees a CUDA device, else why not.
+
+    This, not ``torch.cuda.is_available()``, is what the GPU array math and cuML need: a
+    workstation may run a CPU build of torch next to a working CuPy and cuML.
+    """
+    try:
+        count = _cupy().cuda.runtime.getDeviceCount()
+    except Exception as exc:  # noqa: BLE001 - ImportError, CUDA driver errors: all mean "no GPU namespace here"
+        return f"{type(exc).__name__}: {exc}"
+    return None if count >= 1 else "CuPy sees no CUDA device"
+
+
 def cupy_or_none() -> ModuleType | None:
     """CuPy when it is installed *and* sees a CUDA device, else None (the reason is logged once)."""
-    try:
-        cp = _cupy()
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            raise RuntimeError("CuPy sees no CUDA device")
-    except Exception as exc:  # noqa: BLE001 - ImportError, CUDA driver errors: all mean "no GPU namespace here"
-        _log_cupy_absent(f"{type(exc).__name__}: {exc}")
+    reason = cupy_unavailable_reason()
+    if reason is not None:
+        _log_cupy_absent(reason)
         return None
-    return cp
+    return _cupy()
 
 
 @functools.lru_cache(maxsize=1)
@@ -98,6 +108,17 @@ def asarray(x: Any, *, xp: ModuleType | None = None, dtype: Any = None) -> Any:
     if dtype is not None and out.dtype != dtype:
         out = out.astype(dtype)
     return out
+
+
+def all_finite(x: Any) -> bool:
+    """True when every value of ``x`` is finite; a torch tensor is checked by torch, so a CUDA tensor needs no CuPy."""
+    if is_torch_tensor(x):
+        import torch
+
+        return bool(torch.isfinite(x).all()) if (x.is_floating_point() or x.is_complex()) else True
+    arr = asarray(x)
+    xp = array_namespace(arr)
+    return bool(xp.all(xp.isfinite(arr)))
 
 
 def to_numpy(x: Any) -> np.ndarray:

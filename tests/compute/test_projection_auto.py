@@ -162,6 +162,6 @@ def test_name_resolution():
         resolve_backend_name("tsne", "faiss")
     with pytest.raises(ValueError, match="unknown projection method 'lle'"):
         resolve_backend_name("lle", "auto")
-    assert AUTO_ORDER["tsne"] == ("tsnecuda", "cuml", "opentsne", "sklearn")
+    assert AUTO_ORDER["tsne"] == ("cuml", "tsnecuda", "opentsne", "sklearn")
     with pytest.raises(ValueError, match="computes tsne, not pca"):
         AutoProjection(method="pca", candidates=("sklearn",)).candidate_names()

@@ -1,11 +1,14 @@
 """``auto``: the best backend that is installed *and works* here, with the reason every other one was skipped.
 
-For t-SNE the order is tsnecuda → cuML → openTSNE (tuned) → scikit-learn; for UMAP cuML →
+For t-SNE the order is cuML → tsnecuda → openTSNE (tuned) → scikit-learn; for UMAP cuML →
 umap-learn; PCA has one backend. Each candidate is checked for real (GPU backends run a tiny
 probe fit, see :mod:`.gpu`), constructed, and fitted through the scale strategy. A candidate
-that is missing, broken, refuses the parameters, or fails while fitting (a GPU out of memory,
-a diverged run) is skipped with its reason logged and recorded in ``skipped_``; the run never
-crashes while a later candidate can still answer, and never returns a non-finite map.
+that is missing, broken, refuses the parameters, or fails while fitting — whatever it raises,
+a ``ValueError`` from inside cuML included (a GPU out of memory, a diverged run, a library
+that rejects its input) — is skipped with its reason logged and recorded in ``skipped_``; the
+run never crashes while a later candidate can still answer, and never returns a non-finite map.
+Only a :class:`~.base.ParameterError` (our own check of the parameters or the input, which
+every backend would refuse) reaches the caller at once.
 
 Naming one backend instead of "auto" runs only that one: if it cannot run, the
 :class:`~rnnpanel.errors.BackendUnavailable` (with its reason and remedy) reaches the caller.
@@ -19,7 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from rnnpanel.compute.projection.base import ProjectionBackend
+from rnnpanel.compute.projection.base import ParameterError, ProjectionBackend, check_input
 from rnnpanel.compute.projection.registry import (
     AUTO_ORDER,
     backend_class,
@@ -28,7 +31,7 @@ from rnnpanel.compute.projection.registry import (
     resolve_backend_name,
 )
 from rnnpanel.compute.projection.scale import ScaledProjection
-from rnnpanel.compute.xp import array_namespace, asarray
+from rnnpanel.compute.xp import asarray, is_torch_tensor
 from rnnpanel.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -75,13 +78,11 @@ class AutoProjection(BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> AutoProjection:
         names = self.candidate_names()
+        if self.max_fit != "auto":  # a bad max_fit is the caller's error, not a reason to try the next backend
+            ScaledProjection(None, max_fit=self.max_fit).fit_limit()
         fallback = resolve_backend_name(self.method, self.backend) == "auto"
-        data = asarray(X)
-        xp = array_namespace(data)
-        if data.ndim != 2:
-            raise ValueError(f"X must be a 2-D array (N, D), got shape {tuple(data.shape)}")
-        if not bool(xp.all(xp.isfinite(data))):
-            raise ValueError("X contains NaN or infinite values; projections need finite states")
+        data = X if is_torch_tensor(X) else asarray(X)  # a CUDA tensor needs no CuPy for torch-only backends
+        check_input(data)
         skipped: dict[str, str] = {}
 
         def skip(name: str, reason: str, *, level: int = logging.INFO) -> None:
@@ -105,14 +106,14 @@ class AutoProjection(BaseEstimator):
                                       random_state=self.random_state)
             try:
                 scaled.fit(data, y)
+            except ParameterError:
+                raise  # bad parameters or input: every backend would refuse them
             except BackendUnavailable as exc:
                 if not fallback:
                     raise
                 skip(name, _reason(name, exc))
                 continue
-            except (ValueError, TypeError):
-                raise  # bad parameters or input: every backend would refuse them
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a library failing at run time is a reason to fall back
                 if not fallback:
                     raise
                 skip(name, f"failed while fitting ({type(exc).__name__}: {exc})", level=logging.WARNING)

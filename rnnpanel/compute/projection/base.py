@@ -5,11 +5,27 @@ sets attributes ending in ``_`` (``embedding_`` always, float32 ``(N, n_componen
 ``fit_transform(X)`` returns ``embedding_``; randomness comes only from ``random_state``.
 Parameters that mean the same thing carry the same name in every backend:
 
-``n_components`` (2), ``perplexity`` (t-SNE), ``learning_rate`` ("auto" or a number in the
-openTSNE / bh-tsne convention; the scikit-learn backend converts), ``max_iter`` (total
-iterations including early exaggeration; None = the backend's own schedule), ``init`` ("pca"
-by default), ``metric``, ``random_state``, ``n_jobs`` (-1 = every core), ``verbose`` and
-``progress`` (see :data:`ProgressCallback`).
+``n_components`` (2), ``perplexity`` (t-SNE; above ``(N − 1) / 3`` lowered to that on every
+backend), ``learning_rate`` ("auto" or a number in the openTSNE / bh-tsne convention; the
+scikit-learn backend converts), ``max_iter`` (total iterations including early exaggeration;
+None = the backend's own schedule), ``init`` ("pca" by default), ``metric``, ``random_state``,
+``n_jobs`` (-1 = every core), ``verbose`` and ``progress`` (see :data:`ProgressCallback`).
+
+What the shared t-SNE parameters cannot make equal, and each backend records:
+
+* ``learning_rate`` is the rate of the early-exaggeration phase ("auto" = ``max(N / 12, 200)``,
+  :func:`auto_learning_rate`). After that phase openTSNE's "auto" uses ``N``, a number stays the
+  same on openTSNE, scikit-learn and tsnecuda, and cuML always doubles it (its C++ code takes
+  no separate rate; only its "adaptive" method avoids that, and it also rewrites perplexity,
+  neighbours and exaggeration). Fitted backends record both rates in ``learning_rate_`` and
+  ``post_learning_rate_``.
+* ``random_state``: tsnecuda does not pass its seed on to its C code, so its maps differ from
+  run to run; a seed sends cuML ≥ 26.08 to its deterministic path, 1.2–2.8× slower up to
+  200,000 points (``deterministic_`` says when; the benchmark records it).
+* ``n_iter_`` is the number of iterations actually run (cuML's own count where it reports one).
+
+Parameter and input errors raise :class:`ParameterError` (a ``ValueError``): ``auto`` passes
+those to the caller, because every backend would refuse them, and falls back on anything else.
 
 Class attributes describe the backend to the registry, to ``auto`` and to the scale strategy:
 ``name``, ``method`` ("tsne", "umap" or "pca"), ``hardware`` ("cpu", "gpu" or "any"),
@@ -29,9 +45,13 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from rnnpanel.compute.xp import array_namespace, asarray, to_numpy
+from rnnpanel.compute.xp import all_finite, asarray, is_torch_tensor, to_numpy
 
 log = logging.getLogger(__name__)
+
+
+class ParameterError(ValueError):
+    """A parameter or input that no backend accepts; ``auto`` raises it instead of falling back."""
 
 ProgressCallback = Callable[[float, str], Any]
 """``progress(fraction, message)``: ``fraction`` in [0, 1] of the fit done, ``message`` the phase.
@@ -95,18 +115,15 @@ class ProjectionBackend(BaseEstimator):
     # -- helpers for subclasses ---------------------------------------------------------------
     def _validate_input(self, X: Any) -> Any:
         """2-D, finite, enough rows; NumPy float32 for CPU backends, device arrays kept for GPU ones."""
-        data = asarray(X)
-        xp = array_namespace(data)
-        if data.ndim != 2:
-            raise ValueError(f"X must be a 2-D array (N, D), got shape {tuple(data.shape)}")
+        # a torch tensor stays one (a CUDA tensor needs no CuPy for torch-only backends such as PCA)
+        data = X if is_torch_tensor(X) else asarray(X)
+        check_input(data)
         if data.shape[0] < self.min_samples:
-            raise ValueError(f"{self.name} needs at least {self.min_samples} points, got {data.shape[0]}")
-        if data.shape[1] < 1:
-            raise ValueError("X must have at least one column")
-        if not bool(xp.all(xp.isfinite(data))):
-            raise ValueError("X contains NaN or infinite values; projections need finite states")
+            raise ParameterError(f"{self.name} needs at least {self.min_samples} points, got {data.shape[0]}")
         if not self.accepts_gpu_input:
             data = to_numpy(data)
+        if is_torch_tensor(data):
+            return data if data.is_floating_point() and data.element_size() >= 4 else data.float()
         if data.dtype.kind != "f" or data.dtype.itemsize < 4:
             data = data.astype("float32")
         return data
@@ -132,6 +149,16 @@ class ProjectionBackend(BaseEstimator):
 
 
 # -- shared parameter rules -------------------------------------------------------------------
+def check_input(data: Any) -> None:
+    """2-D, at least one column, finite: else :class:`ParameterError` (NumPy, CuPy or torch, on any device)."""
+    if data.ndim != 2:
+        raise ParameterError(f"X must be a 2-D array (N, D), got shape {tuple(data.shape)}")
+    if data.shape[1] < 1:
+        raise ParameterError("X must have at least one column")
+    if not all_finite(data):
+        raise ParameterError("X contains NaN or infinite values; projections need finite states")
+
+
 def effective_perplexity(perplexity: float, n_samples: int) -> float:
     """The perplexity a t-SNE backend can honour on ``n_samples`` points.
 
@@ -140,7 +167,7 @@ def effective_perplexity(perplexity: float, n_samples: int) -> float:
     they stay comparable. The change is logged and each backend records it in ``perplexity_``.
     """
     if not perplexity > 0:
-        raise ValueError(f"perplexity must be positive, got {perplexity}")
+        raise ParameterError(f"perplexity must be positive, got {perplexity}")
     limit = (n_samples - 1) / 3.0
     if perplexity > limit:
         log.warning("perplexity %.3g is too large for %d points; using %.3g", perplexity, n_samples, limit)
@@ -164,7 +191,7 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
         return 1
     n_jobs = int(n_jobs)
     if n_jobs == 0:
-        raise ValueError("n_jobs must be a positive number of threads or negative (-1 = every core), not 0")
+        raise ParameterError("n_jobs must be a positive number of threads or negative (-1 = every core), not 0")
     return max(1, cores + 1 + n_jobs) if n_jobs < 0 else n_jobs
 
 
@@ -199,23 +226,23 @@ def seed_from(random_state: Any) -> int | None:
         return int(random_state.randint(np.iinfo(np.int32).max))
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(np.iinfo(np.int32).max))
-    raise ValueError(f"random_state must be None, an int, a RandomState or a Generator, got {type(random_state).__name__}")
+    raise ParameterError(f"random_state must be None, an int, a RandomState or a Generator, got {type(random_state).__name__}")
 
 
 def check_choice(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+        raise ParameterError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
 
 
 def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
+        raise ParameterError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
 
 
 def check_learning_rate(value: Any) -> None:
     if value == "auto":
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"learning_rate must be 'auto' or a positive number, got {value!r}")
+        raise ParameterError(f"learning_rate must be 'auto' or a positive number, got {value!r}")

@@ -2,8 +2,9 @@
 
 From the ``cuml-cu12`` / ``cuml-cu13`` packages (gpu/requirements-cuda*.txt). Input that is
 already on the GPU (a CUDA torch tensor or a CuPy array) is handed to cuML through DLPack with no
-trip through the host; NumPy input is copied to the device once. Availability is a real tiny fit
-per process, because a cuML built for another CUDA major imports and then fails in its first
+trip through the host; NumPy input is copied to the device once. Availability is CuPy seeing a
+device (not torch: a CPU build of torch may sit next to a working cuML) and a real tiny fit per
+process, because a cuML built for another CUDA major imports and then fails in its first
 kernel. Keyword names that changed between cuML releases (``n_iter`` → ``max_iter``) are
 resolved against the installed signature.
 """
@@ -11,6 +12,8 @@ resolved against the installed signature.
 from __future__ import annotations
 
 import inspect
+import logging
+import re
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,15 +30,21 @@ from rnnpanel.compute.projection.base import (
 from rnnpanel.compute.projection.gpu import (
     import_or_unavailable,
     probe_once,
-    require_cuda_device,
+    require_cupy_device,
     tiny_input,
 )
-from rnnpanel.compute.xp import asarray, to_numpy
+from rnnpanel.compute.projection.pca import reduce_dimensions
+from rnnpanel.compute.xp import asarray, is_cupy_array, to_numpy
 from rnnpanel.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
 
 CUML_HINT = "cuml-cu12 or cuml-cu13 (matching your CUDA major) with cupy-cuda12x / cupy-cuda13x"
 DEFAULT_MAX_ITER = 1000
 DEFAULT_EE_ITER = 250
+LARGE_N = 500_000      # from here on the default schedule is shorter ...
+LARGE_MAX_ITER = 500   # ... (the FFT gradients dominate; gpu/check.py's speed section times it)
+DETERMINISTIC_FROM = (26, 8)  # cuML release whose seeded t-SNE takes a slower deterministic path
 
 
 def _iterations_keyword(cls: type) -> str:
@@ -54,24 +63,33 @@ def _to_device(X: Any) -> Any:
     import cupy
 
     arr = asarray(X)
-    return arr if isinstance(arr, cupy.ndarray) else cupy.asarray(arr)
+    return arr if is_cupy_array(arr) else cupy.asarray(arr)
+
+
+def release_tuple(version: str) -> tuple[int, int]:
+    """``"26.08.00"`` → ``(26, 8)``; ``(0, 0)`` when the string is not a release number."""
+    match = re.match(r"(\d+)\.(\d+)", str(version))
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def seed_takes_deterministic_path(version: str, seed: int | None) -> bool:
+    """True when cuML ``version`` given ``seed`` runs its slower deterministic t-SNE (1.2–2.8× up to 200k points)."""
+    return seed is not None and release_tuple(version) >= DETERMINISTIC_FROM
 
 
 def _probe_tsne() -> None:
-    require_cuda_device()
-    import_or_unavailable("cupy", CUML_HINT)
+    cupy = require_cupy_device()
     manifold = import_or_unavailable("cuml.manifold", CUML_HINT)
     kw = {_iterations_keyword(manifold.TSNE): 300, "n_components": 2, "perplexity": 10.0, "output_type": "numpy"}
-    out = np.asarray(manifold.TSNE(**kw).fit_transform(_to_device(tiny_input())))
+    out = np.asarray(manifold.TSNE(**kw).fit_transform(cupy.asarray(tiny_input())))
     if out.shape != (256, 2) or not np.all(np.isfinite(out)):
         raise BackendUnavailable("cuML TSNE's probe fit returned non-finite values; the installation is broken")
 
 
 def _probe_umap() -> None:
-    require_cuda_device()
-    import_or_unavailable("cupy", CUML_HINT)
+    cupy = require_cupy_device()
     manifold = import_or_unavailable("cuml.manifold", CUML_HINT)
-    out = np.asarray(manifold.UMAP(n_components=2, n_neighbors=10, output_type="numpy").fit_transform(_to_device(tiny_input())))
+    out = np.asarray(manifold.UMAP(n_components=2, n_neighbors=10, output_type="numpy").fit_transform(cupy.asarray(tiny_input())))
     if out.shape != (256, 2) or not np.all(np.isfinite(out)):
         raise BackendUnavailable("cuML UMAP's probe fit returned non-finite values; the installation is broken")
 
@@ -81,8 +99,15 @@ class CumlTSNE(ProjectionBackend):
 
     cuML's "adaptive" learning-rate method also changes perplexity, neighbours and exaggeration
     with N; it is switched off so that the same perplexity means the same thing on every
-    backend, and "auto" uses ``max(N / 12, 200)``. ``max_iter`` None = 1,000 (250 of them
-    exaggerated).
+    backend, and "auto" uses ``max(N / 12, 200)``. Without it cuML doubles the rate after early
+    exaggeration (recorded in ``post_learning_rate_``; see :mod:`.base`). ``max_iter`` None =
+    1,000 (250 of them exaggerated), 500 from ``LARGE_N`` points on.
+
+    Like the tuned openTSNE backend, the states are first reduced on the GPU to
+    ``pca_components`` principal components when those keep ``pca_min_variance`` of the
+    variance (the exact neighbour search costs linearly in the dimension: at a million states
+    of 256 dimensions it would dominate the run). A ``random_state`` makes cuML ≥ 26.08 take
+    its deterministic path, slower (``deterministic_``); leave it None when timing.
 
     ``max_fit_size`` = 2,000,000: cuML keeps the ``N × 3·perplexity`` neighbour graph and its
     symmetrised copy in GPU memory; beyond ~2 M states that passes 16 GB cards.
@@ -97,6 +122,7 @@ class CumlTSNE(ProjectionBackend):
     def __init__(self, *, n_components: int = 2, perplexity: float = 30.0, learning_rate: Any = "auto",
                  max_iter: int | None = None, early_exaggeration_iter: int = DEFAULT_EE_ITER,
                  early_exaggeration: float = 12.0, init: str = "pca", metric: str = "euclidean",
+                 pca_components: int | None = 50, pca_min_variance: float = 0.9,
                  random_state: Any = None, verbose: bool = False, progress: Any = None) -> None:
         self.n_components = n_components
         self.perplexity = perplexity
@@ -106,6 +132,8 @@ class CumlTSNE(ProjectionBackend):
         self.early_exaggeration = early_exaggeration
         self.init = init
         self.metric = metric
+        self.pca_components = pca_components
+        self.pca_min_variance = pca_min_variance
         self.random_state = random_state
         self.verbose = verbose
         self.progress = progress
@@ -114,29 +142,32 @@ class CumlTSNE(ProjectionBackend):
     def check_available(cls) -> None:
         probe_once(cls.name, _probe_tsne)
 
-    def _fit(self, X: Any) -> np.ndarray:
-        self.check_available()
-        from cuml.manifold import TSNE
-
+    def tsne_options(self, n: int, iterations_keyword: str = "max_iter") -> dict[str, Any]:
+        """The keyword arguments for ``cuml.manifold.TSNE`` on ``n`` points (validates; sets the ``*_`` rates)."""
         if self.n_components != 2:
             raise BackendUnavailable(f"cuML's t-SNE embeds into 2 dimensions only, n_components={self.n_components} was asked")
         check_choice("init", self.init, ("pca", "random"))
         check_learning_rate(self.learning_rate)
         check_positive_int("max_iter", self.max_iter, allow_none=True)
-        n = int(X.shape[0])
+        check_positive_int("early_exaggeration_iter", self.early_exaggeration_iter)
         self.perplexity_ = effective_perplexity(self.perplexity, n)
         self.learning_rate_ = (
             auto_learning_rate(n, self.early_exaggeration) if self.learning_rate == "auto" else float(self.learning_rate)
         )
-        max_iter = DEFAULT_MAX_ITER if self.max_iter is None else int(self.max_iter)
-        kwargs = {
+        self.post_learning_rate_ = 2.0 * self.learning_rate_  # cuML's non-adaptive rule
+        if self.max_iter is not None:
+            max_iter = int(self.max_iter)
+        else:
+            max_iter = LARGE_MAX_ITER if n >= LARGE_N else DEFAULT_MAX_ITER
+        self.max_iter_ = max_iter
+        return {
             "n_components": 2,
             "perplexity": self.perplexity_,
             "learning_rate": self.learning_rate_,
             "learning_rate_method": None,
             "early_exaggeration": float(self.early_exaggeration),
             "exaggeration_iter": min(int(self.early_exaggeration_iter), max_iter),
-            _iterations_keyword(TSNE): max_iter,
+            iterations_keyword: max_iter,
             "n_neighbors": min(1023, max(1, int(3 * self.perplexity_)), n - 1),
             "init": self.init,
             "metric": self.metric,
@@ -145,11 +176,35 @@ class CumlTSNE(ProjectionBackend):
             "verbose": bool(self.verbose),
             "output_type": "cupy",
         }
+
+    def reduce(self, data: Any) -> Any:
+        """The states the neighbour search reads: PCA-reduced on their own device when that keeps enough variance."""
+        check_positive_int("pca_components", self.pca_components, allow_none=True)
+        self.input_dims_ = int(data.shape[1])
+        self.pca_variance_kept_ = 1.0
+        if self.metric not in ("euclidean", "l2"):
+            return data
+        reduced, kept = reduce_dimensions(data, self.pca_components, self.pca_min_variance)
+        self.input_dims_, self.pca_variance_kept_ = int(reduced.shape[1]), kept
+        return reduced
+
+    def _fit(self, X: Any) -> np.ndarray:
+        self.check_available()
+        import cuml
+        from cuml.manifold import TSNE
+
+        n = int(X.shape[0])
+        kwargs = self.tsne_options(n, _iterations_keyword(TSNE))
+        self.deterministic_ = seed_takes_deterministic_path(getattr(cuml, "__version__", ""), kwargs["random_state"])
+        if self.deterministic_:
+            log.info("cuml: a fixed random_state selects cuML's deterministic (slower) t-SNE; leave it None when timing")
+        data = self.reduce(_to_device(X))
         self._report(0.05, "cuml: t-SNE on the GPU (no intermediate progress)")
         tsne = TSNE(**_supported(TSNE, kwargs))
-        embedding = tsne.fit_transform(_to_device(X))
+        embedding = tsne.fit_transform(data)
         self.kl_divergence_ = float(getattr(tsne, "kl_divergence_", np.nan))
-        self.n_iter_ = max_iter
+        reported = getattr(tsne, "n_iter_", None)
+        self.n_iter_ = int(reported) if isinstance(reported, (int, np.integer)) and reported > 0 else self.max_iter_
         return to_numpy(embedding)
 
 

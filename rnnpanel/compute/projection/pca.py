@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from rnnpanel.compute.device import resolve_device
-from rnnpanel.compute.projection.base import ProjectionBackend, check_positive_int
-from rnnpanel.compute.xp import is_gpu_array, to_numpy, to_torch
+from rnnpanel.compute.projection.base import ParameterError, ProjectionBackend, check_positive_int
+from rnnpanel.compute.xp import array_namespace, asarray, is_gpu_array, to_numpy, to_torch
 
 BLOCK_ROWS = 1 << 16
 
@@ -49,7 +49,7 @@ class PCAProjection(ProjectionBackend):
     def _fit(self, X: Any) -> np.ndarray:
         check_positive_int("n_components", self.n_components)
         if self.n_components > X.shape[1]:
-            raise ValueError(f"n_components ({self.n_components}) cannot exceed the number of columns ({X.shape[1]})")
+            raise ParameterError(f"n_components ({self.n_components}) cannot exceed the number of columns ({X.shape[1]})")
         device = X.device if hasattr(X, "device") and is_gpu_array(X) else None
         dev = torch.device("cuda", torch.cuda.current_device()) if device is not None else resolve_device(self.device)
         data = to_torch(X, device=dev)
@@ -110,3 +110,64 @@ def pca_reduce(X: np.ndarray, n_components: int) -> tuple[np.ndarray, PCAProject
     """``X`` projected on its first ``n_components`` principal axes (float32) and the fitted PCA."""
     pca = PCAProjection(n_components=n_components, device="cpu")
     return pca.fit(X).embedding_, pca
+
+
+def principal_axes(X: Any, n_components: int, *, block_rows: int = BLOCK_ROWS) -> tuple[Any, Any, float]:
+    """``(mean (D,), components (n_components, D), share of the variance they keep)`` of ``X``, in ``X``'s namespace.
+
+    For work that must stay on the device that holds ``X`` (NumPy or CuPy, so no torch CUDA
+    build is needed): reducing the input of GPU t-SNE, initialising it. Block products run in
+    float32, the fast path of every GPU, on centred data and are summed in float64; only the
+    small ``D × D`` covariance is diagonalised in float64. Signs as :class:`PCAProjection`'s.
+    """
+    x = asarray(X)
+    xp = array_namespace(x)
+    n, d = int(x.shape[0]), int(x.shape[1])
+    check_positive_int("n_components", n_components)
+    if n_components > d:
+        raise ParameterError(f"n_components ({n_components}) cannot exceed the number of columns ({d})")
+    total = xp.zeros(d, dtype=xp.float64)
+    for start in range(0, n, block_rows):
+        total += xp.sum(x[start : start + block_rows], axis=0, dtype=xp.float64)
+    mean = (total / max(n, 1)).astype(xp.float32)
+    cov = xp.zeros((d, d), dtype=xp.float64)
+    for start in range(0, n, block_rows):
+        block = x[start : start + block_rows].astype(xp.float32, copy=False) - mean
+        cov += (block.T @ block).astype(xp.float64)
+    cov /= max(n - 1, 1)
+    eigval, eigvec = xp.linalg.eigh(cov)
+    order = xp.argsort(eigval)[::-1][:n_components]
+    comps = eigvec[:, order].T
+    signs = xp.sign(xp.take_along_axis(comps, xp.argmax(xp.abs(comps), axis=1)[:, None], axis=1))
+    comps = comps * xp.where(signs == 0, 1.0, signs)
+    eigval = xp.clip(eigval, 0, None)
+    total = float(xp.sum(eigval))
+    kept = float(xp.sum(eigval[order])) / total if total > 0 else 1.0
+    return mean, comps.astype(xp.float32), kept
+
+
+def reduce_dimensions(X: Any, n_components: int | None, min_variance: float) -> tuple[Any, float]:
+    """``X`` on its first ``n_components`` principal axes when that keeps ``min_variance`` of the variance, else ``X``.
+
+    Returns ``(data, share kept)``, in ``X``'s namespace. Neighbour searches and affinities cost
+    about linearly in the dimension, so GPU t-SNE runs on the reduced states, like the tuned
+    openTSNE backend (``None`` = never reduce).
+    """
+    if n_components is None or int(X.shape[1]) <= int(n_components):
+        return X, 1.0
+    if not 0.0 < float(min_variance) <= 1.0:
+        raise ParameterError(f"pca_min_variance must be in (0, 1], got {min_variance}")
+    mean, comps, kept = principal_axes(X, int(n_components))
+    if kept < min_variance:
+        return X, 1.0
+    return project_on_axes(X, mean, comps), kept
+
+
+def project_on_axes(X: Any, mean: Any, components: Any, *, block_rows: int = BLOCK_ROWS) -> Any:
+    """``(X − mean) · componentsᵀ`` in float32, block by block, in ``X``'s namespace."""
+    x = asarray(X)
+    xp = array_namespace(x)
+    out = xp.empty((int(x.shape[0]), int(components.shape[0])), dtype=xp.float32)
+    for start in range(0, int(x.shape[0]), block_rows):
+        out[start : start + block_rows] = (x[start : start + block_rows].astype(xp.float32, copy=False) - mean) @ components.T
+    return out

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.manifold import TSNE
 
 from rnnpanel.compute.projection.base import (
+    ParameterError,
     ProjectionBackend,
     check_choice,
     check_learning_rate,
@@ -63,7 +64,7 @@ class SklearnTSNE(ProjectionBackend):
         check_positive_int("max_iter", self.max_iter, allow_none=True)
         max_iter = SKLEARN_DEFAULT_MAX_ITER if self.max_iter is None else int(self.max_iter)
         if max_iter < SKLEARN_MIN_MAX_ITER:
-            raise ValueError(f"max_iter must be at least {SKLEARN_MIN_MAX_ITER} for scikit-learn's t-SNE, got {max_iter}")
+            raise ParameterError(f"max_iter must be at least {SKLEARN_MIN_MAX_ITER} for scikit-learn's t-SNE, got {max_iter}")
         self.perplexity_ = effective_perplexity(self.perplexity, X.shape[0])
         lr = "auto" if self.learning_rate == "auto" else float(self.learning_rate) / 4.0
         tsne = TSNE(
@@ -85,4 +86,5 @@ class SklearnTSNE(ProjectionBackend):
         self.kl_divergence_ = float(tsne.kl_divergence_)
         self.n_iter_ = int(getattr(tsne, "n_iter_", max_iter))
         self.learning_rate_ = float(tsne.learning_rate_) * 4.0
+        self.post_learning_rate_ = self.learning_rate_  # scikit-learn keeps one rate
         return embedding

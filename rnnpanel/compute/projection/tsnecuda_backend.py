@@ -4,15 +4,18 @@ The ``tsnecuda`` wheel on the public package index (3.0.1) is a CUDA 10.2 build 
 MKL: it imports, then fails when the estimator loads its library or runs. A build for CUDA
 11–13 (4.x, from conda-forge or compiled from source, see gpu/README.md) works. Availability is
 therefore decided by a real tiny fit, and a broken build is reported with the library's own
-error as the reason.
+error as the reason. That fit runs in a child process (:func:`.gpu.probe_in_subprocess`):
+tsnecuda's C code calls ``exit()`` on CUDA errors and ``assert(0)`` on cuBLAS errors, which
+would end the caller's process; the verdict is cached on disk for this build and set-up.
 
 tsnecuda takes host NumPy arrays only (its C++ code copies them to the device), so GPU input is
-copied to the host once here; its ``random_seed`` is not honoured by every build, so results
-are not bit-reproducible.
+copied to the host once here. Its ``random_seed`` never reaches its C code, so its maps differ
+from run to run whatever ``random_state`` says.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,27 +30,42 @@ from rnnpanel.compute.projection.base import (
     seed_from,
 )
 from rnnpanel.compute.projection.gpu import (
-    import_or_unavailable,
-    probe_once,
-    require_cuda_device,
-    tiny_input,
+    PROBE_OK,
+    TINY_INPUT_SOURCE,
+    probe_in_subprocess,
 )
-from rnnpanel.compute.projection.pca import PCAProjection
+from rnnpanel.compute.projection.pca import principal_axes, project_on_axes
+from rnnpanel.compute.xp import cupy_or_none, to_numpy
 from rnnpanel.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
 
 TSNECUDA_HINT = "a tsnecuda build for your CUDA version (4.x; the 3.0.1 wheel on the public index is a CUDA 10.2 build)"
 DEFAULT_MAX_ITER = 1000
 DEFAULT_EE_ITER = 250
 INIT_STD = 1e-4  # scale of a PCA initialisation, as openTSNE uses
 
+PROBE_CODE = TINY_INPUT_SOURCE + f"""
+import tsnecuda
+out = np.asarray(tsnecuda.TSNE(n_components=2, perplexity=10.0, n_iter=300, verbose=0).fit_transform(x))
+if out.shape != (256, 2) or not np.isfinite(out).all():
+    raise SystemExit(f"tsnecuda's probe fit returned {{out.shape}} with non-finite values; the build is broken")
+print({PROBE_OK!r})
+"""
 
-def _probe() -> None:
-    require_cuda_device()
-    tsnecuda = import_or_unavailable("tsnecuda", TSNECUDA_HINT)
-    out = tsnecuda.TSNE(n_components=2, perplexity=10.0, n_iter=300, verbose=0).fit_transform(tiny_input())
-    out = np.asarray(out)
-    if out.shape != (256, 2) or not np.all(np.isfinite(out)):
-        raise BackendUnavailable(f"tsnecuda's probe fit returned {out.shape} with non-finite values; the build is broken")
+
+def initial_positions(X: np.ndarray) -> np.ndarray:
+    """The PCA initialisation tsnecuda starts from: first two principal components scaled to ``INIT_STD``.
+
+    Computed on the GPU when CuPy sees one (float32 block products), else in float32 on the
+    CPU; Fortran order, as tsnecuda reads it.
+    """
+    cp = cupy_or_none()
+    data = cp.asarray(X) if cp is not None else X
+    mean, comps, _ = principal_axes(data, 2)
+    pca = to_numpy(project_on_axes(data, mean, comps))
+    std = float(np.std(pca[:, 0])) or 1.0
+    return np.asfortranarray(pca / std * INIT_STD, dtype=np.float32)
 
 
 class TsneCudaProjection(ProjectionBackend):
@@ -85,7 +103,7 @@ class TsneCudaProjection(ProjectionBackend):
 
     @classmethod
     def check_available(cls) -> None:
-        probe_once(cls.name, _probe)
+        probe_in_subprocess(cls.name, "tsnecuda", PROBE_CODE)
 
     def _fit(self, X: np.ndarray) -> np.ndarray:
         self.check_available()
@@ -104,8 +122,12 @@ class TsneCudaProjection(ProjectionBackend):
         self.learning_rate_ = (
             auto_learning_rate(n, self.early_exaggeration) if self.learning_rate == "auto" else float(self.learning_rate)
         )
+        self.post_learning_rate_ = self.learning_rate_
         max_iter = DEFAULT_MAX_ITER if self.max_iter is None else int(self.max_iter)
         seed = seed_from(self.random_state)
+        self.deterministic_ = False
+        if seed is not None:
+            log.info("tsnecuda does not pass random_state on to its C code; its maps differ between runs")
         tsne = tsnecuda.TSNE(
             n_components=2,
             perplexity=self.perplexity_,
@@ -118,11 +140,7 @@ class TsneCudaProjection(ProjectionBackend):
             device=int(self.device),
             verbose=1 if self.verbose else 0,
         )
-        init = None
-        if self.init == "pca":
-            pca = PCAProjection(n_components=2, device="cpu").fit(X).embedding_
-            std = float(np.std(pca[:, 0])) or 1.0
-            init = np.asfortranarray(pca / std * INIT_STD, dtype=np.float32)
+        init = initial_positions(X) if self.init == "pca" else None
         self._report(0.05, "tsnecuda: running on the GPU (no intermediate progress)")
         data = np.ascontiguousarray(X, dtype=np.float32)
         embedding = tsne.fit_transform(data, init)  # tsnecuda reads its second argument as the initial positions
