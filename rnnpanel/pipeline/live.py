@@ -12,32 +12,33 @@ normaliser, so bars and labels compare with the stored sequences.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from rnnpanel.errors import DataError, ModelError
+from rnnpanel.pipeline.cache import LockedCache
 from rnnpanel.pipeline.project import place_states, project_entry
 from rnnpanel.pipeline.sample import Sample
-from rnnpanel.store import StateStore
+from rnnpanel.store import StateStore, StoredEntry
 from rnnpanel.store.state_store import direction_half
 
 LIVE_NAME = "live input"
-_MODELS: dict[tuple[str, str], object] = {}
-_LOCK = threading.Lock()
+MODELS_KEPT = 4
+_MODELS: LockedCache[object] = LockedCache(MODELS_KEPT)
 
 
 def _entry_model(attrs: dict):
     """The entry's model, loaded once per process; a clear error if it is gone or changed."""
+    directory, sha = str(attrs.get("model_dir", "")), str(attrs.get("weights_sha256", ""))
+    return _MODELS.get_or_make((directory, sha), partial(_checked_model, directory, sha))
+
+
+def _checked_model(directory: str, sha: str):
     from rnnpanel.models import load_model
 
-    directory, sha = str(attrs.get("model_dir", "")), str(attrs.get("weights_sha256", ""))
-    with _LOCK:
-        loaded = _MODELS.get((directory, sha))
-    if loaded is not None:
-        return loaded
     if not directory or not Path(directory).is_dir():
         raise ModelError(f"the model these states came from is not at {directory or '(unrecorded)'} any more; "
                          "live input needs it (re-extract with the model where it is now)")
@@ -45,8 +46,6 @@ def _entry_model(attrs: dict):
     if loaded.weights_sha256 != sha:
         raise ModelError(f"the model in {directory} changed since these states were extracted, so its states "
                          "would not belong to this map; extract again with `rnnpanel extract`")
-    with _LOCK:
-        _MODELS[(directory, sha)] = loaded
     return loaded
 
 
@@ -59,15 +58,14 @@ class LiveRead:
     states: np.ndarray
 
 
-def live_sample(store_root: str | Path, entry_key: str, text: str, *, layer: int = -1, state: str = "h",
+def live_sample(store: StateStore, entry: StoredEntry, text: str, *, layer: int = -1, state: str = "h",
                 method: str = "tsne", backend: str = "auto") -> LiveRead:
-    """``text`` read by the entry's model, its states placed in the entry's ``method`` map."""
+    """``text`` read by the model of ``entry`` (opened from ``store``), its states placed in the
+    entry's ``method`` map."""
     from rnnpanel.compute.distances import step_distances
     from rnnpanel.compute.extraction import extract_states
     from rnnpanel.models.training import encode_text
 
-    store = StateStore(store_root)
-    entry = store.open_entry(entry_key)
     if state not in entry.state_choices:
         raise ModelError(f"state kind {state!r} does not exist for this entry's model; "
                          f"choose one of {', '.join(entry.state_choices)}")
@@ -80,8 +78,8 @@ def live_sample(store_root: str | Path, entry_key: str, text: str, *, layer: int
     li = layer % len(extracted.layers)
     new = direction_half(extracted.layers[li][state.partition("_")[0]], state,
                          hidden_size=loaded.config.hidden_size, bidirectional=loaded.config.bidirectional)
-    _, attrs = project_entry(store, entry_key, layer=li, state=state, method=method, backend=backend)
-    xy, how = place_states(store, entry_key, attrs["projection_key"], new)
+    _, attrs = project_entry(store, entry.key, layer=li, state=state, method=method, backend=backend)
+    xy, how = place_states(store, entry.key, attrs["projection_key"], new)
     offsets = np.array([0, len(ids)], dtype=np.int64)
     scale = float(attrs.get("step_distance_max") or 1.0)
     distance = step_distances(new, offsets, normalize=False) / (scale if scale > 0 else 1.0)

@@ -7,21 +7,20 @@ session of a server shares one copy (the heavy arrays are never copied per sessi
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rnnpanel.pipeline.cache import LockedCache
 from rnnpanel.pipeline.project import project_entry
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.store import StateStore, StoredEntry
 
 log = logging.getLogger(__name__)
 
-_CACHE: dict[tuple, Sample] = {}
-_LOCK = threading.Lock()
 CACHE_SIZE = 8
+_SAMPLES: LockedCache[Sample] = LockedCache(CACHE_SIZE)
 
 
 def entry_label(entry: StoredEntry) -> str:
@@ -44,14 +43,17 @@ def load_sample(store_root: str | Path, entry_key: str, *, layer: int = -1, stat
     """The entry's sample with its projection, computing (and storing) the projection if needed."""
     store = StateStore(store_root)
     cache_key = (str(store.root.resolve()), entry_key, layer, state, method, backend)
-    with _LOCK:
-        if cache_key in _CACHE:
-            return _CACHE[cache_key]
+    return _SAMPLES.get_or_make(cache_key, lambda: _build_sample(store, entry_key, layer=layer, state=state,
+                                                                 method=method, backend=backend, progress=progress))
+
+
+def _build_sample(store: StateStore, entry_key: str, *, layer: int, state: str, method: str, backend: str,
+                  progress: Any) -> Sample:
     entry = store.open_entry(entry_key)
     embedding, attrs = project_entry(store, entry_key, layer=layer, state=state, method=method,
                                      backend=backend, progress=progress)
     arrays, _ = store.read_projection(entry_key, attrs["projection_key"])
-    sample = Sample(
+    return Sample(
         name=entry_label(entry),
         class_names=tuple(entry.attrs["class_names"]),
         offsets=entry.load("offsets").astype(np.int64),
@@ -68,8 +70,3 @@ def load_sample(store_root: str | Path, entry_key: str, *, layer: int = -1, stat
         state=state,
         projection=f"{method}/{attrs.get('backend_used', backend)}",
     )
-    with _LOCK:
-        _CACHE[cache_key] = sample
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-    return sample

@@ -7,35 +7,29 @@ by every session; the browser only ever receives the few rows a view draws.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
 from rnnpanel.compute.neighbors import kneighbors
+from rnnpanel.pipeline.cache import LockedCache
 from rnnpanel.store import StateStore
 
 CACHE_SIZE = 2
-_CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
-_LOCK = threading.Lock()
+_MATRICES: LockedCache[np.ndarray] = LockedCache(CACHE_SIZE)
 
 
 def state_matrix(store_root: str | Path, entry_key: str, *, layer: int, state: str) -> np.ndarray:
     """``(N, D)`` float32 states of one layer and kind, in the entry's state order (cached)."""
     key = (str(Path(store_root).resolve()), entry_key, int(layer), state)
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    matrix = np.ascontiguousarray(StateStore(store_root).open_entry(entry_key).states(layer, state),
-                                  dtype=np.float32)
-    matrix.setflags(write=False)     # shared by every session
-    with _LOCK:
-        _CACHE[key] = matrix
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return matrix
+
+    def read() -> np.ndarray:
+        matrix = np.ascontiguousarray(StateStore(store_root).open_entry(entry_key).states(layer, state),
+                                      dtype=np.float32)
+        matrix.setflags(write=False)     # shared by every session
+        return matrix
+
+    return _MATRICES.get_or_make(key, read)
 
 
 def nearest_states(store_root: str | Path, entry_key: str, query: int | np.ndarray, *, layer: int, state: str,

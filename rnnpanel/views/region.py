@@ -8,6 +8,16 @@ import numpy as np
 import pandas as pd
 
 
+def region_outline(geometry: dict) -> tuple[list[float], list[float]] | None:
+    """The polygon a Bokeh selection geometry (``rect`` or ``poly``) describes, or None."""
+    if geometry.get("type") == "rect":
+        x0, x1, y0, y1 = (float(geometry[k]) for k in ("x0", "x1", "y0", "y1"))
+        return [x0, x1, x1, x0], [y0, y0, y1, y1]
+    if geometry.get("type") == "poly" and len(geometry.get("x", [])) >= 3:
+        return [float(v) for v in geometry["x"]], [float(v) for v in geometry["y"]]
+    return None
+
+
 def states_in_rect(xy: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
     """``(N,)`` bool: the states inside the box (corners in any order)."""
     (x0, x1), (y0, y1) = sorted((x0, x1)), sorted((y0, y1))

@@ -73,6 +73,40 @@ def _hostile_entry(store: Path, work: Path) -> str:
     return entry.key
 
 
+SMALL_WORDS = {"pos": ("good", "great", "fine", "superb", "lovely", "moving"),
+               "neg": ("bad", "awful", "dull", "boring", "weak", "messy")}
+SMALL_NEUTRAL = ("film", "the", "a", "plot", "actor", "story", "scene", "was", "is", "and")
+
+
+@pytest.fixture(scope="session")
+def small_store(tmp_path_factory) -> dict:
+    """A small real store for the quick session tests: a tiny LSTM trained in the test on short
+    synthetic reviews, its states extracted by the real pipeline (about 250 states), in seconds."""
+    from rnnpanel.data import load_user_file
+    from rnnpanel.models import save_model
+    from rnnpanel.models.training import TrainingRecipe, train_model
+    from rnnpanel.pipeline.extract import extract_to_store
+
+    work = tmp_path_factory.mktemp("small-store")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(200):
+        label = ("neg", "pos")[i % 2]
+        words = list(rng.choice(SMALL_NEUTRAL, size=int(rng.integers(3, 8))))
+        words += list(rng.choice(SMALL_WORDS[label], size=int(rng.integers(1, 4))))
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "label": label})
+    csv = work / "reviews.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    corpus = load_user_file(csv, text_column="text", label_column="label")
+    model, vocab, metrics = train_model(corpus, recipe=TrainingRecipe(max_epochs=2, val_fraction=0.0),
+                                        embedding_dim=8, hidden_size=12, progress=False)
+    save_model(work / "model", model, vocab, metrics=metrics)
+    entry, _ = extract_to_store(work / "model", str(csv), n=40, store_root=work / "store", progress=False,
+                                text_column="text", label_column="label")
+    return {"store": work / "store", "entry": entry.key}
+
+
 @pytest.fixture(scope="session")
 def ui_store(shared_home) -> dict:
     """Store path and entry keys: ``binary``, ``multiclass``, ``hostile``.

@@ -1,17 +1,23 @@
 """The session's state, driven the way the browser drives it (Bokeh property changes and events),
-without a browser: keys, hover, clicks on a rasterised map, zoom, and the raster threshold."""
+without a browser: keys, hover, clicks on a rasterised map, zoom, the raster threshold, live
+input, search, export, the tabs and a drawn region. On a small real store made here (a tiny model
+trained in the test and a real extract), so these run in the quick suite."""
 
 from __future__ import annotations
 
 import html
 
 import numpy as np
+import pandas as pd
 import pytest
-from bokeh.events import RangesUpdate, Tap
+from bokeh.events import RangesUpdate, SelectionGeometry, Tap
 
+from rnnpanel.app.sequence_tabs import TABS
 from rnnpanel.app.session import RnnPanelApp
+from rnnpanel.store import StateStore
+from tests.ui.conftest import wait_until
 
-pytestmark = [pytest.mark.slow]   # the UI store is trained and extracted for real
+LIVE_TEXT = "a truly great and moving film though the plot is far too dull"
 
 
 def browser_event(model, event) -> None:
@@ -19,33 +25,44 @@ def browser_event(model, event) -> None:
     model._trigger_event(event)
 
 
-def test_arrow_keys_and_escape_arrive_through_the_key_source(ui_store):
-    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
+def between(values: np.ndarray, q: float) -> float:
+    """A coordinate near the ``q`` quantile that no state lies on (none on the region's border)."""
+    ordered = np.sort(values.astype(np.float64))
+    i = int(q * (len(ordered) - 1))
+    return float((ordered[i] + ordered[i + 1]) / 2)
+
+
+def make_app(small_store, **params) -> RnnPanelApp:
+    return RnnPanelApp(store_root=small_store["store"], entry=small_store["entry"], method="pca", **params)
+
+
+def test_arrow_keys_and_escape_arrive_through_the_key_source(small_store):
+    app = make_app(small_store)
     keys = app._keys.source
     keys.data = {"key": ["ArrowDown"], "n": [1]}
-    assert app.sequence == 0
+    assert app.sequence == 0 and app.shown.index == 0 and app.shown.sample is app.sample
     keys.data = {"key": ["ArrowDown"], "n": [2]}
     assert app.sequence == 1
     keys.data = {"key": ["ArrowUp"], "n": [3]}
     assert app.sequence == 0
     keys.data = {"key": ["Escape"], "n": [4]}
-    assert app.sequence == -1
+    assert app.sequence == -1 and not app.shown.present
 
 
-def test_the_hovered_step_reaches_the_session_after_the_browser_drew_it(ui_store):
-    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
+def test_the_hovered_step_reaches_the_session_after_the_browser_drew_it(small_store):
+    app = make_app(small_store)
     app.sequence = 2
     assert app.hover_step == -1
-    app.hover.data = {"x": [0.0], "y": [0.0], "t": [3], "wx": [0.0], "wy": [0.0], "ww": [1.0]}
+    app.views.hover.data = {"x": [0.0], "y": [0.0], "t": [3], "wx": [0.0], "wy": [0.0], "ww": [1.0]}
     assert app.hover_step == 3
-    app.hover.data = {k: [] for k in app.hover.data}
+    app.views.hover.data = {k: [] for k in app.views.hover.data}
     assert app.hover_step == -1
 
 
-def test_a_rasterised_map_selects_by_geometry_and_rerasterises_on_zoom(ui_store):
-    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"], raster_above=0)
-    fig, sample = app._projection_fig, app.sample
-    assert len(app.points.data["x"]) == 0 and len(app.raster.data["image"]) == 1
+def test_a_rasterised_map_selects_by_geometry_and_rerasterises_on_zoom(small_store):
+    app = make_app(small_store, raster_above=0)
+    fig, sample, raster = app.map.figure, app.sample, app.map.raster
+    assert len(app.map.points.data["x"]) == 0 and len(raster.data["image"]) == 1
     click = sample.xy[int(sample.offsets[4]) + 1] + np.float32(1e-3)   # beside a state of sequence 4
     browser_event(fig, Tap(fig, x=float(click[0]), y=float(click[1])))
     assert app.sequence >= 0
@@ -57,114 +74,134 @@ def test_a_rasterised_map_selects_by_geometry_and_rerasterises_on_zoom(ui_store)
     far = sample.xy.max(axis=0) + 100 * (sample.xy.max(axis=0) - sample.xy.min(axis=0))
     browser_event(fig, Tap(fig, x=float(far[0]), y=float(far[1])))
     assert app.sequence == -1
-    before = app.raster.data["image"][0]
+    before = raster.data["image"][0]
     x0, x1 = fig.x_range.start, fig.x_range.end
     y0, y1 = fig.y_range.start, fig.y_range.end
     browser_event(fig, RangesUpdate(fig, x0=x0, x1=(x0 + x1) / 2, y0=y0, y1=(y0 + y1) / 2))
-    assert app.raster.data["x"] == [x0] and app.raster.data["dw"] == [pytest.approx((x1 - x0) / 2)]
-    assert not np.array_equal(app.raster.data["image"][0], before)
+    assert raster.data["x"] == [x0] and raster.data["dw"] == [pytest.approx((x1 - x0) / 2)]
+    assert not np.array_equal(raster.data["image"][0], before)
 
 
-def test_small_samples_are_drawn_as_glyphs_below_the_threshold(ui_store):
-    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
+def test_small_samples_are_drawn_as_glyphs_below_the_threshold(small_store):
+    app = make_app(small_store)
     assert app.sample.n_states <= app.raster_above
-    assert len(app.points.data["x"]) == app.sample.n_states and len(app.raster.data["image"]) == 0
+    assert len(app.map.points.data["x"]) == app.sample.n_states and len(app.map.raster.data["image"]) == 0
 
 
-def test_live_input_draws_the_typed_text_in_every_per_sequence_view(ui_store):
-    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
+def test_a_click_on_a_point_selects_its_sequence_and_fades_the_others(small_store):
+    app = make_app(small_store)
+    assert not app.map._veil.visible
+    app.map.points.selected.indices = [int(app.sample.offsets[6]) + 1]
+    assert app.sequence == 6 and app.map.points.selected.indices == [] and app.map._veil.visible
+    assert "Sequence" in app.views.header.object
+    assert list(app.tabs.table.selection) == [6]
+
+
+def test_live_input_draws_the_typed_text_in_every_per_sequence_view(small_store):
+    app = make_app(small_store)
+    views = app.views
     app.sequence = 2
-    app.live_text = "a truly great and moving film , though the plot is far too long"
-    words = list(app.states.data["word"])
-    assert 0 < len(words) <= 14 and set(words) <= set(app.live_text.split())
-    assert app.sequence == -1 and "Live input" in app._header.object
-    assert len(app.bars.data["t"]) == len(words) - 1
-    assert len(app.cells.data["t"]) == (app.sample.n_classes + 1) * len(words)
-    from rnnpanel.app.session import TABS
-
-    app._tabs.active = TABS.index("Units")                      # the unit view reads the live states
-    assert app._details._units_src.data["image"][0].shape[1] == len(words)
-    app._tabs.active = TABS.index("Neighbours")
-    assert "of the live input" in app._details._neighbour_title.object
-    assert len(app._details._neighbour_table.value) == 10
-    app._tabs.active = 0
+    app.live_text = LIVE_TEXT
+    words = list(views.states.data["word"])
+    assert 0 < len(words) <= 14 and set(words) <= set(LIVE_TEXT.split())
+    assert app.sequence == -1 and app.shown.live and "Live input" in views.header.object
+    assert len(views.bars.data["t"]) == len(words) - 1
+    assert len(views.cells.data["t"]) == (app.sample.n_classes + 1) * len(words)
+    details = app.tabs.details
+    app.tabs.tabs.active = TABS.index("Units")                  # the unit view reads the live states
+    assert details._units_src.data["image"][0].shape[1] == len(words)
+    app.tabs.tabs.active = TABS.index("Neighbours")
+    assert "of the live input" in details._neighbour_title.object
+    assert len(details._neighbour_table.value) == 10
+    app.tabs.tabs.active = 0
     app.sequence = 3                                            # a selected sequence replaces it
-    assert len(app.states.data["word"]) == app.sample.offsets[4] - app.sample.offsets[3]
+    assert not app.shown.live and app.live_input.read is None
+    assert len(views.states.data["word"]) == app.sample.offsets[4] - app.sample.offsets[3]
     app.live_text = "zebra quokka"                              # no known word: a notice, nothing lost
-    assert app.sequence == 3 and len(app.states.data["word"]) == app.sample.offsets[4] - app.sample.offsets[3]
+    assert app.sequence == 3 and len(views.states.data["word"]) == app.sample.offsets[4] - app.sample.offsets[3]
     app.live_text = "great film"
+    assert app.shown.live
     app._keys.source.data = {"key": ["Escape"], "n": [1]}
-    assert len(app.states.data["word"]) == 0 and app._live is None
+    assert len(views.states.data["word"]) == 0 and app.live_input.read is None and not app.shown.present
 
 
-def test_word_search_rings_every_matching_state_and_export_writes_what_is_shown(ui_store):
-    import pandas as pd
+def test_the_live_input_moves_to_the_map_of_another_state_kind(small_store):
+    app = make_app(small_store)
+    app.live_text = "great film"
+    before = app.shown
+    app.state = "c"                                             # loaded in a worker thread
+    wait_until(lambda: app.shown.live and app.shown.sample.state == "c", timeout=60)
+    assert app.sample.state == "c" and app.shown is not before
+    assert list(app.views.states.data["word"]) == ["great", "film"]
 
-    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
+
+def test_word_search_rings_every_matching_state_and_export_writes_what_is_shown(small_store):
+    app = make_app(small_store)
     words = np.char.lower(app.sample.words.astype(str))
-    app.search = "the, film*"
-    expected = (words == "the") | np.char.startswith(words, "film")
+    app.search = "the, fil*"
+    expected = (words == "the") | np.char.startswith(words, "fil")
     assert expected.any()
-    np.testing.assert_array_equal(app.found.data["x"], app.sample.xy[expected, 0])
-    assert f"{int(expected.sum())} states" in app._search_status.object
-    states = pd.read_parquet(app._export_states())
+    np.testing.assert_array_equal(app.map.found_src.data["x"], app.sample.xy[expected, 0])
+    assert f"{int(expected.sum())} states" in app.word_search.status.object
+    states = pd.read_parquet(app.downloads.states_parquet())
     assert len(states) == expected.sum() and set(np.char.lower(states["word"].to_numpy().astype(str))) <= (
-        {"the"} | {w for w in words if w.startswith("film")})
+        {"the"} | {w for w in words if w.startswith("fil")})
     app.search = ""
-    assert len(app.found.data["x"]) == 0 and len(pd.read_parquet(app._export_states())) == app.sample.n_states
+    assert len(app.map.found_src.data["x"]) == 0
+    assert len(pd.read_parquet(app.downloads.states_parquet())) == app.sample.n_states
     app.sequence = 5
-    frame = pd.read_csv(app._export_sequence())
+    frame = pd.read_csv(app.downloads.sequence_csv())
     rows = app.sample.sequence_slice(5)
     assert list(frame["word"].astype(str)) == [str(w) for w in app.sample.words[rows]]
     app.search = "zzzz-no-such-word"
-    assert "no state" in app._search_status.object
+    assert "no state" in app.word_search.status.object
 
 
-def test_units_and_neighbours_tabs_follow_the_shown_sequence_and_hovered_word(ui_store):
-    from rnnpanel.app.session import TABS
-    from rnnpanel.store import StateStore
-
-    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"])
-    states = StateStore(ui_store["store"]).open_entry(ui_store["binary"]).states(-1, "h")
-    app._tabs.active = TABS.index("Units")
+def test_units_and_neighbours_tabs_follow_the_shown_sequence_and_hovered_word(small_store):
+    app = make_app(small_store)
+    details = app.tabs.details
+    states = StateStore(small_store["store"]).open_entry(small_store["entry"]).states(-1, "h")
+    app.tabs.tabs.active = TABS.index("Units")
     app.sequence = 4
     rows = app.sample.sequence_slice(4)
-    image = app._details._units_src.data["image"][0]
+    image = details._units_src.data["image"][0]
     assert image.shape == (states.shape[1], rows.stop - rows.start)
     assert sorted(image[:, 0].tolist()) == pytest.approx(sorted(states[rows.start].tolist()))
-    app._tabs.active = TABS.index("Neighbours")
-    table = app._details._neighbour_table.value
+    app.tabs.tabs.active = TABS.index("Neighbours")
+    table = details._neighbour_table.value
     assert len(table) == 10 and list(table["distance"]) == sorted(table["distance"])
     last = rows.stop - 1                                       # by default: the state that predicts
     brute = np.sqrt(((states - states[last]) ** 2).sum(1))
     brute[last] = np.inf
     assert table["distance"].iloc[0] == pytest.approx(brute.min(), abs=1e-3)
-    app.hover.data = {"x": [0.0], "y": [0.0], "t": [1], "wx": [0.0], "wy": [0.0], "ww": [1.0]}
+    app.views.hover.data = {"x": [0.0], "y": [0.0], "t": [1], "wx": [0.0], "wy": [0.0], "ww": [1.0]}
     word = html.escape(str(app.sample.words[rows.start + 1]))
-    assert f"<b>{word}</b> (t = 1" in app._details._neighbour_title.object
-    row = int(app._details._neighbour_table.value["row"].iloc[3])
-    app._details._neighbour_table.selection = [3]             # a neighbour's row selects its sequence
+    assert f"<b>{word}</b> (t = 1" in details._neighbour_title.object
+    row = int(details._neighbour_table.value["row"].iloc[3])
+    details._neighbour_table.selection = [3]                   # a neighbour's row selects its sequence
     assert app.sequence == row
 
 
-def test_a_region_drawn_on_the_map_filters_the_table_and_lists_its_words(ui_store):
-    from bokeh.events import SelectionGeometry
-
-    app = RnnPanelApp(store_root=ui_store["store"], entry=ui_store["binary"], raster_above=0)
-    fig, xy = app._projection_fig, app.sample.xy
-    x0, x1 = np.percentile(xy[:, 0], [20, 60])
-    y0, y1 = np.percentile(xy[:, 1], [20, 60])
+def test_a_region_drawn_on_the_map_filters_the_table_and_lists_its_words(small_store):
+    app = make_app(small_store, raster_above=0)
+    fig, xy = app.map.figure, app.sample.xy
+    x0, x1 = between(xy[:, 0], 0.2), between(xy[:, 0], 0.6)
+    y0, y1 = between(xy[:, 1], 0.2), between(xy[:, 1], 0.6)
     browser_event(fig, SelectionGeometry(fig, geometry={"type": "rect", "x0": x0, "x1": x1, "y0": y0, "y1": y1},
                                          final=True))
     inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
-    assert inside.any() and np.array_equal(app._region, inside)
+    assert inside.any() and np.array_equal(app.map.region, inside)
     ids = set(app.sample.sequence_ids[np.unique(app.sample.sequence_of_state[inside])].tolist())
-    assert set(app._table.current_view["id"]) == ids
-    words = app._region_panel._words.value
+    assert set(app.tabs.table.current_view["id"]) == ids
+    words = app.tabs.region_panel._words.value
     assert len(words) > 0 and set(words["word"]) <= set(app.sample.words[inside].astype(str))
-    assert app.region_src.data["xs"] == [[x0, x1, x1, x0]]
+    assert app.map.region_src.data["xs"] == [[x0, x1, x1, x0]]
+    # the arrow keys follow the filtered table
+    app._keys.source.data = {"key": ["ArrowDown"], "n": [1]}
+    assert app.sequence == int(app.tabs.table.current_view.index[0])
     lasso = {"type": "poly", "x": [x0, x1, x0], "y": [y0, y0, y1]}
     browser_event(fig, SelectionGeometry(fig, geometry=lasso, final=True))
-    assert 0 < app._region.sum() < inside.sum()
-    app._set_region(None, None)                                 # the Clear button
-    assert len(app._table.current_view) == app.sample.n_sequences and not app._region_outline.visible
+    assert 0 < app.map.region.sum() < inside.sum()
+    app.tabs.region_panel._clear.clicks += 1                    # the Clear button
+    assert len(app.tabs.table.current_view) == app.sample.n_sequences and not app.map.region_outline.visible
+    assert app.map.region is None

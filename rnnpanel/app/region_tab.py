@@ -1,5 +1,5 @@
 """The Region tab: which states a box or lasso on the map took, and which words they over-represent
-(SPEC §2, beyond the paper). The session filters the sequence table to the same sequences."""
+(SPEC §2, beyond the paper). The sequence table keeps the same sequences (:mod:`sequence_tabs`)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,6 @@ from rnnpanel.views.region import overrepresented_words
 HINT = ("<p class='rp-hint'>Draw a box or a lasso on the map (its toolbar) to select a region: the "
         "sequence table keeps the sequences passing through it, and this tab lists the words most "
         "over-represented among its states.</p>")
-
-
-def region_outline(geometry: dict) -> tuple[list[float], list[float]] | None:
-    """The polygon a Bokeh selection geometry (``rect`` or ``poly``) describes, or None."""
-    if geometry.get("type") == "rect":
-        x0, x1, y0, y1 = (float(geometry[k]) for k in ("x0", "x1", "y0", "y1"))
-        return [x0, x1, x1, x0], [y0, y0, y1, y1]
-    if geometry.get("type") == "poly" and len(geometry.get("x", [])) >= 3:
-        return [float(v) for v in geometry["x"]], [float(v) for v in geometry["y"]]
-    return None
 
 
 class RegionPanel:

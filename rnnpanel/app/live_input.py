@@ -1,0 +1,74 @@
+"""Live input (SPEC §2, beyond the paper): a text typed in the sidebar, read by the entry's own model
+0.3 s after the last keystroke and placed in the current map (:mod:`rnnpanel.pipeline.live`).
+The component publishes what it read as ``read``; the session decides when it is the shown
+sequence (a selected stored sequence replaces it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import panel as pn
+import param
+
+from rnnpanel.app.widgets import Debounced, labelled, notify
+from rnnpanel.errors import RnnpanelError
+from rnnpanel.pipeline.live import LiveRead, live_sample
+from rnnpanel.pipeline.sample import Sample
+from rnnpanel.store import StateStore, StoredEntry
+
+
+class LiveInput(pn.viewable.Viewer):
+    """A text box whose text the model reads into the map of ``entry``'s ``sample``."""
+
+    text = param.String(default="", allow_refs=True, doc="The text read by the entry's model.")
+    entry = param.ClassSelector(class_=StoredEntry, default=None, doc="The entry whose model reads the text.")
+    sample = param.ClassSelector(class_=Sample, default=None,
+                                 doc="The map the text is placed in (its layer and state kind are read).")
+    method = param.String(default="tsne", allow_refs=True, doc="The map's projection method.")
+    read = param.ClassSelector(class_=LiveRead, default=None, constant=True,
+                               doc="The text as read and placed; None when there is none (or it was dropped).")
+
+    def __init__(self, store: StateStore, typed: Callable[[str], None], **params) -> None:
+        """``typed(text)`` receives the box's text once a burst of keystrokes is over."""
+        super().__init__(**params)
+        self._store, self._typed = store, typed
+        self._box = pn.widgets.TextAreaInput(
+            placeholder="Type or paste a text: the model reads it and its trajectory appears in the map.",
+            rows=4, sizing_mode="stretch_width")
+        self._box.param.watch(lambda _e: self._burst(), "value_input")
+        self._burst = Debounced(lambda: self._typed(self._box.value_input or ""))
+
+    def drop(self) -> None:
+        """Forget the read text without telling anyone (a selected sequence replaced it)."""
+        with param.discard_events(self), param.edit_constant(self):
+            self.read = None
+
+    def clear(self) -> None:
+        """Forget the read text (Esc)."""
+        with param.edit_constant(self):
+            self.read = None
+
+    @param.depends("sample", watch=True)
+    def _place_again(self) -> None:
+        """A new map: the text read before is placed in it (or nothing, if it cannot be)."""
+        self.drop()
+        self._read()
+
+    @param.depends("text", watch=True)
+    def _read(self) -> None:
+        """Run the entry's model on ``text`` and place its states in the current map."""
+        if self.sample is None or self.entry is None:
+            return
+        read = None
+        if self.text.strip():
+            try:
+                read = live_sample(self._store, self.entry, self.text, layer=self.sample.layer,
+                                   state=self.sample.state, method=self.method)
+            except RnnpanelError as exc:
+                notify(f"Cannot read this text: {exc}", level="warning")
+                return
+        with param.edit_constant(self):
+            self.read = read
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return labelled("Live input", self._box)

@@ -1,0 +1,149 @@
+"""The map (SPEC §2, view 1): every state of the sample, the shown sequence's trajectory drawn from
+the per-sequence views' sources, the word search's rings and a region drawn with the box or lasso.
+
+The component owns the map's own sources (points or their rasterised image, search rings, region
+outline) and its figure, rebuilt for each sample. A click selects a sequence through ``select``;
+a drawn region is published as ``region`` (the states inside it), which the tables follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import ColorBar, ColumnDataSource
+
+from rnnpanel.app.rastermap import RasterMap
+from rnnpanel.app.sequence_views import SequenceViews
+from rnnpanel.app.shown import Shown
+from rnnpanel.pipeline.sample import Sample
+from rnnpanel.views.colors import scale_palette
+from rnnpanel.views.projection import color_bar, color_mapper, projection_figure
+from rnnpanel.views.raster import EMPTY_RASTER
+from rnnpanel.views.region import region_outline, states_in_polygon
+from rnnpanel.views.sequence import point_columns
+
+#: Above this many states the projection is an image rasterised on the server (SPEC §2 "Scale").
+RASTER_ABOVE = 20_000
+
+
+class ProjectionMap(pn.viewable.Viewer):
+    """The projection with its overlays; ``select(sequence)`` is called for a click on a state."""
+
+    sample = param.ClassSelector(class_=Sample, default=None, doc="The states drawn.")
+    shown = param.ClassSelector(class_=Shown, default=Shown(), allow_refs=True,
+                                doc="The sequence whose trajectory is drawn; the other points fade behind it.")
+    color_by = param.Selector(default="ep", objects={"expected prediction": "ep", "true class": "true_class"},
+                              allow_refs=True)
+    fade = param.Selector(default="none", objects={"none": "none", "correct": "correct", "wrong": "wrong"},
+                          allow_refs=True, doc="Fade the correctly or wrongly classified sequences.")
+    raster_above = param.Integer(default=RASTER_ABOVE, bounds=(0, None), allow_refs=True,
+                                 doc="Draw the states as an image (not a glyph each) above this many states.")
+    found = param.Array(default=None, allow_None=True, allow_refs=True,
+                        doc="(N,) bool: the states a word search found, ringed; None: no search.")
+    region = param.Array(default=None, allow_None=True,
+                         doc="(N,) bool: the states inside the region drawn on the map; None: no region.")
+
+    def __init__(self, trajectory: SequenceViews, select: Callable[[int], None], **params) -> None:
+        super().__init__(**params)
+        self._trajectory, self._select = trajectory, select
+        self.figure = None
+        self._raster_map: RasterMap | None = None     # large samples: the map as an image
+
+    @param.depends("sample", watch=True)
+    def _build(self) -> None:
+        sample, views = self.sample, self._trajectory
+        self.points = ColumnDataSource({"x": [], "y": [], "c": [], "a": []}, name="points_src")
+        self.raster = ColumnDataSource(dict(EMPTY_RASTER), name="raster_src")
+        self.found_src = ColumnDataSource({"x": [], "y": []}, name="search_src")
+        self.region_src = ColumnDataSource({"xs": [], "ys": []}, name="region_src")
+        self._mapper = color_mapper(sample)
+        rasterised = sample.n_states > self.raster_above
+        fig = projection_figure(
+            sample, points=self.points, states=views.states, segments=views.segments, ends=views.ends,
+            labels=views.labels, hover=views.hover, mapper=self._mapper, color_by=self.color_by,
+            raster=self.raster if rasterised else None, found=self.found_src, region=self.region_src)
+        fig.on_event("selectiongeometry", self._on_region_geometry)
+        self.figure = fig
+        self._veil = next(r for r in fig.renderers if r.name == "selection_veil")
+        self.region_outline = next(r for r in fig.renderers if r.name == "region_outline")
+        self._raster_map = None
+        if rasterised:
+            self._raster_map = RasterMap(fig, self.raster, sample.xy, scale_palette(sample.class_names),
+                                         doc=pn.state.curdoc, clicked=self._select_state)
+        else:
+            self.points.selected.on_change("indices", self._on_tap)
+        self.region = None
+        self._update_points()
+        self._mark_found()
+        self._fade_behind_trajectory()
+
+    @param.depends("color_by", "fade", watch=True)
+    def _update_points(self) -> None:
+        if self.figure is None:
+            return
+        data = point_columns(self.sample, color_by=self.color_by, fade=self.fade)
+        if self._raster_map is None:
+            self.points.data = data
+        else:
+            self._raster_map.show(data, now=not pn.state.loaded)
+        fig = self.figure
+        for bar in [r for r in fig.right if isinstance(r, ColorBar)]:
+            fig.right.remove(bar)
+        fig.add_layout(color_bar(self.sample, self._mapper, self.color_by), "right")
+
+    @param.depends("found", watch=True)
+    def _mark_found(self) -> None:
+        """Ring every state the word search found."""
+        if self.figure is None:
+            return
+        mask = self.found
+        if mask is None or len(mask) != self.sample.n_states:
+            self.found_src.data = {"x": [], "y": []}
+        else:
+            self.found_src.data = {"x": self.sample.xy[mask, 0], "y": self.sample.xy[mask, 1]}
+
+    @param.depends("shown", watch=True)
+    def _fade_behind_trajectory(self) -> None:
+        """Fade the other points behind the shown trajectory (a veil: the points stay untouched)."""
+        if self.figure is not None:
+            shown = self.shown
+            self._veil.visible = shown.present and shown.belongs_to(self.sample)
+
+    def _select_state(self, i: int) -> None:
+        """Select the sequence of state ``i`` (a click on the map)."""
+        self._select(int(self.sample.sequence_of_state[i]))
+
+    def _on_tap(self, _attr, _old, new) -> None:
+        if not new:
+            return
+        self._select_state(new[0])
+        self.points.selected.indices = []
+
+    # -- region selection -------------------------------------------------------------------------
+    def _on_region_geometry(self, event) -> None:
+        """A box or lasso drawn on the map: the states inside it, by geometry (glyphs or image)."""
+        if not event.final:
+            return
+        outline = region_outline(event.geometry)
+        if outline is not None:
+            self.show_region(states_in_polygon(self.sample.xy, *outline), outline)
+
+    def show_region(self, mask: np.ndarray | None, outline: tuple[list[float], list[float]] | None) -> None:
+        """Outline a region and publish the states inside it (``None, None``: clear it)."""
+        with pn.io.hold():
+            # hidden, not emptied: BokehJS fails on a patches source going from one outline to none
+            if outline is not None:
+                self.region_src.data = {"xs": [outline[0]], "ys": [outline[1]]}
+            self.region_outline.visible = outline is not None
+            self.region = mask
+
+    def clear_region(self) -> None:
+        self.show_region(None, None)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        if self.figure is None:
+            return pn.Column()
+        return pn.pane.Bokeh(self.figure, sizing_mode="stretch_both", min_height=560)

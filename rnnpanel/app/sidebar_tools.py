@@ -1,0 +1,78 @@
+"""The sidebar's tools beside live input: word search (SPEC §2, "Word search") and export. Both
+come with the sequence table, after the first page is drawn (0.4 s of the first load otherwise)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from rnnpanel.app.shown import Shown
+from rnnpanel.app.widgets import labelled, notify
+from rnnpanel.pipeline.sample import Sample
+from rnnpanel.views.export import sequence_table, states_table, table_bytes
+from rnnpanel.views.search import matching_states
+
+
+class WordSearch(pn.viewable.Viewer):
+    """Finds the states produced by some words or patterns and says how many there are; the map
+    rings them (``found``) and the export can keep only them."""
+
+    sample = param.ClassSelector(class_=Sample, default=None, doc="The states searched.")
+    search = param.String(default="", allow_refs=True,
+                          doc="Words or patterns (separated by commas or spaces; * and ? are wildcards).")
+    found = param.Array(default=None, allow_None=True, constant=True,
+                        doc="(N,) bool: the states whose word matches; None while nothing is searched.")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.status = pn.pane.HTML("", margin=(0, 10), styles={"color": "#555"})
+
+    @param.depends("sample", "search", watch=True)
+    def _find(self) -> None:
+        if self.sample is None:
+            return
+        mask = matching_states(self.sample.words, self.search) if self.search.strip() else None
+        with pn.io.hold():       # Bokeh sources change under the document's lock, in one patch
+            with param.edit_constant(self):
+                self.found = mask
+            if mask is None:
+                self.status.object = ""
+            else:
+                n_seq = len(np.unique(self.sample.sequence_of_state[mask]))
+                self.status.object = (f"{int(mask.sum())} states in {n_seq} sequences"
+                                      if mask.any() else "no state has such a word")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self.status        # the search box is the session's (its ``search`` parameter)
+
+
+class Downloads(pn.viewable.Viewer):
+    """The shown sequence as CSV; every state of the map, or only the found ones, as Parquet."""
+
+    sample = param.ClassSelector(class_=Sample, default=None, doc="The map's states.")
+    shown = param.ClassSelector(class_=Shown, default=Shown(), allow_refs=True, doc="The sequence exported.")
+    found = param.Array(default=None, allow_None=True, allow_refs=True,
+                        doc="(N,) bool: export only these states of the map; None: all of them.")
+
+    def sequence_csv(self) -> io.BytesIO:
+        shown = self.shown
+        if not shown.present:
+            notify("Select a sequence (or type a text) to export it.", level="info")
+            return table_bytes(pd.DataFrame(), "csv")
+        return table_bytes(sequence_table(shown.sample, shown.index), "csv")
+
+    def states_parquet(self) -> io.BytesIO:
+        if self.sample is None:
+            return table_bytes(pd.DataFrame(), "parquet")
+        return table_bytes(states_table(self.sample, self.found), "parquet")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return labelled("Export", pn.Row(
+            pn.widgets.FileDownload(callback=self.sequence_csv, filename="sequence.csv",
+                                    label="Sequence (CSV)", width=118),
+            pn.widgets.FileDownload(callback=self.states_parquet, filename="states.parquet",
+                                    label="Map (Parquet)", width=118)))

@@ -1,0 +1,49 @@
+"""Small pieces every component of the page uses: notifications, titled widgets, and acting once
+per burst of events (keystrokes, hovers) rather than on each."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import panel as pn
+
+log = logging.getLogger(__name__)
+
+BURST_DELAY_MS = 300          # typing and hovering are acted on this long after they start
+
+
+def notify(message: str, level: str = "error") -> None:
+    """A notification in the page (never a traceback); logged as well."""
+    log.warning(message)
+    if pn.state.notifications is not None:
+        getattr(pn.state.notifications, level)(message, duration=8000)
+
+
+def labelled(text: str, widget) -> pn.Column:
+    """A widget under a bold title (radio button groups have none of their own)."""
+    return pn.Column(pn.pane.HTML(f"<b>{text}</b>", margin=(6, 10, -6, 10)), widget)
+
+
+class Debounced:
+    """Calls ``callback`` once for a burst of calls: :data:`BURST_DELAY_MS` after the first. The
+    callback reads the state as it is by then, so the burst's last event counts. Outside a
+    server (no document) it runs at once."""
+
+    def __init__(self, callback: Callable[[], None], delay_ms: int = BURST_DELAY_MS) -> None:
+        self._callback, self._delay_ms = callback, delay_ms
+        self._doc = pn.state.curdoc
+        self._pending = False
+
+    def __call__(self) -> None:
+        if self._doc is None:
+            self._callback()
+            return
+        if self._pending:
+            return
+        self._pending = True
+        self._doc.add_timeout_callback(self._run, self._delay_ms)
+
+    def _run(self) -> None:
+        self._pending = False
+        self._callback()
