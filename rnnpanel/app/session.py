@@ -35,6 +35,7 @@ from rnnpanel.app.sequence_views import TOP_HEIGHT, SequenceViews
 from rnnpanel.app.shown import Shown
 from rnnpanel.app.sidebar_tools import Downloads, WordSearch
 from rnnpanel.app.widgets import labelled, notify
+from rnnpanel.compute.projection.names import METHODS
 from rnnpanel.errors import RnnpanelError
 from rnnpanel.pipeline.load import list_entries
 from rnnpanel.pipeline.sample import Sample
@@ -49,7 +50,7 @@ class RnnPanelApp(pn.viewable.Viewer):
     """Linked views of one store entry's hidden states."""
 
     entry = param.Selector(default=None, objects=[], doc="Store entry (model × dataset sample) shown.")
-    method = param.Selector(default="tsne", objects=["tsne", "umap", "pca"], doc="Projection method.")
+    method = param.Selector(default="tsne", objects=list(METHODS), doc="Projection method.")
     layer = param.Selector(default=0, objects=[0], doc="Recurrent layer whose states are shown (the top one first).")
     state = param.Selector(default="h", objects=["h"],
                            doc="State kind: h, c (LSTM), or one direction's half (bidirectional models).")

@@ -80,22 +80,21 @@ def live_sample(store: StateStore, entry: StoredEntry, text: str, *, layer: int 
                          hidden_size=loaded.config.hidden_size, bidirectional=loaded.config.bidirectional)
     _, attrs = project_entry(store, entry.key, layer=li, state=state, method=method, backend=backend)
     xy, how = place_states(store, entry.key, attrs["projection_key"], new)
-    offsets = np.array([0, len(ids)], dtype=np.int64)
+    offsets = np.array([0, len(ids)])
     scale = float(attrs.get("step_distance_max") or 1.0)
     distance = step_distances(new, offsets, normalize=False) / (scale if scale > 0 else 1.0)
-    predictions = extracted.predictions.astype(np.int64)
     sample = Sample(
         name=LIVE_NAME,
-        class_names=tuple(entry.attrs["class_names"]),
+        class_names=entry.attrs["class_names"],
         offsets=offsets,
-        words=np.asarray([loaded.vocab.words[i] for i in ids], dtype=object),
-        ep=extracted.ep.astype(np.float32),
-        xy=np.asarray(xy, dtype=np.float32),
-        step_distance=np.asarray(distance, dtype=np.float32),
-        labels=predictions.copy(),          # no true class: the views compare with the prediction
-        predictions=predictions,
-        sequence_ids=np.array([-1], dtype=np.int64),
-        n_cut=np.array([n_cut], dtype=np.int64),
+        words=[loaded.vocab.words[i] for i in ids],
+        ep=extracted.ep,
+        xy=xy,
+        step_distance=distance,
+        labels=extracted.predictions,       # no true class: the views compare with the prediction
+        predictions=extracted.predictions,
+        sequence_ids=[-1],
+        n_cut=[n_cut],
         truncation=loaded.config.truncation,
         layer=li,
         state=state,

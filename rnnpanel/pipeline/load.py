@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from rnnpanel.pipeline.cache import LockedCache
 from rnnpanel.pipeline.project import project_entry
@@ -55,16 +54,16 @@ def _build_sample(store: StateStore, entry_key: str, *, layer: int, state: str, 
     arrays, _ = store.read_projection(entry_key, attrs["projection_key"])
     return Sample(
         name=entry_label(entry),
-        class_names=tuple(entry.attrs["class_names"]),
-        offsets=entry.load("offsets").astype(np.int64),
+        class_names=entry.attrs["class_names"],
+        offsets=entry.load("offsets"),
         words=entry.words(),
-        ep=entry.load("ep").astype(np.float32),
-        xy=np.asarray(embedding, dtype=np.float32),
-        step_distance=arrays["step_distance"].astype(np.float32),
-        labels=entry.load("labels").astype(np.int64),
-        predictions=entry.load("predictions").astype(np.int64),
-        sequence_ids=entry.load("sequence_ids").astype(np.int64),
-        n_cut=entry.load("n_cut").astype(np.int64),
+        ep=entry.load("ep"),
+        xy=embedding,
+        step_distance=arrays["step_distance"],
+        labels=entry.load("labels"),
+        predictions=entry.load("predictions"),
+        sequence_ids=entry.load("sequence_ids"),
+        n_cut=entry.load("n_cut"),
         truncation=str(entry.attrs.get("truncation", "last")),
         layer=int(attrs["layer"]),
         state=state,

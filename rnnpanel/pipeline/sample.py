@@ -11,6 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 
+#: The dtype of every array field: whoever builds a sample (from the store, from live input) hands
+#: in what it has, and the sample holds these.
+DTYPES = {"offsets": np.int64, "ep": np.float32, "xy": np.float32, "step_distance": np.float32,
+          "labels": np.int64, "predictions": np.int64, "sequence_ids": np.int64, "n_cut": np.int64,
+          "words": object}
+
+
 @dataclass(frozen=True)
 class Sample:
     """Flat, per-state arrays with per-sequence offsets.
@@ -36,6 +43,11 @@ class Sample:
     layer: int = 0
     state: str = "h"
     projection: str = ""           # e.g. "tsne/opentsne"
+
+    def __post_init__(self) -> None:
+        for name, dtype in DTYPES.items():     # no copy where the array is already of its dtype
+            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=dtype))
+        object.__setattr__(self, "class_names", tuple(self.class_names))
 
     @property
     def n_sequences(self) -> int:
