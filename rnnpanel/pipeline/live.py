@@ -64,7 +64,7 @@ def live_sample(store: StateStore, entry: StoredEntry, text: str, *, layer: int 
     entry's ``method`` map."""
     from rnnpanel.compute.distances import step_distances
     from rnnpanel.compute.extraction import extract_states
-    from rnnpanel.models.training import encode_text
+    from rnnpanel.models.encoding import encode_text
 
     if state not in entry.state_choices:
         raise ModelError(f"state kind {state!r} does not exist for this entry's model; "
