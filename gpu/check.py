@@ -1,14 +1,18 @@
 #!/usr/bin/env python
-"""Acceptance check of rnnpanel's GPU path against its CPU path on the same data.
+"""Acceptance check of rnnpanel's GPU path against its CPU path on the same data, and of its speed.
 
 Run on a CUDA workstation after following gpu/README.md:
 
-    python gpu/check.py [--sizes 5000 20000] [--projection-n 20000] [--json OUT.json] [--skip-benchmark]
+    python gpu/check.py [--sizes 5000 20000] [--projection-n 20000] [--speed-sizes 100000 1000000]
+                        [--speed-dims 100 256] [--json OUT.json] [--skip-benchmark] [--skip-speed]
 
-Prints one ``PASS`` / ``FAIL`` / ``SKIP`` line per item (environment, extraction parity, step
-distances, neighbours, metrics, PCA, one projection per GPU backend with its quality next to
-openTSNE's, the benchmark). Exit status: 0 when nothing failed, 1 when an item failed, 2 when
-there is no CUDA device at all.
+Prints one ``PASS`` / ``FAIL`` / ``SKIP`` line per item: environment, extraction parity,
+step distances, neighbours (tied distances included), metrics, PCA, one projection per GPU
+backend with its quality next to openTSNE's, the comparison benchmark, and the speed section
+(a warm end-to-end ``auto`` projection of host states at 100,000 and 1,000,000 states, failing
+above 2 s and 20 s, against openTSNE on this machine's CPU at 100,000; extraction tokens per
+second on CUDA against the per-step loop and against the CPU). Exit status: 0 when nothing
+failed, 1 when an item failed, 2 when neither torch nor CuPy sees a CUDA device.
 """
 
 from __future__ import annotations
@@ -26,7 +30,11 @@ import numpy as np
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 OPTIONAL_BACKENDS = ("tsnecuda",)  # not in the requirement files: unavailable is a SKIP, not a FAIL
-GPU_BACKENDS = ("tsnecuda", "cuml", "cuml-umap")
+GPU_BACKENDS = ("cuml", "tsnecuda", "cuml-umap")
+GPU_TSNE = ("cuml", "tsnecuda")
+SPEED_LIMITS_S = {100_000: 2.0, 1_000_000: 20.0}  # warm end-to-end auto t-SNE of host states
+CPU_PEERS_UP_TO = 20_000  # scikit-learn and openTSNE's defaults take minutes beyond this
+CPU_REFERENCE_N = 100_000  # openTSNE (tuned) on this machine's CPU, the speed section's peer
 TRUST_MARGIN = 0.02  # a GPU t-SNE may trail openTSNE's trustworthiness by this much
 KNN_MARGIN = 0.05    # ... and its k-NN preservation by this much
 
@@ -39,21 +47,23 @@ class Context:
     source: dict[str, Any] = field(default_factory=dict)
     reference_quality: dict[str, Any] | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
+    speed: list[dict[str, Any]] = field(default_factory=list)
 
 
 def check_environment(ctx: Context) -> tuple[str, str]:
     import torch
 
     from rnnpanel.compute.projection import unavailable_reason
-    from rnnpanel.compute.xp import cupy_or_none
+    from rnnpanel.compute.xp import cupy_or_none, cupy_unavailable_reason
 
     cp = cupy_or_none()
-    if cp is None:
-        return FAIL, "CuPy is not installed or sees no device: pip install -r gpu/requirements-cuda12.txt (or -cuda13)"
     backends = {name: unavailable_reason(name) or "works" for name in GPU_BACKENDS}
-    detail = (f"torch {torch.__version__} (CUDA {torch.version.cuda}) on {torch.cuda.get_device_name(0)}; "
-              f"CuPy {cp.__version__}; " + "; ".join(f"{k}: {v}" for k, v in backends.items()))
-    return PASS, detail
+    torch_line = (f"torch {torch.__version__} (CUDA {torch.version.cuda}) on {torch.cuda.get_device_name(0)}"
+                  if torch.cuda.is_available() else f"torch {torch.__version__} sees no CUDA device")
+    cupy_line = f"CuPy {cp.__version__}" if cp is not None else f"CuPy unusable ({cupy_unavailable_reason()})"
+    detail = f"{torch_line}; {cupy_line}; " + "; ".join(f"{k}: {v}" for k, v in backends.items())
+    ok = cp is not None and torch.cuda.is_available()
+    return (PASS if ok else FAIL), detail + ("" if ok else " — install the CUDA build: pip install -e . -r gpu/requirements-cuda13.txt (or -cuda12)")
 
 
 def check_extraction(ctx: Context) -> tuple[str, str]:
@@ -111,6 +121,8 @@ def check_step_distances(ctx: Context) -> tuple[str, str]:
 
 
 def check_neighbors(ctx: Context) -> tuple[str, str]:
+    import cupy
+
     from rnnpanel.compute.neighbors import kneighbors
     from rnnpanel.compute.xp import to_numpy
 
@@ -120,7 +132,13 @@ def check_neighbors(ctx: Context) -> tuple[str, str]:
     idx_gpu, d_gpu = kneighbors(view[:5000], 10)
     agree = float(np.mean(idx_cpu == to_numpy(idx_gpu)))
     worst = float(np.max(np.abs(d_cpu - to_numpy(d_gpu))))
-    return (PASS if agree > 0.999 and worst < 1e-4 else FAIL), f"10-NN of 5,000 states: {agree:.4%} identical, max distance diff {worst:.1e}"
+    # exact duplicates, more than k + 8 of them (every sequence that starts with the same word shares h_1)
+    tied = sample[:2000].copy()
+    tied[np.random.default_rng(0).choice(2000, 300, replace=False)] = tied[0]
+    ties_equal = bool(np.array_equal(kneighbors(tied, 10)[0], to_numpy(kneighbors(cupy.asarray(tied), 10)[0])))
+    ok = agree > 0.999 and worst < 1e-4 and ties_equal
+    return (PASS if ok else FAIL), (f"10-NN of 5,000 states: {agree:.4%} identical, max distance diff {worst:.1e}; "
+                                    f"300 exact duplicates: CuPy and NumPy {'identical' if ties_equal else 'DIFFER'}")
 
 
 def check_metrics(ctx: Context) -> tuple[str, str]:
@@ -194,21 +212,117 @@ def check_projection(name: str) -> Callable[[Context], tuple[str, str]]:
 def check_benchmark(ctx: Context) -> tuple[str, str]:
     if ctx.args.skip_benchmark:
         return SKIP, "--skip-benchmark"
-    from rnnpanel.compute.projection.benchmark import machine_record, run_benchmark
+    from rnnpanel.compute.projection.benchmark import add_speedups, machine_record, run_benchmark
 
     sizes = [n for n in ctx.args.sizes if n <= ctx.states.shape[0]]
-    backends = ["auto", *GPU_BACKENDS[:2], "opentsne", "opentsne-default", "sklearn"]
-    records = run_benchmark(ctx.states, ctx.labels, sizes=sizes, backends=backends, on_record=_print_run)
+    records: list[dict[str, Any]] = []
+    for n in sizes:  # scikit-learn and openTSNE's defaults only where they finish in reasonable time
+        peers = ["opentsne-default", "sklearn"] if n <= CPU_PEERS_UP_TO else []
+        records += run_benchmark(ctx.states, ctx.labels, sizes=[n], backends=["auto", *GPU_TSNE, "opentsne", *peers],
+                                 random_state=None, on_record=_print_run)
+    add_speedups(records)
     ctx.records = [machine_record(), ctx.source, *records]
-    if ctx.args.json:
-        with open(ctx.args.json, "w", encoding="utf-8") as f:
-            json.dump(ctx.records, f, indent=2)
+    _write_json(ctx)
     auto = [r for r in records if r["backend"] == "auto"]
     used = sorted({r["backend_used"] for r in auto if r["backend_used"]})
     gpu_works = any(r["available"] for r in records if r["backend"] in GPU_BACKENDS)
     ok = all(r["available"] for r in auto) and (not gpu_works or set(used) <= set(GPU_BACKENDS))
-    speed = ", ".join(f"n={r['n']}: auto={r['backend_used']} ×{r['speedup_vs_sklearn']} vs sklearn" for r in auto)
+    speed = ", ".join(f"n={r['n']}: auto={r['backend_used']} {r['seconds']} s"
+                      + (f" (×{r['speedup_vs_sklearn']} vs sklearn)" if r["speedup_vs_sklearn"] else "") for r in auto)
     return (PASS if ok else FAIL), speed + (f"; JSON in {ctx.args.json}" if ctx.args.json else "")
+
+
+def check_speed_projection(ctx: Context) -> tuple[str, str]:
+    """Warm end-to-end ``auto`` t-SNE of host float32 states (as read from the store), unseeded, against the limits."""
+    if ctx.args.skip_speed:
+        return SKIP, "--skip-speed"
+    from rnnpanel.compute.metrics import projection_quality
+    from rnnpanel.compute.projection import AutoProjection
+    from rnnpanel.pipeline.project_bench import synthetic_states
+
+    lines, failed = [], False
+    for dims in ctx.args.speed_dims:
+        states, labels, _ = synthetic_states(max(ctx.args.speed_sizes), dims=dims, seed=1)
+        AutoProjection(method="tsne").fit(states[:20_000])  # warm: CUDA context, kernels, probes
+        for n in sorted(ctx.args.speed_sizes):
+            x = np.ascontiguousarray(states[:n])
+            started = time.perf_counter()
+            auto = AutoProjection(method="tsne").fit(x, labels[:n])
+            seconds = time.perf_counter() - started
+            q = projection_quality(x, auto.embedding_, labels[:n], max_points=10_000, random_state=0)
+            limit = SPEED_LIMITS_S.get(n)
+            ok = auto.backend_used_ in GPU_TSNE and (limit is None or seconds <= limit)
+            failed |= not ok
+            record = {"record": "speed", "n": n, "dims": dims, "backend_used": auto.backend_used_,
+                      "seconds": round(seconds, 3), "limit_s": limit, "passed": ok, "skipped": auto.skipped_,
+                      "params_used": {k: v for k, v in auto.params_used_.items() if not callable(v)},
+                      "trustworthiness": round(q["trustworthiness"], 5), "knn_preservation": round(q["knn_preservation"], 5)}
+            if n == CPU_REFERENCE_N:
+                record["opentsne_cpu_seconds"] = _opentsne_seconds(x, labels[:n])
+            ctx.speed.append(record)
+            peer = (f", openTSNE on the CPU {record['opentsne_cpu_seconds']:.1f} s "
+                    f"(×{record['opentsne_cpu_seconds'] / seconds:.0f})" if "opentsne_cpu_seconds" in record else "")
+            lines.append(f"n={n:,} d={dims}: {auto.backend_used_} {seconds:.2f} s"
+                         f"{f' (limit {limit:g} s)' if limit else ''}{peer}, trust {q['trustworthiness']:.3f}")
+            print(f"      {'ok ' if ok else 'SLOW'} {lines[-1]}", flush=True)
+    _write_json(ctx)
+    return (FAIL if failed else PASS), "; ".join(lines)
+
+
+def _opentsne_seconds(x: np.ndarray, labels: np.ndarray) -> float:
+    from rnnpanel.compute.projection import AutoProjection
+
+    started = time.perf_counter()
+    AutoProjection(method="tsne", backend="opentsne").fit(x, labels)
+    return round(time.perf_counter() - started, 3)
+
+
+def extraction_runs() -> dict[str, list[str]]:
+    """benchmarks/extraction.py's arguments per device: 20,000 sequences on CUDA at its default batch, 2,000 on the CPU."""
+    from rnnpanel.compute.device import default_batch_size
+
+    common = ["--hidden", "256", "--layers", "2", "--lengths", "synthetic", "--repeats", "3"]
+    return {
+        "cuda": [*common, "--device", "cuda", "--n", "20000", "--per-sequence-n", "200",
+                 "--batch-size", str(default_batch_size("cuda"))],
+        "cpu": [*common, "--device", "cpu", "--n", "2000", "--per-sequence-n", "50", "--batch-size", "256"],
+    }
+
+
+def check_speed_extraction(ctx: Context) -> tuple[str, str]:
+    """Tokens per second of extraction on CUDA against the per-step loop on CUDA and against extraction on the CPU."""
+    if ctx.args.skip_speed:
+        return SKIP, "--skip-speed"
+    import importlib.util
+    import tempfile
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "extraction.py"
+    spec = importlib.util.spec_from_file_location("rnnpanel_extraction_benchmark", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for device, args in extraction_runs().items():
+            out = Path(tmp) / f"{device}.json"
+            bench.main(["--json", str(out), *args])
+            results[device] = json.loads(out.read_text(encoding="utf-8"))
+    cuda, cpu = results["cuda"], results["cpu"]
+    rate = cuda["extraction_tokens_per_s"]
+    vs_loop, vs_cpu = cuda["ratio"], rate / cpu["extraction_tokens_per_s"]
+    ctx.speed.append({"record": "extraction", "cuda": cuda, "cpu": cpu, "ratio_vs_cuda_step_loop": vs_loop,
+                      "ratio_vs_cpu": vs_cpu})
+    _write_json(ctx)
+    ok = vs_loop > 1 and vs_cpu > 1
+    return (PASS if ok else FAIL), (f"CUDA {rate:,.0f} tokens/s (batch {cuda['extraction']['batch_size']}): "
+                                    f"×{vs_loop:.0f} the per-step loop on CUDA, ×{vs_cpu:.1f} extraction on the CPU "
+                                    f"({cpu['extraction_tokens_per_s']:,.0f} tokens/s)")
+
+
+def _write_json(ctx: Context) -> None:
+    if ctx.args.json:
+        with open(ctx.args.json, "w", encoding="utf-8") as f:
+            json.dump([*ctx.records, *ctx.speed], f, indent=2, default=str)
 
 
 def _print_run(r: dict[str, Any]) -> None:
@@ -230,19 +344,25 @@ def load_states(ctx: Context) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000], help="benchmark sizes")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000], help="comparison benchmark sizes")
     parser.add_argument("--projection-n", type=int, default=20000, help="states per GPU-backend projection check")
-    parser.add_argument("--json", default=None, help="write the benchmark records here")
+    parser.add_argument("--speed-sizes", type=int, nargs="+", default=sorted(SPEED_LIMITS_S),
+                        help="speed section sizes (limits: 2 s at 100,000, 20 s at 1,000,000)")
+    parser.add_argument("--speed-dims", type=int, nargs="+", default=[100, 256], help="speed section state widths")
+    parser.add_argument("--json", default=None, help="write the benchmark and speed records here")
     parser.add_argument("--skip-benchmark", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args(argv)
 
     import torch
 
-    if not torch.cuda.is_available():
+    from rnnpanel.compute.xp import cupy_unavailable_reason
+
+    if not torch.cuda.is_available() and cupy_unavailable_reason() is not None:
         build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
-        print(f"gpu/check.py: no CUDA device is visible to torch {torch.__version__} ({build}); "
-              "install the CUDA build and the GPU packages as gpu/README.md says, then run this again",
-              file=sys.stderr)
+        print(f"gpu/check.py: no CUDA device is visible to torch {torch.__version__} ({build}) nor to CuPy "
+              f"({cupy_unavailable_reason()}); install the CUDA build and the GPU packages as gpu/README.md says, "
+              "then run this again", file=sys.stderr)
         return 2
     ctx = Context(args)
     checks: list[tuple[str, Callable[[Context], tuple[str, str]]]] = [
@@ -254,11 +374,13 @@ def main(argv: list[str] | None = None) -> int:
         ("PCA", check_pca),
         *[(f"projection {name}", check_projection(name)) for name in GPU_BACKENDS],
         ("benchmark", check_benchmark),
+        ("speed: projection", check_speed_projection),
+        ("speed: extraction", check_speed_extraction),
     ]
     failed = 0
     for label, check in checks:
         try:
-            if ctx.states is None and label not in ("environment", "extraction"):
+            if ctx.states is None and label not in ("environment", "extraction") and not label.startswith("speed"):
                 load_states(ctx)
             status, detail = check(ctx)
         except Exception as exc:  # noqa: BLE001 - a crash of one item is that item's failure; the rest still run

@@ -1,4 +1,4 @@
-"""GPU-only tests: each module is marked ``gpu`` and skips, with the reason, where CUDA or CuPy is missing."""
+"""GPU-only tests: each module is marked ``gpu`` and skips, with the reason, where torch's CUDA or CuPy's device is missing."""
 
 from __future__ import annotations
 
@@ -14,15 +14,12 @@ def cuda_reason() -> str | None:
 
 
 def cupy_reason() -> str | None:
-    reason = cuda_reason()
-    if reason:
-        return reason
-    try:
-        import cupy
+    """Why CuPy cannot use a device here (None when it can): what cuML and the array math need, whatever torch sees."""
+    from rnnpanel.compute.xp import cupy_unavailable_reason
 
-        cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # noqa: BLE001 - import or driver failure: either way no CuPy here
-        return f"needs CuPy on the device ({type(exc).__name__}: {exc}); pip install -r gpu/requirements-cuda12.txt"
+    reason = cupy_unavailable_reason()
+    if reason is not None:
+        return f"needs CuPy on a CUDA device ({reason}); pip install -e . -r gpu/requirements-cuda13.txt (or -cuda12)"
     return None
 
 

@@ -19,7 +19,7 @@ from rnnpanel.compute.xp import (
     to_torch,
 )
 
-from .conftest import requires_cupy
+from .conftest import requires_cuda, requires_cupy
 
 pytestmark = [pytest.mark.gpu, requires_cupy]
 
@@ -33,6 +33,7 @@ def data():
     return x, labels
 
 
+@requires_cuda
 def test_cuda_tensor_is_shared_with_cupy_through_dlpack():
     import cupy
 
@@ -48,11 +49,13 @@ def test_cuda_tensor_is_shared_with_cupy_through_dlpack():
     np.testing.assert_array_equal(to_numpy(view), t.cpu().numpy())
 
 
+@requires_cuda
 def test_mixing_devices_is_refused():
     with pytest.raises(ValueError, match="different devices"):
         array_namespace(np.zeros(2), torch.zeros(2, device="cuda"))
 
 
+@requires_cuda
 def test_step_distances_gpu_equal_cpu(data):
     x, _ = data
     offsets = np.array([0, 10, 10, 400, 1499, 1500])
@@ -84,6 +87,7 @@ def test_metrics_gpu_equal_sklearn_and_cpu(data):
         assert gpu[key] == pytest.approx(cpu[key], abs=1e-6)
 
 
+@requires_cuda
 def test_pca_on_cuda_matches_cpu(data):
     x, _ = data
     gpu = make_backend("pca", device="cuda").fit(torch.from_numpy(x).cuda())
@@ -100,3 +104,31 @@ def test_place_by_neighbors_on_gpu(data):
     gpu = place_by_neighbors(cupy.asarray(x[:1000]), emb[:1000], cupy.asarray(x[1000:]), k=5)
     cpu = place_by_neighbors(x[:1000], emb[:1000], x[1000:], k=5)
     np.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-5)
+
+
+def test_neighbours_with_many_exact_duplicates_are_identical_on_gpu_and_cpu():
+    """More than k + 8 copies of a state (shared h_1): the threshold selection gives CuPy and NumPy one answer."""
+    import cupy
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 16)).astype(np.float32)
+    x[rng.choice(2000, 300, replace=False)] = x[7]
+    for chunk in (1 << 16, 1 << 28):
+        idx_gpu, d_gpu = kneighbors(cupy.asarray(x), 10, max_chunk_bytes=chunk)
+        idx_cpu, d_cpu = kneighbors(x, 10, max_chunk_bytes=chunk)
+        np.testing.assert_array_equal(to_numpy(idx_gpu), idx_cpu)
+        np.testing.assert_allclose(to_numpy(d_gpu), d_cpu, atol=1e-5)
+
+
+def test_principal_axes_on_cupy_equal_numpy(data):
+    import cupy
+
+    from rnnpanel.compute.projection.pca import principal_axes, project_on_axes
+
+    x, _ = data
+    mean_c, comps_c, kept_c = principal_axes(cupy.asarray(x), 5)
+    mean_n, comps_n, kept_n = principal_axes(x, 5)
+    np.testing.assert_allclose(to_numpy(comps_c), comps_n, atol=1e-4)
+    assert kept_c == pytest.approx(kept_n, rel=1e-5)
+    np.testing.assert_allclose(to_numpy(project_on_axes(cupy.asarray(x), mean_c, comps_c)),
+                               project_on_axes(x, mean_n, comps_n), atol=1e-3)

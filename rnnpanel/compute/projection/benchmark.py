@@ -45,7 +45,7 @@ def run_benchmark(
     params: dict[str, Any] | None = None,
     k: int = DEFAULT_K,
     metric_points: int = DEFAULT_MAX_POINTS,
-    random_state: int = 0,
+    random_state: int | None = 0,
     repeats: int = 1,
     on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
@@ -56,7 +56,10 @@ def run_benchmark(
     ``repeats`` > 1 each backend runs that many times and ``seconds`` is the median (all runs in
     ``seconds_all``): on a shared machine one run can be unlucky.
     Records carry ``backend, backend_used, method, n, dims, seconds, trustworthiness,
-    knn_preservation, neighborhood_hit, speedup_vs_sklearn, available, reason``.
+    knn_preservation, neighborhood_hit, speedup_vs_sklearn, available, reason``, and
+    ``seeded`` / ``seed_costs_speed``: ``random_state`` None times each backend's fastest path
+    (a seed sends cuML ≥ 26.08 to a slower deterministic one, and the record says so); the
+    quality subsample is seeded either way.
     """
     data = np.ascontiguousarray(X, dtype=np.float32)
     records: list[dict[str, Any]] = []
@@ -100,11 +103,12 @@ def _accepted(params: dict[str, Any], method: str, name: str) -> dict[str, Any]:
 
 
 def _run_one(xs: np.ndarray, ys: np.ndarray | None, name: str, method: str, params: dict[str, Any], k: int,
-             metric_points: int, random_state: int, repeats: int = 1) -> dict[str, Any]:
+             metric_points: int, random_state: int | None, repeats: int = 1) -> dict[str, Any]:
     record: dict[str, Any] = {
         "record": "run", "backend": name, "backend_used": None, "method": method, "n": int(xs.shape[0]),
         "dims": int(xs.shape[1]), "seconds": None, "trustworthiness": None, "knn_preservation": None,
         "neighborhood_hit": None, "speedup_vs_sklearn": None, "available": True, "reason": None, "skipped": {},
+        "seeded": random_state is not None, "seed_costs_speed": False,
     }
     try:
         method = method_of(name, method)
@@ -125,9 +129,15 @@ def _run_one(xs: np.ndarray, ys: np.ndarray | None, name: str, method: str, para
         seconds = float(np.median(timings))
     except (BackendUnavailable, ValueError) as exc:
         return {**record, "available": False, "reason": str(exc)}
-    quality = projection_quality(xs, runner.embedding_, ys, k=k, max_points=metric_points, random_state=random_state)
+    quality = projection_quality(xs, runner.embedding_, ys, k=k, max_points=metric_points,
+                                 random_state=0 if random_state is None else random_state)
+    slower = bool(getattr(runner.estimator_, "deterministic_", False))
+    if slower:
+        log.warning("benchmark: %s ran its seeded deterministic path, slower than unseeded; time with random_state=None",
+                    runner.backend_used_)
     return {
         **record,
+        "seed_costs_speed": slower,
         "backend_used": runner.backend_used_,
         "seconds": round(seconds, 3),
         "seconds_all": [round(t, 3) for t in timings],
