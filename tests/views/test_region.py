@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnpanel.views.region import overrepresented_words, states_in_polygon, states_in_rect
+from rnnpanel.views.region import overrepresented_words, region_outline, states_in_polygon, states_in_rect
 
 XY = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [0.5, 1.5], [3.0, 0.2]], dtype=np.float32)
 
@@ -32,3 +32,11 @@ def test_overrepresented_words_rank_by_share_inside_against_overall():
     assert list(frame["in region"]) == [8, 6, 2] and list(frame["overall"]) == [10, 20, 10]
     assert frame["ratio"].iloc[0] > 1 > frame["ratio"].iloc[2]
     assert overrepresented_words(words, np.zeros(40, dtype=bool)).empty
+
+
+def test_the_select_tools_geometry_becomes_a_polygon():
+    rect = region_outline({"type": "rect", "x0": 0, "x1": 2, "y0": 1, "y1": 3})
+    assert rect == ([0.0, 2.0, 2.0, 0.0], [1.0, 1.0, 3.0, 3.0])
+    assert region_outline({"type": "poly", "x": [0, 1, 0], "y": [0, 0, 1]}) == ([0.0, 1.0, 0.0], [0.0, 0.0, 1.0])
+    assert region_outline({"type": "poly", "x": [0, 1], "y": [0, 0]}) is None     # not yet a region
+    assert region_outline({"type": "point", "x": 0, "y": 0}) is None
