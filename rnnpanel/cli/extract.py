@@ -33,8 +33,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, metavar="PATH",
                    help="state store folder (default: $RNNPANEL_HOME/store)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto = CUDA when available)")
-    p.add_argument("--batch-size", type=int, default=256, metavar="B",
-                   help="sequences per batch (default: 256)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="B",
+                   help="sequences per batch (default: 256 on the CPU, more on a large GPU)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch in this process (default 1: a small recurrent layer's per-step "
+                        "products are too small to share across cores, and on a busy machine a second thread "
+                        "stalls every step; measured 12 s vs 42 s for 280k states on a shared 2-core CPU). "
+                        "Use --cluster local:N to use N cores; 0 for torch's own choice")
     p.add_argument("--cluster", default=None, metavar="SPEC",
                    help="run the extraction on a Dask cluster: local[:N] (N worker processes here), local-cuda "
                         "(one worker per GPU) or tcp://HOST:PORT of a running dask-scheduler whose workers see "
@@ -46,7 +51,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnpanel.errors import DataError
     from rnnpanel.paths import default_store
+
+    if args.threads < 0:
+        raise DataError(f"--threads must be 0 (torch's choice) or a positive integer, got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)  # this command's process only; the library never sets it
     from rnnpanel.pipeline.extract import extract_to_store, summary_line
 
     _, summary = extract_to_store(

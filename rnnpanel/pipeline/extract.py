@@ -64,7 +64,7 @@ def extract_to_store(
     seed: int = 0,
     store_root: str | Path,
     device: str = "auto",
-    batch_size: int = 256,
+    batch_size: int | None = None,
     progress: bool | Callable[[int, int], Any] | Any = True,
     text_column: str | None = None,
     label_column: str | None = None,
@@ -113,14 +113,15 @@ def extract_to_store(
     return entry, _summary(entry, store, start, cache_hit=reused)
 
 
-def _check_arguments(*, split: str, n: int | None, seed: int, device: str, batch_size: int) -> None:
+def _check_arguments(*, split: str, n: int | None, seed: int, device: str, batch_size: int | None) -> None:
     if split not in SPLIT_CHOICES:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_CHOICES)}")
     if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
         raise DataError(f"n (--n) must be a positive number of sequences, got {n!r}; leave it out to take all")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise DataError(f"seed (--seed) must be an integer, got {seed!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
         raise DataError(f"batch size (--batch-size) must be a positive integer, got {batch_size!r}")
     if not isinstance(device, str) or not _DEVICE_PATTERN.match(device.strip().lower()):
         raise DataError(f"unknown device {device!r}; choose one of auto, cpu, cuda (or cuda:N)")
@@ -197,7 +198,7 @@ def choose_sample(n_available: int, n: int | None, seed: int) -> np.ndarray:
 
 def _extract(
     files: ModelFiles, dataset: str, source: dict, request: str, store: StateStore, *, split: str,
-    n: int | None, seed: int, device: str, batch_size: int, progress: Any,
+    n: int | None, seed: int, device: str, batch_size: int | None, progress: Any,
     text_column: str | None, label_column: str | None, cluster: str | None, chunk_states: int | None,
 ) -> tuple[StoredEntry, bool]:
     """Load, sample, then stream the states into the store shard by shard; returns the entry and
@@ -207,6 +208,7 @@ def _extract(
     from rnnpanel.data import resolve_corpus
     from rnnpanel.models.encoding import encode_flat
 
+    read_started = time.perf_counter()
     target = resolve_device(device)
     loaded = _load_model(files.directory)
     if loaded.weights_sha256 != files.weights_sha256:
@@ -240,22 +242,27 @@ def _extract(
     if chunk_states is None:
         chunk_states = chunk_rows_for(4 * max(config.state_size, config.n_classes))
     started = time.perf_counter()
+    stages: dict[str, float] = {"read_tokenise": started - read_started}
     with _partial_entry(store, key, config, sample, batch_size=batch_size, chunk_states=chunk_states) as partial:
-        probs = _stream_states(partial, files, sample, device=device, batch_size=batch_size, progress=progress,
-                               cluster=cluster, chunk_states=chunk_states)
+        probs, shard_stages = _stream_states(partial, files, sample, device=device, batch_size=batch_size,
+                                             progress=progress, cluster=cluster, chunk_states=chunk_states)
         seconds = time.perf_counter() - started
+        stages.update(shard_stages, shards_wall=seconds)
         entry = _commit(store, partial, files, loaded, corpus, sample, probs, sequence_ids, source, request,
                         split=split, n=n, seed=seed, n_available=len(kept_rows), target=target, cluster=cluster,
-                        seconds=seconds)
+                        seconds=seconds, stages=stages)
     logger.info("stored %d states of %d sequences as entry %s", sample.n_tokens, sample.n_sequences, key)
     return entry, False
 
 
 def _commit(store: StateStore, partial, files: ModelFiles, loaded, corpus, sample, probs: np.ndarray,
             sequence_ids: np.ndarray, source: dict, request: str, *, split: str, n: int | None, seed: int,
-            n_available: int, target: Any, cluster: str | None, seconds: float) -> StoredEntry:
+            n_available: int, target: Any, cluster: str | None, seconds: float, stages: dict) -> StoredEntry:
     """The per-sequence arrays and attributes that complete the entry; then the entry is committed."""
     config = loaded.config
+    import resource
+
+    committing = time.perf_counter()
     chosen_split = corpus.split(split)
     labels = np.asarray(chosen_split.labels, dtype=np.int64)[sequence_ids]
     predictions = probs.argmax(axis=1).astype(np.int64)
@@ -298,51 +305,67 @@ def _commit(store: StateStore, partial, files: ModelFiles, loaded, corpus, sampl
         "extraction_seconds": seconds,
         "created": time.time(),
     }
-    return store.commit_partial(partial, per_sequence, attrs, list(loaded.vocab.words))
+    entry = store.commit_partial(partial, per_sequence, attrs, list(loaded.vocab.words))
+    stages = {name: round(value, 3) for name, value in {**stages, "commit": time.perf_counter() - committing}.items()}
+    stages["peak_rss_mb"] = round(max(stages.get("peak_rss_mb", 0.0),
+                                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), 1)
+    entry.attrs["stages"] = stages  # this run's timings, reported in the summary (not stored)
+    return entry
 
 
 def _state_kinds(config) -> tuple[str, ...]:
     return ("h", "c") if config.cell == "lstm" else ("h",)
 
 
-def _partial_entry(store: StateStore, key: str, config, sample, *, batch_size: int, chunk_states: int):
+def _partial_entry(store: StateStore, key: str, config, sample, *, batch_size: int | None, chunk_states: int):
     """The entry's partial folder: every per-state array, empty, one chunk per shard."""
     n_states, width, classes = sample.n_tokens, config.state_size, config.n_classes
     layout = {"token_ids": ((n_states,), "int32"), "ep": ((n_states, classes), "float32")}
     for layer in range(config.num_layers):
         for kind in _state_kinds(config):
             layout[f"layer_{layer}/{kind}"] = ((n_states, width), "float32")
-    plan = {"n_sequences": sample.n_sequences, "batch_size": int(batch_size), "version": PIPELINE_VERSION}
+    plan = {"n_sequences": sample.n_sequences, "batch_size": batch_size, "version": PIPELINE_VERSION}
     return store.partial_entry(key, layout, chunk_rows=chunk_states, plan=plan)
 
 
-def _stream_states(partial, files: ModelFiles, sample, *, device: str, batch_size: int, progress: Any,
-                   cluster: str | None, chunk_states: int) -> np.ndarray:
+def _stream_states(partial, files: ModelFiles, sample, *, device: str, batch_size: int | None, progress: Any,
+                   cluster: str | None, chunk_states: int) -> tuple[np.ndarray, dict[str, float]]:
     """Extract every shard not yet written into the partial entry; return the model's
-    probabilities per sequence, read back from the shards' results."""
+    probabilities per sequence, read back from the shards' results, and the seconds spent
+    extracting and writing (summed over shards: worker-seconds on a cluster)."""
     from rnnpanel.pipeline.shards import plan_shards, run_shard, shard_tasks
 
     shards = plan_shards(sample.offsets, chunk_states)
     done = partial.done()
     tasks = shard_tasks([s for s in shards if s.index not in done], sample.token_ids, sample.offsets,
                         model_dir=str(files.directory), weights_sha256=files.weights_sha256,
-                        partial_path=str(partial.path), device=device, batch_size=int(batch_size))
+                        partial_path=str(partial.path), device=device, batch_size=batch_size)
     bar = _progress_bar(progress, total=sample.n_tokens)
     report = _reporter(progress, bar, total=sample.n_tokens)
     report(sum(s.n_states for s in shards if s.index in done))
+    stages = {"extract": 0.0, "write": 0.0, "workers_peak_rss_mb": 0.0}
+
+    def finished(result: dict[str, Any]) -> None:
+        stages["extract"] += result["seconds_extract"]
+        stages["write"] += result["seconds_write"]
+        stages["workers_peak_rss_mb"] = max(stages["workers_peak_rss_mb"], result["peak_rss_mb"])
+        report(result["n_states"])
+
     try:
         if cluster is None:
             for task in tasks:
-                report(run_shard(task)["n_states"])
+                finished(run_shard(task))
         else:
-            _run_on_cluster(cluster, tasks, report)
+            _run_on_cluster(cluster, tasks, finished)
     finally:
         if bar is not None:
             bar.close()
-    return np.concatenate([partial.results(s.index)["probs"] for s in shards])
+    if cluster is None:
+        del stages["workers_peak_rss_mb"]  # the same process: reported as the run's peak
+    return np.concatenate([partial.results(s.index)["probs"] for s in shards]), stages
 
 
-def _run_on_cluster(spec: str, tasks: list, report: Callable[[int], None]) -> None:
+def _run_on_cluster(spec: str, tasks: list, finished: Callable[[dict[str, Any]], None]) -> None:
     """Each Dask worker runs whole shards (loading the model once) and writes its own rows."""
     from distributed import as_completed
 
@@ -354,7 +377,7 @@ def _run_on_cluster(spec: str, tasks: list, report: Callable[[int], None]) -> No
     with dask_client(spec) as client:
         futures = client.map(run_shard, tasks, pure=False)
         for future in as_completed(futures):
-            report(future.result()["n_states"])
+            finished(future.result())
 
 
 def _tokenising(texts, progress: Any):
@@ -394,6 +417,8 @@ def _summary(entry: StoredEntry, store: StateStore, start: float, *, cache_hit: 
         "entry": entry.key,
         "store": str(store.root),
         "device": attrs.get("device"),
+        "cluster": attrs.get("cluster"),
+        **({"stages": attrs["stages"]} if not cache_hit and "stages" in attrs else {}),
     }
 
 

@@ -68,7 +68,7 @@ class ShardTask:
     weights_sha256: str
     partial_path: str
     device: str
-    batch_size: int
+    batch_size: int | None  # None: the device's default
 
 
 def shard_tasks(shards: list[Shard], token_ids: np.ndarray, offsets: np.ndarray, **common: Any) -> list[ShardTask]:
@@ -84,17 +84,23 @@ def shard_tasks(shards: list[Shard], token_ids: np.ndarray, offsets: np.ndarray,
 def run_shard(task: ShardTask) -> dict[str, Any]:
     """Extract the shard's sequences, write its rows into the partial entry, mark it done.
 
-    Returns ``{"shard", "n_states", "seconds"}``. The model is loaded once per process.
+    Returns ``{"shard", "n_states", "seconds_extract", "seconds_write", "peak_rss_mb"}`` (the
+    process's peak so far, so a Dask worker's memory is seen too). The model is loaded once per process.
     """
+    import resource
+
     from rnnpanel.compute.device import resolve_device
     from rnnpanel.store.partial import mark_done, write_rows
 
     started = time.perf_counter()
     model = _model(task.model_dir, task.weights_sha256)
     rows, probs = extract_shard_rows(model, task, resolve_device(task.device))
+    extracted = time.perf_counter()
     write_rows(task.partial_path, task.shard.start, rows)
     mark_done(task.partial_path, task.shard.index, {"probs": probs})
-    return {"shard": task.shard.index, "n_states": task.shard.n_states, "seconds": time.perf_counter() - started}
+    return {"shard": task.shard.index, "n_states": task.shard.n_states, "seconds_extract": extracted - started,
+            "seconds_write": time.perf_counter() - extracted,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def extract_shard_rows(model: Any, task: ShardTask, device: Any) -> tuple[dict[str, np.ndarray], np.ndarray]:
