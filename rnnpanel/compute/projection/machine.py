@@ -37,7 +37,7 @@ def machine_record() -> dict[str, Any]:
     """The header record: CPU, cores, GPU (if any), load at start, platform and library versions."""
     import torch
 
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else _cupy_device_name()
     try:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:
@@ -52,3 +52,14 @@ def machine_record() -> dict[str, Any]:
         "python": platform.python_version(),
         "versions": library_versions(),
     }
+
+
+def _cupy_device_name() -> str | None:
+    """The GPU as CuPy sees it: cuML runs where a CPU build of torch sees no device."""
+    from rnnpanel.compute.xp import cupy_or_none
+
+    cp = cupy_or_none()
+    if cp is None:
+        return None
+    name = cp.cuda.runtime.getDeviceProperties(0)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
