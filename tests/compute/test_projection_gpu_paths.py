@@ -53,6 +53,7 @@ def test_a_probe_that_kills_its_process_is_a_reason_not_a_crash(fresh_probes, fa
     gpu_mod.forget_probes()
     with pytest.raises(BackendUnavailable, match="did not finish within 1 s"):
         gpu_mod.probe_in_subprocess("fake", "fakegpulib", "import time; time.sleep(30)", timeout=1)
+    assert "fake" not in gpu_mod._read_verdicts()  # a slow moment is not cached as the build's verdict
 
 
 def test_the_verdict_is_cached_on_disk_per_build(fresh_probes, fake_library):
@@ -83,9 +84,9 @@ def test_a_missing_library_is_not_probed(fresh_probes):
 def test_tsnecuda_is_probed_in_a_child_process(fresh_probes, monkeypatch):
     calls = []
 
-    def child(module: str, code: str, timeout: float) -> str:
+    def child(module: str, code: str, timeout: float) -> tuple[str, bool]:
         calls.append((module, code))
-        return "its probe fit in a separate process exited with status 1: CUDA error: no kernel image"
+        return "its probe fit in a separate process exited with status 1: CUDA error: no kernel image", True
 
     monkeypatch.setattr(gpu_mod, "module_fingerprint", lambda module: "build-1")
     monkeypatch.setattr(gpu_mod, "_run_child_probe", child)

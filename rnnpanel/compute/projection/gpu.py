@@ -169,26 +169,27 @@ def probe_in_subprocess(name: str, module: str, code: str, *, timeout: float = P
             if cached.get("reason"):
                 raise BackendUnavailable(f"{cached['reason']} (cached verdict; forget_probes() to probe again)")
             return
-        reason = _run_child_probe(module, code, timeout)
-        _write_verdict(name, {"key": key, "reason": reason})
+        reason, lasting = _run_child_probe(module, code, timeout)
+        if lasting:  # a slow or unstartable child may be a busy moment, not a property of the build
+            _write_verdict(name, {"key": key, "reason": reason})
         if reason is not None:
             raise BackendUnavailable(reason)
 
     probe_once(name, probe)
 
 
-def _run_child_probe(module: str, code: str, timeout: float) -> str | None:
-    """None when the child printed the OK line, else a one-line reason."""
+def _run_child_probe(module: str, code: str, timeout: float) -> tuple[str | None, bool]:
+    """``(None when the child printed the OK line, else a one-line reason; whether that verdict may be cached)``."""
     log.info("probing %s in a separate process (its C code may end the process on CUDA errors)", module)
     try:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
                               check=False)
     except subprocess.TimeoutExpired:
-        return f"its probe fit did not finish within {timeout:.0f} s"
+        return f"its probe fit did not finish within {timeout:.0f} s", False
     except OSError as exc:
-        return f"its probe process could not start ({exc})"
+        return f"its probe process could not start ({exc})", False
     if proc.returncode == 0 and PROBE_OK in proc.stdout:
-        return None
+        return None, True
     lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
     last = lines[-1] if lines else "no output"
     if proc.returncode < 0:
@@ -198,7 +199,7 @@ def _run_child_probe(module: str, code: str, timeout: float) -> str | None:
             how = f"was killed by signal {-proc.returncode}"
     else:
         how = f"exited with status {proc.returncode}"
-    return f"its probe fit in a separate process {how}: {last}"
+    return f"its probe fit in a separate process {how}: {last}", True
 
 
 def _read_verdicts() -> dict[str, Any]:

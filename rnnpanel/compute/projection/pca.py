@@ -140,7 +140,7 @@ def principal_axes(X: Any, n_components: int, *, block_rows: int = BLOCK_ROWS) -
     comps = eigvec[:, order].T
     signs = xp.sign(xp.take_along_axis(comps, xp.argmax(xp.abs(comps), axis=1)[:, None], axis=1))
     comps = comps * xp.where(signs == 0, 1.0, signs)
-    eigval = xp.clip(eigval, 0, None)
+    eigval = xp.maximum(eigval, 0)
     total = float(xp.sum(eigval))
     kept = float(xp.sum(eigval[order])) / total if total > 0 else 1.0
     return mean, comps.astype(xp.float32), kept
