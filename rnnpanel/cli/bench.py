@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rnnpanel.cli.bench_scale import add_scale_parser, run_scale
 from rnnpanel.compute.projection.names import METHODS
 
 DEMO_DATASET = "rotten_tomatoes"
@@ -52,10 +53,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="runs per backend and size; seconds is their median (default: 1)")
     q.add_argument("--json", default=None, help="write the records to this JSON file")
     q.add_argument("--no-progress", action="store_true")
+    add_scale_parser(sub)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.bench == "scale":
+        return run_scale(args)
     if args.bench != "projection":  # pragma: no cover - argparse restricts the choices
         raise SystemExit(f"unknown benchmark {args.bench!r}")
     if any(n < 1 for n in args.n) or args.repeats < 1:
@@ -78,13 +82,17 @@ def run(args: argparse.Namespace) -> int:
         if record.get("record") == "run":
             print(row(record))
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(records, indent=2))
-        tmp.replace(out)
-        print(f"wrote {len(records)} records to {out}", file=sys.stderr)
+        write_json(records, Path(args.json))
     return 0
+
+
+def write_json(records: list[dict[str, Any]], out: Path) -> None:
+    """The records as a JSON list, written under a temporary name first."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(records, indent=2, default=float))
+    tmp.replace(out)
+    print(f"wrote {len(records)} records to {out}", file=sys.stderr)
 
 
 def header_line() -> str:

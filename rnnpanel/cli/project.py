@@ -14,7 +14,7 @@ STATE_KINDS = ("h", "c", "h_fwd", "h_bwd", "c_fwd", "c_bwd")
 
 SUMMARY_KEYS = ("entry_key", "projection_key", "method", "backend_requested", "backend_used", "skipped", "layer", "state",
                 "n_states", "n_fitted", "placement", "seconds_backend", "seconds_overhead", "seconds_total",
-                "cache_hit", "quality")
+                "timings", "cache_hit", "quality")
 
 
 def backend_choices() -> list[str]:
@@ -45,6 +45,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-fit", default="auto",
                    help="fit at most this many states and place the rest; 'auto' = the backend's limit, 'none' = fit all")
     p.add_argument("--quality", action="store_true", help="also report trustworthiness, k-NN preservation, neighbourhood hit")
+    p.add_argument("--cluster", default=None, metavar="SPEC",
+                   help="place the states that are not fitted on a Dask cluster: local[:N], local-cuda or "
+                        "tcp://HOST:PORT (default: this process's threads)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         _, attrs = project_entry(
             store, args.entry, layer=args.layer, state=args.state, method=args.method, backend=args.backend,
             params=backend_params(args), max_fit=max_fit, random_state=args.seed, quality=args.quality,
-            progress=not args.no_progress,
+            progress=not args.no_progress, cluster=args.cluster,
         )
     except ValueError as exc:  # parameter values a backend refuses
         print(f"rnnpanel project: error: {exc}", file=sys.stderr)

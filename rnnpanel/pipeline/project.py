@@ -77,6 +77,7 @@ def project_entry(
     random_state: int = 0,
     quality: bool = False,
     progress: bool | ProgressCallback | None = None,
+    cluster: str | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Project one layer's states of a stored entry; return ``(embedding (N, 2) float32, attrs)``.
 
@@ -85,6 +86,8 @@ def project_entry(
     the scale strategy's limit ("auto" = the backend's own); ``quality`` adds trustworthiness,
     k-NN preservation and neighbourhood hit (k = 10, on a 5,000-state subsample). ``progress``
     is True (a progress bar on stderr), a ``progress(fraction, message)`` callback, or None.
+    ``cluster`` (see :mod:`rnnpanel.pipeline.cluster`) places the points that were not fitted
+    on that Dask cluster's workers instead of this process's threads.
 
     Stored arrays: ``embedding``, ``fitted`` (bool: fitted or placed), ``step_distance``
     (normalised by the sample maximum, NaN at sequence ends). ``attrs`` hold ``backend_used``,
@@ -106,7 +109,7 @@ def project_entry(
         arrays, attrs = store.read_projection(entry.key, pkey)
         attrs = {**attrs, "cache_hit": True, "projection_key": pkey}
         if quality and not attrs.get("quality"):
-            attrs["quality"] = projection_quality(entry.states(li, state), arrays["embedding"], state_labels(entry))
+            attrs["quality"] = stored_quality(state_matrix(entry, li, state), arrays["embedding"], state_labels(entry))
         log.info("projection %s of entry %s: cache hit", pkey, entry.key)
         return arrays["embedding"], attrs
 
@@ -115,13 +118,19 @@ def project_entry(
 
     callback, close = progress_callback(progress, f"{method} · layer {li} · {state}")
     try:
-        states = entry.states(li, state)
+        states = state_matrix(entry, li, state)
         offsets = entry.load("offsets")
         labels = np.repeat(entry.load("labels"), np.diff(offsets))
-        distances, distance_scale = normalize_by_max(step_distances(states, offsets, normalize=False))
+        distances, distance_scale = normalize_by_max(stored_step_distances(states, offsets))
         runner = AutoProjection(method=method, backend=backend_name, params=params, max_fit=max_fit,
                                 random_state=random_state, progress=callback)
-        runner.fit(states, labels)
+        if cluster is None:
+            runner.fit(states, labels)
+        else:
+            from rnnpanel.pipeline.cluster import dask_client
+
+            with dask_client(cluster) as client:
+                runner.fit(states, labels, executor=client.get_executor())
     finally:
         close()
     embedding = runner.embedding_
@@ -141,6 +150,8 @@ def project_entry(
         "stopped_early": runner.stopped_early_,
         "step_distance_max": distance_scale,
         "seconds_backend": runner.seconds_,
+        "timings": {k: round(v, 3) for k, v in getattr(runner.scaled_, "timings_", {}).items()},
+        "cluster": cluster,
         "versions": library_versions(),
         "projection_version": PROJECTION_VERSION,
     }
@@ -154,8 +165,38 @@ def project_entry(
     attrs["seconds_total"] = total
     attrs["seconds_overhead"] = max(0.0, total - runner.seconds_)
     if quality:
-        attrs["quality"] = projection_quality(states, embedding, labels)
+        attrs["quality"] = stored_quality(states, embedding, labels)
     return embedding, {**attrs, "cache_hit": False, "projection_key": pkey}
+
+
+def state_matrix(entry: StoredEntry, layer: int, state: str) -> Any:
+    """One layer's states as the projection reads them: the stored (on-disk, chunked) array for a
+    whole state kind, read block by block; a direction's half (``*_fwd``/``*_bwd``) in memory."""
+    if "_" in state or state not in entry.attrs["state_kinds"]:
+        return entry.states(layer, state)  # a half, in memory; or the StoreError naming the stored kinds
+    return entry.array(f"layer_{layer_index(entry, layer)}/{state}")
+
+
+def stored_step_distances(states: Any, offsets: np.ndarray, *, block: int = 1 << 16) -> np.ndarray:
+    """Raw step distances (NaN at sequence ends) of states read ``block`` rows at a time."""
+    n = int(states.shape[0])
+    out = np.full(n, np.nan, dtype=np.float32)
+    for start in range(0, max(n - 1, 0), block):
+        stop = min(start + block, n - 1)
+        rows = np.asarray(states[start:stop + 1], dtype=np.float32)
+        out[start:stop] = step_distances(rows, [0, len(rows)], normalize=False)[:-1]
+    ends = offsets[1:][np.diff(offsets) > 0] - 1
+    out[ends] = np.nan
+    return out
+
+
+def stored_quality(states: Any, embedding: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """The map's quality metrics on their usual seeded subsample, gathering only those rows."""
+    from rnnpanel.compute.metrics import DEFAULT_MAX_POINTS, evaluation_subsample
+    from rnnpanel.compute.projection.placement import gather_rows
+
+    rows = evaluation_subsample(int(embedding.shape[0]), DEFAULT_MAX_POINTS, 0)
+    return projection_quality(np.asarray(gather_rows(states, rows)), embedding[rows], labels[rows], max_points=None)
 
 
 def place_states(
