@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 from typing import ClassVar
 
 import numpy as np
@@ -14,7 +15,9 @@ from rnnpanel.compute.projection import (
     place_by_neighbors,
     stratified_sample,
 )
+from rnnpanel.compute.metrics import projection_quality
 from rnnpanel.compute.projection.pca import PCAProjection
+from rnnpanel.compute.projection.placement import NeighborPlacer, weighted_geometric_median
 
 
 class SmallPCA(PCAProjection):
@@ -41,16 +44,6 @@ def test_stratified_sample_gives_every_class_a_point_and_exact_size():
     assert idx.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="size must be between 1 and"):
         stratified_sample(labels, 0)
-
-
-def test_place_by_neighbors_is_the_median_of_the_k_nearest():
-    ref = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]])
-    ref_emb = np.array([[0, 0], [1, 10], [2, 20], [100, 0], [110, 0]], dtype=np.float32)
-    out = place_by_neighbors(ref, ref_emb, np.array([[1.1], [10.4]]), k=3)
-    np.testing.assert_allclose(out, [[1, 10], [100, 0]])
-    assert out.dtype == np.float32
-    with pytest.raises(ValueError, match="reference_embedding has"):
-        place_by_neighbors(ref, ref_emb[:2], ref)
 
 
 def test_small_samples_are_fitted_whole():
@@ -100,3 +93,103 @@ def test_auto_projection_records_fitted_and_placed_points():
     x = np.random.default_rng(0).normal(size=(120, 4))
     auto = AutoProjection(method="pca", max_fit=30, random_state=0).fit(x, np.arange(120) % 3)
     assert auto.n_fitted_ == 30 and (~auto.fitted_).sum() == 90 and auto.placement_ == "transform"
+
+
+# -- placement of many points (IVF neighbours, robust centre, blocks on executors, on-disk input) --------
+
+
+def _clusters(n_per: int = 300, n_clusters: int = 6, dims: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Separated clusters, each a 2-D patch embedded in ``dims`` dimensions (so a map can keep its neighbourhoods)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=8, size=(n_clusters, dims))
+    planes = rng.normal(size=(n_clusters, 2, dims))
+    y = np.repeat(np.arange(n_clusters), n_per)
+    patch = rng.normal(size=(y.size, 2))
+    x = centers[y] + np.einsum("nk,nkd->nd", patch, planes[y]) + 0.05 * rng.normal(size=(y.size, dims))
+    return x.astype(np.float32), y
+
+
+def test_weighted_geometric_median_follows_the_majority_and_weights():
+    pts = np.array([[[0, 0], [0, 0.1], [0.1, 0], [10, 10], [10, 10.1]]], dtype=np.float32)
+    centre = weighted_geometric_median(pts, np.ones((1, 5), dtype=np.float32))
+    assert np.linalg.norm(centre[0]) < 0.5  # three of five neighbours: not pulled to the mean (4, 4)
+    heavy = weighted_geometric_median(pts, np.array([[1, 1, 1, 5, 5]], dtype=np.float32))
+    assert np.linalg.norm(heavy[0] - [10, 10]) < 0.2
+
+
+def test_place_by_neighbors_goes_to_the_robust_centre_of_the_k_nearest():
+    ref = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]])
+    ref_emb = np.array([[0, 0], [1, 10], [2, 20], [100, 0], [110, 0]], dtype=np.float32)
+    out = place_by_neighbors(ref, ref_emb, np.array([[1.1], [10.4]]), k=3)
+    assert 100 <= out[1, 0] <= 110 and abs(out[1, 1]) < 0.5  # with its two near neighbours, not pulled to (2, 20)
+    assert np.linalg.norm(out[0] - [1, 10]) < 1.0 and out.dtype == np.float32  # the nearest weighs most
+    with pytest.raises(ValueError, match="reference_embedding has"):
+        place_by_neighbors(ref, ref_emb[:2], ref)
+
+
+def test_neighbor_placer_puts_points_in_their_cluster_of_the_map():
+    x, y = _clusters()
+    fit = np.arange(0, x.shape[0], 4)
+    emb = np.stack([y[fit] * 10.0, np.zeros(fit.size)], axis=1) + np.random.default_rng(1).normal(size=(fit.size, 2))
+    placer = NeighborPlacer(x[fit], emb, k=10, components=8, n_probe=4, random_state=0)
+    placed = placer.place(x)
+    assert placed.shape == (x.shape[0], 2) and placed.dtype == np.float32
+    assert np.mean(np.abs(placed[:, 0] - y * 10.0) < 3) > 0.99
+
+
+def test_scaled_tsne_sample_and_place_is_close_to_a_full_fit_and_refining_closes_the_gap():
+    x, y = _clusters(n_per=250, n_clusters=8, dims=30, seed=2)
+    params = {"random_state": 0, "max_iter": 300, "n_jobs": 1}
+    full = ScaledProjection(make_backend("opentsne", **params), max_fit=None).fit(x, y)
+    kw = {"max_fit": 600, "n_probe": 4, "random_state": 0, "n_jobs": 1}
+    part = ScaledProjection(make_backend("opentsne", **params), **kw).fit(x, y)
+    refined = ScaledProjection(make_backend("opentsne", **params), refine_iter=50, **kw).fit(x, y)
+    assert part.placement_ == "neighbors" and part.n_fitted_ == 600 and part.timings_["place"] > 0
+    assert refined.placement_ == "neighbors+refine" and refined.timings_["refine"] > 0
+    placed = ~part.fitted_
+    for sel in (placed, np.ones_like(placed)):
+        a, b, c = (projection_quality(x[sel], m.embedding_[sel], y[sel], max_points=1000) for m in (full, part, refined))
+        for q in (b, c):
+            assert q["neighborhood_hit"] > a["neighborhood_hit"] - 0.01
+            assert q["trustworthiness"] > a["trustworthiness"] - 0.01
+        # placement alone loses the placed points' own neighbourhood order; the refinement restores most of it
+        assert c["knn_preservation"] > b["knn_preservation"] + 0.03
+        assert c["knn_preservation"] > a["knn_preservation"] - 0.07
+    assert part.transform(x[:5]).shape == (5, 2)
+
+
+def _scaled(**kw):
+    params = {"random_state": 0, "max_iter": 100, "n_jobs": 1}
+    return ScaledProjection(make_backend("opentsne", **params), max_fit=300, n_probe=4, random_state=0,
+                            block_size=256, **kw)
+
+
+def test_executor_placement_equals_serial_placement():
+    x, y = _clusters(n_per=200)
+    serial = _scaled(n_jobs=1).fit(x, y)
+    with cf.ThreadPoolExecutor(max_workers=3) as pool:
+        pooled = _scaled(n_jobs=1).fit(x, y, executor=pool)
+    threaded = _scaled(n_jobs=2).fit(x, y)  # its own pool of two threads
+    np.testing.assert_array_equal(serial.fitted_, pooled.fitted_)
+    np.testing.assert_allclose(pooled.embedding_, serial.embedding_, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(threaded.embedding_, serial.embedding_, rtol=1e-5, atol=1e-4)
+
+
+def test_chunked_zarr_input_gives_the_same_map_as_memory(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    x, y = _clusters(n_per=200)
+    z = zarr.open_array(str(tmp_path / "x.zarr"), mode="w", shape=x.shape, chunks=(100, x.shape[1]), dtype="f4")
+    z[:] = x
+    on_disk = _scaled(n_jobs=1).fit(z, y)
+    in_memory = _scaled(n_jobs=1).fit(x, y)
+    np.testing.assert_array_equal(on_disk.fitted_, in_memory.fitted_)
+    np.testing.assert_allclose(on_disk.embedding_, in_memory.embedding_, rtol=1e-5, atol=1e-4)
+    assert on_disk.timings_["read"] >= 0 and set(on_disk.timings_) == {"read", "fit", "place", "refine"}
+
+
+def test_transform_placement_is_still_available_and_recorded():
+    x, y = _clusters(n_per=100)
+    scaled = _scaled(placement="transform").fit(x, y)
+    assert scaled.placement_ == "transform" and scaled.placer_ is None
+    with pytest.raises(ValueError, match="placement must be one of"):
+        _scaled(placement="magic").fit(x, y)

@@ -69,6 +69,17 @@ def gather_rows(X: Any, rows: np.ndarray, *, block: int | None = None) -> Any:
     return array_namespace(parts[0]).concatenate(parts) if len(parts) > 1 else parts[0]
 
 
+def reduce_rows(placer: NeighborPlacer, X: Any, *, block: int | None = None) -> np.ndarray:
+    """Every row of ``X`` in the placer's PCA space, float32 NumPy ``(N, d)``, read block by block."""
+    step = block_rows(X) if block is None else block
+    width = int(placer.basis.shape[1]) if placer.basis is not None else int(X.shape[1])
+    out = np.empty((int(X.shape[0]), width), dtype=np.float32)
+    for start, stop in row_blocks(int(X.shape[0]), step):
+        rows = asarray(read_rows(X, start, stop), xp=placer.index.xp, dtype=placer.mean.dtype)
+        out[start:stop] = to_numpy(placer.reduce(rows))
+    return out
+
+
 def weighted_geometric_median(points: Any, weights: Any, n_iter: int = _WEISZFELD_ITER) -> Any:
     """Per row, the point minimising the weighted sum of distances to ``points`` (M, k, C).
 
@@ -85,14 +96,26 @@ def weighted_geometric_median(points: Any, weights: Any, n_iter: int = _WEISZFEL
     return centre
 
 
+def position_from_neighbors(embedding: Any, idx: Any, dist: Any) -> np.ndarray:
+    """Map positions (M, C) float32 NumPy: the weighted geometric median of ``embedding[idx]`` (M, k, C).
+
+    Weights fall off with distance relative to the nearest neighbour's, ``exp(−(d² − d₁²) / d₁²)``,
+    so a far neighbour counts less than a close one; ``dist`` (M, k) is sorted nearest first.
+    """
+    xp = array_namespace(embedding)
+    d2 = dist.astype(xp.float32) ** 2
+    scale = xp.maximum(d2[:, :1], 1e-12 * (1.0 + d2[:, -1:]))
+    weights = xp.exp(-(d2 - d2[:, :1]) / scale)
+    return to_numpy(weighted_geometric_median(embedding[idx], weights)).astype(np.float32)
+
+
 class NeighborPlacer:
     """Places points at the weighted geometric median of the map positions of their nearest reference points.
 
     Built from the fitted sample (``reference`` (n, D), its map ``embedding`` (n, C)):
     ``components`` principal components of the reference (None = keep all dimensions), an IVF
-    index over them with ``n_probe`` probed cells, ``k`` neighbours. Weights fall off with
-    distance relative to the nearest neighbour's (``exp(−(d² − d₁²) / d₁²)``), so a far
-    neighbour counts less than a close one. Picklable, so a cluster's workers can receive it.
+    index over them with ``n_probe`` probed cells, ``k`` neighbours, weighted as in
+    :func:`position_from_neighbors`. Picklable, so a cluster's workers can receive it.
     """
 
     def __init__(self, reference: Any, embedding: Any, *, k: int = 10, components: int | None = 50,
@@ -125,12 +148,8 @@ class NeighborPlacer:
 
     def place(self, rows: Any) -> np.ndarray:
         """Map positions (M, C) float32 NumPy for ``rows`` (M, D) in the original space."""
-        xp = self.index.xp
         idx, dist = self.neighbors(rows)
-        d2 = dist.astype(xp.float32) ** 2
-        scale = xp.maximum(d2[:, :1], 1e-12 * (1.0 + d2[:, -1:]))
-        weights = xp.exp(-(d2 - d2[:, :1]) / scale)
-        return to_numpy(weighted_geometric_median(self.embedding[idx], weights)).astype(np.float32)
+        return position_from_neighbors(self.embedding, idx, dist)
 
 
 def place_block(placer: NeighborPlacer, X: Any, start: int, stop: int, keep: np.ndarray | None = None) -> tuple[int, np.ndarray]:
@@ -185,3 +204,38 @@ def place_all(placer: NeighborPlacer, X: Any, rows: np.ndarray, *, executor: cf.
             done += hi - lo
             if progress is not None:
                 progress(done)
+
+
+def knn_graph(points: Any, k: int, *, n_probe: int = 8, random_state: Any = None) -> np.ndarray:
+    """The ``k`` approximate nearest other points of every point ``(N, k)`` int64 (an IVF index over all of them)."""
+    index = IVFIndex(points, n_probe=n_probe, random_state=random_state)
+    idx = to_numpy(index.query(points, k + 1)[0])
+    own = idx == np.arange(idx.shape[0])[:, None]
+    own[~own.any(axis=1), -1] = True  # a point its own search missed drops its farthest neighbour instead
+    return idx[~own].reshape(idx.shape[0], k)
+
+
+def refine(embedding: np.ndarray, neighbors: np.ndarray, *, n_iter: int = 100, n_jobs: int = 1,
+           random_state: Any = None) -> np.ndarray:
+    """A short t-SNE optimisation of every point from the placed map, over a uniform k-NN graph of all points.
+
+    Placement alone decides each point by its fitted neighbours only, so points placed near one
+    another keep little of their own neighbourhood order; a few t-SNE iterations with all points
+    attracting their ``neighbors`` (uniform affinities, symmetrised: Kobak & Berens' recipe for
+    large data, started from the placed map) restore it. No early exaggeration: the map's
+    global layout is already that of the fitted sample. openTSNE's FFT gradients, on the CPU.
+    """
+    import openTSNE
+    import scipy.sparse as sp
+    from openTSNE.affinity import PrecomputedAffinities
+
+    n, k = neighbors.shape
+    rows = np.repeat(np.arange(n, dtype=np.int32), k)
+    graph = sp.csr_matrix((np.ones(n * k, dtype=np.float64), (rows, neighbors.ravel().astype(np.int32))), shape=(n, n))
+    graph = graph + graph.T
+    graph /= graph.sum()
+    tsne = openTSNE.TSNEEmbedding(np.asarray(embedding, dtype=np.float64), PrecomputedAffinities(graph, normalize=False),
+                                  negative_gradient_method="fft", n_jobs=int(n_jobs), random_state=random_state)
+    tsne = tsne.optimize(n_iter=int(n_iter), learning_rate=max(n / 12.0, 200.0), exaggeration=1.0, momentum=0.8,
+                         inplace=True)
+    return np.asarray(tsne, dtype=np.float32)

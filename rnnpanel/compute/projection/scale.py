@@ -27,15 +27,18 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from rnnpanel.compute.neighbors import kneighbors
-from rnnpanel.compute.projection.base import ProjectionBackend, check_choice, resolve_threads
+from rnnpanel.compute.projection.base import ProjectionBackend, check_choice, resolve_threads, seed_from
 from rnnpanel.compute.projection.placement import (
     DEFAULT_BLOCK_ROWS,
     NeighborPlacer,
     block_rows,
     gather_rows,
     in_memory,
+    knn_graph,
     place_all,
-    weighted_geometric_median,
+    position_from_neighbors,
+    reduce_rows,
+    refine,
 )
 from rnnpanel.compute.xp import array_namespace, asarray, to_numpy
 
@@ -80,22 +83,23 @@ def stratified_sample(labels: Any, size: int, random_state: Any = None) -> np.nd
 
 
 def place_by_neighbors(reference: Any, reference_embedding: Any, points: Any, *, k: int = 10) -> np.ndarray:
-    """Map positions for ``points``: the median of the positions of their ``k`` nearest ``reference`` points.
+    """Map positions for ``points`` from their ``k`` exact nearest ``reference`` points (live input, small maps).
 
-    Neighbours are exact, in the original space, on NumPy or CuPy (``reference`` decides).
+    The same robust centre as the scale placement (:func:`~.placement.position_from_neighbors`);
+    neighbours are exact, in the original space, on NumPy or CuPy (``reference`` decides).
     Returns float32 NumPy ``(M, n_components)``.
     """
     ref = asarray(reference)
     xp = array_namespace(ref)
-    emb = asarray(reference_embedding, xp=xp)
+    emb = asarray(reference_embedding, xp=xp, dtype=xp.float32)
     if emb.shape[0] != ref.shape[0]:
         raise ValueError(f"reference_embedding has {emb.shape[0]} rows for {ref.shape[0]} reference points")
     pts = asarray(points, xp=xp, dtype=ref.dtype)
     k = min(int(k), int(ref.shape[0]))
     out = np.empty((pts.shape[0], emb.shape[1]), dtype=np.float32)
     for start in range(0, pts.shape[0], PLACE_CHUNK):
-        idx, _ = kneighbors(ref, k, queries=pts[start : start + PLACE_CHUNK])
-        out[start : start + PLACE_CHUNK] = to_numpy(xp.median(emb[idx], axis=1))
+        idx, dist = kneighbors(ref, k, queries=pts[start : start + PLACE_CHUNK])
+        out[start : start + PLACE_CHUNK] = position_from_neighbors(emb, idx, dist)
     return out
 
 
@@ -105,27 +109,32 @@ class ScaledProjection(BaseEstimator):
     ``max_fit``: "auto" = the backend's ``max_fit_size``; None = always fit everything; an int.
     ``placement``: "auto" ("transform" for PCA, whose transform is exact, else "neighbors"), "neighbors" (:class:`~.placement.NeighborPlacer`:
     ``n_neighbors`` neighbours among ``placement_components`` principal components, ``n_probe``
-    probed index cells) or "transform" (the backend's own, where it has one). ``n_jobs``:
+    probed index cells) or "transform" (the backend's own, where it has one). ``refine_iter`` > 0
+    follows the neighbour placement with that many t-SNE iterations of *all* points over a
+    ``refine_neighbors``-NN graph (:func:`~.placement.refine`: the map then keeps the placed
+    points' own neighbourhoods, at the cost of a neighbour graph of every point). ``n_jobs``:
     threads placing blocks of ``block_size`` rows when ``fit`` gets no executor ("auto" = idle
     cores). ``fit(X, y, executor=...)`` stratifies by ``y`` (the true class of each state) and
     places on any :class:`concurrent.futures.Executor` (a Dask ``Client.get_executor()``).
 
     Fitted: ``embedding_`` (N, n_components) float32, ``fitted_`` (N,) bool, ``placement_``
-    ("none", "neighbors" or "transform"), ``estimator_`` (the fitted backend), ``placer_``
+    ("none", "neighbors", "neighbors+refine" or "transform"), ``estimator_`` (the fitted backend), ``placer_``
     (the :class:`~.placement.NeighborPlacer`, or None), ``n_fitted_``, ``seconds_`` (read +
-    fit + placement), ``timings_`` (seconds of "read", "fit" and "place"), ``stopped_early_``.
+    fit + placement), ``timings_`` (seconds of "read", "fit", "place" and "refine"), ``stopped_early_``.
     """
 
     def __init__(self, estimator: ProjectionBackend, *, max_fit: Any = "auto", n_neighbors: int = 10,
                  placement: str = "auto", n_probe: int = 8, placement_components: int | None = 50,
-                 n_jobs: int | str | None = "auto", block_size: int = DEFAULT_BLOCK_ROWS,
-                 random_state: Any = None) -> None:
+                 refine_iter: int = 0, refine_neighbors: int = 15, n_jobs: int | str | None = "auto",
+                 block_size: int = DEFAULT_BLOCK_ROWS, random_state: Any = None) -> None:
         self.estimator = estimator
         self.max_fit = max_fit
         self.n_neighbors = n_neighbors
         self.placement = placement
         self.n_probe = n_probe
         self.placement_components = placement_components
+        self.refine_iter = refine_iter
+        self.refine_neighbors = refine_neighbors
         self.n_jobs = n_jobs
         self.block_size = block_size
         self.random_state = random_state
@@ -156,7 +165,7 @@ class ScaledProjection(BaseEstimator):
             placement = "transform" if estimator.method == "pca" and estimator.supports_transform else "neighbors"
         if subsample and placement == "transform" and not estimator.supports_transform:
             raise ValueError(f"placement='transform' needs a backend with transform; {estimator.name} has none")
-        timings = {"read": 0.0, "fit": 0.0, "place": 0.0}
+        timings = {"read": 0.0, "fit": 0.0, "place": 0.0, "refine": 0.0}
         self.placer_ = None
         if not subsample:
             tick = time.perf_counter()
@@ -196,6 +205,17 @@ class ScaledProjection(BaseEstimator):
             embedding = np.empty((n, estimator.embedding_.shape[1]), dtype=np.float32)
             embedding[mask] = estimator.embedding_
             embedding[rest] = placed
+            if self.refine_iter and placement == "neighbors":
+                tick = time.perf_counter()
+                if user_progress is not None:
+                    user_progress(1.0 - 0.5 * (1.0 - FIT_SHARE), f"{estimator.name}: refining all {n} points")
+                reduced = reduce_rows(self.placer_, X, block=self._block(X))
+                graph = knn_graph(reduced, int(self.refine_neighbors), n_probe=self.n_probe, random_state=self.random_state)
+                del reduced
+                embedding = refine(embedding, graph, n_iter=int(self.refine_iter), n_jobs=resolve_threads(self.n_jobs),
+                                   random_state=seed_from(self.random_state))
+                placement = "neighbors+refine"
+                timings["refine"] = time.perf_counter() - tick
             if not np.all(np.isfinite(embedding)):
                 raise RuntimeError(f"placing points into the {estimator.name} map produced non-finite coordinates")
             self.embedding_, self.fitted_, self.placement_ = embedding, mask, placement
