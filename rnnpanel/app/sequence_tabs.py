@@ -67,6 +67,8 @@ class SequenceTabs(pn.viewable.Viewer):
     def wait(self) -> None:
         """Drop the tabs of the previous sample and say the next ones are on their way."""
         self.table = self.tabs = self.details = self.region_panel = None
+        with param.discard_events(self):
+            self.sample = None          # so that the next sample builds the tabs, even if it is the same
         self._region_filter: list | None = None
         self._focus_t, self._focused = -1, ()      # the hovered step: the Neighbours tab's state
         self._panel.objects = [pn.pane.HTML(WAITING)]

@@ -122,6 +122,7 @@ class RnnPanelApp(pn.viewable.Viewer):
     def _sync_state_choices(self, keep: bool = False) -> None:
         """Offer the chosen entry's layers and state kinds; show its top layer's h unless ``keep``
         and the current choice exists there too."""
+        self._opened = None
         try:
             self._opened = self.store.open_entry(self.entry)
             n_layers, kinds = int(self._opened.attrs["layers"]), self._opened.state_choices
