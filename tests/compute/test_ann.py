@@ -1,0 +1,57 @@
+"""The IVF index: exact when every cell is probed, high recall on clustered data, k-means that finds clusters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnnpanel.compute.ann import IVFIndex, kmeans, smallest_k
+from rnnpanel.compute.neighbors import kneighbors
+
+
+def _blobs(n: int = 3000, dims: int = 16, centers: int = 12, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    c = rng.normal(scale=5, size=(centers, dims))
+    return (c[rng.integers(0, centers, size=n)] + rng.normal(size=(n, dims))).astype(np.float32)
+
+
+def test_smallest_k_gives_the_k_smallest_in_order():
+    d = np.random.default_rng(0).random((50, 40)).astype(np.float32)
+    idx, val = smallest_k(np, d.copy(), 5)
+    np.testing.assert_array_equal(idx, np.argsort(d, axis=1)[:, :5])
+    np.testing.assert_allclose(val, np.sort(d, axis=1)[:, :5])
+
+
+def test_probing_every_cell_is_exact_search():
+    x = _blobs(800)
+    index = IVFIndex(x[:600], n_cells=10, n_probe=10, random_state=0)
+    idx, dist = index.query(x[600:], 7)
+    ref_idx, ref_dist = kneighbors(x[:600], 7, queries=x[600:])
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-4, atol=1e-4)
+
+
+def test_a_few_probes_find_most_true_neighbours_and_more_probes_find_more():
+    x = _blobs(4000)
+    exact, _ = kneighbors(x[:3000], 10, queries=x[3000:])
+
+    def recall(n_probe: int) -> float:
+        idx, _ = IVFIndex(x[:3000], n_probe=n_probe, random_state=0).query(x[3000:], 10)
+        return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx, exact, strict=True)]))
+
+    few, more = recall(6), recall(12)
+    assert few > 0.8 and more > 0.98
+    index = IVFIndex(x[:100], n_probe=2, random_state=0)
+    with pytest.raises(ValueError, match="queries must be"):
+        index.query(x[:5, :3], 2)
+
+
+def test_kmeans_recovers_well_separated_centres():
+    rng = np.random.default_rng(1)
+    centres = np.array([[0, 0], [20, 0], [0, 20]], dtype=np.float32)
+    x = np.concatenate([c + rng.normal(size=(200, 2)).astype(np.float32) for c in centres])
+    found = kmeans(x, 3, n_iter=20, random_state=0)
+    nearest = np.min(np.linalg.norm(found[:, None] - centres[None], axis=2), axis=0)
+    assert np.all(nearest < 0.5)
+    with pytest.raises(ValueError, match="n_clusters"):
+        kmeans(x, 0)
