@@ -56,7 +56,8 @@ def compare_placement(
     n_fit: int,
     backend: str = "opentsne",
     params: dict[str, Any] | None = None,
-    placements: tuple[str, ...] = ("neighbors",),
+    placements: tuple[str, ...] = ("neighbors", "neighbors+refine"),
+    refine_iter: int = 100,
     full_embedding: np.ndarray | None = None,
     random_state: int = 0,
     max_points: int = 5000,
@@ -65,14 +66,19 @@ def compare_placement(
 ) -> dict[str, Any]:
     """Fit ``X`` whole and as a stratified sample of ``n_fit`` with the rest placed; compare the maps.
 
-    ``placements``: "neighbors" (the default scale placement) and/or "transform" (the backend's
-    own, e.g. openTSNE's). ``full_embedding`` reuses a full fit of the same ``X`` (its seconds
+    ``placements``: "neighbors" (the default scale placement), "neighbors+refine" (the same map
+    after ``refine_iter`` t-SNE iterations of all points, :func:`~rnnpanel.compute.projection.placement.refine`)
+    and/or "transform" (the backend's own, e.g. openTSNE's); all start from one fitted sample. ``full_embedding`` reuses a full fit of the same ``X`` (its seconds
     are then None). ``scaled_params`` go to :class:`ScaledProjection` (``n_probe``,
     ``n_neighbors``, ``placement_components``, ``n_jobs``, ``block_size``). Returns a JSON-ready
     dict: the full fit's and each placement's quality on the placed points and on all
     (``quality.placed``/``quality.all``), the losses against the targets, and seconds.
     """
+    from threadpoolctl import threadpool_limits
+
     from rnnpanel.compute.projection import ScaledProjection, make_backend
+    from rnnpanel.compute.projection.base import resolve_threads
+    from rnnpanel.compute.projection.placement import knn_graph, reduce_rows, refine
 
     labels = np.asarray(labels)
     n = int(X.shape[0])
@@ -99,13 +105,21 @@ def compare_placement(
     for placement in placements:
         if placement == scaled.placement_:
             embedding, seconds = scaled.embedding_, scaled.timings_["place"]
+        elif placement == "neighbors+refine" and scaled.placer_ is not None:
+            started = time.perf_counter()
+            with threadpool_limits(limits=1, user_api="blas"):
+                graph = knn_graph(reduce_rows(scaled.placer_, X), scaled.refine_neighbors, n_probe=scaled.n_probe,
+                                  random_state=random_state)
+            embedding = refine(scaled.embedding_, graph, n_iter=refine_iter, n_jobs=resolve_threads(scaled.n_jobs),
+                               random_state=random_state)
+            seconds = scaled.timings_["place"] + time.perf_counter() - started
         elif placement == "transform":
             started = time.perf_counter()
             embedding = scaled.embedding_.copy()
             embedding[placed_rows] = scaled.estimator_.transform(np.asarray(X[placed_rows]))
             seconds = time.perf_counter() - started
         else:
-            raise ValueError(f"placements must be 'neighbors' or 'transform', got {placement!r}")
+            raise ValueError(f"placements must be 'neighbors', 'neighbors+refine' or 'transform', got {placement!r}")
         quality = {"placed": _quality(X, embedding, labels, placed_rows, max_points),
                    "all": _quality(X, embedding, labels, None, max_points)}
         result["placements"][placement] = {
@@ -142,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", default="h")
     parser.add_argument("--n", type=int, default=None, help="first N states (synthetic: how many)")
     parser.add_argument("--n-fit", type=int, nargs="+", required=True, help="sample sizes to fit")
-    parser.add_argument("--placements", nargs="+", default=["neighbors"], choices=("neighbors", "transform"))
+    parser.add_argument("--placements", nargs="+", default=["neighbors", "neighbors+refine"],
+                        choices=("neighbors", "neighbors+refine", "transform"))
+    parser.add_argument("--refine-iter", type=int, default=100)
     parser.add_argument("--backend", default="opentsne")
+    parser.add_argument("--max-iter", type=int, default=None, help="the backend's iterations (default: its own)")
     parser.add_argument("--full-cache", help=".npy file holding (or to receive) the full fit of the same states")
     parser.add_argument("--json", help="write the records here")
     args = parser.parse_args(argv)
@@ -151,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     from rnnpanel.compute.projection.machine import machine_record
 
     X, labels = _load(args)
+    params = {"random_state": 0} if args.max_iter is None else {"random_state": 0, "max_iter": args.max_iter}
     full = None
     if args.full_cache:
         try:
@@ -163,14 +181,15 @@ def main(argv: list[str] | None = None) -> int:
             from rnnpanel.compute.projection import make_backend
 
             started = time.perf_counter()
-            full = make_backend(args.backend, random_state=0).fit(X).embedding_
+            full = make_backend(args.backend, **params).fit(X).embedding_
             full_seconds = round(time.perf_counter() - started, 2)
             if args.full_cache:
                 np.save(args.full_cache, full)
         else:
             full_seconds = None
-        rec = compare_placement(X, labels, n_fit=n_fit, backend=args.backend, placements=tuple(args.placements),
-                                full_embedding=full)
+        rec = compare_placement(X, labels, n_fit=n_fit, backend=args.backend, params=params,
+                                placements=tuple(args.placements),
+                                refine_iter=args.refine_iter, full_embedding=full)
         rec["full"]["seconds"] = full_seconds
         rec["record"] = "placement"
         records.append(rec)
