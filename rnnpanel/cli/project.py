@@ -26,7 +26,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "project",
         help="project stored hidden states to 2-D (t-SNE, UMAP or PCA) and cache the map",
         description="Project one layer's states of a stored entry with t-SNE, UMAP or PCA. `--backend auto` "
-        "picks the best backend that works here (tsnecuda, cuML, openTSNE, scikit-learn for t-SNE) and "
+        "picks the best backend that works here (cuML, tsnecuda, openTSNE, scikit-learn for t-SNE) and "
         "says why it skipped the others. The map is cached in the store; a second identical call is instant.",
     )
     p.add_argument("--store", default=None, help="store folder (default: the store under $RNNPANEL_HOME)")

@@ -30,6 +30,7 @@ from rnnpanel.compute.projection.registry import (
     make_backend,
     resolve_backend_name,
 )
+from rnnpanel.compute.projection.placement import in_memory
 from rnnpanel.compute.projection.scale import ScaledProjection
 from rnnpanel.compute.xp import asarray, is_torch_tensor
 from rnnpanel.errors import BackendUnavailable
@@ -76,13 +77,20 @@ class AutoProjection(BaseEstimator):
                 raise ValueError(f"candidate {cand!r} computes {backend_class(cand).method}, not {self.method}")
         return names
 
-    def fit(self, X: Any, y: Any = None) -> AutoProjection:
+    def fit(self, X: Any, y: Any = None, *, executor: Any = None) -> AutoProjection:
+        """Fit the first backend that works; ``X`` may be on disk (a chunked ``zarr.Array``: read
+        block by block, never whole), ``executor`` places the points not fitted (see
+        :class:`ScaledProjection`)."""
         names = self.candidate_names()
         if self.max_fit != "auto":  # a bad max_fit is the caller's error, not a reason to try the next backend
             ScaledProjection(None, max_fit=self.max_fit).fit_limit()
         fallback = resolve_backend_name(self.method, self.backend) == "auto"
-        data = X if is_torch_tensor(X) else asarray(X)  # a CUDA tensor needs no CuPy for torch-only backends
-        check_input(data)
+        if is_torch_tensor(X) or not in_memory(X):  # a CUDA tensor needs no CuPy for torch-only backends
+            data = X
+        else:
+            data = asarray(X)
+        if in_memory(data):
+            check_input(data)
         skipped: dict[str, str] = {}
 
         def skip(name: str, reason: str, *, level: int = logging.INFO) -> None:
@@ -105,7 +113,7 @@ class AutoProjection(BaseEstimator):
             scaled = ScaledProjection(estimator, max_fit=self.max_fit, n_neighbors=self.n_neighbors,
                                       random_state=self.random_state)
             try:
-                scaled.fit(data, y)
+                scaled.fit(data, y, executor=executor)
             except ParameterError:
                 raise  # bad parameters or input: every backend would refuse them
             except BackendUnavailable as exc:
