@@ -158,8 +158,8 @@ def benchmark_scale(*, model_dir: Path, dataset: str, sizes: list[str], clusters
             store = work / f"store-{size}-{cluster or 'one'}".replace(":", "")
             shutil.rmtree(store, ignore_errors=True)
             common = {"model": str(model_dir), "dataset": dataset, "store": str(store), "cluster": cluster}
-            try:
-                ext = run_child({"stage": "extract", "n": n_texts[size], **common})
+            try:  # one torch thread, as `rnnpanel extract` runs by default
+                ext = run_child({"stage": "extract", "n": n_texts[size], "threads": 1, **common})
                 add({"record": "extract", "size": size, "cluster": cluster or "one process", **ext})
                 proj = run_child({"stage": "project", "entry": ext["entry"], **common})
             except RuntimeError as exc:  # one failed size is recorded; the others still run
