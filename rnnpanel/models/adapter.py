@@ -23,15 +23,20 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from rnnpanel.data.text import PAD_TOKEN, UNK_TOKEN, Vocabulary
 from rnnpanel.errors import ModelError
 from rnnpanel.models.classifier import RecurrentClassifier
 from rnnpanel.models.config import ModelConfig
+from rnnpanel.models.heads import describe_head
 from rnnpanel.models.io import build_classifier, load_weights_into, read_state_dict
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -57,12 +62,58 @@ def _cell_of(rnn: nn.Module, name: str) -> str:
     return _MODE_TO_CELL[rnn.mode]
 
 
+def find_parts(module: nn.Module) -> dict[str, str]:
+    """The submodule names of the embedding, the recurrent module and the head, when they are unambiguous.
+
+    The embedding and the recurrent module are the only ``nn.Embedding`` and ``nn.RNNBase`` in
+    ``module``; the head is the only other top-level child with parameters (dropout and other
+    parameter-free children are ignored). Otherwise a :class:`ModelError` asks for the names.
+    """
+    def only(kind: type, role: str) -> str:
+        found = [name for name, m in module.named_modules() if isinstance(m, kind) and name]
+        if len(found) != 1:
+            what = "none" if not found else ", ".join(found)
+            raise ModelError(f"cannot tell which submodule is the {role} (found {what}); name it: {role}=\"...\"")
+        return found[0]
+
+    embedding, rnn = only(nn.Embedding, "embedding"), only(nn.RNNBase, "rnn")
+    taken = {embedding.split(".")[0], rnn.split(".")[0]}
+    heads = [name for name, child in module.named_children()
+             if name not in taken and any(True for _ in child.parameters())]
+    if len(heads) != 1:
+        raise ModelError(f"cannot tell which submodule is the head (candidates: {', '.join(heads) or 'none'}); "
+                         "name it: head=\"...\" (a module mapping the last layer's final state to logits)")
+    return {"embedding": embedding, "rnn": rnn, "head": heads[0]}
+
+
+def _module_state(module: nn.Module, embedding: str | None, rnn: str | None, head: str | None
+                  ) -> tuple[dict[str, torch.Tensor], str, list[dict[str, Any]], nn.Embedding]:
+    """The three parts' tensors under rnnpanel's names, the cell, and the head's layers (``[]``: one Linear)."""
+    if None in (embedding, rnn, head):
+        found = find_parts(module)
+        embedding, rnn, head = embedding or found["embedding"], rnn or found["rnn"], head or found["head"]
+    emb = _submodule(module, embedding, "embedding")
+    rec = _submodule(module, rnn, "rnn")
+    top = _submodule(module, head, "head")
+    if not isinstance(emb, nn.Embedding):
+        raise ModelError(f"embedding={embedding!r} is a {type(emb).__name__}; it must be an nn.Embedding")
+    cell = _cell_of(rec, rnn)
+    state: dict[str, torch.Tensor] = {f"embedding.{k}": v for k, v in emb.state_dict().items()}
+    state.update({f"rnn.{k}": v for k, v in rec.state_dict().items()})
+    if isinstance(top, nn.Linear):
+        state.update({f"head.{k}": v for k, v in top.state_dict().items()})
+        return state, cell, [], emb
+    layers, head_state = describe_head(top, rec.hidden_size * (2 if rec.bidirectional else 1), f"head={head!r}")
+    state.update({f"head.{k}": v for k, v in head_state.items()})
+    return state, cell, layers, emb
+
+
 def from_module(
     module: nn.Module,
     *,
-    embedding: str = "embedding",
-    rnn: str = "rnn",
-    head: str = "head",
+    embedding: str | None = None,
+    rnn: str | None = None,
+    head: str | None = None,
     class_names: tuple[str, ...] | list[str] = (),
     max_length: int = 100,
     truncation: str = "last",
@@ -71,32 +122,91 @@ def from_module(
 ) -> RecurrentClassifier:
     """Copy a user's ``embedding → rnn → last state → head`` module into a :class:`RecurrentClassifier`.
 
-    ``embedding``, ``rnn`` and ``head`` are (dotted) submodule names of ``module``: an
-    ``nn.Embedding``, an ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (any ``batch_first``, layers,
-    direction) and an ``nn.Linear`` reading the final state (for bidirectional networks the
-    forward final state then the backward one, i.e. ``torch.cat([h_n[-2], h_n[-1]], 1)``).
-    ``max_length`` and ``truncation`` record the input window the model was trained with;
-    ``dropout`` matters only if the result is trained further. Token id 0 must be padding and 1
-    unknown, as in :class:`~rnnpanel.data.text.Vocabulary`.
+    ``embedding``, ``rnn`` and ``head`` are (dotted) submodule names of ``module`` (found by
+    :func:`find_parts` when left out): an ``nn.Embedding``, an ``nn.LSTM``/``nn.GRU``/``nn.RNN``
+    (any ``batch_first``, layers, direction) and a head reading the final state (for
+    bidirectional networks the forward final state then the backward one, i.e.
+    ``torch.cat([h_n[-2], h_n[-1]], 1)``): an ``nn.Linear``, or a chain of layers such as an MLP
+    (see :mod:`rnnpanel.models.heads`; checked by running it once). ``max_length`` and
+    ``truncation`` record the input window the model was trained with; ``dropout`` matters only
+    if the result is trained further. Token id 0 must be padding and 1 unknown, as in
+    :class:`~rnnpanel.data.text.Vocabulary`; :func:`convert_module` lifts that requirement.
 
     The result is in eval mode on the CPU and gives the same logits as ``module`` on sequences
     without padding (and, packed, on padded batches).
     """
-    emb = _submodule(module, embedding, "embedding")
-    rec = _submodule(module, rnn, "rnn")
-    lin = _submodule(module, head, "head")
-    if not isinstance(emb, nn.Embedding):
-        raise ModelError(f"embedding={embedding!r} is a {type(emb).__name__}; it must be an nn.Embedding")
-    cell = _cell_of(rec, rnn)
-    if not isinstance(lin, nn.Linear):
-        raise ModelError(f"head={head!r} is a {type(lin).__name__}; it must be an nn.Linear")
-
-    state: dict[str, torch.Tensor] = {f"embedding.{k}": v for k, v in emb.state_dict().items()}
-    state.update({f"rnn.{k}": v for k, v in rec.state_dict().items()})
-    state.update({f"head.{k}": v for k, v in lin.state_dict().items()})
+    state, cell, layers, _ = _module_state(module, embedding, rnn, head)
     window = {"max_length": max_length, "truncation": truncation, "dropout": dropout,
-              "class_names": tuple(class_names), "dataset": dataset}
+              "class_names": tuple(class_names), "dataset": dataset, "head_layers": layers}
     return _classifier_from_state(state, cell=cell, window=window, source=f"{type(module).__name__} module")
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A user's module in rnnpanel's form: the model, its vocabulary, and the map from the user's ids."""
+
+    model: RecurrentClassifier
+    vocabulary: Vocabulary
+    #: ``new_ids[user_id]`` is the converted model's id for the user's token id (-1: padding or unknown,
+    #: which produce no states).
+    new_ids: np.ndarray
+
+
+def convert_module(
+    module: nn.Module,
+    words: Sequence[str] | None = None,
+    *,
+    pad_id: int | None = None,
+    unk_id: int | None = None,
+    **options: Any,
+) -> Converted:
+    """:func:`from_module` for any id layout: padding and unknown ids need not be 0 and 1.
+
+    ``words[i]`` names the user's token id ``i`` (missing names become ``<id i>``). ``pad_id``
+    defaults to the embedding's ``padding_idx``; a model without one, or without an unknown id,
+    gets a fresh zero row for it (never read: padding is masked and unknown tokens are dropped).
+    The embedding's rows are reordered so that padding is 0 and unknown 1, the rest in the
+    user's order; ``options`` are :func:`from_module`'s keywords.
+    """
+    for name in ("embedding", "rnn", "head"):
+        options.setdefault(name, None)
+    state, cell, layers, emb = _module_state(module, options.pop("embedding"), options.pop("rnn"), options.pop("head"))
+    vocab_size = emb.num_embeddings
+    pad_id = emb.padding_idx if pad_id is None else pad_id
+    for role, value in (("pad_id", pad_id), ("unk_id", unk_id)):
+        if value is not None and not 0 <= int(value) < vocab_size:
+            raise ModelError(f"{role}={value} is not a row of the embedding (0 .. {vocab_size - 1})")
+    if pad_id is not None and pad_id == unk_id:
+        raise ModelError(f"pad_id and unk_id are both {pad_id}; padding and unknown tokens need their own ids")
+    special = {int(i) for i in (pad_id, unk_id) if i is not None}
+    rest = [i for i in range(vocab_size) if i not in special]
+    order = np.array([-1 if pad_id is None else pad_id, -1 if unk_id is None else unk_id, *rest], dtype=np.int64)
+    weight = state["embedding.weight"]
+    rows = weight[torch.as_tensor(np.maximum(order, 0))].clone()
+    rows[torch.as_tensor(order < 0)] = 0.0
+    state["embedding.weight"] = rows
+    new_ids = np.full(vocab_size, -1, dtype=np.int64)
+    new_ids[rest] = np.arange(2, 2 + len(rest))
+    window = {"max_length": options.pop("max_length", 100), "truncation": options.pop("truncation", "last"),
+              "dropout": options.pop("dropout", 0.0), "class_names": tuple(options.pop("class_names", ())),
+              "dataset": options.pop("dataset", ""), "head_layers": layers}
+    if options:
+        raise ModelError(f"unknown options {sorted(options)}; allowed: embedding, rnn, head, class_names, "
+                         "max_length, truncation, dropout, dataset")
+    model = _classifier_from_state(state, cell=cell, window=window, source=f"{type(module).__name__} module")
+    return Converted(model, Vocabulary([PAD_TOKEN, UNK_TOKEN, *_unique_names(words, rest)]), new_ids)
+
+
+def _unique_names(words: Sequence[str] | None, ids: list[int]) -> list[str]:
+    """Display names of the user's ids, made unique (the vocabulary maps names to ids one to one)."""
+    names, seen = [], {PAD_TOKEN, UNK_TOKEN}
+    for i in ids:
+        name = str(words[i]) if words is not None and i < len(words) and words[i] is not None else f"<id {i}>"
+        if name in seen:
+            name = f"{name}#{i}"
+        seen.add(name)
+        names.append(name)
+    return names
 
 
 def from_checkpoint(
@@ -204,20 +314,12 @@ def _classifier_from_state(
             f"but the embedding has dimension {embedding_dim}"
         )
 
-    head_w, head_b = state.get("head.weight"), state.get("head.bias")
-    if head_w is None or head_w.dim() != 2:
-        raise ModelError(f"{source}: the head has no 2-D 'weight'")
-    if head_w.shape[1] != state_size:
-        raise ModelError(
-            f"{source}: the head reads {head_w.shape[1]} features but the recurrent layer's final state has "
-            f"{state_size} ({hidden_size} × {2 if bidirectional else 1} directions); the head must read the last state"
-        )
-    if head_b is None:
-        head_b = torch.zeros(head_w.shape[0], dtype=head_w.dtype)
-    if head_w.shape[0] == 1:  # sigmoid head → two-class softmax with identical probabilities
-        head_w = torch.cat([torch.zeros_like(head_w), head_w])
-        head_b = torch.cat([torch.zeros_like(head_b), head_b])
-    n_classes = head_w.shape[0]
+    head_layers = list(window.get("head_layers", ()))
+    if head_layers:  # a chain of layers, already checked and converted by describe_head
+        head_state = {k: v for k, v in state.items() if k.startswith("head.")}
+        n_classes = [spec for spec in head_layers if spec["kind"] == "linear"][-1]["out"]
+    else:
+        head_state, n_classes = _linear_head(state, state_size, hidden_size, bidirectional, source)
 
     try:
         config = ModelConfig(
@@ -233,12 +335,13 @@ def _classifier_from_state(
             truncation=str(window.get("truncation", "last")),
             class_names=tuple(window.get("class_names", ())),
             dataset=str(window.get("dataset", "")),
+            head_layers=tuple(head_layers),
         )
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{source}: malformed config value ({exc})") from None
     model = build_classifier(config)
 
-    full = {"embedding.weight": emb_w, "head.weight": head_w, "head.bias": head_b}
+    full = {"embedding.weight": emb_w, **head_state}
     for key, target in model.rnn.state_dict().items():
         if key in rnn_keys:
             full[f"rnn.{key}"] = rnn_keys[key]
@@ -246,3 +349,22 @@ def _classifier_from_state(
             full[f"rnn.{key}"] = torch.zeros_like(target)
     load_weights_into(model, {k: v.detach().to("cpu") for k, v in full.items()}, source)
     return model.eval()
+
+
+def _linear_head(state: dict[str, torch.Tensor], state_size: int, hidden_size: int, bidirectional: bool,
+                 source: str) -> tuple[dict[str, torch.Tensor], int]:
+    """An ``nn.Linear`` head's tensors (a single output z becomes the two logits ``[0, z]``) and its classes."""
+    head_w, head_b = state.get("head.weight"), state.get("head.bias")
+    if head_w is None or head_w.dim() != 2:
+        raise ModelError(f"{source}: the head has no 2-D 'weight'")
+    if head_w.shape[1] != state_size:
+        raise ModelError(
+            f"{source}: the head reads {head_w.shape[1]} features but the recurrent layer's final state has "
+            f"{state_size} ({hidden_size} × {2 if bidirectional else 1} directions); the head must read the last state"
+        )
+    if head_b is None:
+        head_b = torch.zeros(head_w.shape[0], dtype=head_w.dtype)
+    if head_w.shape[0] == 1:  # sigmoid head → two-class softmax with identical probabilities
+        head_w = torch.cat([torch.zeros_like(head_w), head_w])
+        head_b = torch.cat([torch.zeros_like(head_b), head_b])
+    return {"head.weight": head_w, "head.bias": head_b}, int(head_w.shape[0])

@@ -1,4 +1,5 @@
-"""The recurrent classifier of the paper, generalised: embedding → recurrent layers → dropout → linear head."""
+"""The recurrent classifier of the paper, generalised: embedding → recurrent layers → dropout → head
+(a linear layer, or a small chain of layers such as an MLP)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnpanel.models.config import ModelConfig
+from rnnpanel.models.heads import build_head
 
 RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -34,7 +36,7 @@ class RecurrentClassifier(nn.Module):
             batch_first=True,
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.state_size, config.n_classes)
+        self.head = build_head(config.head_layers, config.state_size, config.n_classes)
 
     def encode(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, object]:
         """Run embedding and recurrent layers on a right-padded batch.

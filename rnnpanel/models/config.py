@@ -33,6 +33,8 @@ class ModelConfig:
     truncation: str = "last"
     class_names: tuple[str, ...] = ()
     dataset: str = ""
+    #: The head's layers when it is more than one nn.Linear (see rnnpanel.models.heads); () = nn.Linear.
+    head_layers: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -53,6 +55,7 @@ class ModelConfig:
                 f"class_names has {len(self.class_names)} names but n_classes is {self.n_classes}"
             )
         object.__setattr__(self, "class_names", tuple(self.class_names))
+        object.__setattr__(self, "head_layers", tuple(dict(layer) for layer in self.head_layers))
 
     @property
     def num_directions(self) -> int:
@@ -66,6 +69,10 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["class_names"] = list(self.class_names)
+        if self.head_layers:
+            d["head_layers"] = [dict(layer) for layer in self.head_layers]
+        else:  # absent from plain models' config.json, so their files (and content hashes) stay as they were
+            del d["head_layers"]
         return d
 
     @classmethod

@@ -108,7 +108,7 @@ def test_converted_model_survives_save_and_load(tmp_path):
         (lambda m: {"embedding": "embedding"}, "is not a submodule"),
         (lambda m: {"embedding": "fc"}, "must be an nn.Embedding"),
         (lambda m: {"rnn": "emb"}, "must be an nn.LSTM, nn.GRU or nn.RNN"),
-        (lambda m: {"head": "encoder.rnn"}, "must be an nn.Linear"),
+        (lambda m: {"head": "encoder.rnn"}, "a head may chain only"),
         (lambda m: setattr(m, "fc", nn.Linear(HIDDEN + 1, 2)), "the head must read the last state"),
         (lambda m: setattr(m, "emb", nn.Embedding(VOCAB, EMB + 1)), "embedding has dimension"),
         (lambda m: setattr(m.encoder, "rnn", nn.RNN(EMB, HIDDEN, nonlinearity="relu")), "nonlinearity='relu'"),
