@@ -84,16 +84,19 @@ def weighted_geometric_median(points: Any, weights: Any, n_iter: int = _WEISZFEL
     """Per row, the point minimising the weighted sum of distances to ``points`` (M, k, C).
 
     Weiszfeld's iteration from the weighted mean; ``weights`` (M, k) non-negative. Elementwise
-    work only, the same on NumPy and CuPy.
+    work on one (M, k) array per map coordinate (reductions over a last axis of length 2 are
+    slow), the same on NumPy and CuPy.
     """
     xp = array_namespace(points)
+    coords = [xp.ascontiguousarray(points[:, :, c]) for c in range(points.shape[2])]
     w = weights / xp.sum(weights, axis=1, keepdims=True)
-    centre = xp.sum(points * w[:, :, None], axis=1)
+    centre = [xp.sum(p * w, axis=1, keepdims=True) for p in coords]
     for _ in range(n_iter):
-        dist = xp.sqrt(xp.sum((points - centre[:, None, :]) ** 2, axis=2))
+        dist = xp.sqrt(sum((p - c) ** 2 for p, c in zip(coords, centre, strict=True)))
         inv = w / xp.maximum(dist, 1e-6 * (xp.max(dist, axis=1, keepdims=True) + 1e-12))
-        centre = xp.sum(points * inv[:, :, None], axis=1) / xp.sum(inv, axis=1, keepdims=True)
-    return centre
+        total = xp.sum(inv, axis=1, keepdims=True)
+        centre = [xp.sum(p * inv, axis=1, keepdims=True) / total for p in coords]
+    return xp.concatenate(centre, axis=1)
 
 
 def position_from_neighbors(embedding: Any, idx: Any, dist: Any) -> np.ndarray:
