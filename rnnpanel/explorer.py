@@ -1,0 +1,309 @@
+"""``rnnpanel.explore``: a model and texts from a notebook → the app, in one call.
+
+Researchers train in Python with their own tokenizers and heads. This entry point takes the
+model as they have it (a saved model folder, a :class:`~rnnpanel.models.RecurrentClassifier`,
+or any ``nn.Module`` the adapter converts), reads the texts with their tokenizer, stores every
+state (cached: the same model and texts are read once), projects them, and returns the same
+:class:`~rnnpanel.app.session.RnnPanelApp` that ``panel serve apps/`` shows: display it in a
+cell (after ``pn.extension()``), call ``.show()`` for a browser tab or ``.servable()`` in a
+served notebook or script.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnpanel import paths
+from rnnpanel.errors import DataError, ModelError
+
+log = logging.getLogger(__name__)
+
+#: Names that tokenizers commonly give the unknown token; the first found in ``vocab`` is taken.
+UNKNOWN_NAMES = ("<unk>", "[UNK]", "<UNK>", "UNK", "<oov>", "[OOV]")
+
+Tokenizer = Callable[[str], Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What :func:`store_states` made: the model folder, the entry, and how it went."""
+
+    model_dir: Path
+    store_root: Path
+    entry_key: str
+    summary: dict[str, Any]
+
+
+def explore(
+    model: Any,
+    texts: Sequence[str],
+    labels: Sequence[Any] | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    tokenizer: Tokenizer | None = None,
+    vocab: Any = None,
+    store: str | Path | None = None,
+    method: str = "tsne",
+    backend: str = "auto",
+    progress: bool = True,
+    **model_options: Any,
+):
+    """The app showing ``model``'s hidden states over ``texts``; see the module docstring.
+
+    * ``model``: a model folder (path), a ``RecurrentClassifier``, or an ``nn.Module`` with an
+      embedding, one recurrent module and a head on the last layer's final state (a Linear or a
+      chain such as an MLP). ``model_options`` go to
+      :func:`rnnpanel.models.adapter.convert_module`: ``embedding``/``rnn``/``head`` submodule
+      names when they cannot be found, ``pad_id``/``unk_id``, ``max_length``/``truncation``
+      (default: the longest text, so nothing is cut).
+    * ``labels``: class indices or names, one per text; None shows the model's predictions.
+    * ``tokenizer``: ``str -> list[str]`` (``vocab`` maps token → id) or ``str -> list[int]``
+      (``vocab`` names the ids: a list, an id → name mapping or a callable); default rnnpanel's
+      tokenizer with the model's vocabulary.
+    * ``store``: the state store's folder (default: the user's cache, ``$RNNPANEL_HOME/store``).
+    """
+    from rnnpanel.app.session import RnnPanelApp
+    from rnnpanel.pipeline.project import project_entry
+
+    prepared = store_states(model, texts, labels, class_names=class_names, tokenizer=tokenizer, vocab=vocab,
+                            store=store, progress=progress, **model_options)
+    project_entry(prepared.store_root, prepared.entry_key, method=method, backend=backend,
+                  progress=True if progress else None)
+    return RnnPanelApp(store_root=prepared.store_root, entry=prepared.entry_key, method=method)
+
+
+def store_states(
+    model: Any,
+    texts: Sequence[str],
+    labels: Sequence[Any] | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    tokenizer: Tokenizer | None = None,
+    vocab: Any = None,
+    store: str | Path | None = None,
+    progress: bool = True,
+    **model_options: Any,
+) -> Prepared:
+    """Everything :func:`explore` does before the projection and the app: convert, read, store."""
+    from rnnpanel.models.encoding import EncodedTexts
+    from rnnpanel.pipeline.memory import extract_encoded
+
+    texts = _check_texts(texts)
+    store_root = Path(store).expanduser() if store is not None else paths.default_store()
+    reader = _reader(model, tokenizer, vocab, texts, model_options, store_root)
+    config = reader.config
+    ids, cuts, kept = [], [], []
+    for text in texts:
+        window, n_cut = reader.read(text)
+        kept.append(bool(window))
+        if window:
+            ids.append(window)
+            cuts.append(n_cut)
+    if not ids:
+        raise DataError("no text has a token the model knows; check the tokenizer and the vocabulary")
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum([len(w) for w in ids], out=offsets[1:])
+    encoded = EncodedTexts(np.concatenate([np.asarray(w, dtype=np.int32) for w in ids]), offsets,
+                           np.asarray(cuts, dtype=np.int64), np.asarray(kept, dtype=bool))
+    names = _class_names(class_names, labels, config)
+    label_ids = None if labels is None else _label_ids(labels, names, len(texts))
+    entry, summary = extract_encoded(reader.model_dir, list(texts), encoded, label_ids, names, store_root=store_root,
+                                     name=config.dataset or "notebook", progress=_bar() if progress else False)
+    if summary["n_sequences"] < len(texts):
+        log.warning("%d of %d texts had no known token and were left out", len(texts) - summary["n_sequences"],
+                    len(texts))
+    return Prepared(reader.model_dir, store_root, entry.key, summary)
+
+
+# -- reading texts the way the user's model reads them --------------------------------------------
+@dataclass
+class _Reader:
+    model_dir: Path
+    config: Any
+    to_ids: Callable[[str], list[int]]
+
+    def read(self, text: str) -> tuple[list[int], int]:
+        from rnnpanel.data.text import cut_window
+
+        ids = self.to_ids(text)
+        if not ids:
+            return [], 0
+        return cut_window(ids, self.config.max_length, self.config.truncation)
+
+
+def _reader(model: Any, tokenizer: Tokenizer | None, vocab: Any, texts: list[str], options: dict[str, Any],
+            store_root: Path) -> _Reader:
+    """The model folder to extract with, and a function from a text to the ids that model reads."""
+    from torch import nn
+
+    from rnnpanel.data.text import tokenize
+    from rnnpanel.models import RecurrentClassifier, load_model
+
+    if isinstance(model, (str, Path)):
+        if options:
+            raise ModelError(f"options {sorted(options)} are for converting an nn.Module; a model folder has its own")
+        loaded = load_model(model)
+        return _Reader(Path(model).expanduser(), loaded.config,
+                       _known_ids(tokenizer or tokenize, _token_index(vocab if vocab is not None else loaded.vocab),
+                                  len(loaded.vocab)))
+    if isinstance(model, RecurrentClassifier):
+        if options:
+            raise ModelError(f"options {sorted(options)} are for converting an nn.Module; a RecurrentClassifier has its own")
+        if vocab is None:
+            raise DataError("a RecurrentClassifier needs its vocabulary: vocab=Vocabulary, a list of tokens in id order, "
+                            "or a token → id mapping")
+        words = _names(vocab, model.config.vocab_size)
+        from rnnpanel.data.text import Vocabulary
+
+        vocabulary = Vocabulary(words)
+        return _Reader(_saved(model, vocabulary, store_root), model.config,
+                       _known_ids(tokenizer or tokenize, _token_index(vocabulary), model.config.vocab_size))
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"model must be a model folder, a RecurrentClassifier or a torch nn.Module, got {type(model).__name__}")
+    return _converted_reader(model, tokenizer, vocab, texts, options, store_root)
+
+
+def _converted_reader(model, tokenizer: Tokenizer | None, vocab: Any, texts: list[str], options: dict[str, Any],
+                      store_root: Path) -> _Reader:
+    """An ``nn.Module``: converted with its ids remapped (padding 0, unknown 1), window covering every text."""
+    from rnnpanel.data.text import tokenize
+    from rnnpanel.models.adapter import convert_module, find_parts
+
+    if vocab is None:
+        raise DataError("an nn.Module needs vocab=: a token → id mapping, or the names of its ids (a list, an "
+                        "id → name mapping, or a callable id → name)")
+    embedding = model.get_submodule(options.get("embedding") or find_parts(model)["embedding"])
+    size = int(embedding.num_embeddings)
+    words = _names(vocab, size)
+    index = _token_index(vocab) if not callable(vocab) else {w: i for i, w in enumerate(words)}
+    if "unk_id" not in options:
+        options["unk_id"] = next((index[n] for n in UNKNOWN_NAMES if n in index), None)
+    user_ids = _known_ids(tokenizer or tokenize, index, size)
+    if "max_length" not in options:
+        options["max_length"] = max(1, max((len(user_ids(t)) for t in texts), default=1))
+    converted = convert_module(model, words, **options)
+    new_ids = converted.new_ids
+
+    def to_ids(text: str) -> list[int]:
+        ids = new_ids[np.asarray(user_ids(text), dtype=np.int64)]
+        return ids[ids >= 0].tolist()
+
+    return _Reader(_saved(converted.model, converted.vocabulary, store_root), converted.model.config, to_ids)
+
+
+def _known_ids(tokenizer: Tokenizer, index: Mapping[str, int], size: int) -> Callable[[str], list[int]]:
+    """Text → ids: a tokenizer of strings looked up in ``index`` (unknown tokens dropped), or of ids checked."""
+    if not callable(tokenizer):
+        raise DataError(f"tokenizer must be a callable str -> list of tokens or ids, got {type(tokenizer).__name__}")
+
+    def ids(text: str) -> list[int]:
+        tokens = list(tokenizer(text))
+        if all(isinstance(t, str) for t in tokens):
+            return [index[t] for t in tokens if t in index]
+        found = [int(t) for t in tokens]
+        bad = [i for i in found if not 0 <= i < size]
+        if bad:
+            raise DataError(f"the tokenizer gave ids {bad[:5]} outside the embedding's 0 .. {size - 1}")
+        return found
+
+    return ids
+
+
+def _token_index(vocab: Any) -> dict[str, int]:
+    """token → id from a Vocabulary, a token → id mapping, an id → token mapping or a list in id order."""
+    from rnnpanel.data.text import Vocabulary
+
+    if isinstance(vocab, Vocabulary):
+        return {w: i for i, w in enumerate(vocab.words)}
+    if isinstance(vocab, Mapping):
+        if all(isinstance(k, str) for k in vocab):
+            return {str(k): int(v) for k, v in vocab.items()}
+        return {str(v): int(k) for k, v in vocab.items()}
+    if isinstance(vocab, Sequence) and not isinstance(vocab, str):
+        return {str(w): i for i, w in enumerate(vocab)}
+    raise DataError(f"vocab must be a Vocabulary, a mapping or a list of tokens in id order, got {type(vocab).__name__}")
+
+
+def _names(vocab: Any, size: int) -> list[str]:
+    """The display name of every id ``0 .. size - 1`` (``<id i>`` where the vocabulary has none)."""
+    if callable(vocab) and not isinstance(vocab, (Mapping, Sequence)):
+        return [str(vocab(i)) for i in range(size)]
+    names: list[str | None] = [None] * size
+    for token, i in _token_index(vocab).items():
+        if 0 <= i < size and names[i] is None:
+            names[i] = token
+    return [f"<id {i}>" if n is None else n for i, n in enumerate(names)]
+
+
+def _saved(model, vocabulary, store_root: Path) -> Path:
+    """The converted model saved once in the store's ``models`` folder, named by its content."""
+    from rnnpanel.models import load_model, save_model
+    from rnnpanel.store import content_key
+
+    tensors = {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}
+    key = content_key("explore-model", config=model.config.to_dict(), words=vocabulary.words, tensors=tensors)
+    directory = store_root / "models" / key
+    try:
+        load_model(directory)
+    except ModelError:
+        save_model(directory, model, vocabulary)
+    return directory
+
+
+# -- labels ---------------------------------------------------------------------------------------
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise DataError("texts must be a list of strings")
+    if not texts:
+        raise DataError("texts is empty; give at least one text")
+    return list(texts)
+
+
+def _class_names(class_names: Sequence[str] | None, labels: Sequence[Any] | None, config) -> tuple[str, ...]:
+    if class_names is not None:
+        names = tuple(str(c) for c in class_names)
+    elif config.class_names:
+        names = tuple(config.class_names)
+    elif labels is not None and all(isinstance(x, str) for x in labels):
+        names = tuple(sorted(set(labels)))
+    else:
+        names = tuple(f"class {k}" for k in range(config.n_classes))
+    if len(names) != config.n_classes:
+        raise DataError(f"{len(names)} class names {list(names)[:8]} for a model with {config.n_classes} classes; "
+                        "give class_names= in the order of the model's outputs")
+    return names
+
+
+def _label_ids(labels: Sequence[Any], names: tuple[str, ...], n_texts: int) -> np.ndarray:
+    labels = list(labels)
+    if len(labels) != n_texts:
+        raise DataError(f"{len(labels)} labels for {n_texts} texts; give one label per text")
+    if all(isinstance(x, str) for x in labels):
+        unknown = sorted(set(labels) - set(names))
+        if unknown:
+            raise DataError(f"labels {unknown[:5]} are not among the class names {list(names)}")
+        position = {n: k for k, n in enumerate(names)}
+        return np.asarray([position[x] for x in labels], dtype=np.int64)
+    ids = np.asarray(labels, dtype=np.int64)
+    if ids.min() < 0 or ids.max() >= len(names):
+        raise DataError(f"labels must be class indices 0 .. {len(names) - 1} or class names")
+    return ids
+
+
+def _bar():
+    """A progress bar for the extraction: a notebook widget when ipywidgets is there, else text."""
+    try:
+        import ipywidgets  # noqa: F401
+        from tqdm.notebook import tqdm
+    except ImportError:
+        from tqdm import tqdm
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return tqdm(desc="extracting states", unit="state", unit_scale=True, leave=True)
