@@ -1,13 +1,16 @@
 """The Units and Neighbours tabs: views of the original-space states behind the map, for the
 sequence the per-sequence views show (SPEC §2, beyond the paper).
 
-They read the state matrix of the entry (:mod:`rnnpanel.pipeline.states`, loaded once per process),
-so they are computed only while their tab is open; a selection does not pay for them otherwise.
+They read the original states (:mod:`rnnpanel.pipeline.states`): the Units tab the shown
+sequence's rows alone, the Neighbours tab an index built once per process and entry (for millions
+of states, in a worker thread the first time, so no session waits on it); both are computed only
+while their tab is open, so a selection does not pay for them otherwise.
 """
 
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +20,9 @@ import param
 from bokeh.models import ColumnDataSource, Range1d
 
 from rnnpanel.pipeline.sample import Sample
-from rnnpanel.pipeline.states import nearest_states, state_matrix
+from rnnpanel.app.widgets import notify, on_session_loop
+from rnnpanel.errors import RnnpanelError
+from rnnpanel.pipeline.states import nearest_states, neighbour_index, neighbour_index_ready, sequence_states
 from rnnpanel.views.neighbours import neighbour_frame
 from rnnpanel.views.units import EMPTY_UNITS, SORTS, unit_columns, units_figure
 
@@ -52,11 +57,8 @@ class StateDetails(param.Parameterized):
         self.neighbours = pn.Column(
             pn.pane.HTML(HINT.format("Select a sequence (or type a text); hover one of its words to choose the state.")),
             sizing_mode="stretch_width")
+        self._building = False
         self.param.watch(lambda _e: self._draw_units(), "unit_sort")
-
-    def _matrix(self) -> np.ndarray:
-        root, entry, layer, state = self._where
-        return state_matrix(root, entry, layer=layer, state=state)
 
     def show(self, tab: str, sample: Sample | None, s: int, focus_t: int = -1,
              vectors: np.ndarray | None = None) -> None:
@@ -75,7 +77,10 @@ class StateDetails(param.Parameterized):
         return stored or (sample is not None and self._vectors is not None)
 
     def _values(self, rows: slice) -> np.ndarray:
-        return self._vectors if self._vectors is not None else self._matrix()[rows]
+        if self._vectors is not None:
+            return self._vectors
+        root, entry, layer, state = self._where
+        return sequence_states(root, entry, rows, layer=layer, state=state)
 
     def _draw_units(self) -> None:
         if not self._drawable():
@@ -101,6 +106,9 @@ class StateDetails(param.Parameterized):
         n = rows.stop - rows.start
         t = focus_t if 0 <= focus_t < n else n - 1
         root, entry, layer, state = self._where
+        if not neighbour_index_ready(root, entry, layer=layer, state=state):
+            self._build_index()
+            return
         live = self._vectors is not None
         query = self._vectors[t] if live else rows.start + t
         idx, dist = nearest_states(root, entry, query, layer=layer, state=state, k=N_NEIGHBOURS)
@@ -112,6 +120,35 @@ class StateDetails(param.Parameterized):
         self._neighbour_table.value = neighbour_frame(self._sample, idx, dist)
         if self.neighbours.objects[0] is not self._neighbour_title:
             self.neighbours.objects = [self._neighbour_title, self._neighbour_table]
+
+    def _build_index(self) -> None:
+        """Build the entry's neighbour index in a worker thread (once per process), then draw."""
+        if self._building:
+            return
+        self._building = True
+        self.neighbours.objects = [pn.pane.HTML(HINT.format(
+            f"Indexing the {self._sample.n_states:,} stored states for neighbour search (once per server; "
+            "about a minute for millions of states)…"))]
+        self.neighbours.loading = True
+        root, entry, layer, state = self._where
+        back = on_session_loop()
+
+        def done(error: RnnpanelError | None) -> None:
+            self._building = self.neighbours.loading = False
+            if error is not None:
+                notify(f"Cannot search neighbours: {error}")
+            else:
+                self._draw_neighbours()
+
+        def work() -> None:
+            try:
+                neighbour_index(root, entry, layer=layer, state=state)
+            except RnnpanelError as exc:
+                back(lambda: done(exc))
+            else:
+                back(lambda: done(None))
+
+        threading.Thread(target=work, name="rnnpanel-neighbour-index", daemon=True).start()
 
     def _on_neighbour(self, event) -> None:
         if event.new and self._neighbour_table.value is not None:

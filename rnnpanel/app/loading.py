@@ -10,9 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import panel as pn
-from panel.io.state import set_curdoc
-
-from rnnpanel.app.widgets import notify
+from rnnpanel.app.widgets import notify, on_session_loop
 from rnnpanel.errors import RnnpanelError
 from rnnpanel.pipeline.load import load_sample
 from rnnpanel.pipeline.sample import Sample
@@ -39,11 +37,7 @@ class SampleLoader:
         """Load in a worker thread; progress and ``done(sample or None)`` come back to the session's
         event loop (``pn.state.execute``), so the page stays responsive meanwhile. ``busy`` shows
         Panel's loading spinner until then."""
-        doc = pn.state.curdoc
-
-        def on_loop(callback) -> None:
-            with set_curdoc(doc):
-                pn.state.execute(callback, schedule=True)
+        on_loop = on_session_loop()
 
         def finish(sample: Sample | None, error: RnnpanelError | None) -> None:
             self.progress.visible = False

@@ -9,6 +9,7 @@ import numpy as np
 import panel as pn
 
 from rnnpanel.pipeline.sample import Sample
+from rnnpanel.pipeline.word_index import word_index
 from rnnpanel.views.region import overrepresented_words
 
 HINT = ("<p class='rp-hint'>Draw a box or a lasso on the map (its toolbar) to select a region: the "
@@ -31,9 +32,9 @@ class RegionPanel:
         if sample is None or mask is None:
             self._status.object, self._words.visible, self._clear.visible = HINT, False, False
             return
-        n_seq = len(np.unique(sample.sequence_of_state[mask]))
+        n_seq = len(sample.sequences_with(mask))
         self._status.object = (f"<p><b>{int(mask.sum())}</b> states of <b>{n_seq}</b> sequences in the region; "
                                "the sequence table shows those sequences. Words most over-represented "
                                "among these states (share inside ÷ share overall):</p>")
-        self._words.value = overrepresented_words(sample.words, mask)
+        self._words.value = overrepresented_words(word_index(sample), mask)
         self._words.visible = self._clear.visible = True

@@ -139,7 +139,7 @@ class SequenceTabs(pn.viewable.Viewer):
             self.table.remove_filter(self._region_filter)
             self._region_filter = None
         if mask is not None:
-            ids = sample.sequence_ids[np.unique(sample.sequence_of_state[mask])]
+            ids = sample.sequence_ids[sample.sequences_with(mask)]
             self._region_filter = [int(i) for i in ids]
             self.table.add_filter(self._region_filter, "id")
         self.region_panel.show(sample, mask)

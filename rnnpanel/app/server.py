@@ -35,14 +35,20 @@ def configured_params() -> dict:
 
 
 def warm_caches(store_root: str | Path | None = None) -> None:
-    """Load every entry's default sample once, so the first session opens without waiting."""
-    from rnnpanel.pipeline.load import list_entries, load_sample
+    """Load every entry's default sample once (the top layer's h, with a stored projection when
+    there is one), so the first session opens without waiting."""
+    from rnnpanel.pipeline.load import list_entries, load_sample, preferred_method
+    from rnnpanel.store import StateStore
 
     root = Path(store_root or configured_store())
+    store = StateStore(root)
     for key, label in list_entries(root):
         try:
-            load_sample(root, key)
-            log.info("warmed %s", label)
+            entry = store.open_entry(key)
+            layer = int(entry.attrs["layers"]) - 1
+            method = preferred_method(store, key, layer=layer, state="h")
+            load_sample(root, key, layer=layer, state="h", method=method)
+            log.info("warmed %s (%s)", label, method)
         except RnnpanelError as exc:
             log.warning("could not warm %s: %s", label, exc)
 

@@ -37,7 +37,7 @@ from rnnpanel.app.sidebar_tools import Downloads, WordSearch
 from rnnpanel.app.widgets import labelled, notify
 from rnnpanel.compute.projection.names import METHODS
 from rnnpanel.errors import RnnpanelError
-from rnnpanel.pipeline.load import list_entries
+from rnnpanel.pipeline.load import list_entries, preferred_method
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.store import StateStore, StoredEntry
 from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHOLD
@@ -132,10 +132,12 @@ class RnnPanelApp(pn.viewable.Viewer):
         layers = {f"{i}{' (top)' if i == n_layers - 1 else ''}": i for i in range(n_layers)}
         layer = self.layer if keep and self.layer in layers.values() else n_layers - 1
         state = self.state if keep and self.state in kinds else "h"
+        method = self.method if keep else preferred_method(self.store, self.entry, layer=layer, state=state,
+                                                           wanted=self.method)
         self._syncing = True
         try:
             self.param.layer.objects, self.param.state.objects = layers, kinds
-            self.param.update(layer=layer, state=state)
+            self.param.update(layer=layer, state=state, method=method)
         finally:
             self._syncing = False
 

@@ -13,6 +13,7 @@ import param
 from rnnpanel.app.shown import Shown
 from rnnpanel.app.widgets import labelled, notify
 from rnnpanel.pipeline.sample import Sample
+from rnnpanel.pipeline.word_index import word_index
 from rnnpanel.views.export import sequence_table, states_table, table_bytes
 from rnnpanel.views.search import matching_states
 
@@ -35,14 +36,14 @@ class WordSearch(pn.viewable.Viewer):
     def _find(self) -> None:
         if self.sample is None:
             return
-        mask = matching_states(self.sample.words, self.search) if self.search.strip() else None
+        mask = matching_states(word_index(self.sample), self.search) if self.search.strip() else None
         with pn.io.hold():       # Bokeh sources change under the document's lock, in one patch
             with param.edit_constant(self):
                 self.found = mask
             if mask is None:
                 self.status.object = ""
             else:
-                n_seq = len(np.unique(self.sample.sequence_of_state[mask]))
+                n_seq = len(self.sample.sequences_with(mask))
                 self.status.object = (f"{int(mask.sum())} states in {n_seq} sequences"
                                       if mask.any() else "no state has such a word")
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 import panel as pn
+from panel.io.state import set_curdoc
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,21 @@ def notify(message: str, level: str = "error") -> None:
     log.warning(message)
     if pn.state.notifications is not None:
         getattr(pn.state.notifications, level)(message, duration=8000)
+
+
+def on_session_loop() -> Callable[[Callable[[], None]], None]:
+    """A function a worker thread calls to run a callback on this session's event loop (where
+    Bokeh models may change), made while still on it."""
+    doc = pn.state.curdoc
+
+    def run(callback: Callable[[], None]) -> None:
+        if doc is None:
+            callback()
+            return
+        with set_curdoc(doc):
+            pn.state.execute(callback, schedule=True)
+
+    return run
 
 
 def labelled(text: str, widget) -> pn.Column:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 
+from rnnpanel.compute.projection.names import METHODS
 from rnnpanel.pipeline.cache import LockedCache
 from rnnpanel.pipeline.project import project_entry
 from rnnpanel.pipeline.sample import Sample
@@ -35,6 +36,20 @@ def entry_label(entry: StoredEntry) -> str:
 def list_entries(store_root: str | Path) -> list[tuple[str, str]]:
     """``(key, label)`` of every complete entry of the store, oldest first."""
     return [(e.key, entry_label(e)) for e in StateStore(store_root).entries()]
+
+
+def stored_methods(store: StateStore, entry_key: str, *, layer: int, state: str) -> list[str]:
+    """The projection methods stored for one layer (non-negative index) and state kind of an entry."""
+    found = {p.get("method") for p in store.projections(entry_key)
+             if int(p.get("layer", -1)) == int(layer) and p.get("state") == state}
+    return [m for m in METHODS if m in found]
+
+
+def preferred_method(store: StateStore, entry_key: str, *, layer: int, state: str, wanted: str = "tsne") -> str:
+    """``wanted`` if it is stored for this layer and state kind, or nothing is; else the first
+    stored method: opening a whole corpus must not start a t-SNE of millions of states."""
+    stored = stored_methods(store, entry_key, layer=layer, state=state)
+    return wanted if not stored or wanted in stored else stored[0]
 
 
 def load_sample(store_root: str | Path, entry_key: str, *, layer: int = -1, state: str = "h",

@@ -7,6 +7,7 @@ session; views read it and never touch the store, the model or the state tensor 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -61,15 +62,29 @@ class Sample:
     def n_classes(self) -> int:
         return len(self.class_names)
 
-    @property
+    @cached_property
     def sequence_of_state(self) -> np.ndarray:
-        """(N,) index of the sequence each state belongs to."""
-        return np.repeat(np.arange(self.n_sequences), np.diff(self.offsets))
+        """(N,) index of the sequence each state belongs to (made once: a click, a search and a
+        region all ask, and at millions of states it is worth keeping)."""
+        return _read_only(np.repeat(np.arange(self.n_sequences, dtype=np.int32), np.diff(self.offsets)))
 
-    @property
+    @cached_property
     def step_of_state(self) -> np.ndarray:
         """(N,) time step t (0-based) of each state within its sequence."""
-        return np.arange(self.n_states) - np.repeat(self.offsets[:-1], np.diff(self.offsets))
+        return _read_only(np.arange(self.n_states) - np.repeat(self.offsets[:-1], np.diff(self.offsets)))
+
+    @cached_property
+    def xy_span(self) -> tuple[float, float]:
+        """Width and height of the map (0 for an empty one)."""
+        if self.n_states == 0:
+            return 0.0, 0.0
+        span = np.nanmax(self.xy, axis=0) - np.nanmin(self.xy, axis=0)
+        return float(span[0]), float(span[1])
+
+    def sequences_with(self, mask: np.ndarray) -> np.ndarray:
+        """The sequences (sorted indices) with at least one of the ``mask`` states: one counting
+        pass, where ``np.unique`` would sort every selected state."""
+        return np.flatnonzero(np.bincount(self.sequence_of_state[mask], minlength=self.n_sequences))
 
     @property
     def confidence(self) -> np.ndarray:
@@ -79,3 +94,8 @@ class Sample:
 
     def sequence_slice(self, s: int) -> slice:
         return slice(int(self.offsets[s]), int(self.offsets[s + 1]))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)      # shared by every session
+    return array

@@ -1,48 +1,190 @@
 """The original-space states behind a map, for the views that need more than 2-D positions: the
 nearest neighbours of one state and the units of one sequence (SPEC §2, beyond the paper).
 
-The matrix of one (entry, layer, state kind) is read from the store once per process and shared
-by every session; the browser only ever receives the few rows a view draws.
+A whole corpus's states do not belong in a server's memory (2.6 million states of 100 units are
+1 GB per layer and kind), so what a view needs is read or built once per process and shared by
+every session; the browser only ever receives the few rows a view draws:
+
+* the units of one sequence are its rows of the stored (chunked) array, read alone;
+* the neighbours of a state come from a :class:`NeighbourIndex` per (entry, layer, state kind):
+  up to :data:`EXACT_UP_TO` states, the matrix itself and an exact search; above, the states
+  reduced to :data:`INDEX_COMPONENTS` principal components in the IVF index the projection's
+  placement uses (:class:`~rnnpanel.compute.ann.IVFIndex`), searched in milliseconds.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from rnnpanel.compute.ann import IVFIndex
 from rnnpanel.compute.neighbors import kneighbors
+from rnnpanel.compute.projection.placement import NeighborPlacer, gather_rows, reduce_rows
 from rnnpanel.pipeline.cache import LockedCache
-from rnnpanel.store import StateStore
+from rnnpanel.pipeline.project import layer_index
+from rnnpanel.store import StateStore, StoredEntry
+from rnnpanel.store.state_store import direction_half
+
+log = logging.getLogger(__name__)
 
 CACHE_SIZE = 2
+#: Up to this many states the matrix is held (float32) and neighbours are exact.
+EXACT_UP_TO = 200_000
+#: Above it, neighbours are searched among the states reduced to this many principal components.
+INDEX_COMPONENTS = 50
+INDEX_TRAIN_ROWS = 100_000      # states the principal components are computed from
+INDEX_PROBES = 8                # IVF cells searched per query
+
+_ENTRIES: LockedCache[StoredEntry] = LockedCache(8)
 _MATRICES: LockedCache[np.ndarray] = LockedCache(CACHE_SIZE)
+_INDEXES: LockedCache[NeighbourIndex] = LockedCache(CACHE_SIZE)
+#: Decoded chunks of large entries kept for the Units tab: the next sequence (an arrow key) is
+#: usually in the same chunk, and decoding one takes about 0.1 s.
+_CHUNKS: LockedCache[np.ndarray] = LockedCache(4)
+
+
+def _key(store_root: str | Path, entry_key: str, layer: int, state: str) -> tuple:
+    return str(Path(store_root).resolve()), entry_key, int(layer), state
+
+
+def opened_entry(store_root: str | Path, entry_key: str) -> StoredEntry:
+    """The entry, opened once per process (its arrays are read lazily, chunk by chunk)."""
+    return _ENTRIES.get_or_make((str(Path(store_root).resolve()), entry_key),
+                                lambda: StateStore(store_root).open_entry(entry_key))
+
+
+class StoredStates:
+    """The stored states of one layer and kind as an on-disk array: slicing rows reads only the
+    chunks they touch; a bidirectional direction's half is cut from the rows read."""
+
+    def __init__(self, entry: StoredEntry, layer: int, state: str) -> None:
+        base = state.partition("_")[0]
+        if base not in entry.attrs["state_kinds"] or state not in entry.state_choices:
+            entry.states(layer, state)     # raises the StoreError naming the stored kinds
+        self._array = entry.array(f"layer_{layer_index(entry, layer)}/{base}")
+        self._kind, self._hidden = state, int(entry.attrs["hidden_size"])
+        self._bidirectional = bool(entry.attrs.get("bidirectional"))
+        width = int(self._array.shape[1])
+        self.shape = (int(self._array.shape[0]), width // 2 if "_" in state and self._bidirectional else width)
+        self.chunks = self._array.chunks
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        full = np.asarray(self._array[rows], dtype=np.float32)
+        return direction_half(full, self._kind, hidden_size=self._hidden, bidirectional=self._bidirectional)
 
 
 def state_matrix(store_root: str | Path, entry_key: str, *, layer: int, state: str) -> np.ndarray:
-    """``(N, D)`` float32 states of one layer and kind, in the entry's state order (cached)."""
-    key = (str(Path(store_root).resolve()), entry_key, int(layer), state)
+    """``(N, D)`` float32 states of one layer and kind, in the entry's state order (cached; for
+    entries up to :data:`EXACT_UP_TO` states, the others are read by rows)."""
 
     def read() -> np.ndarray:
-        matrix = np.ascontiguousarray(StateStore(store_root).open_entry(entry_key).states(layer, state),
-                                      dtype=np.float32)
+        matrix = np.ascontiguousarray(opened_entry(store_root, entry_key).states(layer, state), dtype=np.float32)
         matrix.setflags(write=False)     # shared by every session
         return matrix
 
-    return _MATRICES.get_or_make(key, read)
+    return _MATRICES.get_or_make(_key(store_root, entry_key, layer, state), read)
+
+
+def sequence_states(store_root: str | Path, entry_key: str, rows: slice, *, layer: int, state: str) -> np.ndarray:
+    """``(T, D)`` float32: the states ``rows`` of one sequence, from the held matrix of a small
+    entry or read alone from the store (one or two chunks) for a large one."""
+    entry = opened_entry(store_root, entry_key)
+    if int(entry.attrs["n_states"]) <= EXACT_UP_TO:
+        return state_matrix(store_root, entry_key, layer=layer, state=state)[rows]
+    stored = StoredStates(entry, layer, state)
+    step = int(stored.chunks[0])
+    first, last = rows.start // step, max(rows.start, rows.stop - 1) // step
+    parts = [_CHUNKS.get_or_make(_key(store_root, entry_key, layer, state) + (c,),
+                                 lambda c=c: stored[c * step:(c + 1) * step])
+             for c in range(first, last + 1)]
+    block = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return block[rows.start - first * step:rows.stop - first * step]
+
+
+class NeighbourIndex:
+    """The nearest stored states of a state, exact over the held ``matrix`` or approximate over the
+    states reduced by PCA in an IVF index (``approximate``); distances are in that space."""
+
+    def __init__(self, states: Any, *, exact: bool, random_state: int = 0) -> None:
+        self.n = int(states.shape[0])
+        self.approximate = not exact
+        self.matrix: np.ndarray | None = None
+        if exact:
+            self.matrix = np.ascontiguousarray(states, dtype=np.float32)
+            return
+        rng = np.random.default_rng(random_state)
+        train = np.sort(rng.choice(self.n, size=min(self.n, INDEX_TRAIN_ROWS), replace=False))
+        sample = np.asarray(gather_rows(states, train), dtype=np.float32)
+        # the placement's PCA (one cell: its own index over the sample is not needed)
+        self._pca = NeighborPlacer(sample, np.zeros((len(sample), 1), dtype=np.float32), k=1,
+                                   components=INDEX_COMPONENTS, n_cells=1)
+        self.ivf = IVFIndex(reduce_rows(self._pca, states), n_probe=INDEX_PROBES, random_state=random_state)
+        self._position = np.empty(self.n, dtype=np.int64)     # state → its row in the index's points
+        self._position[self.ivf.order] = np.arange(self.n)
+
+    @property
+    def nbytes(self) -> int:
+        if self.matrix is not None:
+            return self.matrix.nbytes
+        return self.ivf.points.nbytes + self.ivf.order.nbytes + self._position.nbytes
+
+    def query(self, query: int | np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, distances)`` of the ``k`` nearest stored states to a stored state's index
+        (itself left out) or to a state vector ``(D,)``, nearest first."""
+        own = int(query) if np.isscalar(query) else -1
+        k = max(0, min(int(k), self.n - (own >= 0)))
+        if k == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        want = k + (own >= 0)
+        if self.matrix is not None:
+            vector = self.matrix[own] if own >= 0 else np.asarray(query, dtype=np.float32)
+            idx, dist = kneighbors(self.matrix, want, queries=vector[None, :])
+        else:
+            if own >= 0:
+                vector = self.ivf.points[self._position[own]]
+            else:
+                vector = self._pca.reduce(np.asarray(query, dtype=np.float32)[None, :])[0]
+            idx, dist = self.ivf.query(vector[None, :], want)
+        idx, dist = np.asarray(idx[0], dtype=np.int64), np.asarray(dist[0], dtype=np.float32)
+        keep = idx != own
+        return idx[keep][:k], dist[keep][:k]
+
+
+def neighbour_index(store_root: str | Path, entry_key: str, *, layer: int, state: str) -> NeighbourIndex:
+    """The entry's neighbour index for one layer and kind, built on first use (seconds to a minute
+    for millions of states: call it off the threads that serve pages) and shared."""
+
+    def build() -> NeighbourIndex:
+        entry = opened_entry(store_root, entry_key)
+        started = time.perf_counter()
+        if int(entry.attrs["n_states"]) <= EXACT_UP_TO:
+            index = NeighbourIndex(state_matrix(store_root, entry_key, layer=layer, state=state), exact=True)
+        else:
+            index = NeighbourIndex(StoredStates(entry, layer, state), exact=False)
+        log.info("neighbour index of %s layer %d %s: %d states, %.0f MB, %.1f s", entry_key, layer, state,
+                 index.n, index.nbytes / 2**20, time.perf_counter() - started)
+        return index
+
+    return _INDEXES.get_or_make(_key(store_root, entry_key, layer, state), build)
+
+
+def neighbour_index_ready(store_root: str | Path, entry_key: str, *, layer: int, state: str) -> bool:
+    """Whether :func:`neighbour_index` answers at once (small entries always do)."""
+    if int(opened_entry(store_root, entry_key).attrs["n_states"]) <= EXACT_UP_TO:
+        return True
+    return _INDEXES.get(_key(store_root, entry_key, layer, state)) is not None
 
 
 def nearest_states(store_root: str | Path, entry_key: str, query: int | np.ndarray, *, layer: int, state: str,
                    k: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` stored states nearest in the original space to ``query``: a stored state's index
     (itself left out) or a state vector ``(D,)`` (e.g. of the live input). Returns
-    ``(indices, distances)``, nearest first."""
-    matrix = state_matrix(store_root, entry_key, layer=layer, state=state)
-    own = int(query) if np.isscalar(query) else -1
-    vector = matrix[own] if own >= 0 else np.asarray(query, dtype=np.float32)
-    k = max(0, min(int(k), len(matrix) - (own >= 0)))
-    if k == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    idx, dist = kneighbors(matrix, k + (own >= 0), queries=vector[None, :])
-    keep = idx[0] != own
-    return np.asarray(idx[0][keep][:k], dtype=np.int64), np.asarray(dist[0][keep][:k], dtype=np.float32)
+    ``(indices, distances)``, nearest first (approximate, in PCA space, for large entries)."""
+    return neighbour_index(store_root, entry_key, layer=layer, state=state).query(query, k)

@@ -19,8 +19,8 @@ benchmarks/RESULTS.md). On a workstation with a GPU, ``"webgl"`` repaints faster
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import (BoxAnnotation, BoxSelectTool, ColorBar, ColumnDataSource, FixedTicker, LabelSet,
-                          LassoSelectTool, LinearColorMapper, Range1d, TapTool)
+from bokeh.models import (BoxAnnotation, BoxSelectTool, BoxZoomTool, ColorBar, ColumnDataSource, CustomJS,
+                          FixedTicker, LabelSet, LassoSelectTool, LinearColorMapper, Range1d, TapTool)
 from bokeh.plotting import figure
 
 from rnnpanel.pipeline.sample import Sample
@@ -40,6 +40,30 @@ def padded_range(values: np.ndarray, pad: float = 0.04) -> Range1d:
     low, high = float(np.nanmin(values)), float(np.nanmax(values))
     margin = max(high - low, 1e-6) * pad
     return Range1d(low - margin, high + margin)
+
+
+#: Keeps one data unit as long across as up (a map's distances mean the same in both directions)
+#: whatever the window's shape: when the frame is resized or the view reset, the ranges widen
+#: about their centre until both axes show the same units per pixel. Fixed ``Range1d`` ranges
+#: (see :func:`padded_range`) ignore Bokeh's ``match_aspect``, which works only for data ranges.
+EQUAL_ASPECT_JS = """
+const w = fig.inner_width, h = fig.inner_height;
+if (!(w > 0 && h > 0)) return;
+const xr = fig.x_range, yr = fig.y_range;
+const cx = (xr.start + xr.end) / 2, cy = (yr.start + yr.end) / 2;
+const per_px = Math.max(Math.abs(xr.end - xr.start) / w, Math.abs(yr.end - yr.start) / h);
+const hx = per_px * w / 2, hy = per_px * h / 2;
+if (Math.abs((xr.end - xr.start) - 2 * hx) > 1e-9 * hx) xr.setv({start: cx - hx, end: cx + hx});
+if (Math.abs((yr.end - yr.start) - 2 * hy) > 1e-9 * hy) yr.setv({start: cy - hy, end: cy + hy});
+"""
+
+
+def keep_equal_aspect(fig) -> None:
+    """Equal aspect on any window size (:data:`EQUAL_ASPECT_JS`), in the browser."""
+    callback = CustomJS(args={"fig": fig}, code=EQUAL_ASPECT_JS)
+    fig.js_on_change("inner_width", callback)
+    fig.js_on_change("inner_height", callback)
+    fig.js_on_event("reset", callback)
 
 
 def _marker(pixels: float) -> dict:
@@ -85,7 +109,7 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
     with a search, not with every hover). ``region`` holds the outline of the box or lasso drawn
     to select a region; the select tools report their geometry, and the app finds the states."""
     fig = figure(title=f"Projection · {sample.projection} · layer {sample.layer} {sample.state}",
-                 tools="pan,wheel_zoom,box_zoom,reset,save", active_scroll="wheel_zoom",
+                 tools=["pan", "wheel_zoom", BoxZoomTool(match_aspect=True), "reset", "save"], active_scroll="wheel_zoom",
                  output_backend=OUTPUT_BACKEND, sizing_mode="stretch_both", min_height=420, min_width=440,
                  x_range=padded_range(sample.xy[:, 0]), y_range=padded_range(sample.xy[:, 1]),
                  name="projection",
@@ -127,4 +151,5 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
                             background_fill_alpha=0.7, level=OVERLAY, name="word_labels"))
     fig.add_layout(color_bar(sample, mapper, color_by), "right")
     fig.toolbar.logo = None
+    keep_equal_aspect(fig)
     return fig

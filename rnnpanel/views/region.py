@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from rnnpanel.pipeline.word_index import WordIndex
+
 
 def region_outline(geometry: dict) -> tuple[list[float], list[float]] | None:
     """The polygon a Bokeh selection geometry (``rect`` or ``poly``) describes, or None."""
@@ -43,18 +45,20 @@ def states_in_polygon(xy: np.ndarray, xs, ys) -> np.ndarray:
     return inside
 
 
-def overrepresented_words(words: np.ndarray, mask: np.ndarray, *, top: int = 15, min_count: int = 2) -> pd.DataFrame:
+def overrepresented_words(words: np.ndarray | WordIndex, mask: np.ndarray, *, top: int = 15,
+                          min_count: int = 2) -> pd.DataFrame:
     """The words whose share among the selected states most exceeds their share among all states:
-    word, count inside, count overall, and the ratio of shares (add-one smoothed)."""
+    word, count inside, count overall, and the ratio of shares (add-one smoothed). With the
+    sample's shared :class:`WordIndex` this is one ``bincount`` of the selected states."""
     columns = ["word", "in region", "overall", "ratio"]
     if not mask.any():
         return pd.DataFrame(columns=columns)
-    unique, inverse = np.unique(np.asarray(words, dtype=str), return_inverse=True)
-    inverse = inverse.reshape(-1)
-    overall = np.bincount(inverse, minlength=len(unique))
-    inside = np.bincount(inverse[mask], minlength=len(unique))
-    ratio = ((inside + 1) / (mask.sum() + len(unique))) / ((overall + 1) / (len(words) + len(unique)))
+    index = words if isinstance(words, WordIndex) else WordIndex.build(words)
+    vocab, overall = index.vocab, index.counts
+    inside = index.counts_in(mask)
+    n_words, n_inside = len(vocab), int(np.count_nonzero(mask))
+    ratio = ((inside + 1) / (n_inside + n_words)) / ((overall + 1) / (len(index.codes) + n_words))
     keep = np.flatnonzero(inside >= min_count)
-    order = keep[np.lexsort((unique[keep], -inside[keep], -ratio[keep]))][:top]
-    return pd.DataFrame({"word": unique[order], "in region": inside[order], "overall": overall[order],
+    order = keep[np.lexsort((vocab[keep], -inside[keep], -ratio[keep]))][:top]
+    return pd.DataFrame({"word": vocab[order], "in region": inside[order], "overall": overall[order],
                          "ratio": np.round(ratio[order], 2)})

@@ -10,7 +10,7 @@ import numpy as np
 
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.views.colors import class_colors, ep_colors, ep_scalar, label_scalar, time_colors
-from rnnpanel.views.labels import labelled_steps
+from rnnpanel.views.labels import label_strength, labelled_steps, spread_labels
 
 TEXT_WIDTH_CHARS = 80        # characters per line in the text view
 CHAR_WIDTH = 1.0             # text view units per character
@@ -84,8 +84,10 @@ def segment_columns(sample: Sample, s: int, *, color_by: str, thickness: str) ->
 def label_columns(sample: Sample, s: int, *, distance_threshold: float, ep_threshold: float,
                   class_flips: bool) -> dict[str, np.ndarray | list]:
     sl = sample.sequence_slice(s)
-    steps = labelled_steps(sample.step_distance[sl], sample.ep[sl], distance_threshold=distance_threshold,
-                           ep_threshold=ep_threshold, class_flips=class_flips)
+    distance, ep, xy = sample.step_distance[sl], sample.ep[sl], sample.xy[sl]
+    steps = labelled_steps(distance, ep, distance_threshold=distance_threshold, ep_threshold=ep_threshold,
+                           class_flips=class_flips)
+    steps = spread_labels(xy, steps, label_strength(distance, ep), sample.xy_span)
     return {"x": sample.xy[sl, 0][steps], "y": sample.xy[sl, 1][steps],
             "word": [str(w) for w in sample.words[sl][steps]], "t": steps}
 

@@ -36,3 +36,42 @@ def test_a_vector_query_finds_the_same_neighbours_as_its_stored_state_plus_itsel
     by_vector, dist = nearest_states(store.root, entry.key, x[17].copy(), layer=1, state="h", k=6)
     assert by_vector[0] == 17 and dist[0] == pytest.approx(0.0, abs=1e-4)
     assert list(by_vector[1:]) == list(by_index)
+
+
+@pytest.fixture
+def large_entry_paths(monkeypatch):
+    """Treat every entry as a whole corpus: rows read alone, neighbours from the IVF index."""
+    from rnnpanel.pipeline import states
+
+    monkeypatch.setattr(states, "EXACT_UP_TO", 0)
+    for cache in (states._INDEXES, states._CHUNKS, states._ENTRIES):
+        cache.clear()
+    yield states
+    for cache in (states._INDEXES, states._CHUNKS, states._ENTRIES):
+        cache.clear()
+
+
+def test_a_large_entrys_sequence_rows_are_read_alone_and_equal_the_stored_ones(store_with_entry, large_entry_paths):
+    store, entry = store_with_entry
+    offsets = entry.load("offsets")
+    rows = slice(int(offsets[3]), int(offsets[5]))
+    got = large_entry_paths.sequence_states(store.root, entry.key, rows, layer=0, state="c")
+    np.testing.assert_array_equal(got, entry.states(0, "c")[rows])
+    assert not large_entry_paths._MATRICES.get(large_entry_paths._key(store.root, entry.key, 0, "c"))
+
+
+def test_a_large_entrys_neighbours_come_from_the_shared_ivf_index(store_with_entry, large_entry_paths, monkeypatch):
+    store, entry = store_with_entry
+    monkeypatch.setattr(large_entry_paths, "INDEX_PROBES", 10**6)    # every cell probed: the search is exact
+    assert not large_entry_paths.neighbour_index_ready(store.root, entry.key, layer=1, state="h")
+    x = entry.states(1, "h")
+    idx, dist = nearest_states(store.root, entry.key, 17, layer=1, state="h", k=5)
+    index = large_entry_paths.neighbour_index(store.root, entry.key, layer=1, state="h")
+    assert index.approximate and index.matrix is None
+    assert large_entry_paths.neighbour_index_ready(store.root, entry.key, layer=1, state="h")
+    brute = np.sqrt(((x - x[17]) ** 2).sum(1))
+    brute[17] = np.inf
+    np.testing.assert_allclose(dist, np.sort(brute)[:5], rtol=1e-3, atol=1e-4)   # all 12 components kept
+    assert 17 not in idx
+    by_vector, _ = nearest_states(store.root, entry.key, x[17].copy(), layer=1, state="h", k=6)
+    assert by_vector[0] == 17 and set(by_vector[1:]) == set(idx)

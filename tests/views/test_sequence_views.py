@@ -99,3 +99,14 @@ def test_overview_tables_count_correctly():
     seq = overview.sequence_frame(sample)
     assert list(seq.columns) == ["id", "true", "predicted", "correct", "confidence", "length", "first words"]
     assert seq["length"].tolist() == [3] * 40
+
+
+def test_labels_where_a_trajectory_folds_back_do_not_pile_up():
+    from rnnpanel.views.labels import spread_labels
+
+    xy = np.array([[0.0, 0.0], [5.0, 5.0], [0.01, 0.01], [10.0, 0.0], [0.02, 0.0]], dtype=np.float32)
+    steps = np.array([0, 1, 2, 3, 4])
+    strength = np.array([0.1, 0.5, 0.9, 0.2, 0.3])
+    kept = spread_labels(xy, steps, strength, span=(10.0, 10.0))
+    assert list(kept) == [1, 2, 3]        # of the three at the origin only the strongest (t = 2)
+    assert list(spread_labels(xy, steps[:1], strength, span=(10.0, 10.0))) == [0]
