@@ -174,13 +174,12 @@ def _converted_reader(model, tokenizer: Tokenizer | None, vocab: Any, texts: lis
                       store_root: Path) -> _Reader:
     """An ``nn.Module``: converted with its ids remapped (padding 0, unknown 1), window covering every text."""
     from rnnpanel.data.text import tokenize
-    from rnnpanel.models.adapter import convert_module, find_parts
+    from rnnpanel.models.adapter import convert_module, embedding_of
 
     if vocab is None:
         raise DataError("an nn.Module needs vocab=: a token → id mapping, or the names of its ids (a list, an "
                         "id → name mapping, or a callable id → name)")
-    embedding = model.get_submodule(options.get("embedding") or find_parts(model)["embedding"])
-    size = int(embedding.num_embeddings)
+    size = int(embedding_of(model, options.get("embedding")).num_embeddings)
     words = _names(vocab, size)
     index = _token_index(vocab) if not callable(vocab) else {w: i for i, w in enumerate(words)}
     if "unk_id" not in options:

@@ -69,14 +69,7 @@ def find_parts(module: nn.Module) -> dict[str, str]:
     ``module``; the head is the only other top-level child with parameters (dropout and other
     parameter-free children are ignored). Otherwise a :class:`ModelError` asks for the names.
     """
-    def only(kind: type, role: str) -> str:
-        found = [name for name, m in module.named_modules() if isinstance(m, kind) and name]
-        if len(found) != 1:
-            what = "none" if not found else ", ".join(found)
-            raise ModelError(f"cannot tell which submodule is the {role} (found {what}); name it: {role}=\"...\"")
-        return found[0]
-
-    embedding, rnn = only(nn.Embedding, "embedding"), only(nn.RNNBase, "rnn")
+    embedding, rnn = _only(module, nn.Embedding, "embedding"), _only(module, nn.RNNBase, "rnn")
     taken = {embedding.split(".")[0], rnn.split(".")[0]}
     heads = [name for name, child in module.named_children()
              if name not in taken and any(True for _ in child.parameters())]
@@ -86,15 +79,46 @@ def find_parts(module: nn.Module) -> dict[str, str]:
     return {"embedding": embedding, "rnn": rnn, "head": heads[0]}
 
 
+def _parts(module: nn.Module, embedding: str | None, rnn: str | None, head: str | None
+           ) -> tuple[nn.Module, str, nn.Module, str, nn.Module, str]:
+    """The three parts and their names; a head split over several attributes (``fc1``, ``fc2`` with
+    ``F.relu`` in the forward) is read from the model's traced forward."""
+    embedding = embedding or _only(module, nn.Embedding, "embedding")
+    rnn = rnn or _only(module, nn.RNNBase, "rnn")
+    if head is not None:
+        top = _submodule(module, head, "head")
+    else:
+        try:
+            head = find_parts(module)["head"]
+            top = _submodule(module, head, "head")
+        except ModelError:
+            from rnnpanel.models.heads import traced_head
+
+            top, head = traced_head(module), "the end of forward()"
+    return _submodule(module, embedding, "embedding"), embedding, _submodule(module, rnn, "rnn"), rnn, top, head
+
+
+def _only(module: nn.Module, kind: type, role: str) -> str:
+    """The name of the one submodule of type ``kind``; more or none asks the user to name it."""
+    found = [name for name, m in module.named_modules() if isinstance(m, kind) and name]
+    if len(found) != 1:
+        what = "none" if not found else ", ".join(found)
+        raise ModelError(f"cannot tell which submodule is the {role} (found {what}); name it: {role}=\"...\"")
+    return found[0]
+
+
+def embedding_of(module: nn.Module, embedding: str | None = None) -> nn.Embedding:
+    """The module's embedding: the named one, else the only ``nn.Embedding`` in it."""
+    emb = _submodule(module, embedding or _only(module, nn.Embedding, "embedding"), "embedding")
+    if not isinstance(emb, nn.Embedding):
+        raise ModelError(f"embedding={embedding!r} is a {type(emb).__name__}; it must be an nn.Embedding")
+    return emb
+
+
 def _module_state(module: nn.Module, embedding: str | None, rnn: str | None, head: str | None
                   ) -> tuple[dict[str, torch.Tensor], str, list[dict[str, Any]], nn.Embedding]:
     """The three parts' tensors under rnnpanel's names, the cell, and the head's layers (``[]``: one Linear)."""
-    if None in (embedding, rnn, head):
-        found = find_parts(module)
-        embedding, rnn, head = embedding or found["embedding"], rnn or found["rnn"], head or found["head"]
-    emb = _submodule(module, embedding, "embedding")
-    rec = _submodule(module, rnn, "rnn")
-    top = _submodule(module, head, "head")
+    emb, embedding, rec, rnn, top, head = _parts(module, embedding, rnn, head)
     if not isinstance(emb, nn.Embedding):
         raise ModelError(f"embedding={embedding!r} is a {type(emb).__name__}; it must be an nn.Embedding")
     cell = _cell_of(rec, rnn)

@@ -139,6 +139,48 @@ def _traced_chain(head: nn.Module) -> list[tuple[dict[str, Any], nn.Module | Non
     return steps
 
 
+_FUNCTION_MODULES: dict[str, Any] = {
+    "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "silu": nn.SiLU, "dropout": nn.Dropout,
+    "softmax": lambda: nn.Softmax(dim=-1), "log_softmax": lambda: nn.LogSoftmax(dim=-1),
+}
+
+
+def traced_head(model: nn.Module) -> nn.Sequential:
+    """The layers a whole model's forward applies after its recurrent module, read with torch.fx.
+
+    For the common hand-written head (``self.fc2(F.relu(self.fc1(h_n[-1])))``): from the output
+    back to the first step that is not a head layer (indexing ``h_n``, a concatenation, the
+    recurrent module). Packing calls are kept opaque so the forward traces.
+    """
+    import torch.fx
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    try:
+        graph = torch.fx.Tracer(autowrap_functions=(pack_padded_sequence, pad_packed_sequence)).trace(model)
+    except Exception as exc:
+        raise ModelError(f"the forward of {type(model).__name__} could not be traced ({exc}); name the head: head=\"...\"") from None
+    node = next(n for n in graph.nodes if n.op == "output").args[0]
+    steps: list[nn.Module] = []
+    while isinstance(node, torch.fx.Node) and node.args and not any(isinstance(a, torch.fx.Node) for a in node.args[1:]):
+        if node.op == "call_module":
+            module = model.get_submodule(node.target)
+            if isinstance(module, (nn.RNNBase, nn.Embedding)):
+                break
+            steps.append(module)
+        elif node.op == "call_function" and node.target in _FUNCTIONS:
+            steps.append(_FUNCTION_MODULES[_FUNCTIONS[node.target]]())
+        elif node.op == "call_function" and node.target in (F.softmax, torch.softmax, F.log_softmax, torch.log_softmax):
+            steps.append(_FUNCTION_MODULES["log_softmax" if "log" in node.target.__name__ else "softmax"]())
+        elif node.op == "call_method" and node.target in _METHODS:
+            steps.append(_FUNCTION_MODULES[_METHODS[node.target]]())
+        else:
+            break
+        node = node.args[0]
+    if not any(isinstance(m, nn.Linear) or list(m.parameters()) for m in steps):
+        raise ModelError(f"no head layers found at the end of {type(model).__name__}'s forward; name the head: head=\"...\"")
+    return nn.Sequential(*reversed(steps))
+
+
 def describe_head(head: nn.Module, state_size: int, where: str) -> tuple[list[dict[str, Any]], dict[str, torch.Tensor]]:
     """``head`` as ``(layer specs, state dict of the equivalent nn.Sequential)``, checked by running both once.
 
@@ -182,7 +224,7 @@ def _check_once(head: nn.Module, rebuilt: nn.Module, state_size: int, where: str
     """Both heads, in eval mode, on the same random states: the rebuilt chain must reproduce the logits."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(16, state_size, generator=generator)
-    was_training = head.training
+    modes = [(m, m.training) for m in head.modules()]   # restored one by one: a traced head wraps the user's modules
     head.eval()
     try:
         with torch.no_grad():
@@ -190,7 +232,8 @@ def _check_once(head: nn.Module, rebuilt: nn.Module, state_size: int, where: str
             theirs = head(x.to(param.device, param.dtype) if param is not None else x).float().cpu()
             ours = rebuilt.eval()(x)
     finally:
-        head.train(was_training)
+        for module, training in modes:
+            module.training = training
     if tail is not None:
         ours = _TAILS[tail](ours)
     if theirs.shape != ours.shape or float((theirs - ours).abs().max()) > 1e-5:
