@@ -114,8 +114,14 @@ def store_states(
                            np.asarray(cuts, dtype=np.int64), np.asarray(kept, dtype=bool))
     names = _class_names(class_names, labels, config)
     label_ids = None if labels is None else _label_ids(labels, names, len(texts))
-    entry, summary = extract_encoded(reader.model_dir, list(texts), encoded, label_ids, names, store_root=store_root,
-                                     name=config.dataset or "notebook", progress=_bar() if progress else False)
+    bar = _bar() if progress else None
+    try:
+        entry, summary = extract_encoded(reader.model_dir, list(texts), encoded, label_ids, names,
+                                         store_root=store_root, name=config.dataset or "notebook",
+                                         progress=_follow(bar) if bar is not None else False)
+    finally:
+        if bar is not None:
+            bar.close()
     if summary["n_sequences"] < len(texts):
         log.warning("%d of %d texts had no known token and were left out", len(texts) - summary["n_sequences"],
                     len(texts))
@@ -306,3 +312,13 @@ def _bar():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return tqdm(desc="extracting states", unit="state", unit_scale=True, leave=True)
+
+
+def _follow(bar) -> Callable[[int, int], None]:
+    """A ``callback(done, total)`` that moves ``bar`` (the extraction reports through callbacks)."""
+    def report(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return report

@@ -1,0 +1,113 @@
+"""examples/explore.ipynb runs in a real kernel and its app holds the states; served, it draws in Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "explore.ipynb"
+SMALL = {"EXPLORE_TRAIN": "1200", "EXPLORE_SHOW": "120"}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def notebook_home(shared_home, tmp_path_factory) -> Path:
+    """A home of its own (its store lists only the notebook's entry) sharing the run's corpus cache."""
+    home = tmp_path_factory.mktemp("notebook-home")
+    shared = Path(shared_home) / "data"
+    shared.mkdir(parents=True, exist_ok=True)
+    (home / "data").symlink_to(shared, target_is_directory=True)
+    return home
+
+
+@pytest.fixture(scope="module")
+def executed(notebook_home) -> dict:
+    """Run every cell with nbclient in a python3 kernel, then ask the kernel about the app."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import json\n"
+        "print(json.dumps({'type': type(app).__name__, 'entry': app.entry, 'n_states': int(app.sample.n_states),\n"
+        "                  'xy': list(app.sample.xy.shape), 'n_sequences': int(app.sample.n_sequences),\n"
+        "                  'words': [str(w) for w in app.sample.words[:8]]}))"))
+    env = {**os.environ, "RNNPANEL_HOME": str(notebook_home), **SMALL}
+    saved = dict(os.environ)
+    os.environ.update(env)   # the kernel inherits this process's environment
+    try:
+        started = time.perf_counter()
+        NotebookClient(nb, kernel_name="python3", timeout=600,
+                       resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    last = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("output_type") == "stream")
+    return {**json.loads(last.strip().splitlines()[-1]), "seconds": time.perf_counter() - started}
+
+
+def test_the_notebook_runs_and_its_app_holds_the_states(executed, notebook_home):
+    from rnnpanel.store import StateStore
+
+    assert executed["type"] == "RnnPanelApp"
+    assert 0 < executed["n_sequences"] <= 120 and executed["n_states"] > executed["n_sequences"]
+    assert executed["xy"] == [executed["n_states"], 2]
+    assert all(w not in ("<pad>", "<unk>") for w in executed["words"])
+    entry = StateStore(notebook_home / "store").open_entry(executed["entry"])
+    assert int(entry.attrs["n_states"]) == executed["n_states"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.browser
+def test_panel_serve_of_the_notebook_draws_the_app(executed, notebook_home, tmp_path):
+    from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, screenshot
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    env = {**os.environ, "RNNPANEL_HOME": str(notebook_home), **SMALL}
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "panel", "serve", str(NOTEBOOK), "--port", str(port),
+                               "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport=VIEWPORT)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/explore", timeout=180_000)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(1)
+            page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
+                                   "Bokeh.documents[0].get_model_by_name('points') !== null", timeout=180_000)
+            n_points = page.evaluate("() => Bokeh.documents[0].get_model_by_name('points').data_source.get_length()")
+            screenshot(page, "explore-notebook-served")
+            browser.close()
+        assert n_points == executed["n_states"]
+        assert not errors, errors
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
