@@ -23,6 +23,16 @@ in the browser, with the page's own clock (``performance.now()``):
     python benchmarks/app_latency.py --sizes 10000 --selections 30 --json small.json
     python benchmarks/app_latency.py --sizes 50000 --modes auto glyphs --json modes.json
 
+Whole corpora (``--store``, an existing store whose entry has a stored projection, e.g. all of
+20 Newsgroups) add the server-side measures of the tools, timed in a separate process that builds
+one session as the server does and uses every tab (``server_side``): word search (the shared
+word index built once, then each query), a lasso around about 100,000 states (filtered table and
+over-represented words), the neighbours of a state (the shared index built once, then each
+query), a sequence's units, the sequence table sorted, filtered and paged by the server, and the
+process's resident memory after all of it:
+
+    python benchmarks/app_latency.py --store STORE --json corpus.json
+
 ``--modes``: ``auto`` serves the app as users get it (the map is an image above the app's raster
 threshold, glyphs below); ``glyphs`` and ``raster`` force one way for every size, to compare.
 
@@ -224,6 +234,136 @@ def prepare_store(root: Path, target: int, *, model_dir: Path | None, dataset: s
             "dataset": dataset, "split": split, "projection": f"{method}/{attrs.get('backend_used')}"}
 
 
+def existing_store(root: Path) -> dict:
+    """The newest entry of an existing store and its stored projection (none is computed here)."""
+    from rnnpanel.pipeline.load import preferred_method
+    from rnnpanel.store import StateStore
+
+    store = StateStore(root)
+    entries = store.entries()
+    if not entries:
+        raise SystemExit(f"no entries in {root}")
+    entry = entries[-1]
+    layer = int(entry.attrs["layers"]) - 1
+    method = preferred_method(store, entry.key, layer=layer, state="h")
+    return {"key": entry.key, "n_states": int(entry.attrs["n_states"]),
+            "n_sequences": int(entry.attrs["n_sequences"]), "model": entry.attrs.get("model_name"),
+            "dataset": entry.attrs.get("dataset"), "split": entry.attrs.get("split"), "projection": method}
+
+
+# --- server-side measures of the tools, in a process of their own --------------------------------
+
+SEARCHES = ("the", "god", "windows", "car*", "space, nasa", "good, bad*", "israel*")
+
+
+def _timed(fn, repeat: int = 1) -> tuple[float, object]:
+    """Median milliseconds of ``repeat`` calls of ``fn`` and its last result."""
+    times, out = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        out = fn()
+        times.append(1000 * (time.perf_counter() - started))
+    return statistics.median(times), out
+
+
+def _rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process (Linux), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def lasso_around(xy: np.ndarray, n: int) -> dict:
+    """A lasso (octagon) around the ``n`` states nearest the map's densest point's neighbourhood."""
+    centre = np.median(xy, axis=0)
+    d = np.sqrt(((xy - centre) ** 2).sum(1))
+    radius = float(np.partition(d, n)[n]) * 1.05    # an octagon inside the circle holds a bit less
+    angles = np.linspace(0, 2 * np.pi, 9)[:-1]
+    return {"type": "poly", "x": (centre[0] + radius * np.cos(angles)).tolist(),
+            "y": (centre[1] + radius * np.sin(angles)).tolist()}
+
+
+def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100_000, repeat: int = 5) -> dict:
+    """One session built as the server builds it, every tab used; milliseconds per action."""
+    import panel as pn
+    from bokeh.events import SelectionGeometry
+
+    from rnnpanel.app.sequence_tabs import TABS
+    from rnnpanel.app.session import RnnPanelApp
+    from rnnpanel.pipeline.states import neighbour_index
+    from rnnpanel.pipeline.word_index import word_index
+
+    pn.extension("tabulator")
+    record: dict = {"rss_start_mb": _rss_mb()}
+    record["session_build_ms"], app = _timed(lambda: RnnPanelApp(store_root=store, entry=entry_key, method=method))
+    sample = app.sample
+    record["rss_after_session_mb"] = _rss_mb()
+    record["word_index_build_ms"], _ = _timed(lambda: word_index(sample))
+    searches = {}
+    for query in SEARCHES:
+        def search(q=query):
+            app.search = ""
+            app.search = q
+            return app.word_search.status.object
+        searches[query] = {"ms": _timed(search, repeat)[0], "status": search()}
+    record["word_search_ms"] = searches
+    record["word_search_ms_max"] = max(v["ms"] for v in searches.values())
+    app.search = ""
+
+    geometry = lasso_around(sample.xy, n_region)
+    fig = app.map.figure
+
+    def lasso():
+        app.map.clear_region()
+        fig._trigger_event(SelectionGeometry(fig, geometry=geometry, final=True))
+        return len(app.tabs.table.current_view)
+    record["region_ms"], n_seq = _timed(lasso, repeat)
+    record["region_states"], record["region_sequences"] = int(app.map.region.sum()), int(n_seq)
+    record["region_words"] = app.tabs.region_panel._words.value["word"].head(8).tolist()
+    app.map.clear_region()
+
+    table = app.tabs.table
+    record["table_rows"] = len(table.value)
+    record["table_sort_ms"], _ = _timed(lambda: setattr(table, "sorters", [{"field": "confidence", "dir": "desc"}]))
+    record["table_filter_ms"], _ = _timed(lambda: table.add_filter(lambda df: df[df["correct"] == False]))  # noqa: E712
+    record["table_page_ms"], _ = _timed(lambda: setattr(table, "page", 50))
+    record["table_filtered_rows"] = len(table.current_view)
+
+    details, rows = app.tabs.details, sample.sequence_slice(sample.n_sequences // 2)
+    app.tabs.tabs.active = TABS.index("Units")
+
+    def units(s=[sample.n_sequences // 2]):
+        s[0] += 1
+        app.sequence = s[0]
+    record["units_ms"], _ = _timed(units, repeat)
+    layer, state = sample.layer, sample.state
+    record["neighbour_index_build_s"] = _timed(
+        lambda: neighbour_index(store, entry_key, layer=layer, state=state))[0] / 1000
+    record["rss_after_neighbour_index_mb"] = _rss_mb()
+    app.tabs.tabs.active = TABS.index("Neighbours")
+
+    def neighbours(t=[0]):
+        t[0] += 1
+        app.views.hover.data = {"x": [0.0], "y": [0.0], "t": [t[0] % (rows.stop - rows.start)], "wx": [0.0],
+                                "wy": [0.0], "ww": [1.0]}
+        return details._neighbour_table.value
+    record["neighbours_ms"], _ = _timed(neighbours, max(repeat, 10))
+    app.tabs.tabs.active = TABS.index("Region")
+    app.tabs.tabs.active = TABS.index("Dataset overview")
+    record["rss_every_tab_used_mb"] = _rss_mb()
+    return record
+
+
+def run_server_side(store: Path, entry: dict) -> dict:
+    """:func:`server_side` in a fresh process (its memory is that of one server with one session)."""
+    out = subprocess.run([sys.executable, __file__, "--server-side", str(store), entry["key"], entry["projection"]],
+                         capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    if out.returncode != 0:
+        raise SystemExit(f"server-side measures failed: {out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 # --- the server and the browser ------------------------------------------------------------------
 
 def free_port() -> int:
@@ -340,6 +480,10 @@ def measure(browser, url: str, n_states: int, *, loads: int, selections: int, ho
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and len(sys.argv) == 5 and sys.argv[1] == "--server-side":
+        logging.basicConfig(level=logging.WARNING)
+        print(json.dumps(server_side(Path(sys.argv[2]), sys.argv[3], sys.argv[4])))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, required=True, help="write the records here")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000], help="states per entry")
@@ -353,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="tsne", help="projection method (default tsne, as the demo)")
     parser.add_argument("--stores", type=Path, default=None,
                         help="folder of the benchmark stores (default $RNNPANEL_HOME/bench-app)")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="measure an existing store's newest entry (its stored projection) instead of "
+                             "making entries of --sizes; adds the server-side measures of the tools")
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["auto"],
                         help="how the map draws the states: as the app chooses (auto), or forced")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
@@ -370,10 +517,14 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-        for size in args.sizes:
-            root = stores / f"store-{size}"
-            entry = prepare_store(root, size, model_dir=args.model, dataset=args.dataset, split=args.split,
-                                  method=args.method, seed=args.seed)
+        for size in ([None] if args.store else args.sizes):
+            if args.store:
+                root, entry = args.store, existing_store(args.store)
+                size = entry["n_states"]
+            else:
+                root = stores / f"store-{size}"
+                entry = prepare_store(root, size, model_dir=args.model, dataset=args.dataset, split=args.split,
+                                      method=args.method, seed=args.seed)
             for mode in args.modes:
                 port = free_port()
                 server = start_server(root, port, MODES[mode])
@@ -381,8 +532,11 @@ def main(argv: list[str] | None = None) -> int:
                     record = measure(browser, f"http://127.0.0.1:{port}/apps", entry["n_states"],
                                      loads=args.loads, selections=args.selections, hovers=args.hovers,
                                      timeout_ms=5000)
+                    record["server_rss_mb"] = _rss_mb(server.pid)
                 finally:
                     stop_server(server)
+                if args.store:
+                    record["server_side"] = run_server_side(root, entry)
                 record.update(mode=mode, entry=entry, target_states=size, load_average=os.getloadavg(),
                               browser=browser.version, cpu=platform.processor() or platform.machine(),
                               cpus=os.cpu_count(), python=platform.python_version())

@@ -4,16 +4,30 @@ projection not yet in the store is computed there), with a progress bar and a st
 from __future__ import annotations
 
 import html
+import logging
 import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import panel as pn
+
 from rnnpanel.app.widgets import notify, on_session_loop
 from rnnpanel.errors import RnnpanelError
 from rnnpanel.pipeline.load import load_sample
 from rnnpanel.pipeline.sample import Sample
+
+log = logging.getLogger(__name__)
+
+
+def cannot_show(error: Exception) -> str:
+    """The notification for an entry that cannot be shown: the store's own message, or, for a
+    file that cannot be decoded (a damaged or half-copied entry), what happened and what to do."""
+    if isinstance(error, RnnpanelError):
+        return f"Cannot show this entry: {error}"
+    log.warning("reading an entry failed", exc_info=error)
+    return (f"Cannot show this entry: its files could not be read ({type(error).__name__}: {error}); it may be "
+            "damaged or still being copied. Other entries are unaffected; re-extract this one if it persists.")
 
 
 class SampleLoader:
@@ -28,8 +42,8 @@ class SampleLoader:
         """The sample of ``entry`` for ``choice`` (layer, state, method), or None with a notification."""
         try:
             return load_sample(self.store_root, entry, progress=self._report, **choice)
-        except RnnpanelError as exc:
-            notify(f"Cannot show this entry: {exc}")
+        except Exception as exc:        # noqa: BLE001 -- a damaged entry must not take the page down
+            notify(cannot_show(exc))
             return None
 
     def load_later(self, entry: str, done: Callable[[Sample | None], None], busy: pn.viewable.Viewable,
@@ -39,19 +53,19 @@ class SampleLoader:
         Panel's loading spinner until then."""
         on_loop = on_session_loop()
 
-        def finish(sample: Sample | None, error: RnnpanelError | None) -> None:
+        def finish(sample: Sample | None, error: Exception | None) -> None:
             self.progress.visible = False
             busy.loading = False
             self.status.object = ""
             if error is not None:
-                notify(f"Cannot show this entry: {error}")
+                notify(cannot_show(error))
             done(sample)
 
         def work() -> None:
             try:
                 sample = load_sample(self.store_root, entry,
                                      progress=lambda f, m="": on_loop(partial(self._report, f, m)), **choice)
-            except RnnpanelError as exc:
+            except Exception as exc:    # noqa: BLE001 -- reported in the page, as above
                 on_loop(partial(finish, None, exc))
             else:
                 on_loop(partial(finish, sample, None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 
 from rnnpanel import paths
@@ -53,10 +54,29 @@ def warm_caches(store_root: str | Path | None = None) -> None:
             log.warning("could not warm %s: %s", label, exc)
 
 
+#: Addresses only this machine reaches (None: Bokeh's default, every interface, but only local origins).
+LOCAL_ADDRESSES = (None, "", "localhost", "127.0.0.1", "::1")
+
+
+def check_origins(address: str | None, port: int, origins: list[str] | None) -> None:
+    """Refuse a non-local ``address`` without allowed websocket ``origins``: other machines would
+    load the page and then be refused its websocket (a blank page, a 403 in the server log)."""
+    if address not in LOCAL_ADDRESSES and not origins:
+        raise RnnpanelError(
+            f"serving on {address} lets other machines connect, but Bokeh refuses their browsers' websocket "
+            f"unless their origin is allowed: add --allow-websocket-origin HOST:{port} (the host name they "
+            f"type, e.g. {socket.gethostname()}:{port}; repeat it for several), or serve on 127.0.0.1")
+
+
 def serve(store_root: str | Path, *, port: int = 5006, address: str | None = None, show: bool = True,
-          threaded: bool = False, raster_above: int | None = None, **kwargs):
+          threaded: bool = False, raster_above: int | None = None, allow_websocket_origin: list[str] | None = None,
+          **kwargs):
     """Serve the app at ``/apps`` (as `panel serve apps/` does) and return the server."""
     import panel as pn
+
+    check_origins(address, port, allow_websocket_origin)
+    if allow_websocket_origin:
+        kwargs["websocket_origin"] = list(allow_websocket_origin)
 
     from rnnpanel.app.session import create_app
 

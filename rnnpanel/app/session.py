@@ -26,6 +26,7 @@ import panel as pn
 import param
 
 from rnnpanel import paths
+from rnnpanel.app.deep_link import link_to_url, sample_choice
 from rnnpanel.app.key_relay import KeyListener
 from rnnpanel.app.live_input import LiveInput
 from rnnpanel.app.loading import SampleLoader
@@ -80,6 +81,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         self.store_root = Path(store_root or paths.default_store())
         self.store = StateStore(self.store_root)
         entries = list_entries(self.store_root)
+        wanted = {k: params.pop(k) for k in ("layer", "state") if k in params}   # offered once the entry is open
         super().__init__(**params)
         self.param.entry.objects = {label: key for key, label in entries}
         if self.entry is None and entries:
@@ -87,7 +89,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._syncing = False
         self._opened: StoredEntry | None = None       # the chosen entry, opened once per choice
         if self.entry is not None:
-            self._sync_state_choices(keep="layer" in params or "state" in params)
+            self._sync_state_choices(wanted, keep_method="method" in params)
         self._loader = SampleLoader(self.store_root)
         self._keys = KeyListener()
         self._keys.param.watch(self._on_key, "presses")
@@ -119,9 +121,10 @@ class RnnPanelApp(pn.viewable.Viewer):
     def _choice(self) -> dict:
         return {"layer": self.layer, "state": self.state, "method": self.method}
 
-    def _sync_state_choices(self, keep: bool = False) -> None:
-        """Offer the chosen entry's layers and state kinds; show its top layer's h unless ``keep``
-        and the current choice exists there too."""
+    def _sync_state_choices(self, wanted: dict | None = None, keep_method: bool = False) -> None:
+        """Offer the chosen entry's layers and state kinds; show its top layer's h unless the
+        ``wanted`` layer and state exist there; its projection unless ``keep_method``: a stored
+        one when there is one (not a new t-SNE of a whole corpus)."""
         self._opened = None
         try:
             self._opened = self.store.open_entry(self.entry)
@@ -130,10 +133,11 @@ class RnnPanelApp(pn.viewable.Viewer):
             notify(f"Cannot read this entry's layers: {exc}")
             return
         layers = {f"{i}{' (top)' if i == n_layers - 1 else ''}": i for i in range(n_layers)}
-        layer = self.layer if keep and self.layer in layers.values() else n_layers - 1
-        state = self.state if keep and self.state in kinds else "h"
-        method = self.method if keep else preferred_method(self.store, self.entry, layer=layer, state=state,
-                                                           wanted=self.method)
+        wanted = wanted or {}
+        layer = wanted["layer"] if wanted.get("layer") in layers.values() else n_layers - 1
+        state = wanted["state"] if wanted.get("state") in kinds else "h"
+        method = self.method if keep_method else preferred_method(self.store, self.entry, layer=layer,
+                                                                  state=state, wanted=self.method)
         self._syncing = True
         try:
             self.param.layer.objects, self.param.state.objects = layers, kinds
@@ -178,6 +182,11 @@ class RnnPanelApp(pn.viewable.Viewer):
 
     @param.depends("sequence", watch=True)
     def _on_sequence(self) -> None:
+        if self.sample is not None and self.sequence >= self.sample.n_sequences:
+            notify(f"There is no sequence {self.sequence} here: this map has {self.sample.n_sequences}.",
+                   level="warning")
+            self.sequence = -1
+            return
         if self.sequence >= 0:
             self.live_input.drop()      # a selected sequence replaces the live input's trajectory
         self._update_shown()
@@ -261,9 +270,12 @@ class RnnPanelApp(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         self._keys.attach(pn.state.curdoc)
+        link_to_url(self)
         return pn.Row(self.sidebar(), self._main, sizing_mode="stretch_both")
 
 
 def create_app(store_root: str | Path | None = None, **params) -> RnnPanelApp:
-    """The application object ``apps/main.py`` and ``rnnpanel serve`` make servable."""
-    return RnnPanelApp(store_root=store_root, **params)
+    """The application object ``apps/main.py`` and ``rnnpanel serve`` make servable; a link's
+    entry and projection are shown at once (:mod:`rnnpanel.app.deep_link`)."""
+    entries = [key for key, _ in list_entries(store_root or paths.default_store())]
+    return RnnPanelApp(store_root=store_root, **{**sample_choice(RnnPanelApp, entries), **params})

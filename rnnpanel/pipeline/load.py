@@ -7,6 +7,7 @@ session of a server shares one copy (the heavy arrays are never copied per sessi
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,11 @@ def entry_label(entry: StoredEntry) -> str:
 
 
 def list_entries(store_root: str | Path) -> list[tuple[str, str]]:
-    """``(key, label)`` of every complete entry of the store, oldest first."""
-    return [(e.key, entry_label(e)) for e in StateStore(store_root).entries()]
+    """``(key, label)`` of every complete entry of the store, oldest first; labels that two entries
+    share get the start of their key (the sidebar's choices are keyed by label)."""
+    pairs = [(e.key, entry_label(e)) for e in StateStore(store_root).entries()]
+    seen = Counter(label for _, label in pairs)
+    return [(key, f"{label} · {key[:8]}" if seen[label] > 1 else label) for key, label in pairs]
 
 
 def stored_methods(store: StateStore, entry_key: str, *, layer: int, state: str) -> list[str]:

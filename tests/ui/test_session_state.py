@@ -205,3 +205,70 @@ def test_a_region_drawn_on_the_map_filters_the_table_and_lists_its_words(small_s
     app.tabs.region_panel._clear.clicks += 1                    # the Clear button
     assert len(app.tabs.table.current_view) == app.sample.n_sequences and not app.map.region_outline.visible
     assert app.map.region is None
+
+
+@pytest.fixture
+def damaged_store(small_store, tmp_path):
+    """The small store copied with two more copies of its entry: one half-deleted (an array
+    removed), one whose EP chunks are garbage (a damaged disk or a half-finished copy)."""
+    import shutil
+
+    root = tmp_path / "store"
+    shutil.copytree(small_store["store"], root)
+    entries = root / "entries"
+    good = small_store["entry"]
+    half, garbled = "0" * 20, "f" * 20
+    for key in (half, garbled):
+        shutil.copytree(entries / good, entries / key)
+    shutil.rmtree(entries / half / "ep")
+    for chunk in (p for p in (entries / garbled / "ep").rglob("*") if p.is_file() and p.name != "zarr.json"):
+        chunk.write_bytes(b"\x00not zstd" * 8)
+    return {"store": root, "good": good, "half": half, "garbled": garbled}
+
+
+@pytest.mark.parametrize("broken", ["half", "garbled"])
+def test_a_damaged_entry_is_a_notification_and_the_other_entries_still_open(damaged_store, broken, caplog):
+    app = RnnPanelApp(store_root=damaged_store["store"], entry=damaged_store[broken], method="pca")
+    assert app.sample is None
+    assert any("Cannot show this entry" in r.getMessage() for r in caplog.records)
+    app.entry = damaged_store["good"]
+    wait_until(lambda: app.sample is not None)
+    assert app.sample.n_states > 0
+
+
+def test_an_entry_added_while_serving_is_offered_to_the_next_session(small_store, tmp_path):
+    import shutil
+
+    root = tmp_path / "store"
+    shutil.copytree(small_store["store"], root)
+    first = RnnPanelApp(store_root=root, method="pca")
+    added = "a" * 20
+    shutil.copytree(root / "entries" / small_store["entry"], root / "entries" / added)
+    later = RnnPanelApp(store_root=root, method="pca")
+    assert added not in first.param.entry.objects.values()
+    assert added in later.param.entry.objects.values()
+
+
+def test_an_out_of_range_sequence_is_refused_not_shown(small_store, caplog):
+    app = make_app(small_store)
+    app.sequence = app.sample.n_sequences + 5
+    assert app.sequence == -1 and not app.shown.present
+    assert any("There is no sequence" in r.getMessage() for r in caplog.records)
+
+
+def test_a_link_opens_its_entry_projection_and_state_and_ignores_what_it_cannot_show(small_store, monkeypatch):
+    import panel as pn
+
+    from rnnpanel.app import deep_link
+    from rnnpanel.app.session import create_app
+
+    args = {"entry": [small_store["entry"].encode()], "projection": [b"pca"], "layer": [b"0"], "state": [b"c"]}
+    monkeypatch.setattr(deep_link, "query_values", lambda: {
+        name: args[key][0].decode() for name, key in deep_link.URL_PARAMS.items() if key in args})
+    app = create_app(small_store["store"])
+    assert (app.entry, app.method, app.layer, app.state) == (small_store["entry"], "pca", 0, "c")
+    assert app.sample.state == "c"
+    args.update(entry=[b"no-such-entry"], layer=[b"seven"])
+    app = create_app(small_store["store"], method="pca")
+    assert app.entry == small_store["entry"] and app.layer == 0 and app.sample is not None
+    assert pn.state.location is None or not pn.state.served
