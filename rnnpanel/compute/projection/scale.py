@@ -126,7 +126,7 @@ class ScaledProjection(BaseEstimator):
 
     def __init__(self, estimator: ProjectionBackend, *, max_fit: Any = "auto", n_neighbors: int = 10,
                  placement: str = "auto", n_probe: int = 8, placement_components: int | None = 50,
-                 refine_iter: int = 0, refine_neighbors: int = 15, n_jobs: int | str | None = "auto",
+                 refine_iter: int = 0, refine_neighbors: int = 30, n_jobs: int | str | None = "auto",
                  block_size: int = DEFAULT_BLOCK_ROWS, random_state: Any = None) -> None:
         self.estimator = estimator
         self.max_fit = max_fit
