@@ -55,3 +55,20 @@ def test_kmeans_recovers_well_separated_centres():
     assert np.all(nearest < 0.5)
     with pytest.raises(ValueError, match="n_clusters"):
         kmeans(x, 0)
+
+
+def test_index_and_placement_on_cupy_match_numpy():
+    from rnnpanel.compute.projection.placement import NeighborPlacer
+    from rnnpanel.compute.xp import cupy_or_none
+
+    cp = cupy_or_none()
+    if cp is None:
+        pytest.skip("needs CuPy and a CUDA device")
+    x = _blobs(2000)
+    emb = np.random.default_rng(0).normal(size=(1500, 2)).astype(np.float32)
+    cpu = NeighborPlacer(x[:1500], emb, components=8, n_probe=4, random_state=0)
+    gpu = NeighborPlacer(cp.asarray(x[:1500]), emb, components=8, n_probe=4, random_state=0)
+    i_cpu, _ = cpu.neighbors(x[1500:])
+    i_gpu, _ = gpu.neighbors(cp.asarray(x[1500:]))
+    assert np.mean(cp.asnumpy(i_gpu) == i_cpu) > 0.95  # same cells and ranks up to float rounding
+    np.testing.assert_allclose(gpu.place(cp.asarray(x[1500:])), cpu.place(x[1500:]), atol=1e-2)
