@@ -47,6 +47,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import socket
 import statistics
 import subprocess
@@ -185,6 +186,31 @@ HOVER_ARM_JS = """
 }
 """
 
+SEARCH_ARM_JS = """
+([sourceName, timeout]) => {
+  const doc = Bokeh.documents[0];
+  const found = [...doc._all_models.values()].filter((m) => m.name === sourceName).pop();
+  const before = found.data;
+  window.__search_ms = new Promise((resolve) => {
+    let t0 = null;
+    const give_up = performance.now() + timeout;
+    document.addEventListener('keydown', (e) => { if (e.key === 'Enter' && t0 === null) t0 = e.timeStamp; },
+                              {capture: true});
+    function poll() {
+      if (t0 !== null && found.data !== before) {
+        requestAnimationFrame(() => resolve({ms: performance.now() - t0, n: found.data.x.length}));
+        return;
+      }
+      if (performance.now() > give_up) { resolve(null); return; }
+      requestAnimationFrame(poll);
+    }
+    poll();
+  });
+}
+"""
+SEARCH_SOURCE = "search_src"
+SEARCH_BOX = "e.g. good, bad*  (Enter)"
+BROWSER_SEARCHES = ("the", "god", "car*", "space, nasa", "film", "good, bad*")
 
 # --- data: real states of the demo model ---------------------------------------------------------
 
@@ -352,6 +378,7 @@ def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100
     app.tabs.tabs.active = TABS.index("Region")
     app.tabs.tabs.active = TABS.index("Dataset overview")
     record["rss_every_tab_used_mb"] = _rss_mb()
+    record["rss_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return record
 
 
@@ -455,6 +482,18 @@ def measure(browser, url: str, n_states: int, *, loads: int, selections: int, ho
         if result is not None:
             hover_ms.append(result["ms"])
             hover_frames.append(result["frames"])
+
+    search_ms, search_found = [], []
+    box = page.get_by_placeholder(SEARCH_BOX)
+    box.wait_for(timeout=timeout_ms * 10)
+    for query in BROWSER_SEARCHES:     # Enter → the rings' source replaced and the next frame drawn
+        page.evaluate(SEARCH_ARM_JS, [SEARCH_SOURCE, timeout_ms * 4])
+        box.fill(query)
+        box.press("Enter")
+        result = page.evaluate("window.__search_ms")
+        if result is not None:
+            search_ms.append(result["ms"])
+            search_found.append(result["n"])
     context.close()
 
     record = {
@@ -475,6 +514,10 @@ def measure(browser, url: str, n_states: int, *, loads: int, selections: int, ho
         "hover_ms_p95": percentile(hover_ms, 95) if hover_ms else None,
         "hover_frames_max": max(hover_frames) if hover_frames else None,
         "hovers": len(hover_ms),
+        "search_ms_median": statistics.median(search_ms) if search_ms else None,
+        "search_ms_max": max(search_ms) if search_ms else None,
+        "search_ms": dict(zip(BROWSER_SEARCHES, search_ms)),
+        "search_found_states": dict(zip(BROWSER_SEARCHES, search_found)),
     }
     return record
 

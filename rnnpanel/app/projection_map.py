@@ -27,6 +27,15 @@ from rnnpanel.views.sequence import point_columns
 
 #: Above this many states the projection is an image rasterised on the server (SPEC §2 "Scale").
 RASTER_ABOVE = 20_000
+#: At most this many found states are ringed (evenly spread over them): a common word of a whole
+#: corpus is found in 100,000+ states, whose rings would cost the browser seconds to draw.
+MAX_RINGS = 20_000
+
+
+def ringed(mask: np.ndarray) -> np.ndarray:
+    """The found states that get a ring: all of them, or :data:`MAX_RINGS` spread evenly."""
+    found = np.flatnonzero(mask)
+    return found if len(found) <= MAX_RINGS else found[np.linspace(0, len(found) - 1, MAX_RINGS).astype(np.int64)]
 
 
 class ProjectionMap(pn.viewable.Viewer):
@@ -84,7 +93,9 @@ class ProjectionMap(pn.viewable.Viewer):
     def _update_points(self) -> None:
         if self.figure is None:
             return
-        data = point_columns(self.sample, color_by=self.color_by, fade=self.fade)
+        sample, color_by, fade = self.sample, self.color_by, self.fade
+        data = sample.derived(("points", color_by, fade),      # shared by the sessions of a server
+                              lambda: point_columns(sample, color_by=color_by, fade=fade))
         if self._raster_map is None:
             self.points.data = data
         else:
@@ -103,7 +114,8 @@ class ProjectionMap(pn.viewable.Viewer):
         if mask is None or len(mask) != self.sample.n_states:
             self.found_src.data = {"x": [], "y": []}
         else:
-            self.found_src.data = {"x": self.sample.xy[mask, 0], "y": self.sample.xy[mask, 1]}
+            rows = ringed(mask)
+            self.found_src.data = {"x": self.sample.xy[rows, 0], "y": self.sample.xy[rows, 1]}
 
     @param.depends("shown", watch=True)
     def _fade_behind_trajectory(self) -> None:

@@ -80,9 +80,10 @@ class SequenceTabs(pn.viewable.Viewer):
     @param.depends("sample", watch=True)
     def _build(self) -> None:
         sample, views = self.sample, self._views
+        rows = sample.derived("sequence_frame", lambda: overview.sequence_frame(sample))   # one per server
         self.table = pn.widgets.Tabulator(
-            overview.sequence_frame(sample), pagination="remote", page_size=12, selectable=1, disabled=True,
-            show_index=False, header_filters=True, sizing_mode="stretch_width", height=TABLE_HEIGHT,
+            rows, pagination="remote", page_size=12, selectable=1, disabled=True, show_index=False,
+            header_filters=True, sizing_mode="stretch_width", height=TABLE_HEIGHT,
             formatters={"first words": {"type": "plaintext"}, "correct": {"type": "tickCross"}},
             widths={"first words": 520}, selection=self._selection())
         self.table.param.watch(self._on_table, "selection")

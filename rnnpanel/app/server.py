@@ -37,8 +37,9 @@ def configured_params() -> dict:
 
 def warm_caches(store_root: str | Path | None = None) -> None:
     """Load every entry's default sample once (the top layer's h, with a stored projection when
-    there is one), so the first session opens without waiting."""
+    there is one) with its word index, so the first session and search do not wait."""
     from rnnpanel.pipeline.load import list_entries, load_sample, preferred_method
+    from rnnpanel.pipeline.word_index import word_index
     from rnnpanel.store import StateStore
 
     root = Path(store_root or configured_store())
@@ -48,7 +49,7 @@ def warm_caches(store_root: str | Path | None = None) -> None:
             entry = store.open_entry(key)
             layer = int(entry.attrs["layers"]) - 1
             method = preferred_method(store, key, layer=layer, state="h")
-            load_sample(root, key, layer=layer, state="h", method=method)
+            word_index(load_sample(root, key, layer=layer, state="h", method=method))
             log.info("warmed %s (%s)", label, method)
         except RnnpanelError as exc:
             log.warning("could not warm %s: %s", label, exc)

@@ -10,6 +10,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from rnnpanel.app.projection_map import MAX_RINGS
 from rnnpanel.app.shown import Shown
 from rnnpanel.app.widgets import labelled, notify
 from rnnpanel.pipeline.sample import Sample
@@ -43,9 +44,9 @@ class WordSearch(pn.viewable.Viewer):
             if mask is None:
                 self.status.object = ""
             else:
-                n_seq = len(self.sample.sequences_with(mask))
-                self.status.object = (f"{int(mask.sum())} states in {n_seq} sequences"
-                                      if mask.any() else "no state has such a word")
+                n_seq, n = len(self.sample.sequences_with(mask)), int(np.count_nonzero(mask))
+                more = f" ({MAX_RINGS:,} of them ringed)" if n > MAX_RINGS else ""
+                self.status.object = f"{n:,} states in {n_seq:,} sequences{more}" if n else "no state has such a word"
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self.status        # the search box is the session's (its ``search`` parameter)

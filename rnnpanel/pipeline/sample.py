@@ -6,8 +6,11 @@ session; views read it and never touch the store, the model or the state tensor 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +84,17 @@ class Sample:
         span = np.nanmax(self.xy, axis=0) - np.nanmin(self.xy, axis=0)
         return float(span[0]), float(span[1])
 
+    def derived(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """What ``make()`` derives from this sample, made once and kept with it: the sample is
+        shared by every session of a server, and so is what is derived from it (a word index, the
+        sequence table, the map's colour columns), for as long as the sample is cached."""
+        memo = self.__dict__.setdefault("_derived", {})     # a frozen dataclass: kept beside its fields
+        if key not in memo:
+            with _DERIVING:                                 # one build, however many sessions ask
+                if key not in memo:
+                    memo[key] = make()
+        return memo[key]
+
     def sequences_with(self, mask: np.ndarray) -> np.ndarray:
         """The sequences (sorted indices) with at least one of the ``mask`` states: one counting
         pass, where ``np.unique`` would sort every selected state."""
@@ -94,6 +108,9 @@ class Sample:
 
     def sequence_slice(self, s: int) -> slice:
         return slice(int(self.offsets[s]), int(self.offsets[s + 1]))
+
+
+_DERIVING = threading.Lock()
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

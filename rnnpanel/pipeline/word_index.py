@@ -8,17 +8,12 @@ second for 2.6 million states); sorting the strings per query, as before, took s
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from rnnpanel.pipeline.sample import Sample
-
-_BUILD_LOCK = threading.Lock()
-_ATTRIBUTE = "_word_index"
-
 
 @dataclass(frozen=True)
 class WordIndex:
@@ -50,13 +45,5 @@ class WordIndex:
 
 
 def word_index(sample: Sample) -> WordIndex:
-    """The sample's word index, built on first use and kept with the sample (so it lives exactly as
-    long as the sample in the process-wide cache, and every session shares it)."""
-    index = sample.__dict__.get(_ATTRIBUTE)
-    if index is None:
-        with _BUILD_LOCK:                   # one build, even when many sessions search at once
-            index = sample.__dict__.get(_ATTRIBUTE)
-            if index is None:
-                index = WordIndex.build(sample.words)
-                sample.__dict__[_ATTRIBUTE] = index    # a frozen dataclass: set beside its fields
-    return index
+    """The sample's word index, built on first use and kept with the sample (every session shares it)."""
+    return sample.derived("word_index", lambda: WordIndex.build(sample.words))
