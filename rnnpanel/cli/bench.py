@@ -43,7 +43,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     q.add_argument("--source", choices=SOURCES, default="demo",
                    help="demo: the demo model's hidden states (default); synthetic: a random RNN's states")
     q.add_argument("--dataset", default=DEMO_DATASET, help=f"demo model's dataset (default: {DEMO_DATASET})")
-    q.add_argument("--model", default=None, help="model folder to take states from (default: the demo model)")
+    q.add_argument("--model", default=None,
+                   help="model folder to take states from (default: the demo model, trained first if missing)")
     q.add_argument("--perplexity", type=float, default=None, help="t-SNE perplexity for every backend (default: 30)")
     q.add_argument("--k", type=int, default=10, help="neighbourhood size of the quality metrics (default: 10)")
     q.add_argument("--metric-points", type=int, default=5000,
@@ -52,6 +53,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     q.add_argument("--repeats", type=int, default=1,
                    help="runs per backend and size; seconds is their median (default: 1)")
     q.add_argument("--json", default=None, help="write the records to this JSON file")
+    q.add_argument("--plot", default=None, metavar="OUT",
+                   help="draw seconds against states (log-log, per backend) beside the quality metrics: "
+                        "OUT.html, or OUT.png / OUT.svg (drawn by headless Chromium, with the HTML beside it)")
     q.add_argument("--no-progress", action="store_true")
     add_scale_parser(sub)
     return p
@@ -64,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"unknown benchmark {args.bench!r}")
     if any(n < 1 for n in args.n) or args.repeats < 1:
         print("rnnpanel bench: error: --n sizes and --repeats must be positive", file=sys.stderr)
+        return 2
+    if args.plot and Path(args.plot).suffix.lower() not in (".html", ".png", ".svg"):
+        print(f"rnnpanel bench: error: --plot writes .html, .png or .svg, not {args.plot!r}", file=sys.stderr)
         return 2
     # the heavy imports (torch, scikit-learn, openTSNE) only when the benchmark runs
     from rnnpanel.pipeline.project_bench import benchmark_projection
@@ -83,6 +90,11 @@ def run(args: argparse.Namespace) -> int:
             print(row(record))
     if args.json:
         write_json(records, Path(args.json))
+    if args.plot:
+        from rnnpanel.pipeline.project_bench import plot_projection
+
+        for path in plot_projection(records, Path(args.plot)):
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 By default the benchmark projects what users project: the top layer's ``h_t`` of the trained
 demo model (``rnnpanel train --dataset rotten_tomatoes``, saved in the models folder as
-``rotten_tomatoes-lstm``) over its corpus — the test split first, then the training split when
+``rotten_tomatoes-lstm``, and trained first when missing), or of the model given by ``--model``, over its corpus — the test split first, then the training split when
 more states are asked for, whole sequences in a seeded random order. The first ``n`` states of that
 one array are the input for every backend and every size, so all rows of a run are comparable.
 
@@ -28,11 +28,6 @@ SOURCES = ("demo", "synthetic")
 DEMO_DATASET = "rotten_tomatoes"
 
 
-def demo_model_dir(dataset: str = DEMO_DATASET, models_root: str | Path | None = None) -> Path:
-    """Where the demo model of ``dataset`` lives: ``<models folder>/<dataset>-lstm``."""
-    return Path(models_root or paths.models_dir()) / f"{dataset}-lstm"
-
-
 def demo_states(n_states: int, *, dataset: str = DEMO_DATASET, model_dir: str | Path | None = None,
                 seed: int = 0, progress: bool = False) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """``n_states`` top-layer hidden states of the demo model, their sequences' true classes, and a description.
@@ -44,12 +39,16 @@ def demo_states(n_states: int, *, dataset: str = DEMO_DATASET, model_dir: str | 
     from rnnpanel.models import load_model
     from rnnpanel.pipeline.extract import extract_to_store
 
-    directory = Path(model_dir) if model_dir is not None else demo_model_dir(dataset)
-    if not directory.exists():
-        raise ModelError(
-            f"no demo model at {directory}; train it with `rnnpanel train --dataset {dataset} --out {directory}`, "
-            "pass --model DIR, or run the benchmark with --source synthetic"
-        )
+    if model_dir is not None:
+        directory = Path(model_dir)
+        if not directory.exists():
+            raise ModelError(f"no model at {directory}; pass the folder `rnnpanel train --out` wrote, "
+                             "leave --model out to use the demo model, or run with --source synthetic")
+    else:  # the demo model, trained first (with progress) when missing, as `rnnpanel serve` does
+        from rnnpanel.pipeline.demo import DEMOS, DemoSpec, ensure_demo_model
+
+        spec = next((d for d in DEMOS if d.dataset == dataset), DemoSpec(dataset, n=0))
+        directory = ensure_demo_model(spec, progress=progress)
     corpus_name = load_model(directory).config.dataset or dataset
     rng = np.random.default_rng(seed)
     parts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -142,3 +141,43 @@ def benchmark_projection(
     runs = run_benchmark(states, labels, sizes=sizes, backends=backends, method=method, params=params, k=k,
                          metric_points=metric_points, random_state=seed, repeats=repeats, on_record=on_record)
     return header + runs
+
+
+def projection_figure(records: list[dict[str, Any]]):
+    """Seconds against states per backend on log-log axes (HoloViews), the quality metrics in a table beside it."""
+    import holoviews as hv
+
+    hv.extension("bokeh", logo=False)
+    runs = [r for r in records if r.get("record") == "run" and r.get("available") and r.get("seconds")]
+    if not runs:
+        raise ModelError("the benchmark has no finished runs to plot")
+    backends = list(dict.fromkeys(r["backend"] for r in runs))
+    curves = []
+    for name in backends:
+        points = sorted((r["n"], r["seconds"]) for r in runs if r["backend"] == name)
+        label = name if name != "auto" else f"auto ({next(r['backend_used'] for r in runs if r['backend'] == name)})"
+        curves += [hv.Curve(points, "states", "seconds", label=label), hv.Scatter(points, "states", "seconds", label=label)]
+    machine = next((r for r in records if r.get("record") == "machine"), {})
+    timing = hv.Overlay(curves).opts(
+        hv.opts.Curve(logx=True, logy=True, line_width=2),
+        hv.opts.Scatter(logx=True, logy=True, size=8),
+        hv.opts.Overlay(title=f"projection seconds · {machine.get('cores', '?')} cores, {machine.get('gpu') or 'no GPU'}",
+                        logx=True, logy=True, width=450, height=420, legend_position="top_left", show_grid=True,
+                        padding=0.1, xticks=sorted({r["n"] for r in runs}), xformatter="%d"))
+    columns = ["backend", "states", "seconds", "trust", "kNN pres.", "nbhd hit"]
+    rows = [(r["backend"], r["n"], round(r["seconds"], 2), _rounded(r.get("trustworthiness")),
+             _rounded(r.get("knn_preservation")), _rounded(r.get("neighborhood_hit"))) for r in runs]
+    quality = hv.Table(rows, columns[:2], columns[2:]).opts(width=410, height=420, index_position=None,
+                                                            title="quality of the maps (k nearest neighbours)")
+    return (timing + quality).opts(shared_axes=False)
+
+
+def _rounded(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+def plot_projection(records: list[dict[str, Any]], out: str | Path) -> list[Path]:
+    """:func:`projection_figure` as ``out`` (.html, or .png/.svg drawn from the HTML); returns the files."""
+    from rnnpanel.pipeline.figures import save_figure
+
+    return save_figure(projection_figure(records), out, title="rnnpanel bench projection")
