@@ -1,5 +1,6 @@
 """Export (SPEC §2, beyond the paper): the shown sequence, or every state of the map (or those a
-search matched), with coordinates, as a table to download.
+search matched), with coordinates, as a table to download; and the map as a standalone HTML page
+(glyphs with hover: word, sequence, step) to send to a colleague.
 
 Words are written as data (CSV quoting, Parquet strings), never as markup; probabilities get one
 column per class, named ``P(class)``.
@@ -59,3 +60,53 @@ def table_bytes(frame: pd.DataFrame, fmt: str) -> io.BytesIO:
         frame.to_parquet(buffer, index=False)
     buffer.seek(0)
     return buffer
+
+
+#: Above this many states the standalone map keeps a seeded sample of them (a file a colleague can open).
+MAP_GLYPHS = 50_000
+
+
+def map_figure(sample: Sample, *, max_points: int = MAP_GLYPHS, seed: int = 0):
+    """The projection as a self-contained Bokeh figure: one glyph per state coloured by EP, hover
+    showing the word, its sequence and step, and the classes; above ``max_points`` a seeded sample."""
+    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.plotting import figure
+
+    from rnnpanel.views.colors import ep_scalar
+    from rnnpanel.views.projection import color_bar, color_mapper
+
+    n = sample.n_states
+    rows = np.arange(n) if n <= max_points else np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+    table = states_table(sample, _mask(n, rows))
+
+    source = ColumnDataSource({
+        "x": table["x"].to_numpy(), "y": table["y"].to_numpy(), "word": table["word"].tolist(),
+        "sequence": table["sequence"].to_numpy(), "t": table["t"].to_numpy(), "true": table["true"].tolist(),
+        "predicted": table["predicted_here"].tolist(), "value": ep_scalar(sample.ep[rows], sample.class_names),
+    })
+    shown = f"{len(rows):,} of {n:,} states" if len(rows) < n else f"{n:,} states"
+    fig = figure(title=f"{sample.name} · {sample.projection} · layer {sample.layer} {sample.state} · {shown}",
+                 width=760, height=680, match_aspect=True, tools="pan,wheel_zoom,box_zoom,reset,save")
+    mapper = color_mapper(sample)
+    fig.scatter("x", "y", source=source, size=4, alpha=0.7, line_color=None,
+                fill_color={"field": "value", "transform": mapper})
+    fig.add_tools(HoverTool(tooltips=[("word", "@word"), ("sequence", "@sequence"), ("step", "@t"),
+                                      ("true class", "@true"), ("predicted here", "@predicted")]))
+    fig.add_layout(color_bar(sample, mapper, "ep"), "right")
+    fig.axis.visible = False
+    fig.grid.visible = False
+    return fig
+
+
+def map_html(sample: Sample, **options) -> str:
+    """:func:`map_figure` as one HTML page with Bokeh's scripts inline: opens offline, in any browser."""
+    from bokeh.embed import file_html
+    from bokeh.resources import INLINE
+
+    return file_html(map_figure(sample, **options), INLINE, f"rnnpanel map · {sample.name}")
+
+
+def _mask(n: int, rows: np.ndarray) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return mask

@@ -15,6 +15,11 @@ import pytest
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "explore.ipynb"
 SMALL = {"EXPLORE_TRAIN": "1200", "EXPLORE_SHOW": "120"}
 
+
+def small(home: Path) -> dict:
+    """Small sizes, and the weights kept in the test home (the served notebook loads them instead of training)."""
+    return {**SMALL, "EXPLORE_WEIGHTS": str(home / "review_gru.pt")}
+
 pytestmark = pytest.mark.slow
 
 
@@ -40,7 +45,7 @@ def executed(notebook_home) -> dict:
         "print(json.dumps({'type': type(app).__name__, 'entry': app.entry, 'n_states': int(app.sample.n_states),\n"
         "                  'xy': list(app.sample.xy.shape), 'n_sequences': int(app.sample.n_sequences),\n"
         "                  'words': [str(w) for w in app.sample.words[:8]]}))"))
-    env = {**os.environ, "RNNPANEL_HOME": str(notebook_home), **SMALL}
+    env = {**os.environ, "RNNPANEL_HOME": str(notebook_home), **small(notebook_home)}
     saved = dict(os.environ)
     os.environ.update(env)   # the kernel inherits this process's environment
     try:
@@ -80,7 +85,7 @@ def test_panel_serve_of_the_notebook_draws_the_app(executed, notebook_home, tmp_
     from playwright.sync_api import sync_playwright
 
     port = _free_port()
-    env = {**os.environ, "RNNPANEL_HOME": str(notebook_home), **SMALL}
+    env = {**os.environ, "RNNPANEL_HOME": str(notebook_home), **small(notebook_home)}
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen([sys.executable, "-m", "panel", "serve", str(NOTEBOOK), "--port", str(port),
                                "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
