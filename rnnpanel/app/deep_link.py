@@ -1,9 +1,11 @@
 """The view in the URL (entry, projection, layer, state kind, sequence, search), so that a link
 shows a colleague the same view; a value the app cannot show is a notification, not a traceback.
 
-The entry and what selects its sample (projection, layer, state kind) are read before the
-session is built, so a link opens its own map directly instead of the default one first; the
-rest, and every later change, goes through Panel's ``Location.sync``.
+The link is read from the session's request, not from Panel's ``Location`` (whose query arrives
+from the browser only after the page is up, so syncing first would overwrite the link with the
+defaults): the entry and what selects its sample (projection, layer, state kind) before the
+session is built, so a link opens its own map directly, the sequence and search after; then
+``Location.sync`` keeps the URL in step with every later change.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ URL_PARAMS = {"entry": "entry", "method": "projection", "layer": "layer", "state
               "sequence": "sequence", "search": "search"}
 #: Those that decide the sample, applied when the session is built.
 SAMPLE_PARAMS = ("entry", "method", "layer", "state")
+INTEGER_PARAMS = ("layer", "sequence")
 
 
 def query_values() -> dict[str, str]:
@@ -35,34 +38,57 @@ def query_values() -> dict[str, str]:
     return values
 
 
-def sample_choice(cls: type[param.Parameterized], entries: list[str]) -> dict[str, Any]:
-    """The link's entry, projection, layer and state kind that can be applied as the session is
-    built; the others are left to :func:`link_to_url` (which reports them)."""
-    values, choice = query_values(), {}
+def sample_choice(cls: type[param.Parameterized], link: dict[str, str], entries: list[str]) -> dict[str, Any]:
+    """The ``link``'s entry, projection, layer and state kind (:func:`query_values`) that can be
+    given to the session as it is built; the others are reported by :func:`apply_link`."""
+    choice = {}
     for name in SAMPLE_PARAMS:
-        if name not in values:
-            continue
-        try:
-            value = cls.param[name].deserialize(values[name])
-        except Exception:       # noqa: BLE001 -- any malformed value is only reported, by link_to_url
-            continue
-        if name == "entry" and value not in entries:
-            continue
-        if name == "layer" and not isinstance(value, int):
+        value = _value(name, link)
+        if value is None or (name == "entry" and value not in entries) or (
+                name == "method" and value not in cls.param.method.objects):
             continue
         choice[name] = value
     return choice
 
 
-def link_to_url(app: param.Parameterized) -> None:
-    """Keep the URL's query in step with the session's view, both ways (served pages only)."""
-    location = pn.state.location
-    if location is None or not pn.state.served:
-        return
-
-    def refused(values: dict[str, Any]) -> None:
-        shown = ", ".join(f"{URL_PARAMS.get(k, k)}={html.escape(str(v))}" for k, v in values.items())
+def apply_link(app: param.Parameterized, link: dict[str, str]) -> None:
+    """Select the ``link``'s sequence and search in the built session, then say which of its values
+    the session could not show (an unknown entry, a layer the model lacks, a sequence beyond the map)."""
+    for name in ("search", "sequence"):
+        value = _value(name, link)
+        if value is not None and (name != "sequence" or value >= -1):
+            setattr(app, name, value)
+    refused = {name: raw for name, raw in link.items() if _serialized(app, name) != raw}
+    if refused:
+        shown = ", ".join(f"{URL_PARAMS[k]}={html.escape(v)}" for k, v in refused.items())
         notify(f"This link asks for {shown}, which this server cannot show; showing the nearest view instead.",
                level="warning")
 
-    location.sync(app, URL_PARAMS, on_error=refused)
+
+def link_to_url(app: param.Parameterized) -> None:
+    """Keep the URL's query in step with the session's view from now on (served pages only)."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:      # not a page of a running server
+        return
+    location = pn.state.location
+    location.sync(app, URL_PARAMS, on_error=lambda values: notify(
+        f"This address asks for {html.escape(str(values))}, which this server cannot show.", level="warning"))
+
+
+def _value(name: str, link: dict[str, str]) -> Any:
+    """The link's value of parameter ``name`` (a whole number for the layer and the sequence), or
+    None when it is absent or malformed."""
+    if name not in link:
+        return None
+    if name not in INTEGER_PARAMS:
+        return link[name]
+    try:
+        return int(link[name])
+    except ValueError:
+        return None
+
+
+def _serialized(app: param.Parameterized, name: str) -> str:
+    """The session's value of ``name`` as the URL writes it."""
+    value = getattr(app, name)
+    return str(int(value)) if name in INTEGER_PARAMS else str(value)

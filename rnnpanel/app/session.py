@@ -26,7 +26,7 @@ import panel as pn
 import param
 
 from rnnpanel import paths
-from rnnpanel.app.deep_link import link_to_url, sample_choice
+from rnnpanel.app.deep_link import apply_link, link_to_url, query_values, sample_choice
 from rnnpanel.app.key_relay import KeyListener
 from rnnpanel.app.live_input import LiveInput
 from rnnpanel.app.loading import SampleLoader
@@ -277,5 +277,8 @@ class RnnPanelApp(pn.viewable.Viewer):
 def create_app(store_root: str | Path | None = None, **params) -> RnnPanelApp:
     """The application object ``apps/main.py`` and ``rnnpanel serve`` make servable; a link's
     entry and projection are shown at once (:mod:`rnnpanel.app.deep_link`)."""
+    link = query_values()
     entries = [key for key, _ in list_entries(store_root or paths.default_store())]
-    return RnnPanelApp(store_root=store_root, **{**sample_choice(RnnPanelApp, entries), **params})
+    app = RnnPanelApp(store_root=store_root, **{**sample_choice(RnnPanelApp, link, entries), **params})
+    apply_link(app, link)
+    return app

@@ -185,9 +185,9 @@ def page(browser, server):
     yield from open_page(browser, server, "points")
 
 
-def open_page(browser, url: str, map_renderer: str):
+def open_page(browser, url: str, map_renderer: str, viewport: dict | None = None):
     """A page at ``url`` once its map (``map_renderer``) is there and the arrow keys work."""
-    pg = browser.new_page(viewport=VIEWPORT)
+    pg = browser.new_page(viewport=viewport or VIEWPORT)
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.goto(url)

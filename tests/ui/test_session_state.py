@@ -256,19 +256,21 @@ def test_an_out_of_range_sequence_is_refused_not_shown(small_store, caplog):
     assert any("There is no sequence" in r.getMessage() for r in caplog.records)
 
 
-def test_a_link_opens_its_entry_projection_and_state_and_ignores_what_it_cannot_show(small_store, monkeypatch):
-    import panel as pn
-
-    from rnnpanel.app import deep_link
+def test_a_link_opens_its_entry_projection_state_and_sequence_and_reports_what_it_cannot_show(
+        small_store, monkeypatch, caplog):
+    from rnnpanel.app import session
     from rnnpanel.app.session import create_app
 
-    args = {"entry": [small_store["entry"].encode()], "projection": [b"pca"], "layer": [b"0"], "state": [b"c"]}
-    monkeypatch.setattr(deep_link, "query_values", lambda: {
-        name: args[key][0].decode() for name, key in deep_link.URL_PARAMS.items() if key in args})
+    link = {"entry": small_store["entry"], "method": "pca", "layer": "0", "state": "c", "sequence": "2",
+            "search": "film"}
+    monkeypatch.setattr(session, "query_values", lambda: dict(link))     # the request's query
     app = create_app(small_store["store"])
-    assert (app.entry, app.method, app.layer, app.state) == (small_store["entry"], "pca", 0, "c")
-    assert app.sample.state == "c"
-    args.update(entry=[b"no-such-entry"], layer=[b"seven"])
+    assert (app.entry, app.method, app.layer, app.state, app.sequence, app.search) == (
+        small_store["entry"], "pca", 0, "c", 2, "film")
+    assert app.sample.state == "c" and app.shown.index == 2
+    assert not any("cannot show" in r.getMessage() for r in caplog.records)
+    link.update(entry="no-such-entry", layer="seven", method="bogus", sequence="99999")
     app = create_app(small_store["store"], method="pca")
-    assert app.entry == small_store["entry"] and app.layer == 0 and app.sample is not None
-    assert pn.state.location is None or not pn.state.served
+    assert app.entry == small_store["entry"] and app.layer == 0 and app.sequence == -1 and app.sample is not None
+    refused = [r.getMessage() for r in caplog.records if "cannot show" in r.getMessage()]
+    assert refused and all(f"{k}=" in refused[-1] for k in ("entry", "layer", "projection", "sequence"))
