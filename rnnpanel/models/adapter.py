@@ -1,13 +1,15 @@
 """Bring your own model: turn a PyTorch recurrent classifier into an equivalent :class:`RecurrentClassifier`.
 
 rnnpanel reads hidden states from one known shape of model (embedding → ``nn.LSTM`` / ``nn.GRU``
-/ ``nn.RNN`` → linear head on the last state). Any module of that shape converts by copying
-weights; nothing of the user's code is kept, so the converted model can be saved with
+/ ``nn.RNN`` → a head on the last state: a Linear, or a chain of layers such as an MLP, see
+:mod:`rnnpanel.models.heads`). Any module of that shape converts by copying weights; nothing of the user's code is kept, so the converted model can be saved with
 :func:`~rnnpanel.models.io.save_model` and loaded anywhere without the user's classes.
 
 Two ways in:
 
-* :func:`from_module` — you have the live ``nn.Module``; name its three submodules.
+* :func:`from_module` — you have the live ``nn.Module``; name its three submodules (or let
+  :func:`find_parts` find them). :func:`convert_module` does the same for any id layout
+  (padding and unknown ids other than 0 and 1) and returns the vocabulary and the id map too.
 * :func:`from_checkpoint` — you have only a state dict file (``.pt``/``.pth`` read with
   ``weights_only=True``, or ``.safetensors``) and a small JSON config naming the prefixes and
   the input window; sizes, layer count, direction and (for unambiguous shapes) cell type are
