@@ -2,14 +2,16 @@
 
 Bokeh's own PNG/SVG export needs Selenium and a WebDriver; the project already drives Debian's
 Chromium through Playwright (the test extras), so the page is saved once and the browser draws
-it: a screenshot for PNG (:func:`rnnpanel.pipeline.scale_bench.screenshot`), Bokeh's SVG canvas
-serialised for SVG. Without Playwright or Chromium the HTML is still written.
+it: a screenshot for PNG (:func:`screenshot`, also used by the scale benchmark), Bokeh's SVG
+canvas serialised for SVG. Without Playwright or Chromium the HTML is still written.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from rnnpanel.errors import RnnpanelError
 log = logging.getLogger(__name__)
 
 FORMATS = (".html", ".png", ".svg")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 #: Every root view drawn on an SVG canvas, serialised (what bokeh.io.export_svg runs through Selenium).
 _SVG_SCRIPT = """async () => {
@@ -44,8 +48,6 @@ def save_figure(figure: Any, out: str | Path, *, title: str = "rnnpanel") -> lis
         return written
     try:
         if out.suffix.lower() == ".png":
-            from rnnpanel.pipeline.scale_bench import screenshot
-
             written.append(screenshot(html, out))
         else:
             written.append(svg_of(html, out))
@@ -74,22 +76,36 @@ def _save_html(figure: Any, html: Path, *, title: str, svg: bool) -> None:
     html.write_text(file_html(model, INLINE, title), encoding="utf-8")
 
 
-def svg_of(html: str | Path, svg: str | Path) -> Path:
-    """The SVG of a saved page whose plots draw on SVG canvases (one file; several roots are joined)."""
+@contextmanager
+def _drawn(html: str | Path, viewport: dict[str, int]) -> Iterator[Any]:
+    """A Playwright page of Debian's headless Chromium showing the saved page ``html``."""
     from playwright.sync_api import sync_playwright
-
-    from rnnpanel.pipeline.scale_bench import CHROMIUM_ARGS
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page = browser.new_page(viewport=viewport)
             page.goto(Path(html).resolve().as_uri())
-            page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=20_000)
-            parts = page.evaluate(_SVG_SCRIPT)
+            yield page
         finally:
             browser.close()
+
+
+def screenshot(html: Path, png: Path) -> Path:
+    """A PNG of a saved Bokeh/HoloViews page, drawn by headless Chromium through Playwright."""
+    with _drawn(html, {"width": 900, "height": 540}) as page:
+        page.wait_for_selector(".bk-Canvas, .bk-canvas, canvas", timeout=20_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(png))
+    return png
+
+
+def svg_of(html: str | Path, svg: str | Path) -> Path:
+    """The SVG of a saved page whose plots draw on SVG canvases (one file; several roots are joined)."""
+    with _drawn(html, {"width": 1200, "height": 800}) as page:
+        page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=20_000)
+        parts = page.evaluate(_SVG_SCRIPT)
     if not parts:
         raise RnnpanelError(f"{html} drew no SVG")
     Path(svg).write_text("\n".join(parts), encoding="utf-8")

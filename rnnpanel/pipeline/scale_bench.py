@@ -227,36 +227,9 @@ def plot(records: list[dict[str, Any]], out_stem: Path) -> list[Path]:
         hv.opts.Scatter(logx=True, logy=True, size=7),
         hv.opts.Overlay(title="rnnpanel at corpus scale: seconds against states", legend_position="top_left",
                         logx=True, logy=True, width=760, height=460))
-    html = out_stem.with_suffix(".html")
-    hv.save(figure, html, backend="bokeh", resources="inline")
-    written = [html]
-    try:
-        written.append(screenshot(html, out_stem.with_suffix(".png")))
-    except Exception as exc:  # PNG needs Playwright and Chromium (the test extras); the HTML is always written
-        log.warning("PNG export failed (%s); the HTML figure was written", exc)
-    return written
+    from rnnpanel.pipeline.figures import save_figure
 
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def screenshot(html: Path, png: Path) -> Path:
-    """A PNG of a saved Bokeh/HoloViews page, drawn by headless Chromium through Playwright."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 900, "height": 540})
-            page.goto(Path(html).resolve().as_uri())
-            page.wait_for_selector(".bk-Canvas, .bk-canvas, canvas", timeout=20_000)
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(png))
-        finally:
-            browser.close()
-    return png
+    return save_figure(figure, out_stem.with_suffix(".png"), title="rnnpanel scale benchmark")
 
 
 if __name__ == "__main__":  # the child process of run_child
