@@ -57,7 +57,7 @@ def compare_placement(
     backend: str = "opentsne",
     params: dict[str, Any] | None = None,
     placements: tuple[str, ...] = ("neighbors", "neighbors+refine"),
-    refine_iter: int = 100,
+    refine_iter: int = 150,
     full_embedding: np.ndarray | None = None,
     random_state: int = 0,
     max_points: int = 5000,
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-fit", type=int, nargs="+", required=True, help="sample sizes to fit")
     parser.add_argument("--placements", nargs="+", default=["neighbors", "neighbors+refine"],
                         choices=("neighbors", "neighbors+refine", "transform"))
-    parser.add_argument("--refine-iter", type=int, default=100)
+    parser.add_argument("--refine-iter", type=int, default=150)
     parser.add_argument("--backend", default="opentsne")
     parser.add_argument("--max-iter", type=int, default=None, help="the backend's iterations (default: its own)")
     parser.add_argument("--full-cache", help=".npy file holding (or to receive) the full fit of the same states")
