@@ -1,0 +1,50 @@
+"""rnnpanel.explore returns the app `panel serve apps/` shows, for a folder, a RecurrentClassifier or a module."""
+
+from __future__ import annotations
+
+import pytest
+
+import rnnpanel
+from rnnpanel.data.text import Vocabulary
+from rnnpanel.errors import DataError, ModelError
+from rnnpanel.explorer import store_states
+from rnnpanel.models import save_model
+from rnnpanel.models.adapter import from_module
+from tests.explore.test_researcher_models import WORDS, BiGRU, PackedLSTM, built
+
+TEXTS = ["w1 w2 w3 w4", "w5 w6", "w7 w8 w9 w1 w2", "w3 w3 w10"] * 5
+
+
+def test_explore_returns_the_app_holding_the_states(tmp_path):
+    from rnnpanel.app.session import RnnPanelApp
+
+    app = rnnpanel.explore(built(BiGRU), TEXTS, [0, 1, 0, 1] * 5, class_names=["neg", "pos"], tokenizer=str.split,
+                           vocab=[*WORDS[:-1], "PAD"], store=tmp_path / "store", method="pca", progress=False)
+    assert isinstance(app, RnnPanelApp)
+    assert app.sample.n_states == sum(len(t.split()) for t in TEXTS) and app.sample.xy.shape == (app.sample.n_states, 2)
+    assert list(app.sample.words[:4]) == ["w1", "w2", "w3", "w4"]
+    assert app.sample.class_names == ("neg", "pos")
+
+
+def test_a_folder_and_a_recurrent_classifier_give_the_same_entry(tmp_path):
+    model = from_module(built(PackedLSTM), head="fc1")  # a Linear head: 16 classes
+    vocab = Vocabulary(WORDS)
+    save_model(tmp_path / "m", model, vocab)
+    by_folder = store_states(tmp_path / "m", TEXTS, store=tmp_path / "s", progress=False)
+    by_object = store_states(model, TEXTS, vocab=WORDS, store=tmp_path / "s", progress=False)
+    assert by_object.entry_key == by_folder.entry_key and by_object.summary["cache_hit"]
+
+
+def test_user_mistakes_get_one_line_each(tmp_path):
+    with pytest.raises(DataError, match="vocab"):
+        store_states(built(BiGRU), TEXTS, store=tmp_path, progress=False)
+    with pytest.raises(DataError, match="one label per text"):
+        store_states(built(BiGRU), TEXTS, [0], vocab=WORDS, store=tmp_path, progress=False)
+    with pytest.raises(DataError, match="no text has a token"):
+        store_states(built(BiGRU), ["zzz"], vocab=WORDS, store=tmp_path, progress=False)
+    with pytest.raises(ModelError, match="does not exist"):
+        store_states(tmp_path / "no-model", TEXTS, store=tmp_path, progress=False)
+    with pytest.raises(ModelError, match="nn.Module"):
+        store_states(42, TEXTS, store=tmp_path, progress=False)
+    with pytest.raises(DataError, match="class names"):
+        store_states(built(BiGRU), TEXTS, class_names=["a", "b", "c"], vocab=WORDS, store=tmp_path, progress=False)
