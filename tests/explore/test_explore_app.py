@@ -26,13 +26,19 @@ def test_explore_returns_the_app_holding_the_states(tmp_path):
     assert app.sample.class_names == ("neg", "pos")
 
 
-def test_a_folder_and_a_recurrent_classifier_give_the_same_entry(tmp_path):
+def test_a_folder_and_a_recurrent_classifier_read_the_same_states(tmp_path):
+    from rnnpanel.store import StateStore
+
     model = from_module(built(PackedLSTM), head="fc1")  # a Linear head: 16 classes
-    vocab = Vocabulary(WORDS)
-    save_model(tmp_path / "m", model, vocab)
+    save_model(tmp_path / "m", model, Vocabulary(WORDS))
     by_folder = store_states(tmp_path / "m", TEXTS, store=tmp_path / "s", progress=False)
     by_object = store_states(model, TEXTS, vocab=WORDS, store=tmp_path / "s", progress=False)
-    assert by_object.entry_key == by_folder.entry_key and by_object.summary["cache_hit"]
+    store = StateStore(tmp_path / "s")
+    a, b = store.open_entry(by_folder.entry_key), store.open_entry(by_object.entry_key)
+    assert (a.load("token_ids") == b.load("token_ids")).all()
+    assert abs(a.states(-1, "h") - b.states(-1, "h")).max() < 1e-6
+    again = store_states(model, TEXTS, vocab=WORDS, store=tmp_path / "s", progress=False)
+    assert again.summary["cache_hit"] and again.entry_key == by_object.entry_key and again.model_dir == by_object.model_dir
 
 
 def test_user_mistakes_get_one_line_each(tmp_path):
