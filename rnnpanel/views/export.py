@@ -84,8 +84,8 @@ def map_figure(sample: Sample, *, max_points: int = MAP_GLYPHS, seed: int = 0):
         "sequence": table["sequence"].to_numpy(), "t": table["t"].to_numpy(), "true": table["true"].tolist(),
         "predicted": table["predicted_here"].tolist(), "value": ep_scalar(sample.ep[rows], sample.class_names),
     })
-    shown = f"{len(rows):,} of {n:,} states" if len(rows) < n else f"{n:,} states"
-    fig = figure(title=f"{sample.name} · {sample.projection} · layer {sample.layer} {sample.state} · {shown}",
+    sampled = f" · a sample of {len(rows):,} of {n:,} states" if len(rows) < n else ""
+    fig = figure(title=f"{sample.name} · {sample.projection} · layer {sample.layer} {sample.state}{sampled}",
                  width=760, height=680, match_aspect=True, tools="pan,wheel_zoom,box_zoom,reset,save")
     mapper = color_mapper(sample)
     fig.scatter("x", "y", source=source, size=4, alpha=0.7, line_color=None,

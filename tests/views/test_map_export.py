@@ -33,6 +33,6 @@ def test_a_large_map_keeps_a_seeded_sample_and_says_so():
     sample = make_sample(3)
     fig = map_figure(sample, max_points=5)
     assert len(fig.renderers[0].data_source.data["x"]) == 5
-    assert f"5 of {sample.n_states:,} states" in fig.title.text
+    assert f"a sample of 5 of {sample.n_states:,} states" in fig.title.text
     again = map_figure(sample, max_points=5).renderers[0].data_source.data["word"]
     assert list(again) == list(fig.renderers[0].data_source.data["word"])
