@@ -164,11 +164,13 @@ def place_block(placer: NeighborPlacer, X: Any, start: int, stop: int, keep: np.
 
 
 def place_all(placer: NeighborPlacer, X: Any, rows: np.ndarray, *, executor: cf.Executor | None = None,
-              block: int | None = None, progress: Callable[[int], Any] | None = None) -> np.ndarray:
+              block: int | None = None, progress: Callable[[int], Any] | None = None,
+              max_in_flight: int | None = None) -> np.ndarray:
     """Positions of ``X[rows]`` (sorted row numbers), placed block by block, on ``executor`` when given.
 
-    At most twice the executor's width of blocks is in flight, so a Dask cluster never holds
-    the whole input at once. ``progress(n_done)`` is called as blocks finish.
+    At most ``max_in_flight`` blocks are submitted and unfinished (None = twice a thread or
+    process pool's workers, else 16), so a Dask cluster never holds the whole input at once.
+    ``progress(n_done)`` is called as blocks finish.
     """
     rows = np.asarray(rows)
     out = np.empty((rows.size, int(placer.embedding.shape[1])), dtype=np.float32)
@@ -189,7 +191,7 @@ def place_all(placer: NeighborPlacer, X: Any, rows: np.ndarray, *, executor: cf.
             if progress is not None:
                 progress(done)
         return out
-    width = 2 * max(1, int(getattr(executor, "_max_workers", 0) or 0) or 4)
+    width = max_in_flight or 2 * int(getattr(executor, "_max_workers", None) or 8)
     pending: set[cf.Future] = set()
     queue = iter(jobs)
     while True:
