@@ -1,10 +1,19 @@
-"""Loading a sample for the session: at once for the first page, in a worker thread afterwards (a
-projection not yet in the store is computed there), with a progress bar and a status line."""
+"""Loading a sample for the session: at once for the first page, in a worker thread afterwards, with
+a progress bar and a status line.
+
+A projection not yet in the store (a new layer, state kind or method) is computed in a process
+of its own, which stores it and reports its progress through a queue: a t-SNE of a whole corpus
+needs gigabytes and minutes of CPU that must not be the server's (its other sessions stay
+responsive, and the memory is returned when the process ends). The server then reads the stored
+projection like any other.
+"""
 
 from __future__ import annotations
 
 import html
 import logging
+import multiprocessing
+import queue
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -14,20 +23,22 @@ import panel as pn
 
 from rnnpanel.app.widgets import notify, on_session_loop
 from rnnpanel.errors import RnnpanelError
-from rnnpanel.pipeline.load import load_sample
+from rnnpanel.pipeline.load import load_sample, stored_methods
+from rnnpanel.store import StateStore
 from rnnpanel.pipeline.sample import Sample
 
 log = logging.getLogger(__name__)
 
 
 def cannot_show(error: Exception) -> str:
-    """The notification for an entry that cannot be shown: the store's own message, or, for a
-    file that cannot be decoded (a damaged or half-copied entry), what happened and what to do."""
+    """The notification for an entry that cannot be shown: the store's own message, or, for any
+    other error (a file that cannot be decoded: a damaged or half-copied entry), what happened
+    and what to do."""
     if isinstance(error, RnnpanelError):
         return f"Cannot show this entry: {error}"
-    log.warning("reading an entry failed", exc_info=error)
-    return (f"Cannot show this entry: its files could not be read ({type(error).__name__}: {error}); it may be "
-            "damaged or still being copied. Other entries are unaffected; re-extract this one if it persists.")
+    log.warning("showing an entry failed", exc_info=error)
+    return (f"Cannot show this entry ({type(error).__name__}: {error}). If its files are damaged or still being "
+            "copied, re-extract it; other entries are unaffected.")
 
 
 class SampleLoader:
@@ -61,10 +72,13 @@ class SampleLoader:
                 notify(cannot_show(error))
             done(sample)
 
+        def report(fraction: float, message: str = "") -> None:
+            on_loop(partial(self._report, fraction, message))
+
         def work() -> None:
             try:
-                sample = load_sample(self.store_root, entry,
-                                     progress=lambda f, m="": on_loop(partial(self._report, f, m)), **choice)
+                self._store_projection(entry, report, **choice)
+                sample = load_sample(self.store_root, entry, progress=report, **choice)
             except Exception as exc:    # noqa: BLE001 -- reported in the page, as above
                 on_loop(partial(finish, None, exc))
             else:
@@ -74,7 +88,46 @@ class SampleLoader:
         busy.loading = True
         threading.Thread(target=work, name="rnnpanel-load", daemon=True).start()
 
+    def _store_projection(self, entry: str, report: Callable[[float, str], None], *, layer: int, state: str,
+                          method: str) -> None:
+        """Compute and store the projection in a child process unless the store has it."""
+        store = StateStore(self.store_root)
+        n_layers = int(store.open_entry(entry).attrs["layers"])
+        if method in stored_methods(store, entry, layer=layer % n_layers, state=state):
+            return
+        context = multiprocessing.get_context("spawn")     # a fresh interpreter: no server threads copied
+        messages = context.Queue()
+        child = context.Process(target=project_in_child, name="rnnpanel-project", daemon=True,
+                                args=(str(self.store_root), entry, dict(layer=layer, state=state, method=method),
+                                      messages))
+        report(0.0, f"Starting a process to compute the {method} map…")
+        child.start()
+        error = None
+        while child.is_alive() or not messages.empty():
+            try:
+                kind, *value = messages.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if kind == "progress":
+                report(*value)
+            elif kind == "error":
+                error = value[0]
+        child.join()
+        if error is not None or child.exitcode != 0:
+            raise RnnpanelError(error or f"the projection process ended with code {child.exitcode}")
+
     def _report(self, fraction: float, message: str = "") -> None:
         self.progress.value = int(round(100 * max(0.0, min(1.0, fraction))))
         if message:
             self.status.object = html.escape(message)
+
+
+def project_in_child(store_root: str, entry: str, choice: dict, messages) -> None:
+    """In the child process: compute and store one projection, sending progress and any error."""
+    from rnnpanel.pipeline.project import project_entry
+
+    try:
+        project_entry(store_root, entry, progress=lambda f, m="": messages.put(("progress", float(f), str(m))),
+                      **choice)
+    except Exception as exc:        # noqa: BLE001 -- reported to the session as a notification
+        messages.put(("error", str(exc) if isinstance(exc, RnnpanelError) else f"{type(exc).__name__}: {exc}"))

@@ -274,3 +274,20 @@ def test_a_link_opens_its_entry_projection_state_and_sequence_and_reports_what_i
     assert app.entry == small_store["entry"] and app.layer == 0 and app.sequence == -1 and app.sample is not None
     refused = [r.getMessage() for r in caplog.records if "cannot show" in r.getMessage()]
     assert refused and all(f"{k}=" in refused[-1] for k in ("entry", "layer", "projection", "sequence"))
+
+
+def test_a_projection_not_yet_stored_is_computed_in_a_process_of_its_own(small_store):
+    from rnnpanel.pipeline.load import stored_methods
+
+    app = make_app(small_store)
+    store, layer = app.store, app.layer
+    fresh = next((k for k in ("c", "h") if "pca" not in stored_methods(store, app.entry, layer=layer, state=k)), None)
+    if fresh is None:
+        pytest.skip("both state kinds already projected in this store")
+    messages = []
+    report = app._loader._report
+    app._loader._report = lambda f, m="": (messages.append(m), report(f, m))
+    app.state = fresh
+    wait_until(lambda: app.sample.state == fresh, timeout=120)
+    assert any("Starting a process" in m for m in messages)
+    assert "pca" in stored_methods(store, app.entry, layer=layer, state=fresh)
