@@ -139,6 +139,8 @@ class IVFIndex:
         if q.ndim != 2 or q.shape[1] != self.points.shape[1]:
             raise ValueError(f"queries must be (M, {self.points.shape[1]}), got shape {tuple(q.shape)}")
         m = int(q.shape[0])
+        if not 1 <= int(k) <= int(self.points.shape[0]):
+            raise ValueError(f"k must be between 1 and the number of reference points ({self.points.shape[0]}), got {k}")
         idx = xp.empty((m, k), dtype=xp.int64)
         dist = xp.empty((m, k), dtype=q.dtype)
         q_sq = xp.sum(q * q, axis=1)
@@ -147,9 +149,10 @@ class IVFIndex:
         bounds_h = np.asarray(bounds.get() if hasattr(bounds, "get") else bounds)
         for cell in np.flatnonzero(np.diff(bounds_h)):
             members = order[int(bounds_h[cell]) : int(bounds_h[cell + 1])]
-            cand = xp.asarray(self.candidates(int(cell)))
-            if cand.shape[0] < k:
-                raise ValueError(f"k = {k} exceeds the {cand.shape[0]} candidates of a cell; raise n_probe")
+            found = self.candidates(int(cell))
+            if found.size < k:  # sparse cells around this one: search everything (exact, and rare)
+                found = np.arange(int(self.points.shape[0]))
+            cand = xp.asarray(found)
             block = max(1, _BLOCK_BYTES // (4 * int(cand.shape[0])))
             pts, pts_sq = self.points[cand], self.points_sq[cand]
             for s in range(0, int(members.shape[0]), block):

@@ -72,3 +72,12 @@ def test_index_and_placement_on_cupy_match_numpy():
     i_gpu, _ = gpu.neighbors(cp.asarray(x[1500:]))
     assert np.mean(cp.asnumpy(i_gpu) == i_cpu) > 0.95  # same cells and ranks up to float rounding
     np.testing.assert_allclose(gpu.place(cp.asarray(x[1500:])), cpu.place(x[1500:]), atol=1e-2)
+
+
+def test_tiny_references_still_answer_k_neighbours():
+    x = _blobs(60, dims=4)
+    index = IVFIndex(x[:12], n_cells=6, n_probe=1, random_state=0)  # one probed cell holds fewer than k points
+    idx, _ = index.query(x[12:], 10)
+    np.testing.assert_array_equal(idx, kneighbors(x[:12], 10, queries=x[12:])[0])
+    with pytest.raises(ValueError, match="k must be between"):
+        index.query(x[12:], 13)

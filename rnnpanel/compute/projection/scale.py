@@ -207,7 +207,7 @@ class ScaledProjection(BaseEstimator):
                 # Many small matrix products: BLAS's own threads only contend (measured 35x slower on a busy
                 # 2-core machine); the blocks run in parallel instead.
                 with threadpool_limits(limits=1, user_api="blas"):
-                    self.placer_ = NeighborPlacer(sample, estimator.embedding_, k=self.n_neighbors,
+                    self.placer_ = NeighborPlacer(sample, estimator.embedding_, k=min(self.n_neighbors, int(limit)),
                                                   components=self.placement_components, n_probe=self.n_probe,
                                                   random_state=self.random_state)
                     with self._executor(executor, n - int(limit)) as pool:
