@@ -18,6 +18,9 @@ in the browser, with the page's own clock (``performance.now()``):
   that step (client-side linking, no server round trip) and the frame drawing it has ended;
   ``hover_frames_max``: in which animation frame after the pointer event that happened at worst
   (1 = the very next frame).
+* ``search_ms``: Enter pressed in the word search box → the map's rings replaced and the next
+  frame drawn (a few words and patterns; median and maximum); ``server_rss_mb``: the server's
+  resident memory after all of it.
 
     python benchmarks/app_latency.py --json app_latency.json
     python benchmarks/app_latency.py --sizes 10000 --selections 30 --json small.json
