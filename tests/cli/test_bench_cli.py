@@ -40,13 +40,17 @@ def test_synthetic_benchmark_writes_machine_input_and_run_records(tmp_path, caps
     assert "backend" in out and "speed-up" in out and "unavailable" in out
 
 
-def test_missing_demo_model_says_how_to_train_it(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("RNNPANEL_HOME", str(tmp_path))
-    code = main(["bench", "projection", "--n", "100", "--no-progress"])
+def test_a_missing_model_folder_is_named(tmp_path, capsys):
+    """(Without --model the demo model is used, and trained first when missing, as `rnnpanel serve` does.)"""
+    code = main(["bench", "projection", "--model", str(tmp_path / "nope"), "--n", "100", "--no-progress"])
     _, err = capsys.readouterr()
     assert code == 2
-    assert "no demo model at" in err and "rnnpanel train --dataset rotten_tomatoes --out" in err
-    assert "--source synthetic" in err
+    assert f"no model at {tmp_path / 'nope'}" in err and "--source synthetic" in err
+
+
+def test_plot_suffix_is_checked_before_anything_runs(capsys):
+    assert main(["bench", "projection", "--source", "synthetic", "--n", "100", "--plot", "out.pdf"]) == 2
+    assert "--plot writes .html, .png or .svg" in capsys.readouterr().err
 
 
 @pytest.mark.slow
