@@ -74,8 +74,13 @@ def explore(
 
     prepared = store_states(model, texts, labels, class_names=class_names, tokenizer=tokenizer, vocab=vocab,
                             store=store, progress=progress, **model_options)
-    project_entry(prepared.store_root, prepared.entry_key, method=method, backend=backend,
-                  progress=True if progress else None)
+    bar = _bar(f"{method} map", total=100) if progress else None
+    try:
+        project_entry(prepared.store_root, prepared.entry_key, method=method, backend=backend,
+                      progress=_follow_fraction(bar) if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
     return RnnPanelApp(store_root=prepared.store_root, entry=prepared.entry_key, method=method)
 
 
@@ -114,7 +119,7 @@ def store_states(
                            np.asarray(cuts, dtype=np.int64), np.asarray(kept, dtype=bool))
     names = _class_names(class_names, labels, config)
     label_ids = None if labels is None else _label_ids(labels, names, len(texts))
-    bar = _bar() if progress else None
+    bar = _bar("extracting states", unit="state", unit_scale=True) if progress else None
     try:
         entry, summary = extract_encoded(reader.model_dir, list(texts), encoded, label_ids, names,
                                          store_root=store_root, name=config.dataset or "notebook",
@@ -302,8 +307,8 @@ def _label_ids(labels: Sequence[Any], names: tuple[str, ...], n_texts: int) -> n
     return ids
 
 
-def _bar():
-    """A progress bar for the extraction: a notebook widget when ipywidgets is there, else text."""
+def _bar(desc: str, **options: Any):
+    """A progress bar: a notebook widget when ipywidgets is there, else text (which a notebook shows too)."""
     try:
         import ipywidgets  # noqa: F401
         from tqdm.notebook import tqdm
@@ -311,7 +316,7 @@ def _bar():
         from tqdm import tqdm
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return tqdm(desc="extracting states", unit="state", unit_scale=True, leave=True)
+        return tqdm(desc=desc, leave=True, **options)
 
 
 def _follow(bar) -> Callable[[int, int], None]:
@@ -320,5 +325,16 @@ def _follow(bar) -> Callable[[int, int], None]:
         bar.total = total
         bar.n = done
         bar.refresh()
+
+    return report
+
+
+def _follow_fraction(bar) -> Callable[[float, str], bool]:
+    """A projection's ``callback(fraction, message)`` moving ``bar`` in percent (never asks to stop)."""
+    def report(fraction: float, message: str = "") -> bool:
+        bar.n = round(100 * fraction)
+        bar.set_postfix_str(message[:60], refresh=False)
+        bar.refresh()
+        return False
 
     return report
