@@ -43,7 +43,8 @@ class AutoProjection(BaseEstimator):
 
     Parameters: ``method`` ("tsne", "umap", "pca"); ``backend``; ``candidates`` (None = the
     built-in order for the method); ``params`` (dict of backend parameters, the shared names);
-    ``max_fit`` and ``n_neighbors`` (scale strategy, see :class:`ScaledProjection`);
+    ``max_fit`` and ``n_neighbors`` (scale strategy, see :class:`ScaledProjection`), and
+    ``refine_iter`` (t-SNE iterations of all points after placement; 0 = none);
     ``random_state`` (given to the backend unless ``params`` sets one, and to the sample);
     ``progress`` (given to the backend).
 
@@ -55,13 +56,14 @@ class AutoProjection(BaseEstimator):
 
     def __init__(self, *, method: str = "tsne", backend: str = "auto", candidates: tuple[str, ...] | None = None,
                  params: dict[str, Any] | None = None, max_fit: Any = "auto", n_neighbors: int = 10,
-                 random_state: Any = None, progress: Any = None) -> None:
+                 refine_iter: int = 0, random_state: Any = None, progress: Any = None) -> None:
         self.method = method
         self.backend = backend
         self.candidates = candidates
         self.params = params
         self.max_fit = max_fit
         self.n_neighbors = n_neighbors
+        self.refine_iter = refine_iter
         self.random_state = random_state
         self.progress = progress
 
@@ -111,7 +113,7 @@ class AutoProjection(BaseEstimator):
                 skip(name, f"failed to initialise ({type(exc).__name__}: {exc})", level=logging.WARNING)
                 continue
             scaled = ScaledProjection(estimator, max_fit=self.max_fit, n_neighbors=self.n_neighbors,
-                                      random_state=self.random_state)
+                                      refine_iter=self.refine_iter, random_state=self.random_state)
             try:
                 scaled.fit(data, y, executor=executor)
             except ParameterError:
