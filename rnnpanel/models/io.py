@@ -147,7 +147,7 @@ def save_model(
         _write_json(tmp / CONFIG_FILE, {"format_version": FORMAT_VERSION, **config.to_dict()})
         vocab.save(tmp / VOCAB_FILE)
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-        save_safetensors(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "rnnpanel_format": str(FORMAT_VERSION)})
+        save_safetensors(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})  # one key: safetensors orders several at random, and the file's hash must not change
         if metrics is not None:
             _write_json(tmp / METRICS_FILE, _clean_metrics(metrics))
         _finish_files(tmp)

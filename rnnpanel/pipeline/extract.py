@@ -104,13 +104,13 @@ def extract_to_store(
     cached = find_request(store, request)
     if cached is not None:
         logger.info("cache hit: entry %s", cached.key)
-        return cached, _summary(cached, store, start, cache_hit=True)
+        return cached, summary_of(cached, store, start, cache_hit=True)
 
     entry, reused = _extract(files, dataset, source, request, store, split=split, n=n, seed=seed,
                              device=device, batch_size=batch_size, progress=progress,
                              text_column=text_column, label_column=label_column, cluster=cluster,
                              chunk_states=chunk_states)
-    return entry, _summary(entry, store, start, cache_hit=reused)
+    return entry, summary_of(entry, store, start, cache_hit=reused)
 
 
 def _check_arguments(*, split: str, n: int | None, seed: int, device: str, batch_size: int | None) -> None:
@@ -143,7 +143,7 @@ def model_files(model_dir: str | Path) -> ModelFiles:
     weights = next((directory / f for f in _WEIGHTS_FILES if (directory / f).is_file()), None)
     config, vocab = directory / _CONFIG_FILE, directory / _VOCAB_FILE
     if weights is None or not config.is_file() or not vocab.is_file():
-        _load_model(directory)  # raises the ModelError that names the missing piece and the remedy
+        load_model_at(directory)  # raises the ModelError that names the missing piece and the remedy
         raise ModelError(f"model directory {directory} is incomplete; point --model to a trained model directory")
     return ModelFiles(
         directory=directory,
@@ -210,7 +210,7 @@ def _extract(
 
     read_started = time.perf_counter()
     target = resolve_device(device)
-    loaded = _load_model(files.directory)
+    loaded = load_model_at(files.directory)
     if loaded.weights_sha256 != files.weights_sha256:
         raise ModelError(f"the weights in {files.directory} changed while extracting; run the command again")
     config = loaded.config
@@ -243,19 +243,19 @@ def _extract(
         chunk_states = chunk_rows_for(4 * max(config.state_size, config.n_classes))
     started = time.perf_counter()
     stages: dict[str, float] = {"read_tokenise": started - read_started}
-    with _partial_entry(store, key, config, sample, batch_size=batch_size, chunk_states=chunk_states) as partial:
-        probs, shard_stages = _stream_states(partial, files, sample, device=device, batch_size=batch_size,
+    with partial_entry_for(store, key, config, sample, batch_size=batch_size, chunk_states=chunk_states) as partial:
+        probs, shard_stages = stream_states(partial, files, sample, device=device, batch_size=batch_size,
                                              progress=progress, cluster=cluster, chunk_states=chunk_states)
         seconds = time.perf_counter() - started
         stages.update(shard_stages, shards_wall=seconds)
-        entry = _commit(store, partial, files, loaded, corpus, sample, probs, sequence_ids, source, request,
+        entry = commit_entry(store, partial, files, loaded, corpus, sample, probs, sequence_ids, source, request,
                         split=split, n=n, seed=seed, n_available=len(kept_rows), target=target, cluster=cluster,
                         seconds=seconds, stages=stages)
     logger.info("stored %d states of %d sequences as entry %s", sample.n_tokens, sample.n_sequences, key)
     return entry, False
 
 
-def _commit(store: StateStore, partial, files: ModelFiles, loaded, corpus, sample, probs: np.ndarray,
+def commit_entry(store: StateStore, partial, files: ModelFiles, loaded, corpus, sample, probs: np.ndarray,
             sequence_ids: np.ndarray, source: dict, request: str, *, split: str, n: int | None, seed: int,
             n_available: int, target: Any, cluster: str | None, seconds: float, stages: dict) -> StoredEntry:
     """The per-sequence arrays and attributes that complete the entry; then the entry is committed."""
@@ -317,7 +317,7 @@ def _state_kinds(config) -> tuple[str, ...]:
     return ("h", "c") if config.cell == "lstm" else ("h",)
 
 
-def _partial_entry(store: StateStore, key: str, config, sample, *, batch_size: int | None, chunk_states: int):
+def partial_entry_for(store: StateStore, key: str, config, sample, *, batch_size: int | None, chunk_states: int):
     """The entry's partial folder: every per-state array, empty, one chunk per shard."""
     n_states, width, classes = sample.n_tokens, config.state_size, config.n_classes
     layout = {"token_ids": ((n_states,), "int32"), "ep": ((n_states, classes), "float32")}
@@ -328,7 +328,7 @@ def _partial_entry(store: StateStore, key: str, config, sample, *, batch_size: i
     return store.partial_entry(key, layout, chunk_rows=chunk_states, plan=plan)
 
 
-def _stream_states(partial, files: ModelFiles, sample, *, device: str, batch_size: int | None, progress: Any,
+def stream_states(partial, files: ModelFiles, sample, *, device: str, batch_size: int | None, progress: Any,
                    cluster: str | None, chunk_states: int) -> tuple[np.ndarray, dict[str, float]]:
     """Extract every shard not yet written into the partial entry; return the model's
     probabilities per sequence, read back from the shards' results, and the seconds spent
@@ -403,7 +403,7 @@ def _check_classes(config, corpus, dataset: str, directory: Path) -> None:
         )
 
 
-def _summary(entry: StoredEntry, store: StateStore, start: float, *, cache_hit: bool) -> dict[str, Any]:
+def summary_of(entry: StoredEntry, store: StateStore, start: float, *, cache_hit: bool) -> dict[str, Any]:
     attrs = entry.attrs
     return {
         "n_sequences": int(attrs["n_sequences"]),
@@ -434,7 +434,7 @@ def _progress_bar(progress: Any, *, total: int):
 
 def _reporter(progress: Any, bar: Any, *, total: int) -> Callable[[int], None]:
     """``report(states_just_done)`` for a tqdm bar (ours or the caller's) or a ``callback(done, total)``."""
-    target = bar if bar is not None else (progress if progress not in (True, False, None) else None)
+    target = bar if bar is not None else (None if progress is True or progress is False or progress is None else progress)
     if target is None:
         return lambda advanced: None
     if hasattr(target, "update"):
@@ -452,7 +452,7 @@ def _reporter(progress: Any, bar: Any, *, total: int) -> Callable[[int], None]:
     raise TypeError(f"progress must be True, False, a callable(done, total) or a tqdm bar; got {type(progress).__name__}")
 
 
-def _load_model(directory: Path):
+def load_model_at(directory: Path):
     from rnnpanel.models import load_model
 
     return load_model(directory, device="cpu")

@@ -55,7 +55,7 @@ def extract_encoded(
               "labels": None if labels is None else np.asarray(labels, dtype=np.int64),
               "class_names": list(class_names)}
     request = content_key("memory-request", weights=files.weights_sha256, vocab=files.vocab_sha256, source=source)
-    loaded = _extract._load_model(files.directory)
+    loaded = _extract.load_model_at(files.directory)
     config = loaded.config
     key = entry_key(weights_sha256=files.weights_sha256,
                     dataset=content_key("sequence-source", dataset=source, vocab=files.vocab_sha256),
@@ -63,16 +63,16 @@ def extract_encoded(
                     truncation=config.truncation)
     if store.has_entry(key):
         entry = store.open_entry(key)
-        return entry, _extract._summary(entry, store, start, cache_hit=True)
+        return entry, _extract.summary_of(entry, store, start, cache_hit=True)
 
     from rnnpanel.compute.device import resolve_device
 
     target = resolve_device(device)
     chunk_states = chunk_rows_for(4 * max(config.state_size, config.n_classes))
     started = time.perf_counter()
-    with _extract._partial_entry(store, key, config, encoded, batch_size=batch_size,
+    with _extract.partial_entry_for(store, key, config, encoded, batch_size=batch_size,
                                  chunk_states=chunk_states) as partial:
-        probs, stages = _extract._stream_states(partial, files, encoded, device=device, batch_size=batch_size,
+        probs, stages = _extract.stream_states(partial, files, encoded, device=device, batch_size=batch_size,
                                                 progress=progress, cluster=None, chunk_states=chunk_states)
         if labels is None:  # the model's own answer stands in for the truth
             labels = np.zeros(len(encoded.kept), dtype=np.int64)
@@ -81,8 +81,8 @@ def extract_encoded(
                         test=Split(tuple(texts), np.asarray(labels, dtype=np.int64)),
                         provenance={"source": "in memory"})
         seconds = time.perf_counter() - started
-        entry = _extract._commit(store, partial, files, loaded, corpus, encoded, probs, sequence_ids,
+        entry = _extract.commit_entry(store, partial, files, loaded, corpus, encoded, probs, sequence_ids,
                                  {"in_memory": name}, request, split="test", n=None, seed=0,
                                  n_available=len(sequence_ids), target=target, cluster=None, seconds=seconds,
                                  stages={**stages, "shards_wall": seconds})
-    return entry, _extract._summary(entry, store, start, cache_hit=False)
+    return entry, _extract.summary_of(entry, store, start, cache_hit=False)

@@ -97,6 +97,16 @@ def test_save_replaces_an_existing_model(tmp_path, tiny_vocab):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
 
+def test_saving_the_same_model_twice_gives_the_same_weights_hash(tmp_path, tiny_vocab):
+    """The weights hash keys the store: a re-saved model must hit the entries of its first save."""
+    model = small_model(tiny_vocab)
+    hashes = set()
+    for i in range(6):
+        save_model(tmp_path / f"m{i}", model, tiny_vocab)
+        hashes.add(load_model(tmp_path / f"m{i}").weights_sha256)
+    assert len(hashes) == 1
+
+
 def test_failed_save_keeps_the_previous_model_and_leaves_nothing(tmp_path, tiny_vocab):
     model = small_model(tiny_vocab)
     save_model(tmp_path / "m", model, tiny_vocab, metrics={"run": 1})
