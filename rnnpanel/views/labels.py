@@ -6,9 +6,9 @@ import numpy as np
 
 DEFAULT_DISTANCE_THRESHOLD = 0.40
 DEFAULT_EP_THRESHOLD = 0.30
-#: Two labels closer than this share of the map's width and height would overlap (an 11 px word
-#: on a map about 500 px wide): of such a pair only the more telling one is kept.
-LABEL_GAP = (0.08, 0.035)
+#: How labels are sized on the map: an 11 px font (about 6.5 px a character plus padding) and a
+#: map frame of about :data:`MAP_PIXELS` across its larger extent (it keeps equal aspect).
+CHAR_PIXELS, LABEL_PADDING, LABEL_HEIGHT, MAP_PIXELS = 6.5, 8.0, 15.0, 400.0
 
 
 def labelled_steps(step_distance: np.ndarray, ep: np.ndarray, *, distance_threshold: float,
@@ -42,17 +42,21 @@ def label_strength(step_distance: np.ndarray, ep: np.ndarray) -> np.ndarray:
     return incoming + change
 
 
-def spread_labels(xy: np.ndarray, steps: np.ndarray, strength: np.ndarray, span: tuple[float, float],
-                  gap: tuple[float, float] = LABEL_GAP) -> np.ndarray:
+def spread_labels(xy: np.ndarray, steps: np.ndarray, strength: np.ndarray, words: np.ndarray,
+                  span: tuple[float, float]) -> np.ndarray:
     """The ``steps`` (sorted) whose labels do not pile up: where a trajectory folds back on itself
     the labels at about the same place would overlap, so, strongest first, a label is kept only if
-    no kept one lies within ``gap`` (shares of the map's ``span``, width and height)."""
+    its box (``words[t]`` at the font's size, on a map whose larger extent ``span`` is about
+    :data:`MAP_PIXELS` across) overlaps no kept one."""
     if len(steps) < 2:
         return steps
-    gx, gy = gap[0] * max(span[0], 1e-12), gap[1] * max(span[1], 1e-12)
+    unit = max(max(span), 1e-12) / MAP_PIXELS                     # data units per pixel
+    width = {int(t): (CHAR_PIXELS * len(str(words[t])) + LABEL_PADDING) * unit for t in steps}
+    height = LABEL_HEIGHT * unit
     kept: list[int] = []
-    for t in steps[np.argsort(-strength[steps], kind="stable")]:
+    for t in (int(t) for t in steps[np.argsort(-strength[steps], kind="stable")]):
         x, y = xy[t]
-        if all(abs(x - xy[u, 0]) >= gx or abs(y - xy[u, 1]) >= gy for u in kept):
-            kept.append(int(t))
+        # labels start right of their point: a box is [x, x + width] × [y, y + height]
+        if all(abs(y - xy[u, 1]) >= height or not (x - width[t] < xy[u, 0] < x + width[u]) for u in kept):
+            kept.append(t)
     return np.sort(np.asarray(kept, dtype=np.int64))

@@ -87,7 +87,7 @@ def label_columns(sample: Sample, s: int, *, distance_threshold: float, ep_thres
     distance, ep, xy = sample.step_distance[sl], sample.ep[sl], sample.xy[sl]
     steps = labelled_steps(distance, ep, distance_threshold=distance_threshold, ep_threshold=ep_threshold,
                            class_flips=class_flips)
-    steps = spread_labels(xy, steps, label_strength(distance, ep), sample.xy_span)
+    steps = spread_labels(xy, steps, label_strength(distance, ep), sample.words[sl], sample.xy_span)
     return {"x": sample.xy[sl, 0][steps], "y": sample.xy[sl, 1][steps],
             "word": [str(w) for w in sample.words[sl][steps]], "t": steps}
 

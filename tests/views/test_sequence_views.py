@@ -104,9 +104,11 @@ def test_overview_tables_count_correctly():
 def test_labels_where_a_trajectory_folds_back_do_not_pile_up():
     from rnnpanel.views.labels import spread_labels
 
-    xy = np.array([[0.0, 0.0], [5.0, 5.0], [0.01, 0.01], [10.0, 0.0], [0.02, 0.0]], dtype=np.float32)
-    steps = np.array([0, 1, 2, 3, 4])
-    strength = np.array([0.1, 0.5, 0.9, 0.2, 0.3])
-    kept = spread_labels(xy, steps, strength, span=(10.0, 10.0))
-    assert list(kept) == [1, 2, 3]        # of the three at the origin only the strongest (t = 2)
-    assert list(spread_labels(xy, steps[:1], strength, span=(10.0, 10.0))) == [0]
+    # a map 400 units across: one unit a pixel; words of 4 letters are 34 px wide, 15 px high
+    xy = np.array([[0, 0], [200, 200], [5, 5], [100, 0], [20, 3], [0, 40]], dtype=np.float32)
+    words = np.array(["good", "film", "dull", "plot", "fine", "cast"], dtype=object)
+    steps = np.arange(6)
+    strength = np.array([0.1, 0.5, 0.9, 0.2, 0.3, 0.05])
+    kept = spread_labels(xy, steps, strength, words, span=(400.0, 300.0))
+    assert list(kept) == [1, 2, 3, 5]     # of the three at the origin only the strongest (t = 2)
+    assert list(spread_labels(xy, steps[:1], strength, words, span=(400.0, 300.0))) == [0]
