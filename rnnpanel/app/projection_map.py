@@ -81,7 +81,7 @@ class ProjectionMap(pn.viewable.Viewer):
         self._raster_map = None
         if rasterised:
             self._raster_map = RasterMap(fig, self.raster, sample.xy, scale_palette(sample.class_names),
-                                         doc=pn.state.curdoc, clicked=self._select_state)
+                                         doc=pn.state.curdoc, clicked=self._select_state, memo=sample.derived)
         else:
             self.points.selected.on_change("indices", self._on_tap)
         self.region = None
@@ -94,12 +94,12 @@ class ProjectionMap(pn.viewable.Viewer):
         if self.figure is None:
             return
         sample, color_by, fade = self.sample, self.color_by, self.fade
-        data = sample.derived(("points", color_by, fade),      # shared by the sessions of a server
-                              lambda: point_columns(sample, color_by=color_by, fade=fade))
+        key = ("points", color_by, fade)
+        data = sample.derived(key, lambda: point_columns(sample, color_by=color_by, fade=fade))   # shared by sessions
         if self._raster_map is None:
             self.points.data = data
         else:
-            self._raster_map.show(data, now=not pn.state.loaded)
+            self._raster_map.show(data, now=not pn.state.loaded, key=key)
         fig = self.figure
         for bar in [r for r in fig.right if isinstance(r, ColorBar)]:
             fig.right.remove(bar)
