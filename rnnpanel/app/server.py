@@ -66,7 +66,8 @@ def check_origins(address: str | None, port: int, origins: list[str] | None) -> 
         raise RnnpanelError(
             f"serving on {address} lets other machines connect, but Bokeh refuses their browsers' websocket "
             f"unless their origin is allowed: add --allow-websocket-origin HOST:{port} (the host name they "
-            f"type, e.g. {socket.gethostname()}:{port}; repeat it for several), or serve on 127.0.0.1")
+            f"type, e.g. {socket.gethostname()}:{port}; repeat it for several; `panel serve apps/` takes the same "
+            "option), or serve on 127.0.0.1")
 
 
 def serve(store_root: str | Path, *, port: int = 5006, address: str | None = None, show: bool = True,
