@@ -16,6 +16,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, help="state store to show (default: $RNNPANEL_HOME/store)")
     p.add_argument("--port", type=int, default=5006, help="port (default 5006)")
     p.add_argument("--address", default=None, help="address to listen on (default: all)")
+    p.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",
+                   help="a host (and port) browsers may reach the app from; repeat for several. Needed when "
+                        "serving on a non-local --address, so that other sites cannot drive a session")
     p.add_argument("--show", dest="show", action="store_true", default=True, help="open a browser (default)")
     p.add_argument("--no-show", dest="show", action="store_false", help="do not open a browser")
     p.add_argument("--no-demo", dest="demo", action="store_false", help="serve the store as it is")
@@ -26,14 +29,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnpanel.app.server import serve
+    from rnnpanel.app.server import check_origins, serve
     from rnnpanel.pipeline.demo import ensure_demo
 
     if args.raster_above is not None and args.raster_above < 0:
         raise RnnpanelError(f"--raster-above must be 0 or more states, got {args.raster_above}")
+    check_origins(args.address, args.port, args.allow_websocket_origin)  # before any long preparation
     store = args.store or paths.default_store()
     if args.demo:
         ensure_demo(store, progress=True)
     print(f"rnnpanel: serving http://localhost:{args.port}/apps (Ctrl+C to stop)", flush=True)
-    serve(store, port=args.port, address=args.address, show=args.show, raster_above=args.raster_above)
+    serve(store, port=args.port, address=args.address, show=args.show, raster_above=args.raster_above,
+          allow_websocket_origin=args.allow_websocket_origin)
     return 0

@@ -94,10 +94,10 @@ def _drawn(html: str | Path, viewport: dict[str, int]) -> Iterator[Any]:
 
 def screenshot(html: Path, png: Path) -> Path:
     """A PNG of a saved Bokeh/HoloViews page, drawn by headless Chromium through Playwright."""
-    with _drawn(html, {"width": 900, "height": 540}) as page:
+    with _drawn(html, {"width": 1000, "height": 560}) as page:
         page.wait_for_selector(".bk-Canvas, .bk-canvas, canvas", timeout=20_000)
         page.wait_for_timeout(500)
-        page.screenshot(path=str(png))
+        page.screenshot(path=str(png), full_page=True)
     return png
 
 

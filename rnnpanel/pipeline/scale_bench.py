@@ -221,12 +221,16 @@ def plot(records: list[dict[str, Any]], out_stem: Path) -> list[Path]:
     peer = next((r for r in records if r.get("record") == "peer"), None)
     if peer:
         curves.append(hv.Scatter([(peer["n_states"], peer["wall_s"])], "states", "seconds",
-                                 label="peer: openTSNE defaults").opts(size=12, marker="diamond"))
+                                 label=f"peer: openTSNE defaults, {peer['n_states']:,} states").opts(
+                                     size=14, marker="diamond", color="black"))
+    from bokeh.models import NumeralTickFormatter
+
     figure = hv.Overlay(curves).opts(
-        hv.opts.Curve(logx=True, logy=True, width=760, height=460, line_width=2),
+        hv.opts.Curve(logx=True, logy=True, line_width=2),
         hv.opts.Scatter(logx=True, logy=True, size=7),
-        hv.opts.Overlay(title="rnnpanel at corpus scale: seconds against states", legend_position="top_left",
-                        logx=True, logy=True, width=760, height=460))
+        hv.opts.Overlay(title="rnnpanel at corpus scale: seconds against states (log-log)", legend_position="right",
+                        logx=True, logy=True, width=880, height=440, padding=0.08, toolbar=None,
+                        xformatter=NumeralTickFormatter(format="0.0a"), yformatter=NumeralTickFormatter(format="0")))
     from rnnpanel.pipeline.figures import save_figure
 
     return save_figure(figure, out_stem.with_suffix(".png"), title="rnnpanel scale benchmark")

@@ -9,6 +9,7 @@ column per class, named ``P(class)``.
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -103,7 +104,13 @@ def map_html(sample: Sample, **options) -> str:
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
 
-    return file_html(map_figure(sample, **options), INLINE, f"rnnpanel map · {sample.name}")
+    page = file_html(map_figure(sample, **options), INLINE, f"rnnpanel map · {sample.name}")
+    # Once a Panel extension is loaded in this process, Bokeh's resources also list its scripts by
+    # server-relative paths: a page opened from a file cannot load them, and the map needs none.
+    return _SERVER_SCRIPT.sub("", page)
+
+
+_SERVER_SCRIPT = re.compile(r'<script[^>]*\ssrc="static/[^"]*"[^>]*>\s*</script>\s*')
 
 
 def _mask(n: int, rows: np.ndarray) -> np.ndarray:
