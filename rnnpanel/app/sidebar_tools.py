@@ -53,7 +53,8 @@ class WordSearch(pn.viewable.Viewer):
 
 
 class Downloads(pn.viewable.Viewer):
-    """The shown sequence as CSV; every state of the map, or only the found ones, as Parquet."""
+    """The shown sequence as CSV; every state of the map, or only the found ones, as Parquet; the
+    map itself as one HTML page to send to a colleague (opens offline, hover shows word and sequence)."""
 
     sample = param.ClassSelector(class_=Sample, default=None, doc="The map's states.")
     shown = param.ClassSelector(class_=Shown, default=Shown(), allow_refs=True, doc="The sequence exported.")
@@ -72,9 +73,18 @@ class Downloads(pn.viewable.Viewer):
             return table_bytes(pd.DataFrame(), "parquet")
         return table_bytes(states_table(self.sample, self.found), "parquet")
 
+    def map_page(self) -> io.BytesIO:
+        if self.sample is None:
+            return io.BytesIO(b"")
+        from rnnpanel.views.export import map_html
+
+        return io.BytesIO(map_html(self.sample).encode("utf-8"))
+
     def __panel__(self) -> pn.viewable.Viewable:
-        return labelled("Export", pn.Row(
+        return labelled("Export", pn.Column(pn.Row(
             pn.widgets.FileDownload(callback=self.sequence_csv, filename="sequence.csv",
                                     label="Sequence (CSV)", width=118),
             pn.widgets.FileDownload(callback=self.states_parquet, filename="states.parquet",
-                                    label="Map (Parquet)", width=118)))
+                                    label="Map (Parquet)", width=118)),
+            pn.widgets.FileDownload(callback=self.map_page, filename="map.html",
+                                    label="Map (HTML page)", width=242)))

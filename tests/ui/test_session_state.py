@@ -155,6 +155,8 @@ def test_word_search_rings_every_matching_state_and_export_writes_what_is_shown(
     assert list(frame["word"].astype(str)) == [str(w) for w in app.sample.words[rows]]
     app.search = "zzzz-no-such-word"
     assert "no state" in app.word_search.status.object
+    page = app.downloads.map_page().getvalue().decode()
+    assert page.startswith("<!DOCTYPE html>") and 'src="static/' not in page and "Bokeh" in page
 
 
 def test_units_and_neighbours_tabs_follow_the_shown_sequence_and_hovered_word(small_store):
