@@ -102,12 +102,14 @@ class StoredEntry:
 
     def load(self, name: str) -> np.ndarray:
         """Load one whole array into memory."""
+        array = self.array(name)
         try:
-            return np.asarray(self._group[name][...])
-        except KeyError:
+            return np.asarray(array[...])
+        except Exception as exc:  # a damaged chunk fails in the codec, with its own error types
             raise StoreError(
-                f"store entry {self.key} has no array {name!r}; it has {', '.join(self.array_names)}"
-            ) from None
+                f"store entry {self.key} cannot read its array {name!r} ({type(exc).__name__}: {exc}); "
+                "delete the entry and extract it again"
+            ) from exc
 
     @property
     def state_choices(self) -> list[str]:

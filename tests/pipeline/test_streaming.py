@@ -177,3 +177,12 @@ def test_extraction_memory_stays_flat_while_the_entry_grows(tmp_path):
     large_rss, large_size = peak_rss_of_extract(model_dir, csv, tmp_path / "large", 2000)
     assert large_size - small_size > 150  # MB more states written
     assert large_rss - small_rss < 0.2 * (large_size - small_size), (small_rss, large_rss, small_size, large_size)
+
+
+def test_a_damaged_chunk_is_a_store_error_that_names_the_remedy(source, tmp_path):
+    csv, model_dir = source
+    entry, _ = extract(model_dir, csv, tmp_path)
+    chunk = next(p for p in (entry.path / "ep" / "c").rglob("*") if p.is_file())
+    chunk.write_bytes(b"not a zstd frame")
+    with pytest.raises(StoreError, match="cannot read its array 'ep'.*extract it again"):
+        StateStore(tmp_path).open_entry(entry.key).load("ep")
