@@ -30,9 +30,9 @@ def add_scale_parser(sub: Any) -> argparse.ArgumentParser:
     q.add_argument("--dataset", default="newsgroups20", help="a registered corpus (default: newsgroups20)")
     q.add_argument("--model", default=None, help="model folder (default: the demo model of --dataset, trained if missing)")
     q.add_argument("--peer", type=int, default=200_000, help="states the openTSNE peer fits (0: skip; default 200000)")
-    q.add_argument("--quality-fit", type=int, default=50_000,
+    q.add_argument("--quality-fit", type=int, default=None,
                    help="states fitted (the rest placed) in the comparison with a full fit of the --peer states "
-                        "(0: skip; default 50000)")
+                        "(0: skip; default: a tenth of --peer, about the share a whole-corpus map fits)")
     q.add_argument("--work", default=None, help="folder for the stores (default: a temporary folder)")
     q.add_argument("--json", default=None, help="write the records to this JSON file")
     q.add_argument("--plot", default=None, metavar="STEM", help="write STEM.html and STEM.png (seconds against states)")
@@ -52,12 +52,13 @@ def run_scale(args: argparse.Namespace) -> int:
 
     for cluster in clusters:
         check_cluster(cluster)
+    quality_fit = _quality_fit(args)
     model_dir = Path(args.model) if args.model else _demo_model(args.dataset)
     with tempfile.TemporaryDirectory(prefix="rnnpanel-scale-") as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         records = benchmark_scale(model_dir=model_dir, dataset=args.dataset, sizes=args.sizes, clusters=clusters,
-                                  work=work, peer=args.peer or None, quality_fit=_quality_fit(args),
+                                  work=work, peer=args.peer or None, quality_fit=quality_fit,
                                   on_record=lambda r: print(json.dumps(r, default=float), flush=True))
     print("\n".join(summary_rows(records)))
     if args.json:
@@ -69,7 +70,14 @@ def run_scale(args: argparse.Namespace) -> int:
 
 
 def _quality_fit(args: argparse.Namespace) -> int | None:
-    return None if args.quality_fit == 0 else args.quality_fit
+    from rnnpanel.errors import DataError
+
+    if args.quality_fit == 0 or not args.peer:
+        return None
+    n_fit = args.peer // 10 if args.quality_fit is None else args.quality_fit
+    if not 2 <= n_fit < args.peer:
+        raise DataError(f"--quality-fit must lie between 2 and --peer ({args.peer}) states, got {n_fit}")
+    return n_fit
 
 
 def _demo_model(dataset: str) -> Path:
