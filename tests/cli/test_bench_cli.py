@@ -54,13 +54,9 @@ def test_plot_suffix_is_checked_before_anything_runs(capsys):
 
 
 @pytest.mark.slow
-def test_demo_source_projects_real_hidden_states(tmp_path, shared_home, capsys):
+def test_demo_source_projects_real_hidden_states(tmp_path, quick_rt_model, capsys):
     """A real model trained briefly on the real Rotten Tomatoes corpus, its real states benchmarked."""
-    from rnnpanel.models.training import TrainingRecipe
-    from rnnpanel.pipeline.demo import DemoSpec, ensure_demo_model
-
-    spec = DemoSpec("rotten_tomatoes", n=50, recipe=TrainingRecipe(max_epochs=1, val_fraction=0.0), max_train=400)
-    model_dir = ensure_demo_model(spec, tmp_path / "models", progress=False)
+    model_dir = quick_rt_model
     out_file = tmp_path / "demo.json"
     code = main(["bench", "projection", "--source", "demo", "--model", str(model_dir), "--n", "400", "--backends",
                  "auto", "sklearn", "--json", str(out_file), "--no-progress"])

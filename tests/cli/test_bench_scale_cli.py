@@ -19,12 +19,8 @@ def test_bad_sizes_and_quality_fit_are_refused_before_anything_runs(capsys):
 
 
 @pytest.mark.slow
-def test_small_run_records_every_stage_in_one_process_and_on_a_cluster(tmp_path, shared_home, capsys):
-    from rnnpanel.models.training import TrainingRecipe
-    from rnnpanel.pipeline.demo import DemoSpec, ensure_demo_model
-
-    spec = DemoSpec("rotten_tomatoes", n=50, recipe=TrainingRecipe(max_epochs=1, val_fraction=0.0), max_train=400)
-    model_dir = ensure_demo_model(spec, tmp_path / "models", progress=False)
+def test_small_run_records_every_stage_in_one_process_and_on_a_cluster(tmp_path, quick_rt_model, capsys):
+    model_dir = quick_rt_model
     out = tmp_path / "scale.json"
     code = main(["bench", "scale", "--dataset", "rotten_tomatoes", "--model", str(model_dir), "--sizes", "1500",
                  "--clusters", "none", "local:2", "--peer", "600", "--work", str(tmp_path / "work"),
