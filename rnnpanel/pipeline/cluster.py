@@ -1,7 +1,8 @@
 """``--cluster``: where shards run. Dask's own ``Client`` and clusters; nothing home-made.
 
 * ``local`` / ``local:N`` — a ``dask.distributed.LocalCluster`` of N worker processes (default:
-  one per core), one thread each, on the loopback interface, started and stopped with the run;
+  one per core), one thread each, on the loopback interface (its dashboard on a free port), started
+  and stopped with the run;
 * ``local-cuda`` — ``dask_cuda.LocalCUDACluster``: one worker per visible GPU (gpu/README.md);
 * ``tcp://HOST:PORT`` (or ``tls://``, ``ucx://``) — a running ``dask-scheduler`` and its workers,
   which must see the same store path (a shared filesystem).
@@ -45,17 +46,19 @@ def dask_client(spec: str) -> Iterator[Any]:
         from distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise DataError(f"--cluster needs dask.distributed ({exc}); pip install 'dask[distributed]'") from None
+    if not log.isEnabledFor(logging.INFO):  # Dask's scheduler logs every connection at INFO in this process
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     match = _LOCAL.match(spec)
     if match:
         workers = int(match.group(1) or os.cpu_count() or 1)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None, silence_logs=logging.WARNING)
+                               host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.WARNING)
     elif spec == "local-cuda":
         try:
             from dask_cuda import LocalCUDACluster
         except ImportError as exc:
             raise DataError(f"--cluster local-cuda needs dask-cuda ({exc}); install gpu/requirements-cuda*.txt") from None
-        cluster = LocalCUDACluster(dashboard_address=None)
+        cluster = LocalCUDACluster(dashboard_address="127.0.0.1:0")
     else:
         cluster = None
     try:
