@@ -51,61 +51,21 @@ import logging
 import os
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 1400, "height": 900}
-
-# Names the app gives its Bokeh models (see rnnpanel/app/session.py and rnnpanel/views/).
-POINTS_SOURCE = "points_src"
-RASTER_SOURCE = "raster_src"
-MODES = {"auto": None, "glyphs": 10**12, "raster": 0}   # value of $RNNPANEL_RASTER_ABOVE
-PROJECTION_FIGURE = "projection"
-SELECTION_SOURCES = ("states_src", "heatmap_src", "distances_src")
-TEXT_WORDS = "text_words"
-TEXT_FIGURE = "text_view"
-HOVER_SOURCE = "hover_state"
+from appbench import (CHROMIUM_ARGS, HOVER_ARM_JS, HOVER_SOURCE, MODES, POINTS_SOURCE, PROJECTION_FIGURE,
+                      RASTER_SOURCE, READY_JS, REPO, SELECT_JS, SELECTION_SOURCES, TEXT_FIGURE, TEXT_WORDS,
+                      VIEWPORT, WORD_XY_JS, free_port, percentile, rss_mb, start_server, stop_server)
 
 log = logging.getLogger("app_latency")
 
 # --- page-side probes (all timing is done with the page's own clock) -----------------------------
-
-READY_JS = """
-([pointsName, rasterName, figName, n, timeout]) => new Promise((resolve) => {
-  const give_up = performance.now() + timeout;
-  let drawn_as = null;
-  function ready() {
-    if (!(window.Bokeh && Bokeh.documents.length)) return false;
-    const doc = Bokeh.documents[0];
-    if (!doc.is_idle) return false;
-    if (document.documentElement.dataset.rnnpanelKeys !== 'ready') return false;  // arrow keys work
-    const pts = doc.get_model_by_name(pointsName), raster = doc.get_model_by_name(rasterName);
-    const glyphs = pts && pts.data.x && pts.data.x.length === n;
-    const image = raster && raster.data.image && raster.data.image.length === 1;
-    if (!(glyphs || image)) return false;
-    drawn_as = glyphs ? 'glyphs' : 'raster';
-    const fig = doc.get_model_by_name(figName);
-    const view = fig && doc.views_manager.find_one(fig);
-    return Boolean(view && view.has_finished());
-  }
-  function poll() {
-    if (ready()) { resolve({ms: performance.now(), drawn_as: drawn_as}); return; }
-    if (performance.now() > give_up) { resolve(null); return; }
-    requestAnimationFrame(poll);
-  }
-  poll();
-})
-"""
 
 COMPLETE_JS = """
 ([timeout]) => new Promise((resolve) => {
@@ -123,70 +83,6 @@ COMPLETE_JS = """
   }
   poll();
 })
-"""
-
-SELECT_JS = """
-([names, timeout]) => new Promise((resolve) => {
-  const doc = Bokeh.documents[0];
-  const sources = names.map((n) => doc.get_model_by_name(n));
-  const before = sources.map((s) => s.data);
-  const give_up = performance.now() + timeout;
-  const t0 = performance.now();
-  document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowDown', bubbles: true, composed: true}));
-  function updated() {
-    // every view's source replaced; the distance bars stay empty for a one-word sequence
-    const states = sources[0].data;
-    const n = states.t ? states.t.length : 0;
-    return sources.every((s, i) => s.data !== before[i] || (i === 2 && n < 2 && sources[0].data !== before[0]));
-  }
-  function poll() {
-    if (updated()) {
-      requestAnimationFrame(() => resolve({ms: performance.now() - t0, n: sources[0].data.t.length}));
-      return;
-    }
-    if (performance.now() > give_up) { resolve(null); return; }
-    requestAnimationFrame(poll);
-  }
-  poll();
-})
-"""
-
-WORD_XY_JS = """
-([figName, rendererName, i]) => {
-  const doc = Bokeh.documents[0];
-  const fig = doc.get_model_by_name(figName), r = doc.get_model_by_name(rendererName);
-  const view = doc.views_manager.find_one(fig);
-  const rv = [...view.all_renderer_views].find((x) => x.model === r);
-  const data = r.data_source.data;
-  const rect = view.canvas_view.el.getBoundingClientRect();
-  return [rect.left + rv.coordinates.x_scale.compute(data.wx[i]),
-          rect.top + rv.coordinates.y_scale.compute(data.wy[i]), data.t.length];
-}
-"""
-
-HOVER_ARM_JS = """
-([hoverName, step, timeout]) => {
-  const doc = Bokeh.documents[0];
-  const hover = doc.get_model_by_name(hoverName);
-  window.__hover_ms = new Promise((resolve) => {
-    let t0 = null, frames = 0;
-    const give_up = performance.now() + timeout;
-    document.addEventListener('pointermove', (e) => { if (t0 === null) t0 = e.timeStamp; }, {capture: true, once: true});
-    function poll() {
-      if (t0 !== null) frames += 1;  // animation frames since the pointer moved, this one included
-      const t = hover.data.t;
-      if (t0 !== null && t && t.length && Math.round(t[0]) === step) {
-        // the highlight is painted in this frame (Bokeh paints in an animation frame requested
-        // by the hover callback); the next frame starts once it is on screen
-        requestAnimationFrame(() => resolve({ms: performance.now() - t0, frames: frames}));
-        return;
-      }
-      if (performance.now() > give_up) { resolve(null); return; }
-      requestAnimationFrame(poll);
-    }
-    poll();
-  });
-}
 """
 
 SEARCH_ARM_JS = """
@@ -295,14 +191,6 @@ def _timed(fn, repeat: int = 1) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def _rss_mb(pid: int | str = "self") -> float:
-    """Resident memory of a process (Linux), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def lasso_around(xy: np.ndarray, n: int) -> dict:
     """A lasso (octagon) around the ``n`` states nearest the map's densest point's neighbourhood."""
     centre = np.median(xy, axis=0)
@@ -324,10 +212,10 @@ def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100
     from rnnpanel.pipeline.word_index import word_index
 
     pn.extension("tabulator")
-    record: dict = {"rss_start_mb": _rss_mb()}
+    record: dict = {"rss_start_mb": rss_mb()}
     record["session_build_ms"], app = _timed(lambda: RnnPanelApp(store_root=store, entry=entry_key, method=method))
     sample = app.sample
-    record["rss_after_session_mb"] = _rss_mb()
+    record["rss_after_session_mb"] = rss_mb()
     record["word_index_build_ms"], _ = _timed(lambda: word_index(sample))
     searches = {}
     for query in SEARCHES:
@@ -369,7 +257,7 @@ def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100
     layer, state = sample.layer, sample.state
     record["neighbour_index_build_s"] = _timed(
         lambda: neighbour_index(store, entry_key, layer=layer, state=state))[0] / 1000
-    record["rss_after_neighbour_index_mb"] = _rss_mb()
+    record["rss_after_neighbour_index_mb"] = rss_mb()
     app.tabs.tabs.active = TABS.index("Neighbours")
 
     def neighbours(t=[0]):
@@ -380,7 +268,7 @@ def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100
     record["neighbours_ms"], _ = _timed(neighbours, max(repeat, 10))
     app.tabs.tabs.active = TABS.index("Region")
     app.tabs.tabs.active = TABS.index("Dataset overview")
-    record["rss_every_tab_used_mb"] = _rss_mb()
+    record["rss_every_tab_used_mb"] = rss_mb()
     record["rss_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return record
 
@@ -395,46 +283,6 @@ def run_server_side(store: Path, entry: dict) -> dict:
 
 
 # --- the server and the browser ------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(store: Path, port: int, raster_above: int | None = None) -> subprocess.Popen:
-    """`panel serve apps/` over ``store``, as a user starts it; returns once /apps answers."""
-    env = {**os.environ, "RNNPANEL_STORE": str(store)}
-    env.pop("RNNPANEL_RASTER_ABOVE", None)
-    if raster_above is not None:
-        env["RNNPANEL_RASTER_ABOVE"] = str(raster_above)
-    cmd = [sys.executable, "-m", "panel", "serve", str(REPO / "apps"), "--port", str(port),
-           "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 600  # on_server_loaded warms the cache first
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"panel serve exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/apps", timeout=60).status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise SystemExit("panel serve did not answer within 10 minutes")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=float), q))
-
 
 def measure(browser, url: str, n_states: int, *, loads: int, selections: int, hovers: int,
             timeout_ms: float) -> dict:
@@ -578,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                     record = measure(browser, f"http://127.0.0.1:{port}/apps", entry["n_states"],
                                      loads=args.loads, selections=args.selections, hovers=args.hovers,
                                      timeout_ms=5000)
-                    record["server_rss_mb"] = _rss_mb(server.pid)
+                    record["server_rss_mb"] = rss_mb(server.pid)
                 finally:
                     stop_server(server)
                 if args.store:
