@@ -15,7 +15,7 @@ from rnnpanel.app.shown import Shown
 from rnnpanel.app.widgets import labelled, notify
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.pipeline.word_index import word_index
-from rnnpanel.views.export import sequence_table, states_table, table_bytes
+from rnnpanel.views.export import MAP_PLOTS, SEQUENCE_PLOTS, sequence_table, states_table, svg_download_js, table_bytes
 from rnnpanel.views.search import matching_states
 
 
@@ -54,12 +54,25 @@ class WordSearch(pn.viewable.Viewer):
 
 class Downloads(pn.viewable.Viewer):
     """The shown sequence as CSV; every state of the map, or only the found ones, as Parquet; the
-    map itself as one HTML page to send to a colleague (opens offline, hover shows word and sequence)."""
+    map itself as one HTML page to send to a colleague (opens offline, hover shows word and sequence);
+    the map and the sequence views as SVG, made by the browser from what it draws."""
 
     sample = param.ClassSelector(class_=Sample, default=None, doc="The map's states.")
     shown = param.ClassSelector(class_=Shown, default=Shown(), allow_refs=True, doc="The sequence exported.")
     found = param.Array(default=None, allow_None=True, allow_refs=True,
                         doc="(N,) bool: export only these states of the map; None: all of them.")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self._svg = {name: pn.widgets.Button(label=f"{label} (SVG)", width=118)
+                     for name, label in (("map", "Map"), ("sequence", "Sequence"))}
+        self._svg["map"].js_on_click(code=svg_download_js(MAP_PLOTS, "map.svg"))
+        self._svg["sequence"].js_on_click(code=svg_download_js(SEQUENCE_PLOTS, "sequence.svg"))
+        self._sequence_present()
+
+    @param.depends("shown", watch=True)
+    def _sequence_present(self) -> None:
+        self._svg["sequence"].disabled = not self.shown.present
 
     def sequence_csv(self) -> io.BytesIO:
         shown = self.shown
@@ -87,4 +100,5 @@ class Downloads(pn.viewable.Viewer):
             pn.widgets.FileDownload(callback=self.states_parquet, filename="states.parquet",
                                     label="Map (Parquet)", width=118)),
             pn.widgets.FileDownload(callback=self.map_page, filename="map.html",
-                                    label="Map (HTML page)", width=242)))
+                                    label="Map (HTML page)", width=242),
+            pn.Row(self._svg["map"], self._svg["sequence"])))
