@@ -48,12 +48,7 @@ class StateDetails(param.Parameterized):
         self.units = pn.Column(pn.pane.HTML(HINT.format("Select a sequence (or type a text) to see its units "
                                                         "over time.")),
                                sizing_mode="stretch_width")
-        self._neighbour_title = pn.pane.HTML("", sizing_mode="stretch_width")
-        self._neighbour_table = pn.widgets.Tabulator(
-            None, disabled=True, show_index=False, selectable=1, sizing_mode="stretch_width", height=330,
-            hidden_columns=["row"], formatters={"words": {"type": "plaintext"}, "sequence": {"type": "plaintext"}},
-            widths={"words": 420})
-        self._neighbour_table.param.watch(self._on_neighbour, "selection")
+        self._neighbour_title = self._neighbour_table = None     # made when first drawn (most sessions never do)
         self.neighbours = pn.Column(
             pn.pane.HTML(HINT.format("Select a sequence (or type a text); hover one of its words to choose the state.")),
             sizing_mode="stretch_width")
@@ -113,6 +108,13 @@ class StateDetails(param.Parameterized):
         query = self._vectors[t] if live else rows.start + t
         idx, dist = nearest_states(root, entry, query, layer=layer, state=state, k=N_NEIGHBOURS)
         where = "the live input" if live else f"sequence {int(sample.sequence_ids[s])}"
+        if self._neighbour_table is None:
+            self._neighbour_title = pn.pane.HTML("", sizing_mode="stretch_width")
+            self._neighbour_table = pn.widgets.Tabulator(
+                None, disabled=True, show_index=False, selectable=1, sizing_mode="stretch_width", height=330,
+                hidden_columns=["row"], formatters={"words": {"type": "plaintext"}, "sequence": {"type": "plaintext"}},
+                widths={"words": 420})
+            self._neighbour_table.param.watch(self._on_neighbour, "selection")
         self._neighbour_title.object = (
             f"Nearest {len(idx)} stored states to <b>{html.escape(str(sample.words[rows.start + t]))}</b> (t = {t} of "
             f"{where}) in the original space, layer {layer} {html.escape(state)}; "

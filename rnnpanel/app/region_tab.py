@@ -22,16 +22,22 @@ class RegionPanel:
 
     def __init__(self, clear: Callable[[], None]) -> None:
         self._status = pn.pane.HTML(HINT, sizing_mode="stretch_width")
-        self._words = pn.widgets.Tabulator(None, disabled=True, show_index=False, height=300, width=520,
-                                           formatters={"word": {"type": "plaintext"}}, visible=False)
-        self._clear = pn.widgets.Button(name="Clear region", visible=False, width=120)
-        self._clear.on_click(lambda _e: clear())
-        self.panel = pn.Column(pn.Row(self._status, self._clear), self._words, sizing_mode="stretch_width")
+        self._on_clear = clear
+        self._words = self._clear = None        # made with the first region (most sessions never draw one)
+        self.panel = pn.Column(self._status, sizing_mode="stretch_width")
 
     def show(self, sample: Sample | None, mask: np.ndarray | None) -> None:
         if sample is None or mask is None:
-            self._status.object, self._words.visible, self._clear.visible = HINT, False, False
+            self._status.object = HINT
+            if self._words is not None:
+                self._words.visible = self._clear.visible = False
             return
+        if self._words is None:
+            self._words = pn.widgets.Tabulator(None, disabled=True, show_index=False, height=300, width=520,
+                                               formatters={"word": {"type": "plaintext"}})
+            self._clear = pn.widgets.Button(name="Clear region", width=120)
+            self._clear.on_click(lambda _e: self._on_clear())
+            self.panel.objects = [pn.Row(self._status, self._clear), self._words]
         n_seq = len(sample.sequences_with(mask))
         self._status.object = (f"<p><b>{int(mask.sum())}</b> states of <b>{n_seq}</b> sequences in the region; "
                                "the sequence table shows those sequences. Words most over-represented "

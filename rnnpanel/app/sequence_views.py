@@ -97,6 +97,7 @@ class SequenceViews(pn.viewable.Viewer):
         super().__init__(**params)
         self._panel: pn.Column | None = None
         self._build_sources()
+        self._sources_used = False          # by a sample's figures (a new sample gets fresh ones)
 
     def _build_sources(self) -> None:
         """Fresh sources for each sample: the previous sample's figures keep nothing alive."""
@@ -117,7 +118,9 @@ class SequenceViews(pn.viewable.Viewer):
     def _build(self) -> None:
         """The sources and figures of a new sample (the map draws the trajectory from the sources)."""
         sample = self.sample
-        self._build_sources()
+        if self._sources_used:
+            self._build_sources()
+        self._sources_used = True
         heat = heatmap_figure(self.cells, self.states, self.hover, sample.class_names, self.step_range)
         dist, self._span = distance_figure(self.bars, self.states, self.hover, self.step_range,
                                            self.distance_threshold)

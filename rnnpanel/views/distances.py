@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, Range1d, Span
+from bokeh.models import ColumnDataSource, Range1d, Span, VBar
 from bokeh.plotting import figure
 
+from rnnpanel.views.glyphs import add_glyph
 from rnnpanel.views.linking import hover_tool
 
 
@@ -13,10 +14,10 @@ def distance_figure(bars: ColumnDataSource, states: ColumnDataSource, hover: Col
     fig = figure(title="Step distance ‖h(t) − h(t−1)‖ (normalised)", tools="", x_range=x_range,
                  y_range=Range1d(0, 1.05), height=150, width=600, toolbar_location=None,
                  name="distances")
-    bar = fig.vbar(x="t", top="d", width=0.8, source=bars, fill_color="color", line_color=None,
-                   name="distance_bars")
-    fig.vbar(x="t", top=1.05, width=0.95, source=hover, fill_color=None, line_color="#000000", line_width=2,
-             level="overlay", name="distance_hover")
+    bar = add_glyph(fig, VBar(x="t", top="d", width=0.8, fill_color="color", line_color=None), bars,
+                    name="distance_bars")
+    add_glyph(fig, VBar(x="t", top=1.05, width=0.95, fill_color=None, line_color="#000000", line_width=2), hover,
+              level="overlay", name="distance_hover")
     span = Span(location=threshold, dimension="width", line_color="#444444", line_dash="dashed",
                 line_width=1.5, name="distance_threshold")
     fig.add_layout(span)

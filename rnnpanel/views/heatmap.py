@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, FixedTicker, Range1d
+from bokeh.models import ColumnDataSource, FixedTicker, Range1d, Rect
 from bokeh.plotting import figure
 
+from rnnpanel.views.glyphs import add_glyph
 from rnnpanel.views.linking import hover_tool
 
 
@@ -19,11 +20,10 @@ def heatmap_figure(cells: ColumnDataSource, states: ColumnDataSource, hover: Col
     fig = figure(title="Class probability per word (bottom row: winning class)", tools="", x_range=x_range,
                  y_range=Range1d(c + 1.0, -0.6), height=70 + row_pixels(c) * (c + 1), width=600,
                  toolbar_location=None, name="heatmap")
-    fig.rect("t", "row", width=1.0, height=0.95, source=cells, fill_color="color", fill_alpha="alpha",
-             line_color=None, name="heatmap_cells")
-    renderer = fig.renderers[-1]
-    fig.rect("t", c / 2.0, width=1.0, height=c + 1.6, source=hover, fill_color=None, line_color="#000000",
-             line_width=2, level="overlay", name="heatmap_hover")
+    renderer = add_glyph(fig, Rect(x="t", y="row", width=1.0, height=0.95, fill_color="color", fill_alpha="alpha",
+                                   line_color=None), cells, name="heatmap_cells")
+    add_glyph(fig, Rect(x="t", y=c / 2.0, width=1.0, height=c + 1.6, fill_color=None, line_color="#000000",
+                        line_width=2), hover, level="overlay", name="heatmap_hover")
     fig.add_tools(hover_tool(renderer, states, hover, step_field="t",
                              tooltips=[("word", "@word"), ("class", "@cls"), ("probability", "@p{0.00}")]))
     fig.yaxis.ticker = FixedTicker(ticks=list(range(c)) + [c + 0.4])

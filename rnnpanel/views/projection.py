@@ -19,12 +19,14 @@ benchmarks/RESULTS.md). On a workstation with a GPU, ``"webgl"`` repaints faster
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import (BoxAnnotation, BoxSelectTool, BoxZoomTool, ColorBar, ColumnDataSource, CustomJS,
-                          FixedTicker, LabelSet, LassoSelectTool, LinearColorMapper, Range1d, TapTool)
+from bokeh.models import (BoxAnnotation, BoxSelectTool, BoxZoomTool, ColorBar, ColumnDataSource, CustomJS, Ellipse,
+                          FixedTicker, ImageRGBA, LabelSet, LassoSelectTool, LinearColorMapper, Patches, Range1d,
+                          Scatter, Segment, TapTool)
 from bokeh.plotting import figure
 
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.views.colors import positive_class, scale_palette
+from rnnpanel.views.glyphs import add_glyph
 from rnnpanel.views.linking import hover_tool
 
 FADED_ALPHA = 0.15
@@ -115,37 +117,35 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
                  name="projection",
                  x_axis_type=None, y_axis_type=None)  # no axes: fewer models, no CSS lookups per paint
     if raster is None:
-        scatter = fig.scatter("x", "y", source=points, size=4, line_color=None,
-                              fill_color={"field": "c", "transform": mapper}, fill_alpha={"field": "a"},
-                              name="points")
-        scatter.nonselection_glyph = None
-        scatter.selection_glyph = None
+        scatter = add_glyph(fig, Scatter(x="x", y="y", size=4, line_color=None,
+                                         fill_color={"field": "c", "transform": mapper}, fill_alpha={"field": "a"}),
+                            points, name="points", nonselection_glyph=None, selection_glyph=None)
         fig.add_tools(TapTool(renderers=[scatter]))
     else:   # clicks are resolved on the server by geometry (the app's tap handler)
-        fig.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=raster, name="points_raster")
+        add_glyph(fig, ImageRGBA(image="image", x="x", y="y", dw="dw", dh="dh"), raster, name="points_raster")
     if found is not None:
-        fig.ellipse("x", "y", source=found, **_marker(8), fill_color=None, line_color=SEARCH_COLOR, line_width=1.5,
-                    name="search_marks")
+        add_glyph(fig, Ellipse(x="x", y="y", **_marker(8), fill_color=None, line_color=SEARCH_COLOR, line_width=1.5),
+                  found, name="search_marks")
     if region is not None:
-        fig.patches("xs", "ys", source=region, fill_color="#333333", fill_alpha=0.04, line_color="#333333",
-                    line_dash="dashed", line_width=1.5, name="region_outline", visible=False)
+        add_glyph(fig, Patches(xs="xs", ys="ys", fill_color="#333333", fill_alpha=0.04, line_color="#333333",
+                               line_dash="dashed", line_width=1.5), region, name="region_outline", visible=False)
         # the tools select nothing themselves (the points keep their selection for clicks): the app
         # receives the drawn geometry and finds the states inside
         fig.add_tools(BoxSelectTool(renderers=[]), LassoSelectTool(renderers=[]))
     fig.renderers.append(selection_veil())        # after the points, before the trajectory
-    seg = fig.segment("x0", "y0", "x1", "y1", source=segments, line_color="color", line_width="width",
-                      line_alpha=0.95, level=OVERLAY, name="trajectory_segments")
+    seg = add_glyph(fig, Segment(x0="x0", y0="y0", x1="x1", y1="y1", line_color="color", line_width="width",
+                                 line_alpha=0.95), segments, level=OVERLAY, name="trajectory_segments")
     fig.add_tools(hover_tool(seg, states, hover, step_field="t",
                              tooltips=[("step", "@t → @{t}+1"), ("distance", "@d{0.000}"),
                                        ("EP before", "@ep0"), ("EP after", "@ep1")]))
-    dots = fig.ellipse("x", "y", source=states, **_marker(7), fill_color="color", line_color="#333333",
-                       line_width=0.5, level=OVERLAY, name="trajectory_states")
+    dots = add_glyph(fig, Ellipse(x="x", y="y", **_marker(7), fill_color="color", line_color="#333333",
+                                  line_width=0.5), states, level=OVERLAY, name="trajectory_states")
     fig.add_tools(hover_tool(dots, states, hover, tooltips=[("word", "@word"), ("t", "@t"),
                                                             ("EP", "@pred @conf{0.00}")]))
-    fig.ellipse("x", "y", source=ends, **_marker(16), fill_color=None, line_color="color", line_width=3,
-                level=OVERLAY, name="trajectory_ends")
-    fig.ellipse("x", "y", source=hover, **_marker(18), fill_color="#ffd400", fill_alpha=0.6,
-                line_color="#000000", line_width=2, level=OVERLAY, name="projection_hover")
+    add_glyph(fig, Ellipse(x="x", y="y", **_marker(16), fill_color=None, line_color="color", line_width=3),
+              ends, level=OVERLAY, name="trajectory_ends")
+    add_glyph(fig, Ellipse(x="x", y="y", **_marker(18), fill_color="#ffd400", fill_alpha=0.6, line_color="#000000",
+                           line_width=2), hover, level=OVERLAY, name="projection_hover")
     fig.add_layout(LabelSet(x="x", y="y", text="word", source=labels, x_offset=6, y_offset=4,
                             text_font_size="11px", text_color="#111111", background_fill_color="white",
                             background_fill_alpha=0.7, level=OVERLAY, name="word_labels"))

@@ -6,9 +6,10 @@ Words are drawn as canvas text glyphs, never as HTML, so a corpus line with ``<s
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, Range1d
+from bokeh.models import ColumnDataSource, Range1d, Rect, Text
 from bokeh.plotting import figure
 
+from rnnpanel.views.glyphs import add_glyph
 from rnnpanel.views.linking import hover_tool
 from rnnpanel.views.sequence import LINE_HEIGHT, TEXT_WIDTH_CHARS
 
@@ -33,12 +34,12 @@ def text_figure(states: ColumnDataSource, hover: ColumnDataSource, n_lines: int,
                  height=text_height(n_lines), width=TEXT_PIXELS, name="text_view",
                  x_axis_type=None, y_axis_type=None)  # no axes: fewer models, no CSS lookups per paint
     fig.outline_line_color = None
-    boxes = fig.rect("wx", "wy", width="ww", height=LINE_HEIGHT * 0.85, source=states, fill_color="color",
-                     fill_alpha=0.75, line_color=None, name="text_words")
-    fig.text("wx", "wy", text="word", source=states, text_align="center", text_baseline="middle",
-             text_font_size="11px", text_color="#111111", name="text_glyphs")
-    fig.rect("wx", "wy", width="ww", height=LINE_HEIGHT * 0.95, source=hover, fill_color=None,
-             line_color="#000000", line_width=2, level="overlay", name="text_hover")
+    boxes = add_glyph(fig, Rect(x="wx", y="wy", width="ww", height=LINE_HEIGHT * 0.85, fill_color="color",
+                                fill_alpha=0.75, line_color=None), states, name="text_words")
+    add_glyph(fig, Text(x="wx", y="wy", text="word", text_align="center", text_baseline="middle",
+                        text_font_size="11px", text_color="#111111"), states, name="text_glyphs")
+    add_glyph(fig, Rect(x="wx", y="wy", width="ww", height=LINE_HEIGHT * 0.95, fill_color=None, line_color="#000000",
+                        line_width=2), hover, level="overlay", name="text_hover")
     # No tooltip: the word is on screen and its probabilities show in the linked heatmap column;
     # a tooltip costs a DOM popover per hovered word, several frames in a browser without a GPU.
     fig.add_tools(hover_tool(boxes, states, hover))
