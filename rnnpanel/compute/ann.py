@@ -20,7 +20,10 @@ import numpy as np
 
 from rnnpanel.compute.xp import array_namespace, asarray
 
-_BLOCK_BYTES = 64 * 2**20  # bound on one block of a distance matrix
+_BLOCK_BYTES = 64 * 2**20  # bound on one block of a distance matrix (or any other temporary)
+#: The block of point-to-centroid distances assigning points to cells: small enough to stay in
+#: cache and be reused, large enough for an efficient matrix product.
+_ASSIGN_BYTES = 8 * 2**20
 
 
 def smallest_k(xp: Any, d2: Any, k: int) -> tuple[Any, Any]:
@@ -40,13 +43,48 @@ def smallest_k(xp: Any, d2: Any, k: int) -> tuple[Any, Any]:
 
 
 def nearest_centroid(xp: Any, points: Any, centroids: Any, centroid_sq: Any = None) -> Any:
-    """Index of the nearest centroid of every point (blocked matrix products)."""
+    """Index of the nearest centroid of every point (blocked matrix products).
+
+    ``|c|² − 2 p·c`` is computed as ``p @ (−2 c)ᵀ + |c|²`` (the same floats: scaling by −2 is exact)
+    into one reused block of :data:`_ASSIGN_BYTES`: allocating a fresh 64 MB matrix per block and
+    two elementwise passes over it cost more than the matrix product itself.
+    """
     c_sq = xp.sum(centroids * centroids, axis=1) if centroid_sq is None else centroid_sq
-    block = max(1, _BLOCK_BYTES // (4 * max(1, int(centroids.shape[0]))))
-    out = xp.empty(points.shape[0], dtype=xp.int64)
-    for start in range(0, points.shape[0], block):
-        d2 = c_sq[None, :] - 2.0 * (points[start : start + block] @ centroids.T)
-        out[start : start + block] = xp.argmin(d2, axis=1)
+    n, n_centroids = int(points.shape[0]), int(centroids.shape[0])
+    neg2_t = (-2.0 * centroids).T
+    block = max(1, min(n, _ASSIGN_BYTES // (4 * max(1, n_centroids))))
+    d2 = xp.empty((block, n_centroids), dtype=xp.result_type(points.dtype, centroids.dtype))
+    out = xp.empty(n, dtype=xp.int64)
+    for start in range(0, n, block):
+        rows = points[start : start + block]
+        part = d2[: rows.shape[0]]
+        xp.matmul(rows, neg2_t, out=part)
+        part += c_sq
+        out[start : start + block] = xp.argmin(part, axis=1)
+    return out
+
+
+def permute_rows(x: Any, order: Any) -> Any:
+    """``x[order]`` written into ``x`` itself: a few columns at a time, so the extra memory is one
+    block of columns (at most :data:`_BLOCK_BYTES`), not a second copy of ``x``. Returns ``x``."""
+    xp = array_namespace(x)
+    n, width = int(x.shape[0]), int(x.shape[1])
+    step = max(1, min(width, _BLOCK_BYTES // max(1, n * x.dtype.itemsize)))
+    for start in range(0, width, step):
+        cols = slice(start, min(start + step, width))
+        x[:, cols] = x[:, cols][order]
+    return x
+
+
+def row_norms_sq(x: Any) -> Any:
+    """``sum(x * x, axis=1)`` by blocks of rows (the same floats, without an ``x``-sized temporary)."""
+    xp = array_namespace(x)
+    n = int(x.shape[0])
+    block = max(1, _BLOCK_BYTES // max(1, int(x.shape[1]) * x.dtype.itemsize))
+    out = xp.empty(n, dtype=x.dtype)
+    for start in range(0, n, block):
+        rows = x[start : start + block]
+        out[start : start + block] = xp.sum(rows * rows, axis=1)
     return out
 
 
@@ -89,11 +127,13 @@ class IVFIndex:
     ``n_cells`` (None = ``2·√N``, cells of about ``√N / 2`` points) k-means cells, trained on at
     most ``train_per_cell · n_cells`` points; a query searches the ``n_probe`` cells nearest its
     own. With ``n_probe = n_cells`` the search is exact. The reference is kept (reordered by
-    cell) in its own namespace.
+    cell) in its own namespace: a copy, or with ``copy=False`` the caller's floating array
+    itself, its rows reordered in place (the index then owns it), so that a reference of
+    hundreds of megabytes never exists twice while the index is built.
     """
 
     def __init__(self, reference: Any, *, n_cells: int | None = None, n_probe: int = 8, n_iter: int = 10,
-                 train_per_cell: int = 40, random_state: Any = None) -> None:
+                 train_per_cell: int = 40, random_state: Any = None, copy: bool = True) -> None:
         ref = asarray(reference)
         xp = array_namespace(ref)
         if ref.ndim != 2 or ref.shape[0] < 1:
@@ -111,11 +151,17 @@ class IVFIndex:
             train = ref[xp.asarray(np.sort(rng.choice(n, size=train_per_cell * cells, replace=False)))]
         self.xp = xp
         self.centroids = kmeans(train, cells, n_iter=n_iter, random_state=rng)
+        del train
         self.centroid_sq = xp.sum(self.centroids * self.centroids, axis=1)
         labels = nearest_centroid(xp, ref, self.centroids, self.centroid_sq)
         self.order, self.bounds = _group(xp, labels, cells)
-        self.points = ref[self.order]  # reordered: cell c is one contiguous block
-        self.points_sq = xp.sum(self.points * self.points, axis=1)
+        del labels
+        # reordered: cell c is one contiguous block
+        if copy or not ref.flags.c_contiguous:
+            self.points = ref[self.order]
+        else:
+            self.points = permute_rows(ref, self.order)
+        self.points_sq = row_norms_sq(self.points)
         self.n_probe = min(int(n_probe), cells)
         # the cells searched for a query of cell c: the n_probe centroids nearest c's centroid
         cc = self.centroid_sq[:, None] + self.centroid_sq[None, :] - 2.0 * (self.centroids @ self.centroids.T)

@@ -81,3 +81,30 @@ def test_tiny_references_still_answer_k_neighbours():
     np.testing.assert_array_equal(idx, kneighbors(x[:12], 10, queries=x[12:])[0])
     with pytest.raises(ValueError, match="k must be between"):
         index.query(x[12:], 13)
+
+
+def test_an_index_that_takes_its_reference_reorders_it_in_place_and_answers_the_same(monkeypatch):
+    import rnnpanel.compute.ann as ann
+
+    monkeypatch.setattr(ann, "_BLOCK_BYTES", 3000 * 4 * 5)      # columns moved five at a time, rows in blocks
+    x = _blobs(3000)
+    copied = IVFIndex(x, n_probe=3, random_state=0)
+    owned = x.copy()
+    taken = IVFIndex(owned, n_probe=3, random_state=0, copy=False)
+    assert taken.points is owned and not np.shares_memory(copied.points, x)
+    for name in ("centroids", "order", "bounds", "points", "points_sq", "probes"):
+        np.testing.assert_array_equal(getattr(taken, name), getattr(copied, name))
+    for a, b in zip(copied.query(x[::7], 5), taken.query(x[::7], 5), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_nearest_centroid_is_the_brute_force_argmin_whatever_the_block(monkeypatch):
+    import rnnpanel.compute.ann as ann
+
+    rng = np.random.default_rng(3)
+    points, centroids = rng.normal(size=(1000, 6)).astype(np.float32), rng.normal(size=(37, 6)).astype(np.float32)
+    brute = np.argmin(((points[:, None, :] - centroids[None]) ** 2).sum(2), axis=1)
+    whole = ann.nearest_centroid(np, points, centroids)
+    monkeypatch.setattr(ann, "_ASSIGN_BYTES", 4 * 37 * 99)        # blocks of 99 rows, the last one short
+    np.testing.assert_array_equal(ann.nearest_centroid(np, points, centroids), whole)
+    assert np.mean(whole == brute) > 0.99                          # ties up to rounding aside

@@ -75,3 +75,23 @@ def test_a_large_entrys_neighbours_come_from_the_shared_ivf_index(store_with_ent
     assert 17 not in idx
     by_vector, _ = nearest_states(store.root, entry.key, x[17].copy(), layer=1, state="h", k=6)
     assert by_vector[0] == 17 and set(by_vector[1:]) == set(idx)
+
+
+def test_a_large_entrys_index_owns_the_reduced_states_and_answers_as_a_copying_one(store_with_entry, large_entry_paths):
+    """The index takes the reduced states over (no second copy while it is built): the same
+    neighbours and distances as an index built from a copy of them."""
+    from rnnpanel.compute.ann import IVFIndex
+    from rnnpanel.compute.projection.placement import reduce_rows
+
+    store, entry = store_with_entry
+    index = large_entry_paths.neighbour_index(store.root, entry.key, layer=1, state="h")
+    stored = large_entry_paths.StoredStates(large_entry_paths.opened_entry(store.root, entry.key), 1, "h")
+    copied = IVFIndex(reduce_rows(index._pca, stored), n_cells=index.ivf.n_cells,
+                      n_probe=large_entry_paths.INDEX_PROBES, random_state=0)
+    np.testing.assert_array_equal(index.ivf.points, copied.points)
+    for i in (0, 17, index.n - 1):
+        idx, dist = index.query(i, 5)
+        want_idx, want_dist = copied.query(copied.points[index._position[i]][None, :], 6)
+        keep = want_idx[0] != i
+        np.testing.assert_array_equal(idx, want_idx[0][keep][:5])
+        np.testing.assert_array_equal(dist, want_dist[0][keep][:5])
