@@ -16,7 +16,7 @@ to be started):
   distance views hold the next sequence and the frame is painted) and a hover (mouse onto a word
   → the shared hover source and the frame drawn).
 
-Every session selects (pages also hover) until ``--duration`` seconds after the start, with a
+Every session selects (pages also hover) for ``--duration`` seconds once it is interactive, with a
 think time between selections. Recorded: the errors of every session (failed connections,
 timeouts, errors the server sent or logged, page errors), time to interactive per session
 (p50/p95/max), selection and hover latency under that load, the server's resident memory (with
@@ -47,7 +47,7 @@ from pathlib import Path
 
 from appbench import (CHROMIUM_ARGS, HOVER_ARM_JS, HOVER_SOURCE, POINTS_SOURCE, PROJECTION_FIGURE, RASTER_SOURCE,
                       READY_JS, SELECT_JS, SELECTION_SOURCES, TEXT_FIGURE, TEXT_WORDS, VIEWPORT, WORD_XY_JS,
-                      free_port, percentile, start_server, stop_server, tree_rss_mb)
+                      free_port, percentile, start_server, stop_server, tree_cpu_s, tree_rss_mb)
 
 log = logging.getLogger("app_load")
 
@@ -193,19 +193,24 @@ class ClientSession:
             self._reader.cancel()
 
 
-async def run_client(i: int, ws_url: str, n_states: int, *, started: float, until: float, think: float,
+async def run_client(i: int, ws_url: str, n_states: int, *, started: float, duration: float, think: float,
                      timeout: float) -> dict:
+    """A client session: opened (timed from ``started``), then selecting for ``duration`` seconds
+    (at least once)."""
     record = {"kind": "client", "i": i, "interactive_s": None, "selection_ms": [], "errors": []}
     session = ClientSession(ws_url, timeout)
     try:
         await session.open(n_states)
         record["interactive_s"] = time.perf_counter() - started
-        while time.perf_counter() < until:
+        until = time.perf_counter() + duration
+        while True:
             ms = await session.select_next()
             if ms is None:
                 record["errors"].append(f"a selection got no answer within {timeout:.0f} s")
             else:
                 record["selection_ms"].append(ms)
+            if time.perf_counter() >= until:
+                break
             await asyncio.sleep(think * random.uniform(0.5, 1.5))
     except Exception as exc:         # noqa: BLE001 -- recorded as the session's error
         record["errors"].append(f"{type(exc).__name__}: {exc}")
@@ -217,9 +222,10 @@ async def run_client(i: int, ws_url: str, n_states: int, *, started: float, unti
 
 # --- Chromium pages ------------------------------------------------------------------------------
 
-async def run_page(i: int, browser, url: str, n_states: int, *, until: float, think: float,
+async def run_page(i: int, browser, url: str, n_states: int, *, duration: float, think: float,
                    timeout: float) -> dict:
-    """A real page: opened, timed to interactive, then selecting and hovering a word until ``until``."""
+    """A real page: opened, timed to interactive, then selecting and hovering a word for
+    ``duration`` seconds (at least once)."""
     record = {"kind": "page", "i": i, "interactive_s": None, "selection_ms": [], "hover_ms": [],
               "hover_frames": [], "errors": []}
     context = await browser.new_context(viewport=VIEWPORT)
@@ -234,11 +240,12 @@ async def run_page(i: int, browser, url: str, n_states: int, *, until: float, th
         record["interactive_s"] = ready["ms"] / 1000
         record["drawn_as"] = ready["drawn_as"]
         await page.mouse.click(20, VIEWPORT["height"] - 20)  # focus the page (empty sidebar space)
-        while time.perf_counter() < until:
+        until = time.perf_counter() + duration
+        while True:
             result = await page.evaluate(SELECT_JS, [list(SELECTION_SOURCES), timeout * 1000])
             if result is None:
                 record["errors"].append(f"a selection was not drawn within {timeout:.0f} s")
-                continue
+                break
             record["selection_ms"].append(result["ms"])
             x, y, n_words = await page.evaluate(WORD_XY_JS, [TEXT_FIGURE, TEXT_WORDS, 0])
             step = random.randrange(max(n_words, 1))
@@ -251,6 +258,8 @@ async def run_page(i: int, browser, url: str, n_states: int, *, until: float, th
             if hover is not None:
                 record["hover_ms"].append(hover["ms"])
                 record["hover_frames"].append(hover["frames"])
+            if time.perf_counter() >= until:
+                break
             await asyncio.sleep(think * random.uniform(0.5, 1.5))
     except Exception as exc:        # noqa: BLE001 -- recorded as the session's error
         record["errors"].append(f"{type(exc).__name__}: {exc}")
@@ -261,9 +270,11 @@ async def run_page(i: int, browser, url: str, n_states: int, *, until: float, th
 
 # --- the run ------------------------------------------------------------------------------------
 
-async def sample_memory(pid: int, peak: list[float], stop: asyncio.Event) -> None:
+async def sample_server(pid: int, peak: list[float], cpu: list[tuple[float, float]], stop: asyncio.Event) -> None:
+    """Every half second: the server's resident memory (its peak) and CPU seconds so far."""
     while not stop.is_set():
         peak[0] = max(peak[0], tree_rss_mb(pid))
+        cpu.append((time.perf_counter(), tree_cpu_s(pid)))
         try:
             await asyncio.wait_for(stop.wait(), 0.5)
         except asyncio.TimeoutError:
@@ -275,7 +286,7 @@ async def load(args, url: str, n_states: int, server_pid: int) -> dict:
 
     ws_url = url.replace("http://", "ws://") + "/ws"
     # one session first (imports and caches every session shares), closed again
-    warm = await run_client(-1, ws_url, n_states, started=time.perf_counter(), until=0, think=0,
+    warm = await run_client(-1, ws_url, n_states, started=time.perf_counter(), duration=0, think=0,
                             timeout=args.timeout)
     if warm["errors"]:
         raise SystemExit(f"a first session failed: {warm['errors']}")
@@ -284,11 +295,11 @@ async def load(args, url: str, n_states: int, server_pid: int) -> dict:
     load_before = os.getloadavg()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-        peak, stop = [memory["before_mb"]], asyncio.Event()
-        sampler = asyncio.ensure_future(sample_memory(server_pid, peak, stop))
+        peak, cpu, stop = [memory["before_mb"]], [], asyncio.Event()
+        cpu_before = tree_cpu_s(server_pid)
         started = time.perf_counter()
-        until = started + args.duration
-        how = dict(until=until, think=args.think, timeout=args.timeout)
+        sampler = asyncio.ensure_future(sample_server(server_pid, peak, cpu, stop))
+        how = dict(duration=args.duration, think=args.think, timeout=args.timeout)
         records = await asyncio.gather(
             *[run_client(i, ws_url, n_states, started=started, **how) for i in range(args.sessions)],
             *[run_page(i, browser, url, n_states, **how) for i in range(args.pages)])
@@ -297,10 +308,16 @@ async def load(args, url: str, n_states: int, server_pid: int) -> dict:
         stop.set()
         await sampler
         memory["peak_mb"] = peak[0]
+        # the server's CPU time until the last session was interactive, per session opened
+        opened = started + max((r["interactive_s"] for r in records if r["interactive_s"] is not None), default=0)
+        cpu_open = next((c for t, c in cpu if t >= opened), cpu[-1][1] if cpu else cpu_before) - cpu_before
         browser_version = browser.version
         await browser.close()
     memory["per_extra_session_mb"] = (memory["after_mb"] - memory["before_mb"]) / (args.sessions + args.pages)
-    return {"records": records, "memory": memory, "load_average_before": load_before,
+    return {"records": records, "memory": memory,
+            "server_cpu_s": {"until_all_interactive": cpu_open,
+                             "per_session_opened": cpu_open / (args.sessions + args.pages),
+                             "whole_run": tree_cpu_s(server_pid) - cpu_before}, "load_average_before": load_before,
             "load_average_after": os.getloadavg(), "browser": browser_version}
 
 
@@ -323,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=20, help="Bokeh client sessions opened at once (default 20)")
     parser.add_argument("--pages", type=int, default=3, help="Chromium pages opened with them (default 3)")
     parser.add_argument("--duration", type=float, default=60.0,
-                        help="seconds from the start during which every session keeps selecting (default 60)")
+                        help="seconds each session keeps selecting once it is interactive (default 60)")
     parser.add_argument("--think", type=float, default=1.0,
                         help="mean seconds between a session's selections (each 0.5-1.5 times it; default 1)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a step counts as failed")
@@ -395,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         "hover_ms": summary(pooled(pages, "hover_ms")),
         "hover_frames_max": max(pooled(pages, "hover_frames"), default=None),
         "server_rss_mb": {"idle": idle_mb, **result["memory"]},
+        "server_cpu_s": result["server_cpu_s"],
         "per_session": [{k: v for k, v in r.items() if k not in ("selection_ms", "hover_ms", "hover_frames")}
                         | {"selections": len(r["selection_ms"]),
                            "selection_ms_median": statistics.median(r["selection_ms"]) if r["selection_ms"] else None}
@@ -402,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.json.write_text(json.dumps(out, indent=2))
     print(json.dumps({k: out[k] for k in ("errors", "interactive_s", "selection_ms", "hover_ms", "server_rss_mb",
+                                          "server_cpu_s",
                                           "machine")}, indent=2))
     return 0 if out["errors"] == 0 else 1
 

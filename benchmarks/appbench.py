@@ -138,18 +138,27 @@ def rss_mb(pid: int | str = "self") -> float:
 
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and its descendants (a server forked by --num-procs), in MB."""
+def _tree_sum(pid: int, measure) -> float:
     import psutil
 
     root = psutil.Process(pid)
     total = 0.0
     for proc in [root, *root.children(recursive=True)]:
         try:
-            total += proc.memory_info().rss / 2**20
+            total += measure(proc)
         except psutil.NoSuchProcess:
             pass
     return total
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants (a server forked by --num-procs), in MB."""
+    return _tree_sum(pid, lambda p: p.memory_info().rss / 2**20)
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process and its descendants have used so far."""
+    return _tree_sum(pid, lambda p: sum(p.cpu_times()[:2]))
 
 
 def free_port() -> int:

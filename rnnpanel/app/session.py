@@ -35,7 +35,7 @@ from rnnpanel.app.sequence_tabs import SequenceTabs
 from rnnpanel.app.sequence_views import TOP_HEIGHT, SequenceViews
 from rnnpanel.app.shown import Shown
 from rnnpanel.app.sidebar_tools import Downloads, WordSearch
-from rnnpanel.app.widgets import labelled, notify
+from rnnpanel.app.widgets import labelled, notify, titled
 from rnnpanel.compute.projection.names import METHODS
 from rnnpanel.errors import RnnpanelError
 from rnnpanel.pipeline.load import list_entries, preferred_method
@@ -244,14 +244,14 @@ class RnnPanelApp(pn.viewable.Viewer):
         return pn.Column(
             pn.pane.HTML("<h2 style='margin:4px 0'>rnnpanel</h2>"
                          "<p style='margin:0;color:#555'>hidden states of a recurrent classifier</p>"),
-            labelled("Entry", pn.widgets.Select.from_param(self.param.entry, name="", sizing_mode="stretch_width")),
-            labelled("Projection", choice(self.param.method, name="")),
+            *titled("Entry", pn.widgets.Select.from_param(self.param.entry, name="", sizing_mode="stretch_width")),
+            *titled("Projection", choice(self.param.method, name="")),
             pn.Row(labelled("Layer", pn.widgets.Select.from_param(self.param.layer, name="", width=90)),
                    labelled("State", choice(self.param.state, name=""))),
-            labelled("Colour points by", choice(self.param.color_by, name="")),
-            labelled("Fade sequences", choice(self.param.fade, name="")),
-            labelled("Trajectory colour", choice(self.param.trajectory_color, name="")),
-            labelled("Trajectory thickness", choice(self.param.thickness, name="")),
+            *titled("Colour points by", choice(self.param.color_by, name="")),
+            *titled("Fade sequences", choice(self.param.fade, name="")),
+            *titled("Trajectory colour", choice(self.param.trajectory_color, name="")),
+            *titled("Trajectory thickness", choice(self.param.thickness, name="")),
             pn.widgets.FloatSlider.from_param(self.param.distance_threshold, name="Label: step distance >",
                                               sizing_mode="stretch_width"),
             pn.widgets.FloatSlider.from_param(self.param.ep_threshold, name="Label: EP change >",
@@ -263,7 +263,7 @@ class RnnPanelApp(pn.viewable.Viewer):
     def _tools(self) -> list:
         """Word search, live input and export: sent once the page is drawn, like the table."""
         return [
-            labelled("Find words", pn.widgets.TextInput.from_param(
+            *titled("Find words", pn.widgets.TextInput.from_param(
                 self.param.search, name="", placeholder="e.g. good, bad*  (Enter)", sizing_mode="stretch_width")),
             self.word_search, self.live_input, self.downloads,
         ]

@@ -36,9 +36,15 @@ def on_session_loop() -> Callable[[Callable[[], None]], None]:
     return run
 
 
+def titled(text: str, widget) -> list:
+    """A bold title and the widget under it, to put in a column (radio button groups have no title
+    of their own); no column of their own: every layout is a model more in each session."""
+    return [pn.pane.HTML(f"<b>{text}</b>", margin=(6, 10, -6, 10)), widget]
+
+
 def labelled(text: str, widget) -> pn.Column:
-    """A widget under a bold title (radio button groups have none of their own)."""
-    return pn.Column(pn.pane.HTML(f"<b>{text}</b>", margin=(6, 10, -6, 10)), widget)
+    """A widget under a bold title, in a column of its own (:func:`titled`)."""
+    return pn.Column(*titled(text, widget))
 
 
 class Debounced:

@@ -1,0 +1,41 @@
+"""benchmarks/app_load.py at a small size: client sessions and a Chromium page opened at once
+against `panel serve apps/` over the UI store, selecting for a few seconds; the record is whole
+and no session saw an error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "app_load.py"
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_app_load_opens_sessions_and_a_page_at_once_without_errors(ui_store, browser, tmp_path):
+    out = tmp_path / "load.json"
+    run = subprocess.run([sys.executable, str(SCRIPT), "--store", str(ui_store["store"]), "--sessions", "4",
+                          "--pages", "1", "--duration", "6", "--think", "0.3", "--timeout", "60", "--json", str(out)],
+                         capture_output=True, text=True, timeout=240, env={**os.environ})
+    assert run.returncode == 0, run.stderr[-3000:]
+    record = json.loads(out.read_text())
+    assert record["errors"] == 0 and record["session_errors"] == {} and record["server_log_errors"] == []
+    assert record["sessions"] == 4 and record["pages"] == 1
+    assert [r["kind"] for r in record["per_session"]] == ["client"] * 4 + ["page"]
+    for r in record["per_session"]:           # every session interactive, and it selected sequences
+        assert r["interactive_s"] > 0 and r["selections"] >= 1 and r["selection_ms_median"] > 0
+    assert record["interactive_s"]["all"]["n"] == 5
+    assert record["interactive_s"]["all"]["p95"] <= record["interactive_s"]["all"]["max"]
+    assert record["selection_ms"]["pages"]["n"] >= 1 and record["selection_ms"]["clients"]["n"] >= 4
+    assert record["hover_ms"]["n"] >= 1 and record["hover_frames_max"] >= 1
+    memory = record["server_rss_mb"]
+    assert 0 < memory["before_mb"] <= memory["peak_mb"] and memory["after_mb"] > 0
+    assert "per_extra_session_mb" in memory and record["server_cpu_s"]["per_session_opened"] > 0
+    machine = record["machine"]
+    assert machine["cpus"] >= 1 and len(machine["load_average_before"]) == 3 and machine["browser"]
+    assert record["entry"]["n_states"] > 0 and record["server"]["command"] == "panel serve apps/"
