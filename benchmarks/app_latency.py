@@ -151,7 +151,7 @@ def prepare_store(root: Path, target: int, *, model_dir: Path | None, dataset: s
     n = sample_size_for(model_dir, dataset, split, target, seed)
     entry, _ = extract_to_store(model_dir, dataset, split=split, n=n, seed=seed, store_root=root, progress=True)
     started = time.perf_counter()
-    _, attrs = project_entry(root, entry.key, method=method, backend="auto", progress=True)
+    _, attrs = project_entry(root, entry, method=method, backend="auto", progress=True)
     log.info("entry %s: %d states, projection %s (%s, %.0f s)", entry.key, entry.attrs["n_states"],
              method, attrs.get("backend_used"), time.perf_counter() - started)
     return {"key": entry.key, "n_states": int(entry.attrs["n_states"]),

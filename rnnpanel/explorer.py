@@ -71,12 +71,14 @@ def explore(
     """
     from rnnpanel.app.session import RnnPanelApp
     from rnnpanel.pipeline.project import project_entry
+    from rnnpanel.store import StateStore
 
     prepared = store_states(model, texts, labels, class_names=class_names, tokenizer=tokenizer, vocab=vocab,
                             store=store, progress=progress, **model_options)
     bar = _bar(f"{method} map", total=100) if progress else None
     try:
-        project_entry(prepared.store_root, prepared.entry_key, method=method, backend=backend,
+        store = StateStore(prepared.store_root)
+        project_entry(store, store.open_entry(prepared.entry_key), method=method, backend=backend,
                       progress=_follow_fraction(bar) if bar is not None else None)
     finally:
         if bar is not None:

@@ -127,7 +127,8 @@ def project_in_child(store_root: str, entry: str, choice: dict, messages) -> Non
     from rnnpanel.pipeline.project import project_entry
 
     try:
-        project_entry(store_root, entry, progress=lambda f, m="": messages.put(("progress", float(f), str(m))),
+        store = StateStore(store_root)
+        project_entry(store, store.open_entry(entry), progress=lambda f, m="": messages.put(("progress", float(f), str(m))),
                       **choice)
     except Exception as exc:        # noqa: BLE001 -- reported to the session as a notification
         messages.put(("error", str(exc) if isinstance(exc, RnnpanelError) else f"{type(exc).__name__}: {exc}"))

@@ -85,16 +85,18 @@ def backend_params(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     # torch and scikit-learn load only when the command runs, so `rnnpanel --help` stays quick
     from rnnpanel.pipeline.project import project_entry
+    from rnnpanel.store import StateStore
 
     try:
         max_fit = parse_max_fit(args.max_fit)
     except argparse.ArgumentTypeError as exc:
         print(f"rnnpanel project: error: {exc}", file=sys.stderr)
         return 2
-    store = args.store or paths.default_store()
+    store = StateStore(args.store or paths.default_store())
     try:
+        entry = None if args.entry is None else store.open_entry(args.entry)
         _, attrs = project_entry(
-            store, args.entry, layer=args.layer, state=args.state, method=args.method, backend=args.backend,
+            store, entry, layer=args.layer, state=args.state, method=args.method, backend=args.backend,
             params=backend_params(args), max_fit=max_fit, random_state=args.seed, quality=args.quality,
             progress=not args.no_progress, cluster=args.cluster, refine_iter=args.refine_iter,
         )

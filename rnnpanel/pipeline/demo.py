@@ -88,6 +88,6 @@ def ensure_demo(store_root: str | Path | None = None, *, models_root: str | Path
         entry, summary = extract_to_store(model_dir, spec.dataset, split="test", n=spec.n, seed=spec.seed,
                                           store_root=store.root, progress=progress)
         log.info("demo %s: %s", spec.dataset, summary)
-        project_entry(store, entry.key, method=method, backend=backend, progress=progress)
+        project_entry(store, entry, method=method, backend=backend, progress=progress)
         entries.append(entry)
     return entries

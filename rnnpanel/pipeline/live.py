@@ -78,8 +78,8 @@ def live_sample(store: StateStore, entry: StoredEntry, text: str, *, layer: int 
     li = layer % len(extracted.layers)
     new = direction_half(extracted.layers[li][state.partition("_")[0]], state,
                          hidden_size=loaded.config.hidden_size, bidirectional=loaded.config.bidirectional)
-    _, attrs = project_entry(store, entry.key, layer=li, state=state, method=method, backend=backend)
-    xy, how = place_states(store, entry.key, attrs["projection_key"], new)
+    _, attrs = project_entry(store, entry, layer=li, state=state, method=method, backend=backend)
+    xy, how = place_states(store, entry, attrs["projection_key"], new)
     offsets = np.array([0, len(ids)])
     scale = float(attrs.get("step_distance_max") or 1.0)
     distance = step_distances(new, offsets, normalize=False) / (scale if scale > 0 else 1.0)

@@ -68,7 +68,7 @@ def load_sample(store_root: str | Path, entry_key: str, *, layer: int = -1, stat
 def _build_sample(store: StateStore, entry_key: str, *, layer: int, state: str, method: str, backend: str,
                   progress: Any) -> Sample:
     entry = store.open_entry(entry_key)
-    embedding, attrs = project_entry(store, entry_key, layer=layer, state=state, method=method,
+    embedding, attrs = project_entry(store, entry, layer=layer, state=state, method=method,
                                      backend=backend, progress=progress)
     arrays, _ = store.read_projection(entry_key, attrs["projection_key"])
     return Sample(

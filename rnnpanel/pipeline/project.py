@@ -23,6 +23,7 @@ from rnnpanel.compute.metrics import projection_quality
 from rnnpanel.compute.projection.machine import library_versions
 from rnnpanel.compute.projection.names import resolve_name
 from rnnpanel.errors import StoreError
+from rnnpanel.pipeline.cache import LockedCache
 from rnnpanel.store import StateStore, StoredEntry, projection_key
 from rnnpanel.store.state_store import STATE_KINDS
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 PROJECTION_VERSION = 2  # bump when the stored arrays or their meaning change (2: IVF placement)
 FITTED_KEPT = 2  # fitted maps kept in memory for placing live input (each holds its neighbour index)
-_FITTED: dict[tuple[str, str], AutoProjection] = {}
+_FITTED: LockedCache[AutoProjection] = LockedCache(FITTED_KEPT)
 
 
 def open_store(store_root_or_store: str | Path | StateStore) -> StateStore:
@@ -48,6 +49,14 @@ def default_entry(store: StateStore) -> StoredEntry:
     if len(entries) > 1:
         log.info("store has %d entries; using the most recent, %s", len(entries), entries[-1].key)
     return entries[-1]
+
+
+def checked_entry(entry: Any) -> StoredEntry:
+    """``entry`` if it is an opened entry; a key names the call that opens it (callers used to pass keys)."""
+    if not isinstance(entry, StoredEntry):
+        raise TypeError(f"entry must be an opened StoredEntry (store.open_entry(key)), got {type(entry).__name__} "
+                        f"{entry!r}")
+    return entry
 
 
 def layer_index(entry: StoredEntry, layer: int) -> int:
@@ -66,7 +75,7 @@ def state_labels(entry: StoredEntry) -> np.ndarray:
 
 def project_entry(
     store_root_or_store: str | Path | StateStore,
-    entry_key: str | None = None,
+    entry: StoredEntry | None = None,
     *,
     layer: int = -1,
     state: str = "h",
@@ -82,7 +91,8 @@ def project_entry(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Project one layer's states of a stored entry; return ``(embedding (N, 2) float32, attrs)``.
 
-    ``entry_key`` None = the store's only or most recent entry. ``params`` are backend
+    ``entry``: an entry of the store, opened by the caller (who usually holds it already);
+    None = the store's only or most recent entry. ``params`` are backend
     parameters (the shared names, see :mod:`rnnpanel.compute.projection.base`); ``max_fit``
     the scale strategy's limit ("auto" = the backend's own); ``refine_iter`` > 0 optimises all
     points for that many t-SNE iterations after the rest were placed (150 brings a placed map's
@@ -99,7 +109,7 @@ def project_entry(
     """
     started = time.perf_counter()
     store = open_store(store_root_or_store)
-    entry = default_entry(store) if entry_key is None else store.open_entry(entry_key)
+    entry = default_entry(store) if entry is None else checked_entry(entry)
     li = layer_index(entry, layer)
     if state not in STATE_KINDS:
         raise StoreError(f"unknown state kind {state!r}; choose one of {', '.join(STATE_KINDS)}")
@@ -206,7 +216,7 @@ def stored_quality(states: Any, embedding: np.ndarray, labels: np.ndarray) -> di
 
 def place_states(
     store_root_or_store: str | Path | StateStore,
-    entry_key: str,
+    entry: StoredEntry,
     projection_key: str,
     new_states: Any,
     *,
@@ -221,21 +231,18 @@ def place_states(
     """
     from rnnpanel.compute.projection import place_by_neighbors
 
-    store = open_store(store_root_or_store)
-    fitted = _FITTED.get((entry_key, projection_key))
+    entry = checked_entry(entry)
+    fitted = _FITTED.get((entry.key, projection_key))
     if fitted is not None and fitted.estimator_.supports_transform:
         return fitted.transform(new_states), "transform"
-    arrays, attrs = store.read_projection(entry_key, projection_key)
-    states = store.open_entry(entry_key).states(int(attrs["layer"]), str(attrs["state"]))
+    arrays, attrs = open_store(store_root_or_store).read_projection(entry.key, projection_key)
+    states = entry.states(int(attrs["layer"]), str(attrs["state"]))
     return place_by_neighbors(states, arrays["embedding"], new_states, k=k), "neighbors"
 
 
 def _remember(entry_key: str, projection_key: str, runner: AutoProjection) -> None:
     """Keep the last few fitted maps of this process for :func:`place_states`."""
-    _FITTED.pop((entry_key, projection_key), None)
-    _FITTED[(entry_key, projection_key)] = runner
-    while len(_FITTED) > FITTED_KEPT:
-        _FITTED.pop(next(iter(_FITTED)))
+    _FITTED.put((entry_key, projection_key), runner)
 
 
 def progress_callback(progress: bool | ProgressCallback | None, label: str) -> tuple[ProgressCallback | None, Callable[[], None]]:

@@ -89,9 +89,11 @@ def _child(task: dict[str, Any]) -> dict[str, Any]:
                   "seconds": summary["seconds"], "stages": summary.get("stages", {})}
     elif stage == "project":
         from rnnpanel.pipeline.project import project_entry
+        from rnnpanel.store import StateStore
 
         started = time.perf_counter()
-        _, attrs = project_entry(task["store"], task["entry"], method="tsne", backend="auto", progress=False,
+        store = StateStore(task["store"])
+        _, attrs = project_entry(store, store.open_entry(task["entry"]), method="tsne", backend="auto", progress=False,
                                  cluster=task.get("cluster"))
         record = {key: attrs.get(key) for key in ("backend_used", "n_states", "n_fitted", "placement",
                                                    "seconds_backend", "seconds_total", "timings")}

@@ -20,7 +20,7 @@ FAST_TSNE = {"max_iter": 60, "early_exaggeration_iter": 30, "perplexity": 10}
 
 def test_projection_is_stored_with_fitted_mask_and_step_distances(store_with_entry):
     store, entry = store_with_entry
-    emb, attrs = project_entry(store, entry.key, method="pca", backend="auto")
+    emb, attrs = project_entry(store, entry, method="pca", backend="auto")
     n = entry.attrs["n_states"]
     assert emb.shape == (n, 2) and emb.dtype == np.float32
     assert not attrs["cache_hit"] and attrs["backend_used"] == "pca" and attrs["layer"] == 1 and attrs["state"] == "h"
@@ -38,25 +38,25 @@ def test_projection_is_stored_with_fitted_mask_and_step_distances(store_with_ent
 
 def test_second_call_is_a_cache_hit_and_returns_the_same_map(store_with_entry):
     store, entry = store_with_entry
-    emb1, a1 = project_entry(store, entry.key, method="tsne", backend="opentsne", params=FAST_TSNE)
+    emb1, a1 = project_entry(store, entry, method="tsne", backend="opentsne", params=FAST_TSNE)
     calls = []
-    emb2, a2 = project_entry(store.root, entry.key, method="tsne", backend="opentsne", params=FAST_TSNE,
+    emb2, a2 = project_entry(store.root, entry, method="tsne", backend="opentsne", params=FAST_TSNE,
                              progress=lambda f, m: calls.append(f))
     assert a2["cache_hit"] and not a1["cache_hit"] and not calls
     assert a2["projection_key"] == a1["projection_key"] and a2["backend_used"] == "opentsne"
     np.testing.assert_array_equal(emb1, emb2)
-    _, a3 = project_entry(store, entry.key, method="tsne", backend="opentsne", params={**FAST_TSNE, "perplexity": 8})
+    _, a3 = project_entry(store, entry, method="tsne", backend="opentsne", params={**FAST_TSNE, "perplexity": 8})
     assert not a3["cache_hit"] and a3["projection_key"] != a1["projection_key"]
-    _, a4 = project_entry(store, entry.key, layer=0, method="pca")
-    _, a5 = project_entry(store, entry.key, layer=0, state="c", method="pca")
+    _, a4 = project_entry(store, entry, layer=0, method="pca")
+    _, a5 = project_entry(store, entry, layer=0, state="c", method="pca")
     assert len({a1["projection_key"], a4["projection_key"], a5["projection_key"]}) == 3
     assert len(store.projections(entry.key)) == 4
 
 
 def test_layer_minus_one_and_its_index_share_a_cache_entry(store_with_entry):
     store, entry = store_with_entry
-    _, a = project_entry(store, entry.key, layer=-1, method="pca")
-    _, b = project_entry(store, entry.key, layer=1, method="pca")
+    _, a = project_entry(store, entry, layer=-1, method="pca")
+    _, b = project_entry(store, entry, layer=1, method="pca")
     assert b["cache_hit"] and a["projection_key"] == b["projection_key"]
 
 
@@ -69,16 +69,16 @@ def test_an_interrupted_write_leaves_no_projection_a_later_run_trusts(store_with
 
     monkeypatch.setattr(state_store, "_write_group", crash)
     with pytest.raises(KeyboardInterrupt):
-        project_entry(store, entry.key, method="pca")
+        project_entry(store, entry, method="pca")
     monkeypatch.undo()
     assert store.projections(entry.key) == []
-    _, attrs = project_entry(store, entry.key, method="pca")
+    _, attrs = project_entry(store, entry, method="pca")
     assert not attrs["cache_hit"] and len(store.projections(entry.key)) == 1
 
 
 def test_scale_strategy_is_recorded(store_with_entry):
     store, entry = store_with_entry
-    emb, attrs = project_entry(store, entry.key, method="tsne", backend="sklearn",
+    emb, attrs = project_entry(store, entry, method="tsne", backend="sklearn",
                                params={"max_iter": 250, "perplexity": 10}, max_fit=120)
     arrays, _ = store.read_projection(entry.key, attrs["projection_key"])
     assert attrs["n_fitted"] == 120 == int(arrays["fitted"].sum()) and attrs["placement"] == "neighbors"
@@ -88,7 +88,7 @@ def test_scale_strategy_is_recorded(store_with_entry):
 def test_progress_quality_and_timings(store_with_entry):
     store, entry = store_with_entry
     seen = []
-    _, attrs = project_entry(store, entry.key, method="tsne", backend="auto", params=FAST_TSNE, quality=True,
+    _, attrs = project_entry(store, entry, method="tsne", backend="auto", params=FAST_TSNE, quality=True,
                              progress=lambda f, m: seen.append((f, m)))
     assert seen and seen[-1][0] == 1.0
     assert set(attrs["skipped"]) >= {"tsnecuda", "cuml"} or attrs["backend_used"] in ("tsnecuda", "cuml")
@@ -110,26 +110,26 @@ def test_default_entry_is_the_most_recent(tmp_path):
 def test_bad_requests(store_with_entry):
     store, entry = store_with_entry
     with pytest.raises(StoreError, match="layer 2 out of range"):
-        project_entry(store, entry.key, layer=2)
+        project_entry(store, entry, layer=2)
     with pytest.raises(StoreError, match="unknown state kind"):
-        project_entry(store, entry.key, state="z")
-    with pytest.raises(StoreError, match="no entry 'nope'"):
-        project_entry(store, "nope")
+        project_entry(store, entry, state="z")
+    with pytest.raises(TypeError, match="opened StoredEntry"):
+        project_entry(store, entry.key)
     with pytest.raises(ValueError, match="unknown projection method"):
-        project_entry(store, entry.key, method="lle")
+        project_entry(store, entry, method="lle")
     with pytest.raises(ValueError, match="computes tsne, not umap"):
-        project_entry(store, entry.key, method="umap", backend="sklearn")
+        project_entry(store, entry, method="umap", backend="sklearn")
 
 
 def test_place_states_uses_the_fitted_backend_then_neighbours(store_with_entry):
     from rnnpanel.pipeline import project as project_module
 
     store, entry = store_with_entry
-    emb, attrs = project_entry(store, entry.key, method="tsne", backend="opentsne", params=FAST_TSNE)
+    emb, attrs = project_entry(store, entry, method="tsne", backend="opentsne", params=FAST_TSNE)
     states = entry.states(-1, "h")
-    xy, how = project_module.place_states(store, entry.key, attrs["projection_key"], states[:5] + 1e-4)
+    xy, how = project_module.place_states(store, entry, attrs["projection_key"], states[:5] + 1e-4)
     assert how == "transform" and xy.shape == (5, 2) and np.isfinite(xy).all()
     project_module._FITTED.clear()  # as in a new process that read the map from the cache
-    xy, how = project_module.place_states(store, entry.key, attrs["projection_key"], states[:5], k=1)
+    xy, how = project_module.place_states(store, entry, attrs["projection_key"], states[:5], k=1)
     assert how == "neighbors"
     np.testing.assert_allclose(xy, emb[:5])  # a stored state's nearest stored state is itself

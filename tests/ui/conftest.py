@@ -69,7 +69,7 @@ def _hostile_entry(store: Path, work: Path) -> str:
         save_model(work / "hostile-model", model, vocab, metrics=metrics)
     entry, _ = extract_to_store(work / "hostile-model", str(csv), n=40, store_root=store, progress=False,
                                 text_column="text", label_column="label")
-    project_entry(store, entry.key, method="tsne", backend="auto", progress=None)
+    project_entry(store, entry, method="tsne", backend="auto", progress=None)
     return entry.key
 
 
