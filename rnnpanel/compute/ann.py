@@ -52,8 +52,9 @@ def nearest_centroid(xp: Any, points: Any, centroids: Any, centroid_sq: Any = No
     c_sq = xp.sum(centroids * centroids, axis=1) if centroid_sq is None else centroid_sq
     n, n_centroids = int(points.shape[0]), int(centroids.shape[0])
     neg2_t = (-2.0 * centroids).T
-    block = max(1, min(n, _ASSIGN_BYTES // (4 * max(1, n_centroids))))
-    d2 = xp.empty((block, n_centroids), dtype=xp.result_type(points.dtype, centroids.dtype))
+    dtype = xp.result_type(points.dtype, centroids.dtype)
+    block = max(1, min(n, _ASSIGN_BYTES // (xp.dtype(dtype).itemsize * max(1, n_centroids))))
+    d2 = xp.empty((block, n_centroids), dtype=dtype)
     out = xp.empty(n, dtype=xp.int64)
     for start in range(0, n, block):
         rows = points[start : start + block]
