@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", default="h")
     parser.add_argument("--n", type=int, default=None, help="first N states (synthetic: how many)")
     parser.add_argument("--n-fit", type=int, nargs="+", required=True, help="sample sizes to fit")
-    parser.add_argument("--placements", nargs="+", default=["neighbors", "neighbors+refine"],
-                        choices=("neighbors", "neighbors+refine", "transform"))
+    parser.add_argument("--placements", nargs="+", default=["median", "neighbors", "neighbors+refine"],
+                        choices=("median", "neighbors", "neighbors+refine", "transform"))
+    parser.add_argument("--polish-iter", type=int, default=None, help="polish steps of the placement (default: its own)")
     parser.add_argument("--refine-iter", type=int, default=150)
     parser.add_argument("--backend", default="opentsne")
     parser.add_argument("--max-iter", type=int, default=None, help="the backend's iterations (default: its own)")
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             full_seconds = None
         rec = compare_placement(X, labels, n_fit=n_fit, backend=args.backend, params=params,
                                 placements=tuple(args.placements),
-                                refine_iter=args.refine_iter, full_embedding=full)
+                                refine_iter=args.refine_iter, full_embedding=full,
+                                scaled_params=None if args.polish_iter is None else {"polish_iter": args.polish_iter})
         rec["full"]["seconds"] = full_seconds
         rec["record"] = "placement"
         records.append(rec)

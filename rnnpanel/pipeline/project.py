@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROJECTION_VERSION = 2  # bump when the stored arrays or their meaning change (2: IVF placement)
+PROJECTION_VERSION = 3  # bump when the stored arrays or their meaning change (2: IVF placement; 3: polished placement)
 FITTED_KEPT = 2  # fitted maps kept in memory for placing live input (each holds its neighbour index)
 _FITTED: LockedCache[AutoProjection] = LockedCache(FITTED_KEPT)
 

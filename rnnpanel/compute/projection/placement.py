@@ -1,13 +1,21 @@
-"""Placing millions of points into a fitted map: neighbours in PCA space, a robust centre, parallel blocks.
+"""Placing millions of points into a fitted map: neighbours in PCA space, a robust centre, a short polish, parallel blocks.
 
 A fitted map of a sample is extended to the rest of the states by putting each new state
 where its nearest fitted states lie. openTSNE's ``transform`` does that and then optimises the
 new points for 250 iterations — good, but too slow for millions (measured in
 ``benchmarks/placement.py``). Here the neighbours come from an IVF index (:mod:`..ann`) over
-the sample reduced by PCA, and the position is the **weighted geometric median** of the
+the sample reduced by PCA, and the start is the **weighted geometric median** of the
 neighbours' map positions (a few Weiszfeld steps): like openTSNE's coordinate-wise median it
 does not land between two clusters when the neighbours straddle them, but it needs only
 elementwise operations and sums (no sort per row on CuPy).
+
+A median (or any average) of fitted positions stacks the points that share neighbours on top of
+one another, so the placed points lose their own neighbourhood order (0.059 k-NN preservation
+against a full fit, benchmarks/RESULTS.md). ``polish_iter`` t-SNE steps of each placed point
+then follow: attraction to its fitted neighbours, repulsion from the fitted map frozen once on a
+grid (:class:`RepulsionField`, scaled as if every point were there). Frozen, the field needs no
+other placed point, so blocks stay independent; measured, it placed as well as recomputing the
+repulsion of all points every step.
 
 Input may live on disk: any array with ``shape`` and row slicing (NumPy, CuPy, a
 ``zarr.Array``) is read one block of rows at a time, so a corpus never needs to fit in memory.
@@ -105,11 +113,125 @@ def position_from_neighbors(embedding: Any, idx: Any, dist: Any) -> np.ndarray:
     Weights fall off with distance relative to the nearest neighbour's, ``exp(−(d² − d₁²) / d₁²)``,
     so a far neighbour counts less than a close one; ``dist`` (M, k) is sorted nearest first.
     """
-    xp = array_namespace(embedding)
+    return to_numpy(weighted_geometric_median(embedding[idx], neighbor_weights(dist))).astype(np.float32)
+
+
+def neighbor_weights(dist: Any) -> Any:
+    """``exp(−(d² − d₁²) / d₁²)`` per row of ``dist`` (M, k), nearest first: 1 for the nearest, less for farther ones."""
+    xp = array_namespace(dist)
     d2 = dist.astype(xp.float32) ** 2
     scale = xp.maximum(d2[:, :1], 1e-12 * (1.0 + d2[:, -1:]))
-    weights = xp.exp(-(d2 - d2[:, :1]) / scale)
-    return to_numpy(weighted_geometric_median(embedding[idx], weights)).astype(np.float32)
+    return xp.exp(-(d2 - d2[:, :1]) / scale)
+
+
+class RepulsionField:
+    """The t-SNE repulsion of a fitted 2-D map, frozen on a grid, as if all ``n_total`` points were there.
+
+    t-SNE pushes point ``y`` away from every other by ``Σ_j w_j² (y − y_j) / Z`` with
+    ``w_j = 1 / (1 + |y − y_j|²)``. The fitted points, deposited on a grid of ``spacing`` map
+    units (bilinear, FFT convolution with the kernel, like FIt-SNE) and each standing for
+    ``N / n`` points of a stratified sample, give that force everywhere; ``N`` cancels: with
+    openTSNE's learning rate ``N / 12`` a step is ``(attraction − n · F / Z_fit) / 3``, the
+    field stores ``n · F / Z_fit``. Built once from the fitted map; a placed point reads it by
+    bilinear interpolation (four gathers), the same on NumPy and CuPy.
+    """
+
+    def __init__(self, embedding: Any, *, spacing: float = 0.5, margin: float = 5.0, max_grid: int = 1024) -> None:
+        emb = asarray(embedding)
+        xp = array_namespace(emb)
+        if emb.ndim != 2 or emb.shape[1] != 2:
+            raise ValueError(f"the repulsion field needs a 2-D map (n, 2), got shape {tuple(emb.shape)}")
+        y = emb.astype(xp.float64)
+        lo = xp.min(y, axis=0) - margin
+        extent = float(xp.max(xp.max(y, axis=0) + margin - lo))
+        g = int(min(max_grid, np.ceil(extent / spacing) + 3))
+        self.xp, self.lo, self.size = xp, lo.astype(xp.float32), g
+        self.spacing = extent / (g - 3)
+        offsets = xp.arange(-g + 1, g, dtype=xp.float64) * self.spacing
+        dx, dy = offsets[:, None], offsets[None, :]
+        w = 1.0 / (1.0 + dx * dx + dy * dy)
+        rho = self._deposit(y)
+        phi, fx, fy = (self._convolve(rho, kernel) for kernel in (w, w * w * dx, w * w * dy))
+        n = int(y.shape[0])
+        z = float(xp.sum(self._read(phi, y))) - n  # every pair once each way; the self term w(0) = 1 removed
+        scale = n / max(z, 1e-12)
+        self.fx, self.fy = (scale * fx).astype(xp.float32), (scale * fy).astype(xp.float32)
+
+    def _cells(self, y: Any) -> tuple[Any, Any, Any]:
+        """Flat index of each point's lower-left grid node and its fractional offsets (x, y)."""
+        xp, g = self.xp, self.size
+        u = (y - self.lo) / self.spacing
+        i = xp.clip(xp.floor(u), 0, g - 2)
+        f = xp.clip(u - i, 0.0, 1.0)
+        i = i.astype(xp.int64)
+        return i[:, 0] * g + i[:, 1], f[:, 0], f[:, 1]
+
+    def _corners(self, y: Any) -> Iterator[tuple[Any, Any]]:
+        """(flat node index, bilinear weight) of the four grid nodes around each point."""
+        flat, fx, fy = self._cells(y)
+        g = self.size
+        for shift, wx in ((0, 1 - fx), (g, fx)):
+            for step, wy in ((0, 1 - fy), (1, fy)):
+                yield flat + shift + step, wx * wy
+
+    def _deposit(self, y: Any) -> Any:
+        xp, g = self.xp, self.size
+        rho = xp.zeros(g * g, dtype=xp.float64)
+        for node, weight in self._corners(y):
+            rho += xp.bincount(node, weights=weight, minlength=g * g)
+        return rho.reshape(g, g)
+
+    def _convolve(self, rho: Any, kernel: Any) -> Any:
+        """``Σ_nodes rho · kernel(node − here)`` on the grid (zero-padded FFT, no wrap-around)."""
+        xp, g = self.xp, self.size
+        shape = (2 * g, 2 * g)
+        full = xp.fft.irfft2(xp.fft.rfft2(rho, s=shape) * xp.fft.rfft2(kernel, s=shape), s=shape)
+        return xp.ascontiguousarray(full[g - 1 : 2 * g - 1, g - 1 : 2 * g - 1]).ravel()
+
+    def _read(self, field: Any, y: Any) -> Any:
+        return sum(weight * field[node] for node, weight in self._corners(y))
+
+    def force(self, y: Any) -> tuple[Any, Any]:
+        """The scaled repulsion ``n · Σ_j w_j² (y − y_j) / Z`` at points ``y`` (M, 2), as (x, y) components."""
+        y = self.clip(y)
+        return self._read(self.fx, y), self._read(self.fy, y)
+
+    def clip(self, y: Any) -> Any:
+        """Points kept inside the grid (a placed point never leaves the fitted map's frame)."""
+        hi = self.lo + self.spacing * (self.size - 2)
+        return self.xp.clip(y, self.lo, hi)
+
+
+def polish(start: Any, anchors: Any, affinities: Any, field: RepulsionField, n_iter: int, *,
+           momentum: float = 0.8) -> Any:
+    """``n_iter`` t-SNE gradient steps of placed points (M, 2) against fixed ``anchors`` (M, k, 2).
+
+    Each point is attracted to its ``k`` fitted neighbours in proportion to ``affinities``
+    (M, k; :func:`neighbor_weights`, measured a little better than uniform ones) and repelled
+    by the frozen ``field``; openTSNE's gains and momentum,
+    its learning rate ``N / 12`` folded into the field's scale. Points that started on one
+    spot spread by their own neighbours' pull instead of staying stacked. Coordinates stay in
+    separate (M, k) arrays: reductions over a last axis of length 2 are slow.
+    """
+    xp = array_namespace(start)
+    ax, ay = (xp.ascontiguousarray(anchors[:, :, c]) for c in range(2))
+    y = field.clip(start.astype(xp.float32))
+    px, py = xp.ascontiguousarray(y[:, 0]), xp.ascontiguousarray(y[:, 1])
+    p = affinities.astype(xp.float32) / xp.sum(affinities, axis=1, keepdims=True, dtype=xp.float32)
+    ux, uy = xp.zeros_like(px), xp.zeros_like(py)
+    gx, gy = xp.ones_like(px), xp.ones_like(py)
+    lo, hi = field.lo, field.lo + field.spacing * (field.size - 2)
+    for _ in range(int(n_iter)):
+        dx, dy = px[:, None] - ax, py[:, None] - ay
+        w = p / (1.0 + dx * dx + dy * dy)
+        rx, ry = field.force(xp.stack([px, py], axis=1))
+        grad_x = (xp.sum(w * dx, axis=1) - rx) * (4.0 / 12.0)
+        grad_y = (xp.sum(w * dy, axis=1) - ry) * (4.0 / 12.0)
+        gx = xp.maximum(xp.where(xp.sign(grad_x) != xp.sign(ux), gx + 0.2, gx * 0.8), 0.01)
+        gy = xp.maximum(xp.where(xp.sign(grad_y) != xp.sign(uy), gy + 0.2, gy * 0.8), 0.01)
+        ux, uy = momentum * ux - gx * grad_x, momentum * uy - gy * grad_y
+        px, py = xp.clip(px + ux, lo[0], hi[0]), xp.clip(py + uy, lo[1], hi[1])
+    return xp.stack([px, py], axis=1)
 
 
 class NeighborPlacer:
@@ -118,11 +240,14 @@ class NeighborPlacer:
     Built from the fitted sample (``reference`` (n, D), its map ``embedding`` (n, C)):
     ``components`` principal components of the reference (None = keep all dimensions), an IVF
     index over them with ``n_probe`` probed cells, ``k`` neighbours, weighted as in
-    :func:`position_from_neighbors`. Picklable, so a cluster's workers can receive it.
+    :func:`position_from_neighbors`; then, for a 2-D map, ``polish_iter`` steps of
+    :func:`polish` against the frozen :class:`RepulsionField` (``field_``; None without
+    polishing). Picklable, so a cluster's workers can receive it.
     """
 
     def __init__(self, reference: Any, embedding: Any, *, k: int = 10, components: int | None = 50,
-                 n_probe: int = 8, n_cells: int | None = None, random_state: Any = None) -> None:
+                 n_probe: int = 8, n_cells: int | None = None, polish_iter: int = 0,
+                 random_state: Any = None) -> None:
         ref = asarray(reference)
         xp = array_namespace(ref)
         ref = ref.astype(xp.float32) if ref.dtype != xp.float32 else ref
@@ -138,7 +263,11 @@ class NeighborPlacer:
             centred = (ref - self.mean).astype(xp.float64)
             _, vectors = xp.linalg.eigh(centred.T @ centred)
             self.basis = xp.ascontiguousarray(vectors[:, ::-1][:, : int(components)].astype(xp.float32))
+        if isinstance(polish_iter, bool) or not isinstance(polish_iter, (int, np.integer)) or polish_iter < 0:
+            raise ValueError(f"polish_iter must be 0 or a positive number of iterations, got {polish_iter!r}")
         self.embedding = emb
+        self.polish_iter = int(polish_iter) if emb.shape[1] == 2 else 0
+        self.field_ = RepulsionField(emb) if self.polish_iter else None
         self.index = IVFIndex(self.reduce(ref), n_cells=n_cells, n_probe=n_probe, random_state=random_state)
 
     def reduce(self, rows: Any) -> Any:
@@ -152,7 +281,12 @@ class NeighborPlacer:
     def place(self, rows: Any) -> np.ndarray:
         """Map positions (M, C) float32 NumPy for ``rows`` (M, D) in the original space."""
         idx, dist = self.neighbors(rows)
-        return position_from_neighbors(self.embedding, idx, dist)
+        start = position_from_neighbors(self.embedding, idx, dist)
+        if self.field_ is None:
+            return start
+        moved = polish(asarray(start, xp=self.index.xp), self.embedding[idx], neighbor_weights(dist), self.field_,
+                       self.polish_iter)
+        return to_numpy(moved).astype(np.float32)
 
 
 def place_block(placer: NeighborPlacer, X: Any, start: int, stop: int, keep: np.ndarray | None = None) -> tuple[int, np.ndarray]:

@@ -44,7 +44,7 @@ def compare_placement(
     n_fit: int,
     backend: str = "opentsne",
     params: dict[str, Any] | None = None,
-    placements: tuple[str, ...] = ("neighbors", "neighbors+refine"),
+    placements: tuple[str, ...] = ("median", "neighbors", "neighbors+refine"),
     refine_iter: int = 150,
     full_embedding: np.ndarray | None = None,
     random_state: int = 0,
@@ -54,7 +54,8 @@ def compare_placement(
 ) -> dict[str, Any]:
     """Fit ``X`` whole and as a stratified sample of ``n_fit`` with the rest placed; compare the maps.
 
-    ``placements``: "neighbors" (the default scale placement), "neighbors+refine" (the same map
+    ``placements``: "neighbors" (the default scale placement), "median" (its start alone, the
+    weighted geometric median of the fitted neighbours, without the polish), "neighbors+refine" (the same map
     after ``refine_iter`` t-SNE iterations of all points, :func:`.placement.refine`) and/or
     "transform" (the backend's own, e.g. openTSNE's); all start from one fitted sample.
     ``full_embedding`` reuses a full fit of the same ``X`` (its seconds are then None). ``scaled_params`` go to :class:`ScaledProjection` (``n_probe``,
@@ -66,7 +67,7 @@ def compare_placement(
 
     from rnnpanel.compute.projection import ScaledProjection, make_backend
     from rnnpanel.compute.projection.base import resolve_threads
-    from rnnpanel.compute.projection.placement import knn_graph, reduce_rows, refine
+    from rnnpanel.compute.projection.placement import knn_graph, position_from_neighbors, reduce_rows, refine
 
     labels = np.asarray(labels)
     n = int(X.shape[0])
@@ -93,6 +94,13 @@ def compare_placement(
     for placement in placements:
         if placement == scaled.placement_:
             embedding, seconds = scaled.embedding_, scaled.timings_["place"]
+        elif placement == "median" and scaled.placer_ is not None:
+            started = time.perf_counter()
+            embedding = scaled.embedding_.copy()
+            with threadpool_limits(limits=1, user_api="blas"):
+                embedding[placed_rows] = position_from_neighbors(scaled.placer_.embedding,
+                                                                 *scaled.placer_.neighbors(np.asarray(X[placed_rows])))
+            seconds = time.perf_counter() - started
         elif placement == "neighbors+refine" and scaled.placer_ is not None:
             started = time.perf_counter()
             with threadpool_limits(limits=1, user_api="blas"):
@@ -107,7 +115,7 @@ def compare_placement(
             embedding[placed_rows] = scaled.estimator_.transform(np.asarray(X[placed_rows]))
             seconds = time.perf_counter() - started
         else:
-            raise ValueError(f"placements must be 'neighbors', 'neighbors+refine' or 'transform', got {placement!r}")
+            raise ValueError(f"placements must be 'neighbors', 'median', 'neighbors+refine' or 'transform', got {placement!r}")
         quality = {"placed": _quality(X, embedding, labels, placed_rows, max_points),
                    "all": _quality(X, embedding, labels, None, max_points)}
         result["placements"][placement] = {

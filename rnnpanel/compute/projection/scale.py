@@ -3,17 +3,17 @@
 Above a backend's ``max_fit_size`` (each backend documents its number and the reason — time
 on a laptop's CPU, memory on a GPU) a projection is fitted on a stratified random sample of
 that size, and the remaining points are placed into the fitted map. The default placement
-(``"neighbors"``, :mod:`.placement`) puts each point at the weighted geometric median of the
-map positions of its nearest fitted points, found by an IVF index in PCA space: tens of
-seconds per million points on one core, where the backend's own ``transform``
-(``placement="transform"``: openTSNE optimises every new point for 250 iterations) took 25
-times longer for a map no better (``benchmarks/placement.py``, 16k of 169k LSTM states
-fitted). Either loses about 0.05 k-NN preservation on the placed points against a full fit:
-a point placed from its fitted neighbours alone does not keep its own neighbourhood's order.
-``refine_iter`` (150 measured enough) then optimises all points for a while over their own
-k-NN graph, which met every target of the comparison, at about 25 times the placement's
-cost (250 against 9 s per million states on two cores). ``fitted_`` says which points were
-fitted.
+(``"neighbors"``, :mod:`.placement`) starts each point at the weighted geometric median of the
+map positions of its nearest fitted points, found by an IVF index in PCA space, then polishes
+it with ``polish_iter`` t-SNE steps against its fitted neighbours and the fitted map's frozen
+repulsion: tens of seconds per million points on one core, where the backend's own
+``transform`` (``placement="transform"``: openTSNE optimises every new point for 250
+iterations) took 25 times longer for a map no better (``benchmarks/placement.py``). The median
+alone lost 0.059 k-NN preservation on the placed points against a full fit; the polish (50
+steps) brings that to 0.037 and keeps trustworthiness and neighbourhood hit (benchmarks/
+RESULTS.md). ``refine_iter`` (150 measured enough) then optimises all points for a while over
+their own k-NN graph, which met every target of the comparison, but at about 20 times the
+placement's cost and more than twice its memory. ``fitted_`` says which points were fitted.
 
 The input may be an on-disk array (a ``zarr.Array`` chunked by rows): it is read block by
 block — once to gather the sample, once to place the rest — and never held whole.
@@ -115,7 +115,8 @@ class ScaledProjection(BaseEstimator):
     ``max_fit``: "auto" = the backend's ``max_fit_size``; None = always fit everything; an int.
     ``placement``: "auto" ("transform" for PCA, whose transform is exact, else "neighbors"), "neighbors" (:class:`~.placement.NeighborPlacer`:
     ``n_neighbors`` neighbours among ``placement_components`` principal components, ``n_probe``
-    probed index cells) or "transform" (the backend's own, where it has one). ``refine_iter`` > 0
+    probed index cells, then ``polish_iter`` steps of :func:`~.placement.polish` for a 2-D map;
+    0 = the median alone) or "transform" (the backend's own, where it has one). ``refine_iter`` > 0
     follows the neighbour placement with that many t-SNE iterations of *all* points over a
     ``refine_neighbors``-NN graph (:func:`~.placement.refine`: the map then keeps the placed
     points' own neighbourhoods, at the cost of a neighbour graph of every point). ``n_jobs``:
@@ -131,7 +132,7 @@ class ScaledProjection(BaseEstimator):
 
     def __init__(self, estimator: ProjectionBackend, *, max_fit: Any = "auto", n_neighbors: int = 10,
                  placement: str = "auto", n_probe: int = 8, placement_components: int | None = 50,
-                 refine_iter: int = 0, refine_neighbors: int = 30, n_jobs: int | str | None = "auto",
+                 polish_iter: int = 50, refine_iter: int = 0, refine_neighbors: int = 30, n_jobs: int | str | None = "auto",
                  block_size: int = DEFAULT_BLOCK_ROWS, random_state: Any = None) -> None:
         self.estimator = estimator
         self.max_fit = max_fit
@@ -139,6 +140,7 @@ class ScaledProjection(BaseEstimator):
         self.placement = placement
         self.n_probe = n_probe
         self.placement_components = placement_components
+        self.polish_iter = polish_iter
         self.refine_iter = refine_iter
         self.refine_neighbors = refine_neighbors
         self.n_jobs = n_jobs
@@ -209,7 +211,7 @@ class ScaledProjection(BaseEstimator):
                 with threadpool_limits(limits=1, user_api="blas"):
                     self.placer_ = NeighborPlacer(sample, estimator.embedding_, k=min(self.n_neighbors, int(limit)),
                                                   components=self.placement_components, n_probe=self.n_probe,
-                                                  random_state=self.random_state)
+                                                  polish_iter=self.polish_iter, random_state=self.random_state)
                     with self._executor(executor, n - int(limit)) as pool:
                         embedding[rest] = place_all(self.placer_, X, rest, executor=pool, block=self._block(X),
                                                     progress=report)
