@@ -17,7 +17,8 @@ def test_compare_placement_reports_quality_losses_and_speed(tmp_path):
     machine, rec = json.loads(out.read_text())
     assert machine["record"] == "machine" and rec["record"] == "placement"
     assert rec["n_fit"] == 300 and rec["n_placed"] == 600 and rec["full"]["seconds"] > 0
-    for name in ("neighbors", "neighbors+refine"):
+    assert rec["scaled_params"]["polish_iter"] == 50  # the default placement polishes; "median" is its start alone
+    for name in ("median", "neighbors", "neighbors+refine"):
         placed = rec["placements"][name]
         assert set(placed["quality"]) == {"placed", "all"} and placed["seconds_per_million"] > 0
         assert set(placed["loss"]["placed"]) == set(bench["TARGETS"])
