@@ -193,6 +193,8 @@ def test_polish_spreads_points_by_their_own_neighbours_and_is_off_for_other_maps
         NeighborPlacer(x[:40], np.zeros((40, 2)), polish_iter=-1)
     line = NeighborPlacer(x[:40], np.zeros((40, 1), dtype=np.float32), polish_iter=30)
     assert line.polish_iter == 0 and line.field_ is None and line.place(x[40:45]).shape == (5, 1)
+    pca = ScaledProjection(SmallPCA(), placement="neighbors", random_state=0).fit(x, y)  # not t-SNE: no t-SNE polish
+    assert pca.placement_ == "neighbors" and pca.placer_.polish_iter == 0 and pca.placer_.field_ is None
 
 
 def _scaled(**kw):

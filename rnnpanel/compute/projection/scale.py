@@ -115,8 +115,8 @@ class ScaledProjection(BaseEstimator):
     ``max_fit``: "auto" = the backend's ``max_fit_size``; None = always fit everything; an int.
     ``placement``: "auto" ("transform" for PCA, whose transform is exact, else "neighbors"), "neighbors" (:class:`~.placement.NeighborPlacer`:
     ``n_neighbors`` neighbours among ``placement_components`` principal components, ``n_probe``
-    probed index cells, then ``polish_iter`` steps of :func:`~.placement.polish` for a 2-D map;
-    0 = the median alone) or "transform" (the backend's own, where it has one). ``refine_iter`` > 0
+    probed index cells, then ``polish_iter`` steps of :func:`~.placement.polish` for a 2-D t-SNE
+    map — its gradient is t-SNE's, so other methods keep the median; 0 = the median alone) or "transform" (the backend's own, where it has one). ``refine_iter`` > 0
     follows the neighbour placement with that many t-SNE iterations of *all* points over a
     ``refine_neighbors``-NN graph (:func:`~.placement.refine`: the map then keeps the placed
     points' own neighbourhoods, at the cost of a neighbour graph of every point). ``n_jobs``:
@@ -211,7 +211,8 @@ class ScaledProjection(BaseEstimator):
                 with threadpool_limits(limits=1, user_api="blas"):
                     self.placer_ = NeighborPlacer(sample, estimator.embedding_, k=min(self.n_neighbors, int(limit)),
                                                   components=self.placement_components, n_probe=self.n_probe,
-                                                  polish_iter=self.polish_iter, random_state=self.random_state)
+                                                  polish_iter=self.polish_iter if estimator.method == "tsne" else 0,
+                                                  random_state=self.random_state)
                     with self._executor(executor, n - int(limit)) as pool:
                         embedding[rest] = place_all(self.placer_, X, rest, executor=pool, block=self._block(X),
                                                     progress=report)
