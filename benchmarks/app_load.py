@@ -193,6 +193,14 @@ class ClientSession:
             self._reader.cancel()
 
 
+async def keep_doing(action, duration: float, think: float) -> None:
+    """``await action()`` at least once and until ``duration`` seconds have passed (or it returns
+    False), with a think time of 0.5-1.5 × ``think`` seconds between two."""
+    until = time.perf_counter() + duration
+    while await action() and time.perf_counter() < until:
+        await asyncio.sleep(think * random.uniform(0.5, 1.5))
+
+
 async def run_client(i: int, ws_url: str, n_states: int, *, started: float, duration: float, think: float,
                      timeout: float) -> dict:
     """A client session: opened (timed from ``started``), then selecting for ``duration`` seconds
@@ -202,16 +210,15 @@ async def run_client(i: int, ws_url: str, n_states: int, *, started: float, dura
     try:
         await session.open(n_states)
         record["interactive_s"] = time.perf_counter() - started
-        until = time.perf_counter() + duration
-        while True:
+
+        async def select() -> bool:
             ms = await session.select_next()
             if ms is None:
                 record["errors"].append(f"a selection got no answer within {timeout:.0f} s")
             else:
                 record["selection_ms"].append(ms)
-            if time.perf_counter() >= until:
-                break
-            await asyncio.sleep(think * random.uniform(0.5, 1.5))
+            return True
+        await keep_doing(select, duration, think)
     except Exception as exc:         # noqa: BLE001 -- recorded as the session's error
         record["errors"].append(f"{type(exc).__name__}: {exc}")
     finally:
@@ -240,12 +247,12 @@ async def run_page(i: int, browser, url: str, n_states: int, *, duration: float,
         record["interactive_s"] = ready["ms"] / 1000
         record["drawn_as"] = ready["drawn_as"]
         await page.mouse.click(20, VIEWPORT["height"] - 20)  # focus the page (empty sidebar space)
-        until = time.perf_counter() + duration
-        while True:
+
+        async def select_and_hover() -> bool:
             result = await page.evaluate(SELECT_JS, [list(SELECTION_SOURCES), timeout * 1000])
             if result is None:
                 record["errors"].append(f"a selection was not drawn within {timeout:.0f} s")
-                break
+                return False
             record["selection_ms"].append(result["ms"])
             x, y, n_words = await page.evaluate(WORD_XY_JS, [TEXT_FIGURE, TEXT_WORDS, 0])
             step = random.randrange(max(n_words, 1))
@@ -258,9 +265,8 @@ async def run_page(i: int, browser, url: str, n_states: int, *, duration: float,
             if hover is not None:
                 record["hover_ms"].append(hover["ms"])
                 record["hover_frames"].append(hover["frames"])
-            if time.perf_counter() >= until:
-                break
-            await asyncio.sleep(think * random.uniform(0.5, 1.5))
+            return True
+        await keep_doing(select_and_hover, duration, think)
     except Exception as exc:        # noqa: BLE001 -- recorded as the session's error
         record["errors"].append(f"{type(exc).__name__}: {exc}")
     finally:

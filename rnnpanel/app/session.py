@@ -19,6 +19,7 @@ input's) and relays the keys (:mod:`rnnpanel.app.key_relay`). How it is built an
 from __future__ import annotations
 
 import html
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -87,6 +88,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         if self.entry is None and entries:
             self.entry = entries[0][0]
         self._syncing = False
+        self._tool_column: pn.Column | None = None      # the sidebar's tools, filled after the first page
         self._opened: StoredEntry | None = None       # the chosen entry, opened once per choice
         if self.entry is not None:
             self._sync_state_choices(wanted, keep_method="method" in params)
@@ -170,11 +172,18 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._update_shown()
         top = pn.Row(self.map, self.views, sizing_mode="stretch_width", height=TOP_HEIGHT)
         self._main.objects = [top, self.tabs]
-        pn.state.onload(partial(self._show_tabs, sample))
+        pn.state.onload(partial(self._show_rest, sample))
 
-    def _show_tabs(self, sample: Sample) -> None:
-        if sample is self.sample:       # else another entry was chosen meanwhile
-            self.tabs.param.update(entry=self.entry, sample=sample)
+    def _show_rest(self, sample: Sample) -> None:
+        """The tabs (and, the first time, the sidebar's tools) once the browser has drawn the page,
+        in one document update: every change of a layout of a page that is up makes Bokeh walk all
+        the document's models again (0.1-0.2 s of server time each, twice a session otherwise)."""
+        doc = pn.state.curdoc
+        with pn.io.hold(), (doc.models.freeze() if doc is not None else nullcontext()):
+            if self._tool_column is not None and not self._tool_column.objects:
+                self._tool_column.extend(self._tools())
+            if sample is not None and sample is self.sample:       # else another entry was chosen meanwhile
+                self.tabs.param.update(entry=self.entry, sample=sample)
 
     # -- which sequence is shown ----------------------------------------------------------------
     def _select(self, s: int) -> None:
@@ -239,8 +248,11 @@ class RnnPanelApp(pn.viewable.Viewer):
     def sidebar(self) -> pn.Column:
         """The settings of the views; the tools (search, live input, export) follow the first page."""
         choice = pn.widgets.RadioButtonGroup.from_param
-        tools = pn.Column(sizing_mode="stretch_width")
-        pn.state.onload(lambda: tools.extend(self._tools()))
+        tools = self._tool_column = pn.Column(sizing_mode="stretch_width")
+        if pn.state.curdoc is None or pn.state.loaded:      # else they come with the tabs (_show_rest)
+            tools.extend(self._tools())
+        elif self.sample is None:                           # no map shown: no tabs to come with
+            pn.state.onload(partial(self._show_rest, None))
         return pn.Column(
             pn.pane.HTML("<h2 style='margin:4px 0'>rnnpanel</h2>"
                          "<p style='margin:0;color:#555'>hidden states of a recurrent classifier</p>"),
