@@ -7,7 +7,9 @@ trustworthiness, k-NN preservation and neighbourhood hit (k = 10, on a 5,000-poi
 subsample) on the placed points only and on all points, with the differences against the
 targets of issue 8 (k-NN preservation within 0.02, trustworthiness and neighbourhood hit within
 0.01 of the full fit), and the placement's seconds per million points. Every placement in
-``--placements`` places into the *same* fitted sample map, so they differ only in placement.
+``--placements`` places into the *same* fitted sample map, so they differ only in placement:
+"median" (the start alone), "neighbors" (the default: the median polished by ``--polish-iter``
+t-SNE steps), "neighbors+refine" and "transform".
 
     python benchmarks/placement.py --store STORE --entry KEY --n-fit 20000 --json placement.json
     python benchmarks/placement.py --source synthetic --n 20000 --n-fit 5000
