@@ -125,7 +125,7 @@ def neighbor_weights(dist: Any) -> Any:
 
 
 class RepulsionField:
-    """The t-SNE repulsion of a fitted 2-D map, frozen on a grid, as if all ``n_total`` points were there.
+    """The t-SNE repulsion of a fitted 2-D map, frozen on a grid, as if every point of the data were there.
 
     t-SNE pushes point ``y`` away from every other by ``Σ_j w_j² (y − y_j) / Z`` with
     ``w_j = 1 / (1 + |y − y_j|²)``. The fitted points, deposited on a grid of ``spacing`` map
@@ -208,10 +208,10 @@ def polish(start: Any, anchors: Any, affinities: Any, field: RepulsionField, n_i
 
     Each point is attracted to its ``k`` fitted neighbours in proportion to ``affinities``
     (M, k; :func:`neighbor_weights`, measured a little better than uniform ones) and repelled
-    by the frozen ``field``; openTSNE's gains and momentum,
-    its learning rate ``N / 12`` folded into the field's scale. Points that started on one
-    spot spread by their own neighbours' pull instead of staying stacked. Coordinates stay in
-    separate (M, k) arrays: reductions over a last axis of length 2 are slow.
+    by the frozen ``field``; openTSNE's gains and momentum, its learning rate ``N / 12`` folded
+    into the field's scale. Points that started on one spot spread by their own neighbours'
+    pull instead of staying stacked. Coordinates stay in separate (M, k) arrays: reductions
+    over a last axis of length 2 are slow.
     """
     xp = array_namespace(start)
     ax, ay = (xp.ascontiguousarray(anchors[:, :, c]) for c in range(2))
