@@ -242,3 +242,19 @@ def test_placement_on_a_dask_cluster_equals_serial_placement():
             distributed.Client(cluster) as client:
         clustered = _scaled(n_jobs=1).fit(x, y, executor=client.get_executor())
     np.testing.assert_allclose(clustered.embedding_, serial.embedding_, rtol=1e-5, atol=1e-4)
+
+
+def test_polish_on_cupy_matches_numpy():
+    from rnnpanel.compute.xp import cupy_or_none
+
+    cp = cupy_or_none()
+    if cp is None:
+        pytest.skip("needs CuPy and a CUDA device")
+    rng = np.random.default_rng(0)
+    fitted = (rng.normal(size=(400, 2)) * 5).astype(np.float32)
+    anchors = fitted[rng.integers(0, 400, size=(300, 10))]
+    affinity = rng.uniform(0.1, 1.0, size=(300, 10)).astype(np.float32)
+    start = np.median(anchors, axis=1)
+    cpu = polish(start, anchors, affinity, RepulsionField(fitted), 30)
+    gpu = polish(cp.asarray(start), cp.asarray(anchors), cp.asarray(affinity), RepulsionField(cp.asarray(fitted)), 30)
+    np.testing.assert_allclose(cp.asnumpy(gpu), cpu, atol=1e-3)
