@@ -10,8 +10,8 @@ repulsion: tens of seconds per million points on one core, where the backend's o
 ``transform`` (``placement="transform"``: openTSNE optimises every new point for 250
 iterations) took 25 times longer for a map no better (``benchmarks/placement.py``). The median
 alone lost 0.059 k-NN preservation on the placed points against a full fit; the polish (50
-steps) brings that to 0.037 and keeps trustworthiness and neighbourhood hit (benchmarks/
-RESULTS.md). ``refine_iter`` (150 measured enough) then optimises all points for a while over
+steps) brings that to 0.037 and keeps trustworthiness and neighbourhood hit
+(benchmarks/RESULTS.md). ``refine_iter`` (150 measured enough) then optimises all points for a while over
 their own k-NN graph, which met every target of the comparison, but at about 20 times the
 placement's cost and more than twice its memory. ``fitted_`` says which points were fitted.
 
