@@ -128,7 +128,7 @@ def project_in_child(store_root: str, entry: str, choice: dict, messages) -> Non
 
     try:
         store = StateStore(store_root)
-        project_entry(store, store.open_entry(entry), progress=lambda f, m="": messages.put(("progress", float(f), str(m))),
-                      **choice)
+        project_entry(store, store.open_entry(entry),
+                      progress=lambda f, m="": messages.put(("progress", float(f), str(m))), **choice)
     except Exception as exc:        # noqa: BLE001 -- reported to the session as a notification
         messages.put(("error", str(exc) if isinstance(exc, RnnpanelError) else f"{type(exc).__name__}: {exc}"))
