@@ -52,6 +52,8 @@ from appbench import (CHROMIUM_ARGS, HOVER_ARM_JS, HOVER_SOURCE, POINTS_SOURCE, 
 log = logging.getLogger("app_load")
 
 KEYS_SOURCE = "keys_src"       # the app's key relay (rnnpanel/app/key_relay.py)
+HOVER_WORDS = 8                # a page hovers one of its sequence's first words (long texts scroll)
+HOVER_TIMEOUT_S = 10           # client-side linking: no server round trip to wait for
 MAX_MESSAGE = 256 * 2**20
 
 
@@ -255,14 +257,16 @@ async def run_page(i: int, browser, url: str, n_states: int, *, duration: float,
                 return False
             record["selection_ms"].append(result["ms"])
             x, y, n_words = await page.evaluate(WORD_XY_JS, [TEXT_FIGURE, TEXT_WORDS, 0])
-            step = random.randrange(max(n_words, 1))
+            step = random.randrange(max(min(n_words, HOVER_WORDS), 1))     # on the text view's first lines
             x, y, _ = await page.evaluate(WORD_XY_JS, [TEXT_FIGURE, TEXT_WORDS, step])
             await page.mouse.move(5, 5)
             await page.wait_for_timeout(60)
-            await page.evaluate(HOVER_ARM_JS, [HOVER_SOURCE, step, timeout * 1000])
+            await page.evaluate(HOVER_ARM_JS, [HOVER_SOURCE, step, HOVER_TIMEOUT_S * 1000])
             await page.mouse.move(x, y)
             hover = await page.evaluate("window.__hover_ms")
-            if hover is not None:
+            if hover is None:
+                record["errors"].append(f"a hover was not drawn within {HOVER_TIMEOUT_S} s")
+            else:
                 record["hover_ms"].append(hover["ms"])
                 record["hover_frames"].append(hover["frames"])
             return True
