@@ -6,7 +6,7 @@ The model is the one the entry was extracted with (its folder is recorded in the
 loaded once per process and refused if its weights changed since, since its states would no
 longer belong to the map. The new states are placed by the projection's ``transform`` when this
 process fitted the map, else at the median position of their nearest stored states in the
-original space (:func:`rnnpanel.pipeline.project.place_states`); step distances use the sample's
+original space (:func:`rnnpanel.pipeline.states.place_states`); step distances use the sample's
 normaliser, so bars and labels compare with the stored sequences.
 """
 
@@ -20,8 +20,9 @@ import numpy as np
 
 from rnnpanel.errors import DataError, ModelError
 from rnnpanel.pipeline.cache import LockedCache
-from rnnpanel.pipeline.project import place_states, project_entry
+from rnnpanel.pipeline.project import project_entry
 from rnnpanel.pipeline.sample import Sample
+from rnnpanel.pipeline.states import place_states
 from rnnpanel.store import StateStore, StoredEntry
 from rnnpanel.store.state_store import direction_half
 

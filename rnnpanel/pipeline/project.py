@@ -5,7 +5,8 @@
 the 2-D map with its ``fitted`` mask and the layer's step distances into the store, so the app
 reads everything precomputed. The projection key covers the entry, layer, state kind, method,
 requested backend and every parameter, so the second identical call is a cache hit that
-returns at once. :func:`place_states` puts new states (live input) into a stored map.
+returns at once. :func:`fitted_map` gives the estimator of a map this process fitted, so new
+states (live input) can be placed by its own ``transform``.
 """
 
 from __future__ import annotations
@@ -214,34 +215,14 @@ def stored_quality(states: Any, embedding: np.ndarray, labels: np.ndarray) -> di
     return projection_quality(np.asarray(gather_rows(states, rows)), embedding[rows], labels[rows], max_points=None)
 
 
-def place_states(
-    store_root_or_store: str | Path | StateStore,
-    entry: StoredEntry,
-    projection_key: str,
-    new_states: Any,
-    *,
-    k: int = 10,
-) -> tuple[np.ndarray, str]:
-    """Positions of new states (live input) in a stored map: ``(xy (M, 2) float32, how)``.
-
-    When this process fitted the map, the fitted backend places them (``how="transform"`` for
-    openTSNE, UMAP and PCA: openTSNE optimises the new points against the fixed map). Otherwise
-    each new state goes to the median map position of its ``k`` nearest stored states in the
-    original space (``how="neighbors"``), the placement every map supports.
-    """
-    from rnnpanel.compute.projection import place_by_neighbors
-
-    entry = checked_entry(entry)
-    fitted = _FITTED.get((entry.key, projection_key))
-    if fitted is not None and fitted.estimator_.supports_transform:
-        return fitted.transform(new_states), "transform"
-    arrays, attrs = open_store(store_root_or_store).read_projection(entry.key, projection_key)
-    states = entry.states(int(attrs["layer"]), str(attrs["state"]))
-    return place_by_neighbors(states, arrays["embedding"], new_states, k=k), "neighbors"
+def fitted_map(entry_key: str, projection_key: str) -> AutoProjection | None:
+    """The map's fitted estimator when this process fitted it (its ``transform`` places new
+    states exactly as the backend would), else None: a map read from the store has no estimator."""
+    return _FITTED.get((entry_key, projection_key))
 
 
 def _remember(entry_key: str, projection_key: str, runner: AutoProjection) -> None:
-    """Keep the last few fitted maps of this process for :func:`place_states`."""
+    """Keep the last few fitted maps of this process for :func:`fitted_map`."""
     _FITTED.put((entry_key, projection_key), runner)
 
 

@@ -25,7 +25,7 @@ from rnnpanel.compute.ann import IVFIndex
 from rnnpanel.compute.neighbors import kneighbors
 from rnnpanel.compute.projection.placement import NeighborPlacer, gather_rows, reduce_rows
 from rnnpanel.pipeline.cache import LockedCache
-from rnnpanel.pipeline.project import layer_index
+from rnnpanel.pipeline.project import fitted_map, layer_index
 from rnnpanel.store import StateStore, StoredEntry
 from rnnpanel.store.state_store import direction_half
 
@@ -116,6 +116,7 @@ class NeighbourIndex:
 
     def __init__(self, states: Any, *, exact: bool, random_state: int = 0) -> None:
         self.n = int(states.shape[0])
+        self._width = int(states.shape[1])
         self.approximate = not exact
         self.matrix: np.ndarray | None = None
         if exact:
@@ -160,6 +161,17 @@ class NeighbourIndex:
         keep = idx != own
         return idx[keep][:k], dist[keep][:k]
 
+    def query_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices (M, k), distances (M, k))`` of the stored states nearest each state vector of
+        ``vectors`` (M, D) (e.g. every step of a typed text), in one batched search."""
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self._width)
+        k = max(1, min(int(k), self.n))
+        if self.matrix is not None:
+            idx, dist = kneighbors(self.matrix, k, queries=vectors)
+        else:
+            idx, dist = self.ivf.query(self._pca.reduce(vectors), k)
+        return np.asarray(idx, dtype=np.int64), np.asarray(dist, dtype=np.float32)
+
 
 def neighbour_index(store_root: str | Path, entry_key: str, *, layer: int, state: str) -> NeighbourIndex:
     """The entry's neighbour index for one layer and kind, built on first use (seconds to a minute
@@ -192,3 +204,24 @@ def nearest_states(store_root: str | Path, entry_key: str, query: int | np.ndarr
     (itself left out) or a state vector ``(D,)`` (e.g. of the live input). Returns
     ``(indices, distances)``, nearest first (approximate, in PCA space, for large entries)."""
     return neighbour_index(store_root, entry_key, layer=layer, state=state).query(query, k)
+
+
+def place_states(store: StateStore, entry: StoredEntry, projection_key: str, new_states: Any, *,
+                 k: int = 10) -> tuple[np.ndarray, str]:
+    """Positions of new states (live input) in a stored map: ``(xy (M, 2) float32, how)``.
+
+    When this process fitted the map, its backend places them (``how="transform"``: openTSNE
+    optimises the new points against the fixed map, UMAP and PCA apply theirs). Otherwise each new
+    state goes to the robust centre of the map positions of its ``k`` nearest stored states
+    (``how="neighbors"``), found in the entry's shared :func:`neighbour_index`, so a whole corpus
+    is never read or scanned per typed text.
+    """
+    from rnnpanel.compute.projection.placement import position_from_neighbors
+
+    fitted = fitted_map(entry.key, projection_key)
+    if fitted is not None and fitted.estimator_.supports_transform:
+        return fitted.transform(new_states), "transform"
+    arrays, attrs = store.read_projection(entry.key, projection_key)
+    index = neighbour_index(store.root, entry.key, layer=int(attrs["layer"]), state=str(attrs["state"]))
+    idx, dist = index.query_vectors(new_states, k)
+    return position_from_neighbors(np.asarray(arrays["embedding"], dtype=np.float32), idx, dist), "neighbors"

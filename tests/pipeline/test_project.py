@@ -119,17 +119,3 @@ def test_bad_requests(store_with_entry):
         project_entry(store, entry, method="lle")
     with pytest.raises(ValueError, match="computes tsne, not umap"):
         project_entry(store, entry, method="umap", backend="sklearn")
-
-
-def test_place_states_uses_the_fitted_backend_then_neighbours(store_with_entry):
-    from rnnpanel.pipeline import project as project_module
-
-    store, entry = store_with_entry
-    emb, attrs = project_entry(store, entry, method="tsne", backend="opentsne", params=FAST_TSNE)
-    states = entry.states(-1, "h")
-    xy, how = project_module.place_states(store, entry, attrs["projection_key"], states[:5] + 1e-4)
-    assert how == "transform" and xy.shape == (5, 2) and np.isfinite(xy).all()
-    project_module._FITTED.clear()  # as in a new process that read the map from the cache
-    xy, how = project_module.place_states(store, entry, attrs["projection_key"], states[:5], k=1)
-    assert how == "neighbors"
-    np.testing.assert_allclose(xy, emb[:5])  # a stored state's nearest stored state is itself

@@ -95,3 +95,40 @@ def test_a_large_entrys_index_owns_the_reduced_states_and_answers_as_a_copying_o
         keep = want_idx[0] != i
         np.testing.assert_array_equal(idx, want_idx[0][keep][:5])
         np.testing.assert_array_equal(dist, want_dist[0][keep][:5])
+
+
+FAST_TSNE = {"max_iter": 60, "early_exaggeration_iter": 30, "perplexity": 10}
+
+
+def test_new_states_are_placed_by_the_fitted_backend_then_by_their_stored_neighbours(store_with_entry):
+    from rnnpanel.pipeline import project
+    from rnnpanel.pipeline.states import place_states
+
+    store, entry = store_with_entry
+    emb, attrs = project.project_entry(store, entry, method="tsne", backend="opentsne", params=FAST_TSNE)
+    states = entry.states(-1, "h")
+    xy, how = place_states(store, entry, attrs["projection_key"], states[:5] + 1e-4)
+    assert how == "transform" and xy.shape == (5, 2) and np.isfinite(xy).all()
+    project._FITTED.clear()  # as in a new process that read the map from the cache
+    xy, how = place_states(store, entry, attrs["projection_key"], states[:5], k=1)
+    assert how == "neighbors"
+    np.testing.assert_allclose(xy, emb[:5])  # a stored state's nearest stored state is itself
+
+
+def test_a_large_entrys_new_states_are_placed_through_its_shared_index_without_reading_the_matrix(
+        store_with_entry, large_entry_paths, monkeypatch):
+    """Live input on a whole corpus: neither the (N, D) matrix read nor N distances per step."""
+    from rnnpanel.pipeline import project
+    from rnnpanel.store import StoredEntry
+
+    store, entry = store_with_entry
+    emb, attrs = project.project_entry(store, entry, method="pca")
+    project._FITTED.clear()
+    states = entry.states(-1, "h")
+    monkeypatch.setattr(large_entry_paths, "INDEX_PROBES", 10**6)    # every cell probed: the search is exact
+    monkeypatch.setattr(StoredEntry, "states", lambda *a, **k: pytest.fail("the whole state matrix was read"))
+    xy, how = large_entry_paths.place_states(store, entry, attrs["projection_key"], states[[3, 40]], k=1)
+    assert how == "neighbors"
+    np.testing.assert_allclose(xy, emb[[3, 40]], atol=1e-5)
+    index = large_entry_paths.neighbour_index(store.root, entry.key, layer=int(attrs["layer"]), state="h")
+    assert index.approximate      # the Neighbours tab's index, built once and shared
