@@ -9,6 +9,7 @@ from typing import Any
 
 from rnnpanel import paths
 from rnnpanel.compute.projection.names import ALIASES, BACKEND_NAMES, METHODS
+from rnnpanel.compute.projection.placement import DEFAULT_POLISH_ITER
 
 STATE_KINDS = ("h", "c", "h_fwd", "h_bwd", "c_fwd", "c_bwd")
 
@@ -45,6 +46,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-fit", default="auto",
                    help="fit at most this many states and place the rest; 'auto' = the backend's limit, 'none' = fit all")
     p.add_argument("--quality", action="store_true", help="also report trustworthiness, k-NN preservation, neighbourhood hit")
+    p.add_argument("--polish-iter", type=int, default=DEFAULT_POLISH_ITER, metavar="N",
+                   help="t-SNE steps of each placed state against the fixed fitted map (cheap; 0 = leave it "
+                        f"where its fitted neighbours put it; default {DEFAULT_POLISH_ITER})")
     p.add_argument("--refine-iter", type=int, default=0, metavar="N",
                    help="after placing the states that were not fitted, optimise all of them for N t-SNE "
                         "iterations (150 brings a placed map's quality to a full fit's; about 25x the placement's "
@@ -98,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         _, attrs = project_entry(
             store, entry, layer=args.layer, state=args.state, method=args.method, backend=args.backend,
             params=backend_params(args), max_fit=max_fit, random_state=args.seed, quality=args.quality,
-            progress=not args.no_progress, cluster=args.cluster, refine_iter=args.refine_iter,
+            progress=not args.no_progress, cluster=args.cluster, polish_iter=args.polish_iter,
+            refine_iter=args.refine_iter,
         )
     except ValueError as exc:  # parameter values a backend refuses
         print(f"rnnpanel project: error: {exc}", file=sys.stderr)

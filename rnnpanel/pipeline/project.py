@@ -23,6 +23,7 @@ from rnnpanel.compute.distances import normalize_by_max, step_distances
 from rnnpanel.compute.metrics import projection_quality
 from rnnpanel.compute.projection.machine import library_versions
 from rnnpanel.compute.projection.names import resolve_name
+from rnnpanel.compute.projection.placement import DEFAULT_POLISH_ITER
 from rnnpanel.errors import StoreError
 from rnnpanel.pipeline.cache import LockedCache
 from rnnpanel.store import StateStore, StoredEntry, projection_key
@@ -85,6 +86,7 @@ def project_entry(
     params: dict[str, Any] | None = None,
     max_fit: Any = "auto",
     random_state: int = 0,
+    polish_iter: int = DEFAULT_POLISH_ITER,
     refine_iter: int = 0,
     quality: bool = False,
     progress: bool | ProgressCallback | None = None,
@@ -95,7 +97,8 @@ def project_entry(
     ``entry``: an entry of the store, opened by the caller (who usually holds it already);
     None = the store's only or most recent entry. ``params`` are backend
     parameters (the shared names, see :mod:`rnnpanel.compute.projection.base`); ``max_fit``
-    the scale strategy's limit ("auto" = the backend's own); ``refine_iter`` > 0 optimises all
+    the scale strategy's limit ("auto" = the backend's own); ``polish_iter`` t-SNE steps move each
+    placed state against the fixed fitted map (cheap; 0 = where its neighbours put it); ``refine_iter`` > 0 optimises all
     points for that many t-SNE iterations after the rest were placed (150 brings a placed map's
     quality to a full fit's, at about 25 times the placement's cost); ``quality`` adds trustworthiness,
     k-NN preservation and neighbourhood hit (k = 10, on a 5,000-state subsample). ``progress``
@@ -114,11 +117,14 @@ def project_entry(
     li = layer_index(entry, layer)
     if state not in STATE_KINDS:
         raise StoreError(f"unknown state kind {state!r}; choose one of {', '.join(STATE_KINDS)}")
-    if isinstance(refine_iter, bool) or not isinstance(refine_iter, (int, np.integer)) or refine_iter < 0:
-        raise ValueError(f"refine_iter (--refine-iter) must be 0 or a positive number of iterations, got {refine_iter!r}")
+    for name, value in (("polish_iter", polish_iter), ("refine_iter", refine_iter)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} (--{name.replace('_', '-')}) must be 0 or a positive number of iterations, "
+                             f"got {value!r}")
     backend_name = resolve_name(method, backend)
     request = {"params": dict(params or {}), "max_fit": max_fit, "random_state": random_state,
-               "version": PROJECTION_VERSION, **({"refine_iter": int(refine_iter)} if refine_iter else {})}
+               "version": PROJECTION_VERSION, **({"refine_iter": int(refine_iter)} if refine_iter else {}),
+               **({"polish_iter": int(polish_iter)} if polish_iter != DEFAULT_POLISH_ITER else {})}
     pkey = projection_key(entry.key, layer=li, state=state, method=method, backend=backend_name, params=request)
 
     if store.has_projection(entry.key, pkey):
@@ -139,7 +145,7 @@ def project_entry(
         labels = np.repeat(entry.load("labels"), np.diff(offsets))
         distances, distance_scale = normalize_by_max(stored_step_distances(states, offsets))
         runner = AutoProjection(method=method, backend=backend_name, params=params, max_fit=max_fit,
-                                refine_iter=int(refine_iter), random_state=random_state, progress=callback)
+                                polish_iter=int(polish_iter), refine_iter=int(refine_iter), random_state=random_state, progress=callback)
         if cluster is None:
             runner.fit(states, labels)
         else:

@@ -119,3 +119,21 @@ def test_bad_requests(store_with_entry):
         project_entry(store, entry, method="lle")
     with pytest.raises(ValueError, match="computes tsne, not umap"):
         project_entry(store, entry, method="umap", backend="sklearn")
+
+
+def test_polish_steps_of_placed_states_are_part_of_the_stored_map(store_with_entry):
+    """``--polish-iter`` chooses how placed states settle: another value is another map, and the
+    default written out is the default's own cache entry."""
+    store, entry = store_with_entry
+    kw = {"method": "tsne", "backend": "opentsne", "params": FAST_TSNE, "max_fit": 150}
+    polished, a = project_entry(store, entry, **kw)
+    _, same = project_entry(store, entry, polish_iter=50, **kw)
+    median, b = project_entry(store, entry, polish_iter=0, **kw)
+    fitted = store.read_projection(entry.key, a["projection_key"])[0]["fitted"]
+    assert same["cache_hit"] and same["projection_key"] == a["projection_key"]
+    assert not b["cache_hit"] and b["projection_key"] != a["projection_key"]
+    assert (~fitted).sum() > 0
+    np.testing.assert_array_equal(polished[fitted], median[fitted])     # the fitted sample does not move
+    assert not np.allclose(polished[~fitted], median[~fitted])
+    with pytest.raises(ValueError, match="polish_iter .--polish-iter. must be 0 or a positive"):
+        project_entry(store, entry, polish_iter=-1, **kw)

@@ -30,7 +30,7 @@ from rnnpanel.compute.projection.registry import (
     make_backend,
     resolve_backend_name,
 )
-from rnnpanel.compute.projection.placement import in_memory
+from rnnpanel.compute.projection.placement import DEFAULT_POLISH_ITER, in_memory
 from rnnpanel.compute.projection.scale import ScaledProjection
 from rnnpanel.compute.xp import asarray, is_torch_tensor
 from rnnpanel.errors import BackendUnavailable
@@ -44,6 +44,7 @@ class AutoProjection(BaseEstimator):
     Parameters: ``method`` ("tsne", "umap", "pca"); ``backend``; ``candidates`` (None = the
     built-in order for the method); ``params`` (dict of backend parameters, the shared names);
     ``max_fit`` and ``n_neighbors`` (scale strategy, see :class:`ScaledProjection`), and
+    ``polish_iter`` (t-SNE steps of each placed point against the fixed fitted map) and
     ``refine_iter`` (t-SNE iterations of all points after placement; 0 = none);
     ``random_state`` (given to the backend unless ``params`` sets one, and to the sample);
     ``progress`` (given to the backend).
@@ -56,13 +57,15 @@ class AutoProjection(BaseEstimator):
 
     def __init__(self, *, method: str = "tsne", backend: str = "auto", candidates: tuple[str, ...] | None = None,
                  params: dict[str, Any] | None = None, max_fit: Any = "auto", n_neighbors: int = 10,
-                 refine_iter: int = 0, random_state: Any = None, progress: Any = None) -> None:
+                 polish_iter: int = DEFAULT_POLISH_ITER, refine_iter: int = 0, random_state: Any = None,
+                 progress: Any = None) -> None:
         self.method = method
         self.backend = backend
         self.candidates = candidates
         self.params = params
         self.max_fit = max_fit
         self.n_neighbors = n_neighbors
+        self.polish_iter = polish_iter
         self.refine_iter = refine_iter
         self.random_state = random_state
         self.progress = progress
@@ -113,7 +116,8 @@ class AutoProjection(BaseEstimator):
                 skip(name, f"failed to initialise ({type(exc).__name__}: {exc})", level=logging.WARNING)
                 continue
             scaled = ScaledProjection(estimator, max_fit=self.max_fit, n_neighbors=self.n_neighbors,
-                                      refine_iter=self.refine_iter, random_state=self.random_state)
+                                      polish_iter=self.polish_iter, refine_iter=self.refine_iter,
+                                      random_state=self.random_state)
             try:
                 scaled.fit(data, y, executor=executor)
             except ParameterError:

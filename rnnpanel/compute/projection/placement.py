@@ -35,6 +35,8 @@ from rnnpanel.compute.ann import IVFIndex
 from rnnpanel.compute.xp import array_namespace, asarray, is_cupy_array, is_torch_tensor, to_numpy
 
 DEFAULT_BLOCK_ROWS = 100_000
+#: Steps of :func:`polish` a placed t-SNE point gets by default (measured in benchmarks/RESULTS.md).
+DEFAULT_POLISH_ITER = 50
 _WEISZFELD_ITER = 8
 
 

@@ -36,6 +36,7 @@ from rnnpanel.compute.neighbors import kneighbors
 from rnnpanel.compute.projection.base import ProjectionBackend, check_choice, resolve_threads, seed_from
 from rnnpanel.compute.projection.placement import (
     DEFAULT_BLOCK_ROWS,
+    DEFAULT_POLISH_ITER,
     NeighborPlacer,
     block_rows,
     gather_rows,
@@ -132,7 +133,7 @@ class ScaledProjection(BaseEstimator):
 
     def __init__(self, estimator: ProjectionBackend, *, max_fit: Any = "auto", n_neighbors: int = 10,
                  placement: str = "auto", n_probe: int = 8, placement_components: int | None = 50,
-                 polish_iter: int = 50, refine_iter: int = 0, refine_neighbors: int = 30, n_jobs: int | str | None = "auto",
+                 polish_iter: int = DEFAULT_POLISH_ITER, refine_iter: int = 0, refine_neighbors: int = 30, n_jobs: int | str | None = "auto",
                  block_size: int = DEFAULT_BLOCK_ROWS, random_state: Any = None) -> None:
         self.estimator = estimator
         self.max_fit = max_fit
