@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnpanel.cli.bench_scale import add_scale_parser, run_scale
+from rnnpanel.cli.records import write_json
 from rnnpanel.compute.projection.names import METHODS
 
 DEMO_DATASET = "rotten_tomatoes"
@@ -96,15 +97,6 @@ def run(args: argparse.Namespace) -> int:
         for path in plot_projection(records, Path(args.plot)):
             print(f"wrote {path}", file=sys.stderr)
     return 0
-
-
-def write_json(records: list[dict[str, Any]], out: Path) -> None:
-    """The records as a JSON list, written under a temporary name first."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(records, indent=2, default=float))
-    tmp.replace(out)
-    print(f"wrote {len(records)} records to {out}", file=sys.stderr)
 
 
 def header_line() -> str:

@@ -40,7 +40,7 @@ def add_scale_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run_scale(args: argparse.Namespace) -> int:
-    from rnnpanel.cli.bench import write_json
+    from rnnpanel.cli.records import write_json
     from rnnpanel.errors import DataError
     from rnnpanel.pipeline.scale_bench import benchmark_scale, plot, summary_rows
 
