@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import html
 import logging
-import multiprocessing
-import queue
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -23,8 +21,8 @@ import panel as pn
 
 from rnnpanel.app.widgets import notify, on_session_loop
 from rnnpanel.errors import RnnpanelError
-from rnnpanel.pipeline.load import load_sample, stored_methods
-from rnnpanel.store import StateStore
+from rnnpanel.pipeline.load import load_sample
+from rnnpanel.pipeline.project_process import store_projection
 from rnnpanel.pipeline.sample import Sample
 
 log = logging.getLogger(__name__)
@@ -52,6 +50,7 @@ class SampleLoader:
     def load_now(self, entry: str, **choice) -> Sample | None:
         """The sample of ``entry`` for ``choice`` (layer, state, method), or None with a notification."""
         try:
+            store_projection(self.store_root, entry, self._report, **choice)
             return load_sample(self.store_root, entry, progress=self._report, **choice)
         except Exception as exc:        # noqa: BLE001 -- a damaged entry must not take the page down
             notify(cannot_show(exc))
@@ -77,7 +76,7 @@ class SampleLoader:
 
         def work() -> None:
             try:
-                self._store_projection(entry, report, **choice)
+                store_projection(self.store_root, entry, report, **choice)
                 sample = load_sample(self.store_root, entry, progress=report, **choice)
             except Exception as exc:    # noqa: BLE001 -- reported in the page, as above
                 on_loop(partial(finish, None, exc))
@@ -88,47 +87,8 @@ class SampleLoader:
         busy.loading = True
         threading.Thread(target=work, name="rnnpanel-load", daemon=True).start()
 
-    def _store_projection(self, entry: str, report: Callable[[float, str], None], *, layer: int, state: str,
-                          method: str) -> None:
-        """Compute and store the projection in a child process unless the store has it."""
-        store = StateStore(self.store_root)
-        n_layers = int(store.open_entry(entry).attrs["layers"])
-        if method in stored_methods(store, entry, layer=layer % n_layers, state=state):
-            return
-        context = multiprocessing.get_context("spawn")     # a fresh interpreter: no server threads copied
-        messages = context.Queue()
-        child = context.Process(target=project_in_child, name="rnnpanel-project", daemon=True,
-                                args=(str(self.store_root), entry, dict(layer=layer, state=state, method=method),
-                                      messages))
-        report(0.0, f"Starting a process to compute the {method} map…")
-        child.start()
-        error = None
-        while child.is_alive() or not messages.empty():
-            try:
-                kind, *value = messages.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if kind == "progress":
-                report(*value)
-            elif kind == "error":
-                error = value[0]
-        child.join()
-        if error is not None or child.exitcode != 0:
-            raise RnnpanelError(error or f"the projection process ended with code {child.exitcode}")
-
     def _report(self, fraction: float, message: str = "") -> None:
         self.progress.value = int(round(100 * max(0.0, min(1.0, fraction))))
         if message:
             self.status.object = html.escape(message)
 
-
-def project_in_child(store_root: str, entry: str, choice: dict, messages) -> None:
-    """In the child process: compute and store one projection, sending progress and any error."""
-    from rnnpanel.pipeline.project import project_entry
-
-    try:
-        store = StateStore(store_root)
-        project_entry(store, store.open_entry(entry),
-                      progress=lambda f, m="": messages.put(("progress", float(f), str(m))), **choice)
-    except Exception as exc:        # noqa: BLE001 -- reported to the session as a notification
-        messages.put(("error", str(exc) if isinstance(exc, RnnpanelError) else f"{type(exc).__name__}: {exc}"))

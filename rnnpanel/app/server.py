@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from functools import partial
 from pathlib import Path
 
 from rnnpanel import paths
@@ -37,8 +38,11 @@ def configured_params() -> dict:
 
 def warm_caches(store_root: str | Path | None = None) -> None:
     """Load every entry's default sample once (the top layer's h, with a stored projection when
-    there is one) with its word index, so the first session and search do not wait."""
+    there is one) with its word index, so the first session and search do not wait. A map the
+    store lacks (a new entry, or one projected by an older placement) is computed in a child
+    process first, so its gigabytes are never the server's."""
     from rnnpanel.pipeline.load import list_entries, load_sample, preferred_method
+    from rnnpanel.pipeline.project_process import store_projection
     from rnnpanel.pipeline.word_index import word_index
     from rnnpanel.store import StateStore
 
@@ -49,10 +53,16 @@ def warm_caches(store_root: str | Path | None = None) -> None:
             entry = store.open_entry(key)
             layer = int(entry.attrs["layers"]) - 1
             method = preferred_method(store, key, layer=layer, state="h")
+            if store_projection(root, key, partial(_log_progress, label), layer=layer, state="h", method=method):
+                log.info("stored the %s map of %s", method, label)
             word_index(load_sample(root, key, layer=layer, state="h", method=method))
             log.info("warmed %s (%s)", label, method)
         except RnnpanelError as exc:
             log.warning("could not warm %s: %s", label, exc)
+
+
+def _log_progress(label: str, fraction: float, message: str = "") -> None:
+    log.info("%s: %3.0f %% %s", label, 100 * fraction, message)
 
 
 #: Addresses only this machine reaches (None: Bokeh's default, every interface, but only local origins).

@@ -14,7 +14,7 @@ from typing import Any
 
 from rnnpanel.compute.projection.names import METHODS
 from rnnpanel.pipeline.cache import LockedCache
-from rnnpanel.pipeline.project import project_entry
+from rnnpanel.pipeline.project import project_entry, requested_key
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.store import StateStore, StoredEntry
 
@@ -43,17 +43,27 @@ def list_entries(store_root: str | Path) -> list[tuple[str, str]]:
 
 
 def stored_methods(store: StateStore, entry_key: str, *, layer: int, state: str) -> list[str]:
-    """The projection methods stored for one layer (non-negative index) and state kind of an entry."""
-    found = {p.get("method") for p in store.projections(entry_key)
-             if int(p.get("layer", -1)) == int(layer) and p.get("state") == state}
-    return [m for m in METHODS if m in found]
+    """The methods whose map of one layer and state kind the app can read without computing it:
+    stored with the app's parameters by this version of the projection (a map stored before the
+    placement changed, or with other parameters, would be computed again)."""
+    entry = store.open_entry(entry_key)
+    return [m for m in METHODS
+            if store.has_projection(entry_key, requested_key(entry, layer=layer, state=state, method=m))]
 
 
 def preferred_method(store: StateStore, entry_key: str, *, layer: int, state: str, wanted: str = "tsne") -> str:
-    """``wanted`` if it is stored for this layer and state kind, or nothing is; else the first
-    stored method: opening a whole corpus must not start a t-SNE of millions of states."""
+    """``wanted`` if its map is stored for this layer and state kind; else the first method stored;
+    else the first whose map an earlier version or other parameters made (it is made again, as its
+    owner chose it); else ``wanted``. Opening a whole corpus projected with PCA must not start a
+    t-SNE of millions of states."""
     stored = stored_methods(store, entry_key, layer=layer, state=state)
-    return wanted if not stored or wanted in stored else stored[0]
+    if wanted in stored:
+        return wanted
+    if stored:
+        return stored[0]
+    earlier = {p.get("method") for p in store.projections(entry_key)
+               if int(p.get("layer", -1)) == int(layer) and p.get("state") == state}
+    return wanted if not earlier or wanted in earlier else next(m for m in METHODS if m in earlier)
 
 
 def load_sample(store_root: str | Path, entry_key: str, *, layer: int = -1, state: str = "h",

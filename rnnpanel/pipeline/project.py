@@ -115,16 +115,9 @@ def project_entry(
     store = open_store(store_root_or_store)
     entry = default_entry(store) if entry is None else checked_entry(entry)
     li = layer_index(entry, layer)
-    if state not in STATE_KINDS:
-        raise StoreError(f"unknown state kind {state!r}; choose one of {', '.join(STATE_KINDS)}")
-    for name, value in (("polish_iter", polish_iter), ("refine_iter", refine_iter)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name} (--{name.replace('_', '-')}) must be 0 or a positive number of iterations, "
-                             f"got {value!r}")
     backend_name = resolve_name(method, backend)
-    request = {"params": dict(params or {}), "max_fit": max_fit, "random_state": random_state,
-               "version": PROJECTION_VERSION, **({"refine_iter": int(refine_iter)} if refine_iter else {}),
-               **({"polish_iter": int(polish_iter)} if polish_iter != DEFAULT_POLISH_ITER else {})}
+    request = projection_request(state=state, params=params, max_fit=max_fit, random_state=random_state,
+                                 polish_iter=polish_iter, refine_iter=refine_iter)
     pkey = projection_key(entry.key, layer=li, state=state, method=method, backend=backend_name, params=request)
 
     if store.has_projection(entry.key, pkey):
@@ -189,6 +182,32 @@ def project_entry(
     if quality:
         attrs["quality"] = stored_quality(states, embedding, labels)
     return embedding, {**attrs, "cache_hit": False, "projection_key": pkey}
+
+
+def projection_request(*, state: str = "h", params: dict[str, Any] | None = None, max_fit: Any = "auto",
+                       random_state: int = 0, polish_iter: int = DEFAULT_POLISH_ITER,
+                       refine_iter: int = 0) -> dict[str, Any]:
+    """What, beside the entry, layer, method and backend, decides a stored map (checked): part of
+    its key, and kept in its attributes."""
+    if state not in STATE_KINDS:
+        raise StoreError(f"unknown state kind {state!r}; choose one of {', '.join(STATE_KINDS)}")
+    for name, value in (("polish_iter", polish_iter), ("refine_iter", refine_iter)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} (--{name.replace('_', '-')}) must be 0 or a positive number of iterations, "
+                             f"got {value!r}")
+    return {"params": dict(params or {}), "max_fit": max_fit, "random_state": random_state,
+            "version": PROJECTION_VERSION, **({"refine_iter": int(refine_iter)} if refine_iter else {}),
+            **({"polish_iter": int(polish_iter)} if polish_iter != DEFAULT_POLISH_ITER else {})}
+
+
+def requested_key(entry: StoredEntry, *, layer: int = -1, state: str = "h", method: str = "tsne",
+                  backend: str = "auto", **request: Any) -> str:
+    """The store key of the map :func:`project_entry` makes for these arguments (``request``: those
+    of :func:`projection_request`). Whether the store holds it says whether that map can be read
+    without computing it: a map stored by another version of the placement, or with other
+    parameters, is under another key."""
+    return projection_key(entry.key, layer=layer_index(entry, layer), state=state, method=method,
+                          backend=resolve_name(method, backend), params=projection_request(state=state, **request))
 
 
 def state_matrix(entry: StoredEntry, layer: int, state: str) -> Any:

@@ -278,16 +278,34 @@ def test_a_link_opens_its_entry_projection_state_and_sequence_and_reports_what_i
     assert refused and all(f"{k}=" in refused[-1] for k in ("entry", "layer", "projection", "sequence"))
 
 
-def test_a_projection_not_yet_stored_is_computed_in_a_process_of_its_own(small_store, tmp_path):
+@pytest.fixture
+def unprojected(small_store, tmp_path) -> tuple[StateStore, object, int]:
+    """A copy of the small store without its maps: ``(store, entry, top layer)``."""
     import shutil
-
-    from rnnpanel.pipeline.load import stored_methods
 
     root = tmp_path / "store"
     shutil.copytree(small_store["store"], root)
     shutil.rmtree(root / "entries" / small_store["entry"] / "projections", ignore_errors=True)
-    app = RnnPanelApp(store_root=root, entry=small_store["entry"], method="pca")   # h: computed at once
-    store, layer = app.store, app.layer
+    store = StateStore(root)
+    entry = store.open_entry(small_store["entry"])
+    return store, entry, int(entry.attrs["layers"]) - 1
+
+
+def store_older_pca_map(store: StateStore, entry, layer: int, monkeypatch) -> None:
+    """A PCA map as the version of the projection before this one stored it."""
+    from rnnpanel.pipeline import project
+
+    with monkeypatch.context() as older:
+        older.setattr(project, "PROJECTION_VERSION", project.PROJECTION_VERSION - 1)
+        project.project_entry(store, entry, layer=layer, method="pca")
+
+
+def test_a_projection_not_yet_stored_is_computed_in_a_process_of_its_own(unprojected):
+    from rnnpanel.pipeline.load import stored_methods
+
+    store, entry, _ = unprojected
+    app = RnnPanelApp(store_root=store.root, entry=entry.key, method="pca")   # h: computed at once
+    layer = app.layer
     assert "pca" not in stored_methods(store, app.entry, layer=layer, state="c")
     messages = []
     report = app._loader._report
@@ -296,3 +314,35 @@ def test_a_projection_not_yet_stored_is_computed_in_a_process_of_its_own(small_s
     wait_until(lambda: app.sample.state == "c", timeout=120)
     assert any("Starting a process" in m for m in messages)
     assert "pca" in stored_methods(store, app.entry, layer=layer, state="c")
+
+
+def test_a_map_stored_by_an_older_placement_is_computed_again_outside_the_server(unprojected, monkeypatch):
+    """A server opening a store whose maps were made by an earlier version of the projection does
+    not count them as stored, and computes the current map in a child process, not in its own."""
+    from rnnpanel.app.server import warm_caches
+    from rnnpanel.compute.projection.auto import AutoProjection
+    from rnnpanel.pipeline.load import stored_methods
+
+    store, entry, layer = unprojected
+    store_older_pca_map(store, entry, layer, monkeypatch)
+    assert store.projections(entry.key) and stored_methods(store, entry.key, layer=layer, state="h") == []
+
+    def in_the_server(*args, **kwargs):
+        raise AssertionError("a projection was computed in the server's process")
+
+    monkeypatch.setattr(AutoProjection, "fit", in_the_server)
+    warm_caches(store.root)
+    assert stored_methods(store, entry.key, layer=layer, state="h") == ["pca"]    # made again, as chosen before
+
+
+def test_a_store_projected_with_pca_by_an_older_placement_is_opened_with_pca_again(unprojected, monkeypatch):
+    """Not a t-SNE of a whole corpus because its stored PCA map is out of date."""
+    from rnnpanel.pipeline import project
+    from rnnpanel.pipeline.load import preferred_method
+
+    store, entry, layer = unprojected
+    assert preferred_method(store, entry.key, layer=layer, state="h") == "tsne"        # nothing stored
+    store_older_pca_map(store, entry, layer, monkeypatch)
+    assert preferred_method(store, entry.key, layer=layer, state="h") == "pca"
+    project.project_entry(store, entry, layer=layer, method="umap", params={"max_iter": 20})   # other params
+    assert preferred_method(store, entry.key, layer=layer, state="h", wanted="umap") == "umap"
