@@ -1,7 +1,7 @@
-"""Server lifecycle hooks of the Bokeh directory app: warm the shared caches once per server."""
+"""Server lifecycle hooks of the Bokeh directory app: prepare the serving process once."""
 
-from rnnpanel.app.server import warm_caches
+from rnnpanel.app.server import prepare_server
 
 
 def on_server_loaded(server_context) -> None:
-    warm_caches()
+    prepare_server()

@@ -36,6 +36,19 @@ def configured_params() -> dict:
     return {"raster_above": int(value)}
 
 
+#: Bokeh's check of every new session's document, off unless the environment asks for it.
+VALIDATE_ENV = "BOKEH_VALIDATE_DOC"
+
+
+def prepare_server(store_root: str | Path | None = None) -> None:
+    """What a serving process does once before its first session: warm the shared caches, and
+    skip Bokeh's validation of each session's document (its model graph is the same for every
+    session and checked by the tests; the check was a sixth of a session's server time, measured
+    in benchmarks/RESULTS.md; ``BOKEH_VALIDATE_DOC=true`` turns it back on)."""
+    os.environ.setdefault(VALIDATE_ENV, "false")
+    warm_caches(store_root)
+
+
 def warm_caches(store_root: str | Path | None = None) -> None:
     """Load every entry's default sample once (the top layer's h, with a stored projection when
     there is one) with its word index, so the first session and search do not wait. A map the
@@ -95,7 +108,7 @@ def serve(store_root: str | Path, *, port: int = 5006, address: str | None = Non
     os.environ[STORE_ENV] = str(store_root)
     params = configured_params() if raster_above is None else {"raster_above": int(raster_above)}
     pn.extension(*EXTENSIONS, notifications=True)
-    warm_caches(store_root)
+    prepare_server(store_root)
 
     def page():
         return create_app(store_root, **params)

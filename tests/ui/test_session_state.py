@@ -346,3 +346,20 @@ def test_a_store_projected_with_pca_by_an_older_placement_is_opened_with_pca_aga
     assert preferred_method(store, entry.key, layer=layer, state="h") == "pca"
     project.project_entry(store, entry, layer=layer, method="umap", params={"max_iter": 20})   # other params
     assert preferred_method(store, entry.key, layer=layer, state="h", wanted="umap") == "umap"
+
+
+def test_a_sessions_document_passes_bokehs_validation(small_store):
+    """Served apps skip Bokeh's per-session validation (a sixth of a session's server time), so the
+    document every session gets, tabs and tools included, is validated here instead."""
+    from bokeh.core.validation.check import check_integrity
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    doc = Document()
+    with set_curdoc(doc):
+        app = RnnPanelApp(store_root=small_store["store"], entry=small_store["entry"])
+        doc.add_root(app.__panel__().get_root(doc))
+        app.sequence = 3
+    issues = check_integrity(doc.models)
+    assert len(list(doc.models)) > 100
+    assert not issues.error and not issues.warning, issues
