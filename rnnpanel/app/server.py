@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from functools import partial
 from pathlib import Path
 
 from rnnpanel import paths
@@ -66,7 +65,7 @@ def warm_caches(store_root: str | Path | None = None) -> None:
             entry = store.open_entry(key)
             layer = int(entry.attrs["layers"]) - 1
             method = preferred_method(store, key, layer=layer, state="h")
-            if store_projection(root, key, partial(_log_progress, label), layer=layer, state="h", method=method):
+            if store_projection(root, key, _progress_log(label), layer=layer, state="h", method=method):
                 log.info("stored the %s map of %s", method, label)
             word_index(load_sample(root, key, layer=layer, state="h", method=method))
             log.info("warmed %s (%s)", label, method)
@@ -74,8 +73,17 @@ def warm_caches(store_root: str | Path | None = None) -> None:
             log.warning("could not warm %s: %s", label, exc)
 
 
-def _log_progress(label: str, fraction: float, message: str = "") -> None:
-    log.info("%s: %3.0f %% %s", label, 100 * fraction, message)
+def _progress_log(label: str):
+    """A ``report(fraction, message)`` that logs a map's progress at start-up, every tenth of it."""
+    logged = [-1]
+
+    def report(fraction: float, message: str = "") -> None:
+        tenth = int(10 * fraction)
+        if tenth > logged[0]:
+            logged[0] = tenth
+            log.info("%s: %3.0f %% %s", label, 100 * fraction, message)
+
+    return report
 
 
 #: Addresses only this machine reaches (None: Bokeh's default, every interface, but only local origins).

@@ -23,6 +23,7 @@ from rnnpanel.errors import RnnpanelError
 log = logging.getLogger(__name__)
 
 FORMATS = (".html", ".png", ".svg")
+#: How every part of the project starts Debian's Chromium (headless, no network of its own).
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rnnpanel.pipeline.figures import CHROMIUM_ARGS
+
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1400, "height": 900}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
