@@ -1,6 +1,8 @@
 """Keeps a rasterised map (large samples, :mod:`rnnpanel.views.raster`) in step with the browser:
 re-rasterised for the visible ranges after a pan or zoom and at the frame's pixel size once the
-browser reports it; a click is resolved by geometry to the nearest state."""
+browser reports it; a click is resolved by geometry to the nearest state; a word search's rings are
+thinned to what the frame can show (:func:`~rnnpanel.views.raster.one_per_cell`) and thinned again
+with each new image."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import numpy as np
 from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.models import ColumnDataSource
 
-from rnnpanel.views.raster import nearest_state, raster_columns
+from rnnpanel.views.raster import nearest_state, one_per_cell, raster_columns
 
 FRAME_GUESS = (480, 540)      # the map's frame in pixels at 1400 × 900, until the browser reports it
 TAP_RADIUS_PX = 6             # a click selects the nearest state at most this far away
@@ -26,13 +28,19 @@ def frame_size(fig) -> tuple[int, int]:
 
 
 class RasterMap:
-    """The image source of one map figure; ``clicked(state index)`` is called for a click near a state."""
+    """The image source of one map figure; ``clicked(state index)`` is called for a click near a state.
+    ``marks`` (optional) is the source of the word search's rings (columns x, y), at most
+    ``max_marks`` of them, filled by :meth:`mark`."""
 
     def __init__(self, fig, source: ColumnDataSource, xy: np.ndarray, palette: tuple[list[str], float, float], *,
                  doc, clicked: Callable[[int], None],
-                 memo: Callable[[Hashable, Callable[[], Any]], Any] | None = None) -> None:
+                 memo: Callable[[Hashable, Callable[[], Any]], Any] | None = None,
+                 marks: ColumnDataSource | None = None, max_marks: int | None = None) -> None:
         self.fig, self.source, self.xy, self.palette = fig, source, xy, palette
         self._doc, self._clicked, self._memo = doc, clicked, memo
+        self._marks, self._max_marks = marks, max_marks
+        self._found: np.ndarray | None = None     # rows of the found states (all, unthinned)
+        self._marks_view: tuple | None = None     # the ranges and frame size the rings were thinned for
         self._points: dict | None = None
         self._points_key: Hashable = None
         self._pending = False
@@ -59,12 +67,37 @@ class RasterMap:
             self._pending = True
             self._doc.add_next_tick_callback(self._render)
 
+    def mark(self, found: np.ndarray | None) -> None:
+        """Ring the states of ``found`` ((N,) bool; None: none), now: one per few pixels of the
+        visible ranges, thinned again whenever the image is re-rasterised for new ranges or a new
+        frame size, so that zooming in shows the rings that were merged."""
+        self._found = None if found is None else np.flatnonzero(found)
+        self._draw_marks(force=True)
+
+    def _draw_marks(self, force: bool = False) -> None:
+        if self._marks is None:
+            return
+        view = None
+        if self._found is not None and len(self._found):
+            view = (*self._visible(), *frame_size(self.fig))
+        if view == self._marks_view and not force:     # e.g. a new colouring: the same rings
+            return
+        self._marks_view = view
+        if view is None:
+            self._marks.data = {"x": [], "y": []}
+            return
+        x_range, y_range, width, height = view
+        rows = one_per_cell(self.xy, self._found, x_range=x_range, y_range=y_range, width=width, height=height,
+                            limit=self._max_marks)
+        self._marks.data = {"x": self.xy[rows, 0], "y": self.xy[rows, 1]}
+
     def _visible(self) -> tuple[tuple[float, float], tuple[float, float]]:
         fig = self.fig
         return self._ranges or ((fig.x_range.start, fig.x_range.end), (fig.y_range.start, fig.y_range.end))
 
     def _render(self) -> None:
         self._pending = False
+        self._draw_marks()
         if self._points is None:
             return
         (x_range, y_range), (width, height) = self._visible(), frame_size(self.fig)

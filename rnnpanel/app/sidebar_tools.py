@@ -10,7 +10,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from rnnpanel.app.projection_map import MAX_RINGS
+from rnnpanel.app.projection_map import MAX_RINGS, RASTER_ABOVE
 from rnnpanel.app.shown import Shown
 from rnnpanel.app.widgets import labelled, notify
 from rnnpanel.pipeline.sample import Sample
@@ -45,7 +45,10 @@ class WordSearch(pn.viewable.Viewer):
                 self.status.object = ""
             else:
                 n_seq, n = len(self.sample.sequences_with(mask)), int(np.count_nonzero(mask))
-                more = f" ({MAX_RINGS:,} of them ringed)" if n > MAX_RINGS else ""
+                # a map this large is an image (at the default threshold), whose rings are thinned
+                # to one per few pixels of the view (ProjectionMap._mark_found): no fixed count
+                thinned = n > MAX_RINGS or self.sample.n_states > RASTER_ABOVE
+                more = " (one ring per few pixels where they overlap; zoom in to separate them)" if thinned else ""
                 self.status.object = f"{n:,} states in {n_seq:,} sequences{more}" if n else "no state has such a word"
 
     def __panel__(self) -> pn.viewable.Viewable:

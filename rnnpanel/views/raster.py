@@ -4,7 +4,8 @@ Above a threshold the app draws the states as one RGBA image rasterised for the 
 the plot's pixel size, and re-rasterises after each pan or zoom. The browser paints one image
 instead of tens of thousands of glyphs (a 50,000-point canvas repaint takes about 0.3 s in a browser
 without a GPU) and receives W × H pixels instead of the points; a click is resolved on the server
-by geometry (:func:`nearest_state`), not by glyph.
+by geometry (:func:`nearest_state`), not by glyph. A word search's rings, which stay glyphs, are
+thinned to one per few pixels of the view (:func:`one_per_cell`) for the same reason.
 
 Colours match the glyph view: on the binary diverging scale a pixel shows the mean colour value of
 its states; for multi-class tasks the classes' categorical colours mixed by count (as Datashader's
@@ -105,3 +106,45 @@ def nearest_state(xy: np.ndarray, x: float, y: float, max_distance: float) -> in
     d2 = (xy[:, 0] - x) ** 2 + (xy[:, 1] - y) ** 2
     i = int(np.argmin(d2))
     return i if d2[i] <= max_distance ** 2 else -1
+
+
+#: A word search's rings on the rasterised map: one found state per cell of this many screen pixels.
+#: The rings are 8 px wide, so found states closer than this would be ringed by overlapping rings
+#: that look like one; every found state lies within this cell of a ringed one.
+RING_CELL_PX = 4
+
+
+def one_per_cell(xy: np.ndarray, found: np.ndarray, *, x_range: tuple[float, float], y_range: tuple[float, float],
+                 width: int, height: int, cell_px: float = RING_CELL_PX, limit: int | None = None) -> np.ndarray:
+    """Rows of the found states to ring on a map of ``width`` × ``height`` pixels showing
+    ``x_range`` × ``y_range``: the first found state of each ``cell_px`` × ``cell_px`` cell of
+    screen pixels, and none outside the ranges; sorted.
+
+    Why: a browser draws ellipses on a 2-D canvas one by one (20,000 rings cost Chromium about
+    0.3 s per frame), while the rings a frame can tell apart are bounded by its pixels. Where
+    several found states share a cell their rings would overlap into one shape anyway, so one
+    ring per cell looks the same, and zooming in (new ranges, re-thinned) separates them again.
+
+    ``found`` is an (N,) bool mask over the rows of ``xy`` or the found rows themselves (ascending,
+    so that the ring kept in a cell is the same whatever the ranges). ``limit``: at most this many
+    rows; cells grow until they hold no more (so every found state stays within a cell, of the
+    grown size, of a ringed one)."""
+    found = np.asarray(found)
+    rows = np.flatnonzero(found) if found.dtype == bool else found.astype(np.int64, copy=False)
+    width, height = max(int(width), 1), max(int(height), 1)
+    x0, x1 = map(float, x_range)
+    y0, y1 = map(float, y_range)
+    x1, y1 = (x1 if x1 != x0 else x0 + 1.0), (y1 if y1 != y0 else y0 + 1.0)
+    px = (xy[rows, 0].astype(np.float64) - x0) * (width / (x1 - x0))       # as raster_columns places them
+    py = (xy[rows, 1].astype(np.float64) - y0) * (height / (y1 - y0))
+    inside = (px >= 0) & (px < width) & (py >= 0) & (py < height)
+    rows, px, py = rows[inside], px[inside], py[inside]
+    cell = max(float(cell_px), 1e-9)
+    while True:
+        across = int(np.ceil(width / cell))
+        key = np.floor(py / cell).astype(np.int64) * across + np.floor(px / cell).astype(np.int64)
+        _, first = np.unique(key, return_index=True)
+        if limit is None or len(first) <= limit or cell >= max(width, height):
+            break
+        cell *= max(1.1, float(np.sqrt(len(first) / max(limit, 1))))
+    return np.sort(rows[first])

@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 from bokeh.events import RangesUpdate, SelectionGeometry, Tap
 
+from rnnpanel.app.rastermap import frame_size
 from rnnpanel.app.sequence_tabs import TABS
 from rnnpanel.app.session import RnnPanelApp
 from rnnpanel.store import StateStore
+from rnnpanel.views.raster import RING_CELL_PX
 from tests.ui.conftest import wait_until
 
 LIVE_TEXT = "a truly great and moving film though the plot is far too dull"
@@ -157,6 +159,55 @@ def test_word_search_rings_every_matching_state_and_export_writes_what_is_shown(
     assert "no state" in app.word_search.status.object
     page = app.downloads.map_page().getvalue().decode()
     assert page.startswith("<!DOCTYPE html>") and 'src="static/' not in page and "Bokeh" in page
+
+
+def _ringed_rows(app, found: np.ndarray) -> np.ndarray:
+    """The found states ringed on the map, found back from the rings' coordinates."""
+    at = {(float(x), float(y)): i for i, (x, y) in zip(np.flatnonzero(found), app.sample.xy[found].tolist())}
+    return np.array(sorted(at[(float(x), float(y))] for x, y in zip(app.map.found_src.data["x"],
+                                                                         app.map.found_src.data["y"])), dtype=int)
+
+
+def _screen(xy: np.ndarray, x_range, y_range, frame) -> np.ndarray:
+    return np.stack([(xy[:, 0] - x_range[0]) / (x_range[1] - x_range[0]) * frame[0],
+                     (xy[:, 1] - y_range[0]) / (y_range[1] - y_range[0]) * frame[1]], axis=1)
+
+
+def test_on_a_rasterised_map_search_rings_one_state_per_few_pixels_and_follows_the_zoom(small_store):
+    app = make_app(small_store, raster_above=0)
+    fig, xy = app.map.figure, app.sample.xy.astype(np.float64)
+    app.search = "*"                                            # every state: many overlap on the whole map
+    found = app.word_search.found
+    assert found.sum() > 100 and f"{int(found.sum())} states" in app.word_search.status.object
+    rows = _ringed_rows(app, found)
+    assert 0 < len(rows) < found.sum() and found[rows].all()
+    frame = frame_size(fig)
+    x_range, y_range = (fig.x_range.start, fig.x_range.end), (fig.y_range.start, fig.y_range.end)
+    # every found state is within one cell of a ringed one, on screen
+    a, b = _screen(xy[found], x_range, y_range, frame), _screen(xy[rows], x_range, y_range, frame)
+    assert np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1)).min(1).max() <= RING_CELL_PX * np.sqrt(2)
+    # zoomed in around a found state whose ring was merged into another's: it gets its own ring
+    # there, with the image re-rasterised; no ring lies outside the new view
+    gap = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1)).min(1)      # to the nearest ring, in pixels
+    assert gap.max() > 0                                       # (some states share a ring at distinct places)
+    centre = xy[found][np.argmax(gap)]
+    zoom = max(2.0, 4 * RING_CELL_PX / gap.max())              # that state 4 cells from any old ring
+    half = np.array([x_range[1] - x_range[0], y_range[1] - y_range[0]]) / (2 * zoom)
+    zx, zy = (centre[0] - half[0], centre[0] + half[0]), (centre[1] - half[1], centre[1] + half[1])
+
+    def inside(r):
+        return (xy[r, 0] >= zx[0]) & (xy[r, 0] < zx[1]) & (xy[r, 1] >= zy[0]) & (xy[r, 1] < zy[1])
+
+    before = int(inside(rows).sum())
+    browser_event(fig, RangesUpdate(fig, x0=zx[0], x1=zx[1], y0=zy[0], y1=zy[1]))
+    assert app.map.raster.data["x"] == [zx[0]]
+    zoomed = _ringed_rows(app, found)
+    assert len(zoomed) > before and inside(zoomed).all()
+    shown = np.flatnonzero(found & inside(np.arange(len(xy))))
+    a, b = _screen(xy[shown], zx, zy, frame), _screen(xy[zoomed], zx, zy, frame)
+    assert np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1)).min(1).max() <= RING_CELL_PX * np.sqrt(2)
+    app.search = ""
+    assert len(app.map.found_src.data["x"]) == 0
 
 
 def test_units_and_neighbours_tabs_follow_the_shown_sequence_and_hovered_word(small_store):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnpanel.views.raster import FADED_OPACITY, OPACITY, SPREAD_PX, nearest_state, raster_columns
+from rnnpanel.views.raster import (FADED_OPACITY, OPACITY, RING_CELL_PX, SPREAD_PX, nearest_state, one_per_cell,
+                                  raster_columns)
 from rnnpanel.views.sequence import FADED_POINT_ALPHA, POINT_ALPHA
 
 RED, GREY, BLUE = "#ff0000", "#808080", "#0000ff"
@@ -83,3 +84,47 @@ def test_any_frame_size_gives_an_image_of_that_size(width, height):
     data = raster_columns(points([[0.5, 0.5]], [0.5]), *BINARY, x_range=(0, 1), y_range=(0, 1),
                           width=width, height=height)
     assert data["image"][0].shape == (height, width)
+
+
+def _pixels(xy, x_range, y_range, width, height):
+    return np.stack([(xy[:, 0] - x_range[0]) / (x_range[1] - x_range[0]) * width,
+                     (xy[:, 1] - y_range[0]) / (y_range[1] - y_range[0]) * height], axis=1)
+
+
+def _visible(xy, x_range, y_range):
+    return ((xy[:, 0] >= x_range[0]) & (xy[:, 0] < x_range[1]) & (xy[:, 1] >= y_range[0]) & (xy[:, 1] < y_range[1]))
+
+
+def test_search_rings_are_one_per_cell_of_the_view_and_zooming_in_parts_them():
+    rng = np.random.default_rng(0)
+    xy = np.concatenate([rng.normal(0.0, 1.0, (6000, 2)), rng.normal(0.5, 0.05, (2000, 2))]).astype(np.float32)
+    found = rng.random(len(xy)) < 0.4
+    x_range, y_range, width, height = (-2.0, 2.0), (-1.5, 2.5), 200, 200
+    rows = one_per_cell(xy, found, x_range=x_range, y_range=y_range, width=width, height=height)
+    assert found[rows].all() and np.array_equal(rows, np.unique(rows))
+    assert _visible(xy[rows], x_range, y_range).all()           # nothing outside the view is ringed
+    shown = np.flatnonzero(found & _visible(xy, x_range, y_range))
+    assert len(rows) < len(shown)                              # the dense cluster is thinned
+    # every found state in view lies in the cell of a ringed one: within a cell's diagonal on screen
+    a, b = _pixels(xy[shown], x_range, y_range, width, height), _pixels(xy[rows], x_range, y_range, width, height)
+    nearest = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)).min(1)
+    assert nearest.max() <= RING_CELL_PX * np.sqrt(2)
+    # the same rows given as indices
+    assert np.array_equal(one_per_cell(xy, np.flatnonzero(found), x_range=x_range, y_range=y_range,
+                                       width=width, height=height), rows)
+    # zoomed into the cluster: more rings there than the whole view had
+    zx, zy = (0.4, 0.6), (0.4, 0.6)
+    zoomed = one_per_cell(xy, found, x_range=zx, y_range=zy, width=width, height=height)
+    assert len(zoomed) > _visible(xy[rows], zx, zy).sum() and _visible(xy[zoomed], zx, zy).all()
+
+
+def test_search_rings_are_capped_by_growing_the_cells():
+    rng = np.random.default_rng(1)
+    xy = rng.random((50_000, 2)).astype(np.float32)
+    found = np.ones(len(xy), dtype=bool)
+    kw = dict(x_range=(0, 1), y_range=(0, 1), width=800, height=800)
+    assert len(one_per_cell(xy, found, **kw)) > 20_000
+    capped = one_per_cell(xy, found, limit=5_000, **kw)
+    assert 2_000 < len(capped) <= 5_000
+    assert len(one_per_cell(xy, np.zeros(len(xy), bool), **kw)) == 0
+    assert len(one_per_cell(xy, found, limit=1, **kw)) == 1
