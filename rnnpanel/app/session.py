@@ -88,7 +88,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         if self.entry is None and entries:
             self.entry = entries[0][0]
         self._syncing = False
-        self._tool_column: pn.Column | None = None      # the sidebar's tools, filled after the first page
+        self._sidebar_rest: pn.Column | None = None     # the sidebar's settings and tools, after the first page
         self._opened: StoredEntry | None = None       # the chosen entry, opened once per choice
         if self.entry is not None:
             self._sync_state_choices(wanted, keep_method="method" in params)
@@ -174,14 +174,14 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._main.objects = [top, self.tabs]
         pn.state.onload(partial(self._show_rest, sample))
 
-    def _show_rest(self, sample: Sample) -> None:
-        """The tabs (and, the first time, the sidebar's tools) once the browser has drawn the page,
-        in one document update: every change of a layout of a page that is up makes Bokeh walk all
-        the document's models again (0.1-0.2 s of server time each, twice a session otherwise)."""
+    def _show_rest(self, sample: Sample | None) -> None:
+        """The tabs (and, the first time, the sidebar's settings and tools) once the browser has drawn
+        the page, in one document update: every change of a layout of a page that is up makes Bokeh
+        walk all the document's models again (0.1-0.2 s of server time each, twice a session otherwise)."""
         doc = pn.state.curdoc
         with pn.io.hold(), (doc.models.freeze() if doc is not None else nullcontext()):
-            if self._tool_column is not None and not self._tool_column.objects:
-                self._tool_column.extend(self._tools())
+            if self._sidebar_rest is not None and not self._sidebar_rest.objects:
+                self._sidebar_rest.objects = [*self._settings(), *self._tools()]
             if sample is not None and sample is self.sample:       # else another entry was chosen meanwhile
                 self.tabs.param.update(entry=self.entry, sample=sample)
 
@@ -246,16 +246,25 @@ class RnnPanelApp(pn.viewable.Viewer):
 
     # -- layout -------------------------------------------------------------------------------
     def sidebar(self) -> pn.Column:
-        """The settings of the views; the tools (search, live input, export) follow the first page."""
-        choice = pn.widgets.RadioButtonGroup.from_param
-        tools = self._tool_column = pn.Column(sizing_mode="stretch_width")
-        if pn.state.curdoc is None or pn.state.loaded:      # else they come with the tabs (_show_rest)
-            tools.extend(self._tools())
+        """The title and the loader's progress at once; the settings of the views and the tools
+        (search, live input, export) follow the first page, with the tabs: a session's first
+        document holds only what its first look and its first keys need, so that a server opening
+        many sessions at once sends each page sooner (benchmarks/RESULTS.md, "Many users at once")."""
+        rest = self._sidebar_rest = pn.Column(sizing_mode="stretch_width")
+        if pn.state.curdoc is None or pn.state.loaded:      # a notebook, or a page already up
+            rest.objects = [*self._settings(), *self._tools()]
         elif self.sample is None:                           # no map shown: no tabs to come with
             pn.state.onload(partial(self._show_rest, None))
         return pn.Column(
             pn.pane.HTML("<h2 style='margin:4px 0'>rnnpanel</h2>"
                          "<p style='margin:0;color:#555'>hidden states of a recurrent classifier</p>"),
+            rest, self._loader.progress, self._loader.status, width=SIDEBAR_WIDTH,
+        )
+
+    def _settings(self) -> list:
+        """Which entry, projection, layer and state kind, and how the views draw them."""
+        choice = pn.widgets.RadioButtonGroup.from_param
+        return [
             *titled("Entry", pn.widgets.Select.from_param(self.param.entry, name="", sizing_mode="stretch_width")),
             *titled("Projection", choice(self.param.method, name="")),
             pn.Row(labelled("Layer", pn.widgets.Select.from_param(self.param.layer, name="", width=90)),
@@ -269,11 +278,10 @@ class RnnPanelApp(pn.viewable.Viewer):
             pn.widgets.FloatSlider.from_param(self.param.ep_threshold, name="Label: EP change >",
                                               sizing_mode="stretch_width"),
             pn.widgets.Checkbox.from_param(self.param.class_flips, name="Label class flips"),
-            tools, self._loader.progress, self._loader.status, width=SIDEBAR_WIDTH,
-        )
+        ]
 
     def _tools(self) -> list:
-        """Word search, live input and export: sent once the page is drawn, like the table."""
+        """Word search, live input and export."""
         return [
             *titled("Find words", pn.widgets.TextInput.from_param(
                 self.param.search, name="", placeholder="e.g. good, bad*  (Enter)", sizing_mode="stretch_width")),
