@@ -205,6 +205,10 @@ def _num(value: Any) -> str:
     return "–" if value is None else f"{float(value):.1f}"
 
 
+#: Labelled seconds on the log axis (Bokeh's log ticker labels only powers of ten and a few more).
+SECONDS_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000]
+
+
 def plot(records: list[dict[str, Any]], out_stem: Path) -> list[Path]:
     """Seconds against states, log-log, per stage and cluster (HoloViews): ``out_stem``.html and .png."""
     import holoviews as hv
@@ -231,7 +235,8 @@ def plot(records: list[dict[str, Any]], out_stem: Path) -> list[Path]:
         hv.opts.Curve(logx=True, logy=True, line_width=2),
         hv.opts.Scatter(logx=True, logy=True, size=7),
         hv.opts.Overlay(title="rnnpanel at corpus scale: seconds against states (log-log)", legend_position="right",
-                        logx=True, logy=True, width=880, height=440, padding=0.08, toolbar=None,
+                        logx=True, logy=True, width=880, height=440, padding=0.08, toolbar=None, show_grid=True,
+                        xticks=sorted({n for n, _, _ in rows}), yticks=SECONDS_TICKS,
                         xformatter=NumeralTickFormatter(format="0.0a"), yformatter=NumeralTickFormatter(format="0")))
     from rnnpanel.pipeline.figures import save_figure
 
