@@ -22,7 +22,8 @@ from bokeh.models import ColumnDataSource, Range1d
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.app.widgets import notify, on_session_loop
 from rnnpanel.errors import RnnpanelError
-from rnnpanel.pipeline.states import nearest_states, neighbour_index, neighbour_index_ready, sequence_states
+from rnnpanel.pipeline.states import (nearest_states, neighbour_index, neighbour_index_ready, sequence_states,
+                                      store_neighbour_index)
 from rnnpanel.views.neighbours import neighbour_frame
 from rnnpanel.views.units import EMPTY_UNITS, SORTS, unit_columns, units_figure
 
@@ -124,12 +125,13 @@ class StateDetails(param.Parameterized):
             self.neighbours.objects = [self._neighbour_title, self._neighbour_table]
 
     def _build_index(self) -> None:
-        """Build the entry's neighbour index in a worker thread (once per process), then draw."""
+        """Build the entry's neighbour index (once per entry, in a child process, waited for by a
+        worker thread), then draw."""
         if self._building:
             return
         self._building = True
         self.neighbours.objects = [pn.pane.HTML(HINT.format(
-            f"Indexing the {self._sample.n_states:,} stored states for neighbour search (once per server; "
+            f"Indexing the {self._sample.n_states:,} stored states for neighbour search (once per entry; "
             "about a minute for millions of states)…"))]
         self.neighbours.loading = True
         root, entry, layer, state = self._where
@@ -144,7 +146,8 @@ class StateDetails(param.Parameterized):
 
         def work() -> None:
             try:
-                neighbour_index(root, entry, layer=layer, state=state)
+                store_neighbour_index(root, entry, layer=layer, state=state)    # in a child process
+                neighbour_index(root, entry, layer=layer, state=state)          # then opened, memory-mapped
             except RnnpanelError as exc:
                 back(lambda: done(exc))
             else:

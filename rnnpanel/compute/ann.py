@@ -170,6 +170,26 @@ class IVFIndex:
         self.probes_host = np.asarray(self.probes.get() if hasattr(self.probes, "get") else self.probes)
         self.bounds_host = np.asarray(self.bounds.get() if hasattr(self.bounds, "get") else self.bounds)
 
+    #: What :meth:`arrays` saves and :meth:`from_arrays` restores.
+    ARRAYS = ("centroids", "centroid_sq", "order", "bounds", "points", "points_sq", "probes")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The index as NumPy arrays, to store it (e.g. memory-mapped, :mod:`rnnpanel.store.mapped`)."""
+        return {name: np.asarray(getattr(self, name).get() if hasattr(getattr(self, name), "get")
+                                 else getattr(self, name)) for name in self.ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, Any]) -> IVFIndex:
+        """The index :meth:`arrays` saved, searched on the CPU over the given arrays (memory-mapped
+        ones stay on disk: a query reads only the cells it probes)."""
+        index = cls.__new__(cls)
+        index.xp = np
+        for name in cls.ARRAYS:
+            setattr(index, name, arrays[name])
+        index.n_probe = int(index.probes.shape[1])
+        index.probes_host, index.bounds_host = np.asarray(index.probes), np.asarray(index.bounds)
+        return index
+
     @property
     def n_cells(self) -> int:
         return int(self.centroids.shape[0])

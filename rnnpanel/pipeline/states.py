@@ -25,8 +25,10 @@ from rnnpanel.compute.ann import IVFIndex
 from rnnpanel.compute.neighbors import kneighbors
 from rnnpanel.compute.projection.placement import NeighborPlacer, gather_rows, reduce_rows
 from rnnpanel.pipeline.cache import LockedCache
+from rnnpanel.pipeline.child_process import Report, run_in_child, send_error
 from rnnpanel.pipeline.project import fitted_map, layer_index
 from rnnpanel.store import StateStore, StoredEntry
+from rnnpanel.store.mapped import has_mapped, read_mapped, write_mapped
 from rnnpanel.store.state_store import direction_half
 
 log = logging.getLogger(__name__)
@@ -112,7 +114,8 @@ def sequence_states(store_root: str | Path, entry_key: str, rows: slice, *, laye
 
 class NeighbourIndex:
     """The nearest stored states of a state, exact over the held ``matrix`` or approximate over the
-    states reduced by PCA in an IVF index (``approximate``); distances are in that space."""
+    states reduced by PCA in an IVF index (``approximate``); distances are in that space. An
+    approximate index is saved (:meth:`arrays`) and reopened memory-mapped (:meth:`from_arrays`)."""
 
     def __init__(self, states: Any, *, exact: bool, random_state: int = 0) -> None:
         self.n = int(states.shape[0])
@@ -125,14 +128,37 @@ class NeighbourIndex:
         rng = np.random.default_rng(random_state)
         train = np.sort(rng.choice(self.n, size=min(self.n, INDEX_TRAIN_ROWS), replace=False))
         sample = np.asarray(gather_rows(states, train), dtype=np.float32)
-        # the placement's PCA (one cell: its own index over the sample is not needed)
-        self._pca = NeighborPlacer(sample, np.zeros((len(sample), 1), dtype=np.float32), k=1,
-                                   components=INDEX_COMPONENTS, n_cells=1)
+        # the placement's PCA (one cell: its own index over the sample is not needed, nor kept)
+        pca = NeighborPlacer(sample, np.zeros((len(sample), 1), dtype=np.float32), k=1,
+                             components=INDEX_COMPONENTS, n_cells=1)
+        # no reduction (as many components as units) is the identity: the same floats, one code path
+        self._mean = pca.mean
+        self._basis = pca.basis if pca.basis is not None else np.eye(self._width, dtype=np.float32)
         # the reduced states (0.5 GB for 2.6 million) are handed over and reordered in place
-        self.ivf = IVFIndex(reduce_rows(self._pca, states), n_cells=max(1, round(self.n ** 0.5)),
+        self.ivf = IVFIndex(reduce_rows(pca, states), n_cells=max(1, round(self.n ** 0.5)),
                             n_probe=INDEX_PROBES, random_state=random_state, copy=False)
         self._position = np.empty(self.n, dtype=np.int64)     # state → its row in the index's points
         self._position[self.ivf.order] = np.arange(self.n)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """An approximate index as arrays (the PCA, the IVF index, each state's row in it)."""
+        if self.matrix is not None:
+            raise ValueError("an exact neighbour index is the state matrix itself: nothing to save")
+        return {"pca_mean": self._mean, "pca_basis": self._basis, "position": self._position,
+                **{f"ivf_{name}": array for name, array in self.ivf.arrays().items()}}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> NeighbourIndex:
+        """The approximate index :meth:`arrays` saved, over those arrays (memory-mapped or not)."""
+        index = cls.__new__(cls)
+        index.matrix, index.approximate = None, True
+        index._mean, index._basis, index._position = arrays["pca_mean"], arrays["pca_basis"], arrays["position"]
+        index.ivf = IVFIndex.from_arrays({name: arrays[f"ivf_{name}"] for name in IVFIndex.ARRAYS})
+        index.n, index._width = int(index._position.shape[0]), int(index._basis.shape[0])
+        return index
+
+    def _reduce(self, vectors: np.ndarray) -> np.ndarray:
+        return (vectors - self._mean) @ self._basis
 
     @property
     def nbytes(self) -> int:
@@ -155,7 +181,7 @@ class NeighbourIndex:
             if own >= 0:
                 vector = self.ivf.points[self._position[own]]
             else:
-                vector = self._pca.reduce(np.asarray(query, dtype=np.float32)[None, :])[0]
+                vector = self._reduce(np.asarray(query, dtype=np.float32)[None, :])[0]
             idx, dist = self.ivf.query(vector[None, :], want)
         idx, dist = np.asarray(idx[0], dtype=np.int64), np.asarray(dist[0], dtype=np.float32)
         keep = idx != own
@@ -169,13 +195,28 @@ class NeighbourIndex:
         if self.matrix is not None:
             idx, dist = kneighbors(self.matrix, k, queries=vectors)
         else:
-            idx, dist = self.ivf.query(self._pca.reduce(vectors), k)
+            idx, dist = self.ivf.query(self._reduce(vectors), k)
         return np.asarray(idx, dtype=np.int64), np.asarray(dist, dtype=np.float32)
 
 
+#: Names the stored approximate index; a change of how it is built is a new name.
+INDEX_VERSION = 1
+
+
+def index_name(layer: int, state: str) -> str:
+    """The folder of an entry's stored neighbour index for one layer and kind (its build settings in the name)."""
+    return (f"neighbours-layer{int(layer)}-{state}-pca{INDEX_COMPONENTS}-train{INDEX_TRAIN_ROWS}"
+            f"-probe{INDEX_PROBES}-v{INDEX_VERSION}")
+
+
 def neighbour_index(store_root: str | Path, entry_key: str, *, layer: int, state: str) -> NeighbourIndex:
-    """The entry's neighbour index for one layer and kind, built on first use (seconds to a minute
-    for millions of states: call it off the threads that serve pages) and shared."""
+    """The entry's neighbour index for one layer and kind, shared by the process's sessions.
+
+    Above :data:`EXACT_UP_TO` states it is built once per entry (seconds to a minute for millions
+    of states: call it off the threads that serve pages), stored beside the entry, and opened
+    memory-mapped: every later process (another server, each of ``--num-procs``) opens it at
+    once and shares its pages through the file cache instead of building its own copy.
+    """
 
     def build() -> NeighbourIndex:
         entry = opened_entry(store_root, entry_key)
@@ -183,7 +224,12 @@ def neighbour_index(store_root: str | Path, entry_key: str, *, layer: int, state
         if int(entry.attrs["n_states"]) <= EXACT_UP_TO:
             index = NeighbourIndex(state_matrix(store_root, entry_key, layer=layer, state=state), exact=True)
         else:
-            index = NeighbourIndex(StoredStates(entry, layer, state), exact=False)
+            folder = StateStore(store_root).index_path(entry_key, index_name(layer, state))
+            if not has_mapped(folder):
+                built = NeighbourIndex(StoredStates(entry, layer, state), exact=False)
+                write_mapped(folder, built.arrays(), {"entry_key": entry_key, "layer": int(layer), "state": state})
+                del built
+            index = NeighbourIndex.from_arrays(read_mapped(folder)[0])
         log.info("neighbour index of %s layer %d %s: %d states, %.0f MB, %.1f s", entry_key, layer, state,
                  index.n, index.nbytes / 2**20, time.perf_counter() - started)
         return index
@@ -192,10 +238,41 @@ def neighbour_index(store_root: str | Path, entry_key: str, *, layer: int, state
 
 
 def neighbour_index_ready(store_root: str | Path, entry_key: str, *, layer: int, state: str) -> bool:
-    """Whether :func:`neighbour_index` answers at once (small entries always do)."""
+    """Whether :func:`neighbour_index` answers at once: small entries, an index this process holds,
+    or one stored beside the entry."""
     if int(opened_entry(store_root, entry_key).attrs["n_states"]) <= EXACT_UP_TO:
         return True
-    return _INDEXES.get(_key(store_root, entry_key, layer, state)) is not None
+    if _INDEXES.get(_key(store_root, entry_key, layer, state)) is not None:
+        return True
+    return has_mapped(StateStore(store_root).index_path(entry_key, index_name(layer, state)))
+
+
+def _index_settings() -> dict[str, int]:
+    """What decides how an index is built, as this process has it (a child builds the same)."""
+    return {"EXACT_UP_TO": EXACT_UP_TO, "INDEX_PROBES": INDEX_PROBES}
+
+
+def index_in_child(store_root: str, entry_key: str, layer: int, state: str, settings: dict[str, int],
+                   messages) -> None:
+    """In a child process: build and store one neighbour index, with the parent's settings."""
+    globals().update(settings)
+    try:
+        neighbour_index(store_root, entry_key, layer=layer, state=state)
+    except Exception as exc:        # noqa: BLE001 -- reported to the caller, which tells the user
+        send_error(messages, exc)
+
+
+def store_neighbour_index(store_root: str | Path, entry_key: str, *, layer: int, state: str,
+                          report: Report | None = None) -> bool:
+    """Build and store a large entry's neighbour index in a child process (its gigabyte of
+    temporaries and its minute of CPU never the server's), unless :func:`neighbour_index` can
+    already answer at once. True if an index was built."""
+    if neighbour_index_ready(store_root, entry_key, layer=layer, state=state):
+        return False
+    run_in_child(index_in_child, (str(store_root), entry_key, int(layer), state, _index_settings()),
+                 report or (lambda fraction, message="": None), name="rnnpanel-neighbour-index",
+                 what="the neighbour index")
+    return True
 
 
 def nearest_states(store_root: str | Path, entry_key: str, query: int | np.ndarray, *, layer: int, state: str,
@@ -213,8 +290,8 @@ def place_states(store: StateStore, entry: StoredEntry, projection_key: str, new
     When this process fitted the map, its backend places them (``how="transform"``: openTSNE
     optimises the new points against the fixed map, UMAP and PCA apply theirs). Otherwise each new
     state goes to the robust centre of the map positions of its ``k`` nearest stored states
-    (``how="neighbors"``), found in the entry's shared :func:`neighbour_index`, so a whole corpus
-    is never read or scanned per typed text.
+    (``how="neighbors"``), found in the entry's shared :func:`neighbour_index` (built once per
+    entry, in a child process), so a whole corpus is never read or scanned per typed text.
     """
     from rnnpanel.compute.projection.placement import position_from_neighbors
 
@@ -222,6 +299,8 @@ def place_states(store: StateStore, entry: StoredEntry, projection_key: str, new
     if fitted is not None and fitted.estimator_.supports_transform:
         return fitted.transform(new_states), "transform"
     arrays, attrs = store.read_projection(entry.key, projection_key)
-    index = neighbour_index(store.root, entry.key, layer=int(attrs["layer"]), state=str(attrs["state"]))
+    layer, state = int(attrs["layer"]), str(attrs["state"])
+    store_neighbour_index(store.root, entry.key, layer=layer, state=state)     # a large entry's, once, in a child
+    index = neighbour_index(store.root, entry.key, layer=layer, state=state)
     idx, dist = index.query_vectors(new_states, k)
     return position_from_neighbors(np.asarray(arrays["embedding"], dtype=np.float32), idx, dist), "neighbors"

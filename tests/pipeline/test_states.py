@@ -81,20 +81,62 @@ def test_a_large_entrys_index_owns_the_reduced_states_and_answers_as_a_copying_o
     """The index takes the reduced states over (no second copy while it is built): the same
     neighbours and distances as an index built from a copy of them."""
     from rnnpanel.compute.ann import IVFIndex
-    from rnnpanel.compute.projection.placement import reduce_rows
 
     store, entry = store_with_entry
-    index = large_entry_paths.neighbour_index(store.root, entry.key, layer=1, state="h")
     stored = large_entry_paths.StoredStates(large_entry_paths.opened_entry(store.root, entry.key), 1, "h")
-    copied = IVFIndex(reduce_rows(index._pca, stored), n_cells=index.ivf.n_cells,
+    index = large_entry_paths.NeighbourIndex(stored, exact=False)
+    copied = IVFIndex(index._reduce(stored[0:len(stored)]), n_cells=index.ivf.n_cells,
                       n_probe=large_entry_paths.INDEX_PROBES, random_state=0)
-    np.testing.assert_array_equal(index.ivf.points, copied.points)
+    np.testing.assert_allclose(index.ivf.points, copied.points, rtol=1e-6, atol=1e-6)
     for i in (0, 17, index.n - 1):
         idx, dist = index.query(i, 5)
         want_idx, want_dist = copied.query(copied.points[index._position[i]][None, :], 6)
         keep = want_idx[0] != i
         np.testing.assert_array_equal(idx, want_idx[0][keep][:5])
-        np.testing.assert_array_equal(dist, want_dist[0][keep][:5])
+        np.testing.assert_allclose(dist, want_dist[0][keep][:5], rtol=1e-5, atol=1e-5)
+
+
+def test_a_large_entrys_index_is_built_once_and_reopened_memory_mapped_by_the_next_process(
+        store_with_entry, large_entry_paths, monkeypatch):
+    """Another server (or another process of --num-procs) opens the stored index at once, without
+    reading a state, and answers exactly as the process that built it."""
+    store, entry = store_with_entry
+    built = large_entry_paths.neighbour_index(store.root, entry.key, layer=1, state="h")
+    answers = [built.query(i, 5) for i in (0, 17, built.n - 1)]
+    x = entry.states(1, "h")
+    by_vector = built.query_vectors(x[[3, 40]], 4)
+    folder = store.index_path(entry.key, large_entry_paths.index_name(1, "h"))
+    assert (folder / "attrs.json").is_file()
+    large_entry_paths._INDEXES.clear()                     # as in a new process
+    assert large_entry_paths.neighbour_index_ready(store.root, entry.key, layer=1, state="h")
+    monkeypatch.setattr(large_entry_paths.StoredStates, "__getitem__",
+                        lambda *a: pytest.fail("the stored index was built again from the states"))
+    reopened = large_entry_paths.neighbour_index(store.root, entry.key, layer=1, state="h")
+    assert reopened is not built and isinstance(reopened.ivf.points, np.memmap)
+    for i, (idx, dist) in zip((0, 17, built.n - 1), answers, strict=True):
+        got_idx, got_dist = reopened.query(i, 5)
+        np.testing.assert_array_equal(got_idx, idx)
+        np.testing.assert_array_equal(got_dist, dist)
+    for got, want in zip(reopened.query_vectors(x[[3, 40]], 4), by_vector, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert not large_entry_paths.neighbour_index_ready(store.root, entry.key, layer=0, state="h")  # per layer
+
+
+def test_mapped_arrays_are_written_whole_or_not_at_all(tmp_path):
+    from rnnpanel.store.mapped import has_mapped, read_mapped, write_mapped
+
+    folder = tmp_path / "indexes" / "one"
+    with pytest.raises(RuntimeError):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(np, "save", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk full")))
+            write_mapped(folder, {"a": np.arange(3)}, {"k": 1})
+    assert not has_mapped(folder) and not folder.exists()
+    write_mapped(folder, {"a": np.arange(3, dtype=np.int64), "b": np.ones((2, 2), np.float32)}, {"k": 1})
+    arrays, attrs = read_mapped(folder)
+    assert attrs == {"k": 1} and isinstance(arrays["a"], np.memmap)
+    np.testing.assert_array_equal(arrays["a"], np.arange(3))
+    with pytest.raises(ValueError):
+        arrays["b"][0, 0] = 2.0                            # read-only: shared by every reader
 
 
 FAST_TSNE = {"max_iter": 60, "early_exaggeration_iter": 30, "perplexity": 10}
@@ -132,3 +174,27 @@ def test_a_large_entrys_new_states_are_placed_through_its_shared_index_without_r
     np.testing.assert_allclose(xy, emb[[3, 40]], atol=1e-5)
     index = large_entry_paths.neighbour_index(store.root, entry.key, layer=int(attrs["layer"]), state="h")
     assert index.approximate      # the Neighbours tab's index, built once and shared
+
+
+def test_a_large_entrys_index_is_built_in_a_child_process_and_the_server_only_opens_it(
+        store_with_entry, large_entry_paths, monkeypatch):
+    """The Neighbours tab's first use: the index is built and stored by a spawned process; the
+    serving process reads no state and only maps the stored arrays."""
+    store, entry = store_with_entry
+    seen = []
+    assert large_entry_paths.store_neighbour_index(store.root, entry.key, layer=1, state="h",
+                                                   report=lambda f, m="": seen.append(m))
+    assert seen and "neighbour index" in seen[0]
+    monkeypatch.setattr(large_entry_paths.StoredStates, "__getitem__",
+                        lambda *a: pytest.fail("the server read the states itself"))
+    index = large_entry_paths.neighbour_index(store.root, entry.key, layer=1, state="h")
+    assert isinstance(index.ivf.points, np.memmap) and index.n == entry.attrs["n_states"]
+    assert not large_entry_paths.store_neighbour_index(store.root, entry.key, layer=1, state="h")  # stored once
+
+
+def test_a_neighbour_index_that_cannot_be_built_is_one_clear_error(store_with_entry, large_entry_paths):
+    from rnnpanel.errors import RnnpanelError
+
+    store, entry = store_with_entry
+    with pytest.raises(RnnpanelError, match="unknown state kind 'q'"):
+        large_entry_paths.store_neighbour_index(store.root, entry.key, layer=1, state="q")
