@@ -47,7 +47,7 @@ from pathlib import Path
 
 from appbench import (CHROMIUM_ARGS, HOVER_ARM_JS, HOVER_SOURCE, POINTS_SOURCE, PROJECTION_FIGURE, RASTER_SOURCE,
                       READY_JS, SELECT_JS, SELECTION_SOURCES, TEXT_FIGURE, TEXT_WORDS, VIEWPORT, WORD_XY_JS,
-                      free_port, percentile, start_server, stop_server, tree_cpu_s, tree_rss_mb)
+                      free_port, percentile, process_cpu_s, start_server, stop_server, tree_cpu_s, tree_rss_mb)
 
 log = logging.getLogger("app_load")
 
@@ -280,11 +280,13 @@ async def run_page(i: int, browser, url: str, n_states: int, *, duration: float,
 
 # --- the run ------------------------------------------------------------------------------------
 
-async def sample_server(pid: int, peak: list[float], cpu: list[tuple[float, float]], stop: asyncio.Event) -> None:
-    """Every half second: the server's resident memory (its peak) and CPU seconds so far."""
+async def sample_server(pid: int, peak: list[float], cpu: list[tuple[float, dict[int, float]]],
+                        stop: asyncio.Event) -> None:
+    """Every half second: the server's resident memory (its peak) and each of its processes' CPU
+    seconds so far."""
     while not stop.is_set():
         peak[0] = max(peak[0], tree_rss_mb(pid))
-        cpu.append((time.perf_counter(), tree_cpu_s(pid)))
+        cpu.append((time.perf_counter(), process_cpu_s(pid)))
         try:
             await asyncio.wait_for(stop.wait(), 0.5)
         except asyncio.TimeoutError:
@@ -306,7 +308,7 @@ async def load(args, url: str, n_states: int, server_pid: int) -> dict:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         peak, cpu, stop = [memory["before_mb"]], [], asyncio.Event()
-        cpu_before = tree_cpu_s(server_pid)
+        cpu_before = process_cpu_s(server_pid)
         started = time.perf_counter()
         sampler = asyncio.ensure_future(sample_server(server_pid, peak, cpu, stop))
         how = dict(duration=args.duration, think=args.think, timeout=args.timeout)
@@ -320,14 +322,19 @@ async def load(args, url: str, n_states: int, server_pid: int) -> dict:
         memory["peak_mb"] = peak[0]
         # the server's CPU time until the last session was interactive, per session opened
         opened = started + max((r["interactive_s"] for r in records if r["interactive_s"] is not None), default=0)
-        cpu_open = next((c for t, c in cpu if t >= opened), cpu[-1][1] if cpu else cpu_before) - cpu_before
+        at_open = next((c for t, c in cpu if t >= opened), cpu[-1][1] if cpu else cpu_before)
+        by_process = {p: round(c - cpu_before.get(p, 0.0), 2) for p, c in at_open.items()}
+        cpu_open = sum(by_process.values())
         browser_version = browser.version
         await browser.close()
     memory["per_extra_session_mb"] = (memory["after_mb"] - memory["before_mb"]) / (args.sessions + args.pages)
     return {"records": records, "memory": memory,
             "server_cpu_s": {"until_all_interactive": cpu_open,
                              "per_session_opened": cpu_open / (args.sessions + args.pages),
-                             "whole_run": tree_cpu_s(server_pid) - cpu_before}, "load_average_before": load_before,
+                             # how the burst spread over the server's processes (--num-procs), busiest first
+                             "by_process_until_all_interactive": sorted(by_process.values(), reverse=True),
+                             "whole_run": tree_cpu_s(server_pid) - sum(cpu_before.values())},
+            "load_average_before": load_before,
             "load_average_after": os.getloadavg(), "browser": browser_version}
 
 

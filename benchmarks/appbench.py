@@ -158,7 +158,21 @@ def tree_rss_mb(pid: int) -> float:
 
 def tree_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) a process and its descendants have used so far."""
-    return _tree_sum(pid, lambda p: sum(p.cpu_times()[:2]))
+    return sum(process_cpu_s(pid).values())
+
+
+def process_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) each of a process and its descendants has used so far, by pid."""
+    import psutil
+
+    root = psutil.Process(pid)
+    used = {}
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            used[proc.pid] = sum(proc.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return used
 
 
 def free_port() -> int:
