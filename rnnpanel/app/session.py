@@ -100,7 +100,7 @@ class RnnPanelApp(pn.viewable.Viewer):
                                    distance_threshold=p.distance_threshold, ep_threshold=p.ep_threshold,
                                    class_flips=p.class_flips)
         self.views.param.watch(self._on_hover, "hover_step")
-        self.word_search = WordSearch(search=p.search)
+        self.word_search = WordSearch(search=p.search, raster_above=p.raster_above)
         self.map = ProjectionMap(self.views, select=self._select, shown=p.shown, color_by=p.color_by, fade=p.fade,
                                  raster_above=p.raster_above, found=self.word_search.param.found)
         self.downloads = Downloads(shown=p.shown, found=self.word_search.param.found)

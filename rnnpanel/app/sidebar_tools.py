@@ -28,6 +28,8 @@ class WordSearch(pn.viewable.Viewer):
                           doc="Words or patterns (separated by commas or spaces; * and ? are wildcards).")
     found = param.Array(default=None, allow_None=True, constant=True,
                         doc="(N,) bool: the states whose word matches; None while nothing is searched.")
+    raster_above = param.Integer(default=RASTER_ABOVE, bounds=(0, None), allow_refs=True,
+                                 doc="The map's threshold: above it the map is an image, its rings thinned.")
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
@@ -45,9 +47,9 @@ class WordSearch(pn.viewable.Viewer):
                 self.status.object = ""
             else:
                 n_seq, n = len(self.sample.sequences_with(mask)), int(np.count_nonzero(mask))
-                # a map this large is an image (at the default threshold), whose rings are thinned
-                # to one per few pixels of the view (ProjectionMap._mark_found): no fixed count
-                thinned = n > MAX_RINGS or self.sample.n_states > RASTER_ABOVE
+                # a map this large is an image, whose rings are thinned to one per few pixels of
+                # the view (ProjectionMap._mark_found): no fixed count
+                thinned = n > MAX_RINGS or self.sample.n_states > self.raster_above
                 more = " (one ring per few pixels where they overlap; zoom in to separate them)" if thinned else ""
                 self.status.object = f"{n:,} states in {n_seq:,} sequences{more}" if n else "no state has such a word"
 
