@@ -208,7 +208,7 @@ def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100
 
     from rnnpanel.app.sequence_tabs import TABS
     from rnnpanel.app.session import RnnPanelApp
-    from rnnpanel.pipeline.states import neighbour_index
+    from rnnpanel.pipeline.states import neighbour_index, neighbour_index_ready, store_neighbour_index
     from rnnpanel.pipeline.word_index import word_index
 
     pn.extension("tabulator")
@@ -255,8 +255,12 @@ def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100
         app.sequence = s[0]
     record["units_ms"], _ = _timed(units, repeat)
     layer, state = sample.layer, sample.state
+    # as the Neighbours tab does: built (once per entry, unless stored) in a child process, then opened
+    record["neighbour_index_stored_before"] = neighbour_index_ready(store, entry_key, layer=layer, state=state)
     record["neighbour_index_build_s"] = _timed(
-        lambda: neighbour_index(store, entry_key, layer=layer, state=state))[0] / 1000
+        lambda: store_neighbour_index(store, entry_key, layer=layer, state=state))[0] / 1000
+    record["neighbour_index_child_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    record["neighbour_index_open_ms"], _ = _timed(lambda: neighbour_index(store, entry_key, layer=layer, state=state))
     record["rss_after_neighbour_index_mb"] = rss_mb()
     app.tabs.tabs.active = TABS.index("Neighbours")
 
