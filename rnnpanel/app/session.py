@@ -46,6 +46,8 @@ from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHO
 
 #: Sidebar + projection (at least 440) + per-sequence column (620) fit a 1400 px wide window.
 SIDEBAR_WIDTH = 270
+#: What the sidebar says in a page's first frame, until its settings arrive (one model).
+SETTINGS_PENDING = "<p style='color:#777;margin:12px 10px'>Loading the settings…</p>"
 
 
 class RnnPanelApp(pn.viewable.Viewer):
@@ -89,6 +91,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             self.entry = entries[0][0]
         self._syncing = False
         self._sidebar_rest: pn.Column | None = None     # the sidebar's settings and tools, after the first page
+        self._settings_pending = False
         self._opened: StoredEntry | None = None       # the chosen entry, opened once per choice
         if self.entry is not None:
             self._sync_state_choices(wanted, keep_method="method" in params)
@@ -180,7 +183,8 @@ class RnnPanelApp(pn.viewable.Viewer):
         walk all the document's models again (0.1-0.2 s of server time each, twice a session otherwise)."""
         doc = pn.state.curdoc
         with pn.io.hold(), (doc.models.freeze() if doc is not None else nullcontext()):
-            if self._sidebar_rest is not None and not self._sidebar_rest.objects:
+            if self._sidebar_rest is not None and self._settings_pending:
+                self._settings_pending = False
                 self._sidebar_rest.objects = [*self._settings(), *self._tools()]
             if sample is not None and sample is self.sample:       # else another entry was chosen meanwhile
                 self.tabs.param.update(entry=self.entry, sample=sample)
@@ -253,8 +257,11 @@ class RnnPanelApp(pn.viewable.Viewer):
         rest = self._sidebar_rest = pn.Column(sizing_mode="stretch_width")
         if pn.state.curdoc is None or pn.state.loaded:      # a notebook, or a page already up
             rest.objects = [*self._settings(), *self._tools()]
-        elif self.sample is None:                           # no map shown: no tabs to come with
-            pn.state.onload(partial(self._show_rest, None))
+        else:
+            self._settings_pending = True
+            rest.objects = [pn.pane.HTML(SETTINGS_PENDING)]
+            if self.sample is None:                         # no map shown: no tabs to come with
+                pn.state.onload(partial(self._show_rest, None))
         return pn.Column(
             pn.pane.HTML("<h2 style='margin:4px 0'>rnnpanel</h2>"
                          "<p style='margin:0;color:#555'>hidden states of a recurrent classifier</p>"),

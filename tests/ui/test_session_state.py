@@ -414,3 +414,36 @@ def test_a_sessions_document_passes_bokehs_validation(small_store):
     issues = check_integrity(doc.models)
     assert len(list(doc.models)) > 100
     assert not issues.error and not issues.warning, issues
+
+
+def test_a_sessions_first_document_is_the_map_and_views_and_the_settings_follow_the_first_page(
+        small_store, monkeypatch):
+    """What a server sends first is what a first look and the first keys need; the sidebar's
+    settings and tools and the tabs come once the browser has drawn it (pn.state.onload), so a
+    server opening many sessions at once sends each page sooner."""
+    import panel as pn
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    after_first_page = []
+    monkeypatch.setattr(type(pn.state), "onload", lambda self, callback, threaded=False: after_first_page.append(callback))
+    monkeypatch.setattr(type(pn.state), "loaded", property(lambda self: False))
+    doc = Document()
+    with set_curdoc(doc):
+        app = RnnPanelApp(store_root=small_store["store"], entry=small_store["entry"])
+        doc.add_root(app.__panel__().get_root(doc))
+
+        def kinds() -> set[str]:
+            return {type(m).__name__ for m in doc.models}
+
+        first = kinds()
+        assert {"figure", "ColumnDataSource"} <= first                     # the map and the views
+        assert not first & {"RadioButtonGroup", "Slider", "TextInput", "TextAreaInput", "DataTabulator"}
+        assert any("Loading the settings" in str(getattr(m, "text", "")) for m in doc.models)
+        assert after_first_page
+        for callback in after_first_page:
+            callback()
+        assert {"RadioButtonGroup", "Slider", "TextInput", "TextAreaInput", "DataTabulator"} <= kinds()
+        assert not any("Loading the settings" in str(getattr(m, "text", "")) for m in doc.models)
+        app.color_by = "true_class"                      # the settings drive the session as before
+        assert app.map.color_by == "true_class"
