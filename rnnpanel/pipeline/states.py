@@ -224,7 +224,7 @@ def neighbour_index(store_root: str | Path, entry_key: str, *, layer: int, state
         if int(entry.attrs["n_states"]) <= EXACT_UP_TO:
             index = NeighbourIndex(state_matrix(store_root, entry_key, layer=layer, state=state), exact=True)
         else:
-            folder = StateStore(store_root).index_path(entry_key, index_name(layer, state))
+            folder = StateStore(store_root).derived_path(entry_key, index_name(layer, state))
             if not has_mapped(folder):
                 built = NeighbourIndex(StoredStates(entry, layer, state), exact=False)
                 write_mapped(folder, built.arrays(), {"entry_key": entry_key, "layer": int(layer), "state": state})
@@ -244,7 +244,7 @@ def neighbour_index_ready(store_root: str | Path, entry_key: str, *, layer: int,
         return True
     if _INDEXES.get(_key(store_root, entry_key, layer, state)) is not None:
         return True
-    return has_mapped(StateStore(store_root).index_path(entry_key, index_name(layer, state)))
+    return has_mapped(StateStore(store_root).derived_path(entry_key, index_name(layer, state)))
 
 
 def _index_settings() -> dict[str, int]:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 ENTRIES = "entries"
 PROJECTIONS = "projections"
-INDEXES = "indexes"
+DERIVED = "derived"
 VOCAB_FILE = "vocab.json"
 ROW_CHUNK = 1 << 16
 CHUNK_BYTES = 32 << 20  # a streamed chunk of one state array: bounded memory for any model width
@@ -224,10 +224,10 @@ class StateStore:
         partial.commit(arrays, attrs, words, format_version=FORMAT_VERSION, vocab_file=VOCAB_FILE)
         return self.open_entry(partial.key)
 
-    def index_path(self, entry_key: str, name: str) -> Path:
-        """Where an index derived from an entry's states is kept (memory-mapped arrays,
-        :mod:`rnnpanel.store.mapped`)."""
-        return self.entry_path(entry_key) / INDEXES / name
+    def derived_path(self, entry_key: str, name: str) -> Path:
+        """Where something derived from an entry's arrays is kept for every process to map (a
+        neighbour index, an uncompressed copy of per-state arrays: :mod:`rnnpanel.store.mapped`)."""
+        return self.entry_path(entry_key) / DERIVED / name
 
     def projection_path(self, entry_key: str, projection_key: str) -> Path:
         return self.entry_path(entry_key) / PROJECTIONS / projection_key

@@ -105,7 +105,7 @@ def test_a_large_entrys_index_is_built_once_and_reopened_memory_mapped_by_the_ne
     answers = [built.query(i, 5) for i in (0, 17, built.n - 1)]
     x = entry.states(1, "h")
     by_vector = built.query_vectors(x[[3, 40]], 4)
-    folder = store.index_path(entry.key, large_entry_paths.index_name(1, "h"))
+    folder = store.derived_path(entry.key, large_entry_paths.index_name(1, "h"))
     assert (folder / "attrs.json").is_file()
     large_entry_paths._INDEXES.clear()                     # as in a new process
     assert large_entry_paths.neighbour_index_ready(store.root, entry.key, layer=1, state="h")
