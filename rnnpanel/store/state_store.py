@@ -5,6 +5,8 @@ Layout under the store root::
     entries/<entry key>/              Zarr group: attrs + arrays (offsets, ep, layer_0/h, ...)
     entries/<entry key>/vocab.json    the words behind token ids
     entries/<entry key>/projections/<projection key>/   Zarr group: embedding, fitted, ...
+    entries/<entry key>/derived/<name>/    uncompressed .npy for memory mapping (a neighbour
+                                           index, a copy of the EP): rebuilt from the entry if deleted
 
 Every entry and projection is written through :func:`atomic_directory`, so what a reader finds
 under its final name is complete. A reader also checks the format version and completeness
