@@ -27,6 +27,7 @@ import panel as pn
 import param
 
 from rnnpanel import paths
+from rnnpanel.app import first_pages
 from rnnpanel.app.deep_link import apply_link, link_to_url, query_values, sample_choice
 from rnnpanel.app.key_relay import KeyListener
 from rnnpanel.app.live_input import LiveInput
@@ -175,7 +176,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._update_shown()
         top = pn.Row(self.map, self.views, sizing_mode="stretch_width", height=TOP_HEIGHT)
         self._main.objects = [top, self.tabs]
-        pn.state.onload(partial(self._show_rest, sample))
+        self._after_first_page(partial(self._show_rest, sample))
 
     def _show_rest(self, sample: Sample | None) -> None:
         """The tabs (and, the first time, the sidebar's settings and tools) once the browser has drawn
@@ -188,6 +189,15 @@ class RnnPanelApp(pn.viewable.Viewer):
                 self._sidebar_rest.objects = [*self._settings(), *self._tools()]
             if sample is not None and sample is self.sample:       # else another entry was chosen meanwhile
                 self.tabs.param.update(entry=self.entry, sample=sample)
+
+    def _after_first_page(self, callback) -> None:
+        """``callback`` once the browser has drawn the page; for a page's first drawing, once the
+        other sessions of the process have their first page too (:mod:`rnnpanel.app.first_pages`)."""
+        doc = pn.state.curdoc
+        if doc is None or pn.state.loaded:
+            pn.state.onload(callback)
+        else:
+            pn.state.onload(partial(first_pages.after_first_pages, doc, callback))
 
     # -- which sequence is shown ----------------------------------------------------------------
     def _select(self, s: int) -> None:
@@ -261,7 +271,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             self._settings_pending = True
             rest.objects = [pn.pane.HTML(SETTINGS_PENDING)]
             if self.sample is None:                         # no map shown: no tabs to come with
-                pn.state.onload(partial(self._show_rest, None))
+                self._after_first_page(partial(self._show_rest, None))
         return pn.Column(
             pn.pane.HTML("<h2 style='margin:4px 0'>rnnpanel</h2>"
                          "<p style='margin:0;color:#555'>hidden states of a recurrent classifier</p>"),
@@ -296,6 +306,8 @@ class RnnPanelApp(pn.viewable.Viewer):
         ]
 
     def __panel__(self) -> pn.viewable.Viewable:
+        if pn.state.curdoc is not None and not pn.state.loaded:
+            first_pages.opened(pn.state.curdoc)
         self._keys.attach(pn.state.curdoc)
         link_to_url(self)
         return pn.Row(self.sidebar(), self._main, sizing_mode="stretch_both")
