@@ -48,9 +48,11 @@ class WordSearch(pn.viewable.Viewer):
             else:
                 n_seq, n = len(self.sample.sequences_with(mask)), int(np.count_nonzero(mask))
                 # a map this large is an image, whose rings are thinned to one per few pixels of
-                # the view (ProjectionMap._mark_found): no fixed count
-                thinned = n > MAX_RINGS or self.sample.n_states > self.raster_above
-                more = " (one ring per few pixels where they overlap; zoom in to separate them)" if thinned else ""
+                # the view (ProjectionMap._mark_found); a map of glyphs rings at most MAX_RINGS
+                if self.sample.n_states > self.raster_above:
+                    more = " (one ring per few pixels where they overlap; zoom in to separate them)"
+                else:
+                    more = f" ({MAX_RINGS:,} of them ringed)" if n > MAX_RINGS else ""
                 self.status.object = f"{n:,} states in {n_seq:,} sequences{more}" if n else "no state has such a word"
 
     def __panel__(self) -> pn.viewable.Viewable:

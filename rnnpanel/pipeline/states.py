@@ -218,6 +218,8 @@ def neighbour_index(store_root: str | Path, entry_key: str, *, layer: int, state
     once and shares its pages through the file cache instead of building its own copy.
     """
 
+    layer = layer_index(opened_entry(store_root, entry_key), layer)     # -1 and the top layer: one index
+
     def build() -> NeighbourIndex:
         entry = opened_entry(store_root, entry_key)
         started = time.perf_counter()
@@ -240,8 +242,10 @@ def neighbour_index(store_root: str | Path, entry_key: str, *, layer: int, state
 def neighbour_index_ready(store_root: str | Path, entry_key: str, *, layer: int, state: str) -> bool:
     """Whether :func:`neighbour_index` answers at once: small entries, an index this process holds,
     or one stored beside the entry."""
-    if int(opened_entry(store_root, entry_key).attrs["n_states"]) <= EXACT_UP_TO:
+    entry = opened_entry(store_root, entry_key)
+    if int(entry.attrs["n_states"]) <= EXACT_UP_TO:
         return True
+    layer = layer_index(entry, layer)
     if _INDEXES.get(_key(store_root, entry_key, layer, state)) is not None:
         return True
     return has_mapped(StateStore(store_root).derived_path(entry_key, index_name(layer, state)))

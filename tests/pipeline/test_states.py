@@ -120,6 +120,7 @@ def test_a_large_entrys_index_is_built_once_and_reopened_memory_mapped_by_the_ne
     for got, want in zip(reopened.query_vectors(x[[3, 40]], 4), by_vector, strict=True):
         np.testing.assert_array_equal(got, want)
     assert not large_entry_paths.neighbour_index_ready(store.root, entry.key, layer=0, state="h")  # per layer
+    assert large_entry_paths.neighbour_index(store.root, entry.key, layer=-1, state="h") is reopened  # the top one
 
 
 def test_mapped_arrays_are_written_whole_or_not_at_all(tmp_path):

@@ -36,6 +36,9 @@ def test_app_load_opens_sessions_and_a_page_at_once_without_errors(ui_store, bro
     memory = record["server_rss_mb"]
     assert 0 < memory["before_mb"] <= memory["peak_mb"] and memory["after_mb"] > 0
     assert "per_extra_session_mb" in memory and record["server_cpu_s"]["per_session_opened"] > 0
+    by_process = record["server_cpu_s"]["by_process_until_all_interactive"]    # one server process here
+    assert by_process == sorted(by_process, reverse=True) and by_process[0] > 0
+    assert sum(by_process) == pytest.approx(record["server_cpu_s"]["until_all_interactive"], abs=0.05)
     machine = record["machine"]
     assert machine["cpus"] >= 1 and len(machine["load_average_before"]) == 3 and machine["browser"]
     assert record["entry"]["n_states"] > 0 and record["server"]["command"] == "panel serve apps/"

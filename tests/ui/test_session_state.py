@@ -145,6 +145,7 @@ def test_word_search_rings_every_matching_state_and_export_writes_what_is_shown(
     assert expected.any()
     np.testing.assert_array_equal(app.map.found_src.data["x"], app.sample.xy[expected, 0])
     assert f"{int(expected.sum())} states" in app.word_search.status.object
+    assert "ring" not in app.word_search.status.object          # a map of glyphs rings every one
     states = pd.read_parquet(app.downloads.states_parquet())
     assert len(states) == expected.sum() and set(np.char.lower(states["word"].to_numpy().astype(str))) <= (
         {"the"} | {w for w in words if w.startswith("fil")})
@@ -179,6 +180,7 @@ def test_on_a_rasterised_map_search_rings_one_state_per_few_pixels_and_follows_t
     app.search = "*"                                            # every state: many overlap on the whole map
     found = app.word_search.found
     assert found.sum() > 100 and f"{int(found.sum())} states" in app.word_search.status.object
+    assert "one ring per few pixels" in app.word_search.status.object
     rows = _ringed_rows(app, found)
     assert 0 < len(rows) < found.sum() and found[rows].all()
     frame = frame_size(fig)
