@@ -20,8 +20,9 @@ Every session selects (pages also hover) for ``--duration`` seconds once it is i
 think time between selections. Recorded: the errors of every session (failed connections,
 timeouts, errors the server sent or logged, page errors), time to interactive per session
 (p50/p95/max), selection and hover latency under that load, the server's resident memory (with
-its forked processes) before, at its peak and after, per extra session, and the machine (cores,
-load average before and after). Traffic goes only to the server it starts on 127.0.0.1.
+its forked processes) before, at its peak and after, per extra session, the CPU seconds the
+server, the client sessions and Chromium each used until the last session was interactive (on
+one machine they share its cores), and the machine (cores, load average before and after). Traffic goes only to the server it starts on 127.0.0.1.
 
     python benchmarks/app_load.py --sessions 20 --json app_load.json
     python benchmarks/app_load.py --sessions 20 --num-procs 2 --json app_load_2procs.json
@@ -280,13 +281,28 @@ async def run_page(i: int, browser, url: str, n_states: int, *, duration: float,
 
 # --- the run ------------------------------------------------------------------------------------
 
+def machine_cpu_s(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far: by the server, by the load generator (this process's client
+    sessions; Playwright's driver and Chromium, its other descendants) and by the whole machine
+    (every core's busy time, whoever used it)."""
+    import psutil
+
+    everything = psutil.cpu_times()
+    server, clients = tree_cpu_s(server_pid), sum(psutil.Process().cpu_times()[:2])
+    return {"server": server, "client_sessions": clients,
+            "browser": tree_cpu_s(os.getpid()) - server - clients,
+            "machine": everything.user + everything.nice + everything.system + everything.irq + everything.softirq}
+
+
 async def sample_server(pid: int, peak: list[float], cpu: list[tuple[float, dict[int, float]]],
-                        stop: asyncio.Event) -> None:
-    """Every half second: the server's resident memory (its peak) and each of its processes' CPU
-    seconds so far."""
+                        machine: list[tuple[float, dict[str, float]]], stop: asyncio.Event) -> None:
+    """Every half second: the server's resident memory (its peak), each of its processes' CPU
+    seconds so far, and who used the machine's CPU."""
     while not stop.is_set():
         peak[0] = max(peak[0], tree_rss_mb(pid))
-        cpu.append((time.perf_counter(), process_cpu_s(pid)))
+        now = time.perf_counter()
+        cpu.append((now, process_cpu_s(pid)))
+        machine.append((now, machine_cpu_s(pid)))
         try:
             await asyncio.wait_for(stop.wait(), 0.5)
         except asyncio.TimeoutError:
@@ -307,10 +323,10 @@ async def load(args, url: str, n_states: int, server_pid: int) -> dict:
     load_before = os.getloadavg()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-        peak, cpu, stop = [memory["before_mb"]], [], asyncio.Event()
-        cpu_before = process_cpu_s(server_pid)
+        peak, cpu, machine, stop = [memory["before_mb"]], [], [], asyncio.Event()
+        cpu_before, machine_before = process_cpu_s(server_pid), machine_cpu_s(server_pid)
         started = time.perf_counter()
-        sampler = asyncio.ensure_future(sample_server(server_pid, peak, cpu, stop))
+        sampler = asyncio.ensure_future(sample_server(server_pid, peak, cpu, machine, stop))
         how = dict(duration=args.duration, think=args.think, timeout=args.timeout)
         records = await asyncio.gather(
             *[run_client(i, ws_url, n_states, started=started, **how) for i in range(args.sessions)],
@@ -325,6 +341,7 @@ async def load(args, url: str, n_states: int, server_pid: int) -> dict:
         at_open = next((c for t, c in cpu if t >= opened), cpu[-1][1] if cpu else cpu_before)
         by_process = {p: round(c - cpu_before.get(p, 0.0), 2) for p, c in at_open.items()}
         cpu_open = sum(by_process.values())
+        machine_open = next((m for t, m in machine if t >= opened), machine[-1][1] if machine else machine_before)
         browser_version = browser.version
         await browser.close()
     memory["per_extra_session_mb"] = (memory["after_mb"] - memory["before_mb"]) / (args.sessions + args.pages)
@@ -334,6 +351,10 @@ async def load(args, url: str, n_states: int, server_pid: int) -> dict:
                              # how the burst spread over the server's processes (--num-procs), busiest first
                              "by_process_until_all_interactive": sorted(by_process.values(), reverse=True),
                              "whole_run": tree_cpu_s(server_pid) - sum(cpu_before.values())},
+            # on one machine the load generator competes with the server for the same cores
+            "machine_cpu_s_until_all_interactive": {
+                **{who: round(machine_open[who] - machine_before[who], 2) for who in machine_before},
+                "capacity": round((os.cpu_count() or 1) * (opened - started), 2)},
             "load_average_before": load_before,
             "load_average_after": os.getloadavg(), "browser": browser_version}
 
@@ -430,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         "hover_frames_max": max(pooled(pages, "hover_frames"), default=None),
         "server_rss_mb": {"idle": idle_mb, **result["memory"]},
         "server_cpu_s": result["server_cpu_s"],
+        "machine_cpu_s_until_all_interactive": result["machine_cpu_s_until_all_interactive"],
         "per_session": [{k: v for k, v in r.items() if k not in ("selection_ms", "hover_ms", "hover_frames")}
                         | {"selections": len(r["selection_ms"]),
                            "selection_ms_median": statistics.median(r["selection_ms"]) if r["selection_ms"] else None}
@@ -437,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.json.write_text(json.dumps(out, indent=2))
     print(json.dumps({k: out[k] for k in ("errors", "interactive_s", "selection_ms", "hover_ms", "server_rss_mb",
-                                          "server_cpu_s",
+                                          "server_cpu_s", "machine_cpu_s_until_all_interactive",
                                           "machine")}, indent=2))
     return 0 if out["errors"] == 0 else 1
 

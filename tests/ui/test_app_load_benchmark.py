@@ -39,6 +39,13 @@ def test_app_load_opens_sessions_and_a_page_at_once_without_errors(ui_store, bro
     by_process = record["server_cpu_s"]["by_process_until_all_interactive"]    # one server process here
     assert by_process == sorted(by_process, reverse=True) and by_process[0] > 0
     assert sum(by_process) == pytest.approx(record["server_cpu_s"]["until_all_interactive"], abs=0.05)
+    # who used the machine's cores until the last session was interactive: the server, the client
+    # sessions and Chromium, each a part of the machine's busy time, itself within its capacity
+    used = record["machine_cpu_s_until_all_interactive"]
+    assert used["server"] == pytest.approx(record["server_cpu_s"]["until_all_interactive"], abs=0.6)
+    assert used["client_sessions"] > 0 and used["browser"] > 0
+    assert used["server"] + used["client_sessions"] + used["browser"] <= used["machine"] + 0.6
+    assert used["machine"] <= used["capacity"] + 0.6
     machine = record["machine"]
     assert machine["cpus"] >= 1 and len(machine["load_average_before"]) == 3 and machine["browser"]
     assert record["entry"]["n_states"] > 0 and record["server"]["command"] == "panel serve apps/"
