@@ -1,0 +1,45 @@
+"""A patch Panel queued for a page and left without a writer is written by the sweep, through
+Panel's own writer (rnnpanel/app/patch_delivery.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from bokeh.document import Document
+from panel.io import document as panel_document
+
+from rnnpanel.app import patch_delivery
+
+
+class _Socket:
+    """A socket type Panel writes through ``extra_socket_handlers`` (no write lock, never busy)."""
+
+
+class _Connection:
+    def __init__(self) -> None:
+        self._socket = _Socket()
+
+
+def test_a_queued_patch_without_a_writer_is_written_and_the_queue_emptied(monkeypatch):
+    sent = []
+    monkeypatch.setitem(panel_document.extra_socket_handlers, _Socket,
+                        lambda conn, msg=None, events=None: sent.append(msg) or [])
+    doc, conn = Document(), _Connection()
+    panel_document._WRITE_MSGS[doc] = {conn: ["the selection's patch"]}   # queued, and no writer marked
+
+    async def sweep_and_let_the_writer_run() -> int:
+        delivered = patch_delivery.deliver_stranded()
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        return delivered
+
+    assert asyncio.run(sweep_and_let_the_writer_run()) == 1
+    assert sent == ["the selection's patch"]
+    assert doc not in panel_document._WRITE_MSGS and doc not in panel_document._WRITE_BLOCK
+    assert patch_delivery.deliver_stranded() == 0          # nothing left to deliver
+
+
+def test_a_queue_whose_writer_is_at_work_is_left_to_it():
+    doc, other = Document(), Document()
+    queued = {doc: {"conn": ["patch"]}, other: {}}
+    assert patch_delivery.stranded(queued, writing={doc: True}) == []
+    assert patch_delivery.stranded(queued, writing={}) == [doc]
