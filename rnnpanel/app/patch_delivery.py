@@ -18,12 +18,12 @@ them, the sweep logs that once and does nothing.
 from __future__ import annotations
 
 import logging
-import os
+import weakref
 
 log = logging.getLogger(__name__)
 
 SWEEP_MS = 100
-_started_in: int | None = None        # the process whose event loop sweeps (a fork starts its own)
+_sweeping: weakref.WeakSet = weakref.WeakSet()     # the event loops that sweep (one per server)
 
 
 def _panel_queues():
@@ -57,15 +57,15 @@ def deliver_stranded() -> int:
 
 
 def start_sweeping() -> None:
-    """Sweep on this process's event loop from now on (once per process; call it from a served
-    session, where the loop runs)."""
-    global _started_in
-    if _started_in == os.getpid():
+    """Sweep on the current event loop from now on (once per loop; call it from a served session,
+    where the server's loop runs)."""
+    from tornado.ioloop import IOLoop, PeriodicCallback
+
+    loop = IOLoop.current()
+    if loop in _sweeping:
         return
-    _started_in = os.getpid()
+    _sweeping.add(loop)
     if _panel_queues() is None:
         log.warning("this Panel release has no write queues where rnnpanel looks: no sweep of unsent patches")
         return
-    from tornado.ioloop import PeriodicCallback
-
     PeriodicCallback(deliver_stranded, SWEEP_MS).start()

@@ -19,10 +19,15 @@ class _Connection:
         self._socket = _Socket()
 
 
-def test_a_queued_patch_without_a_writer_is_written_and_the_queue_emptied(monkeypatch):
-    sent = []
+def _capture(monkeypatch) -> list:
+    sent: list = []
     monkeypatch.setitem(panel_document.extra_socket_handlers, _Socket,
                         lambda conn, msg=None, events=None: sent.append(msg) or [])
+    return sent
+
+
+def test_a_queued_patch_without_a_writer_is_written_and_the_queue_emptied(monkeypatch):
+    sent = _capture(monkeypatch)
     doc, conn = Document(), _Connection()
     panel_document._WRITE_MSGS[doc] = {conn: ["the selection's patch"]}   # queued, and no writer marked
 
@@ -43,3 +48,20 @@ def test_a_queue_whose_writer_is_at_work_is_left_to_it():
     queued = {doc: {"conn": ["patch"]}, other: {}}
     assert patch_delivery.stranded(queued, writing={doc: True}) == []
     assert patch_delivery.stranded(queued, writing={}) == [doc]
+
+
+def test_the_sweep_started_by_a_session_delivers_on_its_own(monkeypatch):
+    sent = _capture(monkeypatch)
+    doc, conn = Document(), _Connection()
+
+    async def serve_a_while() -> None:
+        patch_delivery.start_sweeping()
+        patch_delivery.start_sweeping()          # a second session of the same server: one sweep
+        panel_document._WRITE_MSGS[doc] = {conn: ["a patch stranded later"]}
+        for _ in range(50):
+            if sent:
+                return
+            await asyncio.sleep(0.02)
+
+    asyncio.run(serve_a_while())
+    assert sent == ["a patch stranded later"] and doc not in panel_document._WRITE_MSGS
