@@ -4,6 +4,8 @@ Panel's own writer (rnnpanel/app/patch_delivery.py)."""
 from __future__ import annotations
 
 import asyncio
+import threading
+
 from bokeh.document import Document
 from panel.io import document as panel_document
 
@@ -17,6 +19,17 @@ class _Socket:
 class _Connection:
     def __init__(self) -> None:
         self._socket = _Socket()
+
+
+def _run_on_a_loop_of_its_own(coroutine):
+    """Run ``coroutine`` on a new event loop in a thread of its own (as a server's loop runs; the
+    test process may already run a loop in its main thread) and return its result."""
+    result: list = []
+    worker = threading.Thread(target=lambda: result.append(asyncio.run(coroutine)))
+    worker.start()
+    worker.join(timeout=30)
+    assert result, "the loop did not finish"
+    return result[0]
 
 
 def _capture(monkeypatch) -> list:
@@ -37,7 +50,7 @@ def test_a_queued_patch_without_a_writer_is_written_and_the_queue_emptied(monkey
             await asyncio.sleep(0.01)
         return delivered
 
-    assert asyncio.run(sweep_and_let_the_writer_run()) == 1
+    assert _run_on_a_loop_of_its_own(sweep_and_let_the_writer_run()) == 1
     assert sent == ["the selection's patch"]
     assert doc not in panel_document._WRITE_MSGS and doc not in panel_document._WRITE_BLOCK
     assert patch_delivery.deliver_stranded() == 0          # nothing left to deliver
@@ -63,5 +76,5 @@ def test_the_sweep_started_by_a_session_delivers_on_its_own(monkeypatch):
                 return
             await asyncio.sleep(0.02)
 
-    asyncio.run(serve_a_while())
+    _run_on_a_loop_of_its_own(serve_a_while())
     assert sent == ["a patch stranded later"] and doc not in panel_document._WRITE_MSGS
