@@ -281,28 +281,33 @@ async def run_page(i: int, browser, url: str, n_states: int, *, duration: float,
 
 # --- the run ------------------------------------------------------------------------------------
 
-def machine_cpu_s(server_pid: int) -> dict[str, float]:
-    """CPU seconds used so far: by the server, by the load generator (this process's client
-    sessions; Playwright's driver and Chromium, its other descendants) and by the whole machine
-    (every core's busy time, whoever used it)."""
+def cpu_sample(server_pid: int) -> tuple[dict[int, float], dict[str, float]]:
+    """CPU seconds used so far: by each of the server's processes; and by the server, the load
+    generator (this process's client sessions; Playwright's driver and Chromium, its other
+    descendants) and the whole machine (every core's busy time, whoever used it), the machine's
+    read just before (``machine_from``) and just after (``machine_to``) the processes', so that the
+    machine's time between two samples brackets theirs."""
     import psutil
 
-    everything = psutil.cpu_times()
-    server, clients = tree_cpu_s(server_pid), sum(psutil.Process().cpu_times()[:2])
-    return {"server": server, "client_sessions": clients,
-            "browser": tree_cpu_s(os.getpid()) - server - clients,
-            "machine": everything.user + everything.nice + everything.system + everything.irq + everything.softirq}
+    def busy() -> float:        # a virtual machine's stolen time too: the processes' own times include it
+        t = psutil.cpu_times()
+        return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
+
+    start = busy()
+    by_process = process_cpu_s(server_pid)
+    server, clients = sum(by_process.values()), sum(psutil.Process().cpu_times()[:2])
+    browser = tree_cpu_s(os.getpid()) - tree_cpu_s(server_pid) - clients
+    return by_process, {"server": server, "client_sessions": clients, "browser": browser,
+                        "machine_from": start, "machine_to": busy()}
 
 
-async def sample_server(pid: int, peak: list[float], cpu: list[tuple[float, dict[int, float]]],
-                        machine: list[tuple[float, dict[str, float]]], stop: asyncio.Event) -> None:
-    """Every half second: the server's resident memory (its peak), each of its processes' CPU
-    seconds so far, and who used the machine's CPU."""
+async def sample_server(pid: int, peak: list[float], cpu: list[tuple[float, dict, dict]],
+                        stop: asyncio.Event) -> None:
+    """Every half second: the server's resident memory (its peak), and when, each of its
+    processes' CPU seconds so far and who used the machine's CPU (:func:`cpu_sample`)."""
     while not stop.is_set():
         peak[0] = max(peak[0], tree_rss_mb(pid))
-        now = time.perf_counter()
-        cpu.append((now, process_cpu_s(pid)))
-        machine.append((now, machine_cpu_s(pid)))
+        cpu.append((time.perf_counter(), *cpu_sample(pid)))
         try:
             await asyncio.wait_for(stop.wait(), 0.5)
         except asyncio.TimeoutError:
@@ -323,10 +328,11 @@ async def load(args, url: str, n_states: int, server_pid: int) -> dict:
     load_before = os.getloadavg()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-        peak, cpu, machine, stop = [memory["before_mb"]], [], [], asyncio.Event()
-        cpu_before, machine_before = process_cpu_s(server_pid), machine_cpu_s(server_pid)
+        await asyncio.sleep(1)      # Chromium starts its helper processes: their start is not the burst's CPU
+        peak, cpu, stop = [memory["before_mb"]], [], asyncio.Event()
+        cpu_before, machine_before = cpu_sample(server_pid)
         started = time.perf_counter()
-        sampler = asyncio.ensure_future(sample_server(server_pid, peak, cpu, machine, stop))
+        sampler = asyncio.ensure_future(sample_server(server_pid, peak, cpu, stop))
         how = dict(duration=args.duration, think=args.think, timeout=args.timeout)
         records = await asyncio.gather(
             *[run_client(i, ws_url, n_states, started=started, **how) for i in range(args.sessions)],
@@ -338,10 +344,10 @@ async def load(args, url: str, n_states: int, server_pid: int) -> dict:
         memory["peak_mb"] = peak[0]
         # the server's CPU time until the last session was interactive, per session opened
         opened = started + max((r["interactive_s"] for r in records if r["interactive_s"] is not None), default=0)
-        at_open = next((c for t, c in cpu if t >= opened), cpu[-1][1] if cpu else cpu_before)
+        sampled_at, at_open, machine_open = next((c for c in cpu if c[0] >= opened),
+                                                 cpu[-1] if cpu else (started, cpu_before, machine_before))
         by_process = {p: round(c - cpu_before.get(p, 0.0), 2) for p, c in at_open.items()}
         cpu_open = sum(by_process.values())
-        machine_open = next((m for t, m in machine if t >= opened), machine[-1][1] if machine else machine_before)
         browser_version = browser.version
         await browser.close()
     memory["per_extra_session_mb"] = (memory["after_mb"] - memory["before_mb"]) / (args.sessions + args.pages)
@@ -353,8 +359,11 @@ async def load(args, url: str, n_states: int, server_pid: int) -> dict:
                              "whole_run": tree_cpu_s(server_pid) - sum(cpu_before.values())},
             # on one machine the load generator competes with the server for the same cores
             "machine_cpu_s_until_all_interactive": {
-                **{who: round(machine_open[who] - machine_before[who], 2) for who in machine_before},
-                "capacity": round((os.cpu_count() or 1) * (opened - started), 2)},
+                **{who: round(machine_open[who] - machine_before[who], 2)
+                   for who in ("server", "client_sessions", "browser")},
+                "machine": round(machine_open["machine_to"] - machine_before["machine_from"], 2),
+                # cores x the seconds those readings span (the first sample after the last session was up)
+                "capacity": round((os.cpu_count() or 1) * (sampled_at - started), 2)},
             "load_average_before": load_before,
             "load_average_after": os.getloadavg(), "browser": browser_version}
 
