@@ -11,8 +11,5 @@ from rnnpanel.app.server import EXTENSIONS, configured_params, configured_store
 
 pn.extension(*EXTENSIONS, notifications=True)
 
-# What `pn.state.served` tells, without its `inspect.stack()` (which reads every frame's source
-# lines: 3% of each session's build while a room opens the app at once): Bokeh runs this script
-# as a module named bokeh_app_<id>.
-if __name__.startswith("bokeh_app_"):
+if pn.state.served:
     create_app(configured_store(), **configured_params()).servable(title="rnnpanel")
