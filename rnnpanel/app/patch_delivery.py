@@ -11,8 +11,9 @@ without an answer to their first selection: the text and heatmap never came, alt
 had handled the key (benchmarks/RESULTS.md, "Many users at once").
 
 A sweep every :data:`SWEEP_MS` on the server's event loop restarts Panel's own writer for every
-page that has a queue and no writer. It reads Panel's private queues; if a Panel release renames
-them, the sweep logs that once and does nothing.
+page that has a queue and no writer. It reads Panel's private queues (``_WRITE_MSGS`` in 1.9,
+``_WRITE_EVENTS`` in the main branch, both by document); if a Panel release has neither, the
+sweep says so in the log and does nothing.
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ _sweeping: weakref.WeakSet = weakref.WeakSet()     # the event loops that sweep 
 
 
 def _panel_queues():
-    """Panel's queued messages and writer marks by document, and its writer task; None if absent."""
+    """Panel's queues and writer marks by document, and its writer task; None if absent."""
     from panel.io import document
 
-    names = ("_WRITE_MSGS", "_WRITE_BLOCK", "_dispatch_write_task", "_dispatch_msgs")
-    if not all(hasattr(document, name) for name in names):
+    queued = getattr(document, "_WRITE_MSGS", None)
+    if queued is None:
+        queued = getattr(document, "_WRITE_EVENTS", None)
+    names = ("_WRITE_BLOCK", "_dispatch_write_task", "_dispatch_msgs")
+    if queued is None or not all(hasattr(document, name) for name in names):
         return None
-    return document._WRITE_MSGS, document._WRITE_BLOCK, document._dispatch_write_task, document._dispatch_msgs
+    return queued, document._WRITE_BLOCK, document._dispatch_write_task, document._dispatch_msgs
 
 
 def stranded(queued, writing) -> list:

@@ -78,3 +78,16 @@ def test_the_sweep_started_by_a_session_delivers_on_its_own(monkeypatch):
 
     _run_on_a_loop_of_its_own(serve_a_while())
     assert sent == ["a patch stranded later"] and doc not in panel_document._WRITE_MSGS
+
+
+def test_a_panel_without_these_queues_gets_no_sweep_and_a_warning(monkeypatch, caplog):
+    monkeypatch.delattr(panel_document, "_WRITE_MSGS")
+    monkeypatch.delattr(panel_document, "_WRITE_EVENTS", raising=False)
+    assert patch_delivery.deliver_stranded() == 0
+
+    async def start() -> None:
+        patch_delivery.start_sweeping()
+
+    with caplog.at_level("WARNING", logger=patch_delivery.__name__):
+        _run_on_a_loop_of_its_own(start())
+    assert "no sweep of unsent patches" in caplog.text
