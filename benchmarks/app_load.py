@@ -26,6 +26,7 @@ one machine they share its cores), and the machine (cores, load average before a
 
     python benchmarks/app_load.py --sessions 20 --json app_load.json
     python benchmarks/app_load.py --sessions 20 --num-procs 2 --json app_load_2procs.json
+    python benchmarks/app_load.py --sessions 20 --servers 2 --json app_load_2servers.json
     python benchmarks/app_load.py --server rnnpanel --sessions 4 --pages 1 --duration 5 --json small.json
 
 The store is ``--store`` (its first entry, as the app opens it) or, by default, the 50,000-state
@@ -281,7 +282,17 @@ async def run_page(i: int, browser, url: str, n_states: int, *, duration: float,
 
 # --- the run ------------------------------------------------------------------------------------
 
-def cpu_sample(server_pid: int) -> tuple[dict[int, float], dict[str, float]]:
+def servers_cpu_s(pids: list[int]) -> dict[int, float]:
+    """CPU seconds each process of the servers (and their forks) has used so far, by pid."""
+    return {p: c for pid in pids for p, c in process_cpu_s(pid).items()}
+
+
+def servers_rss_mb(pids: list[int]) -> float:
+    """Resident memory of the servers and their forks, in MB."""
+    return sum(tree_rss_mb(pid) for pid in pids)
+
+
+def cpu_sample(server_pids: list[int]) -> tuple[dict[int, float], dict[str, float]]:
     """CPU seconds used so far: by each of the server's processes; and by the server, the load
     generator (this process's client sessions; Playwright's driver and Chromium, its other
     descendants) and the whole machine (every core's busy time, whoever used it), the machine's
@@ -294,51 +305,54 @@ def cpu_sample(server_pid: int) -> tuple[dict[int, float], dict[str, float]]:
         return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
 
     start = busy()
-    by_process = process_cpu_s(server_pid)
+    by_process = servers_cpu_s(server_pids)
     server, clients = sum(by_process.values()), sum(psutil.Process().cpu_times()[:2])
-    browser = tree_cpu_s(os.getpid()) - tree_cpu_s(server_pid) - clients
+    browser = tree_cpu_s(os.getpid()) - server - clients
     return by_process, {"server": server, "client_sessions": clients, "browser": browser,
                         "machine_from": start, "machine_to": busy()}
 
 
-async def sample_server(pid: int, peak: list[float], cpu: list[tuple[float, dict, dict]],
+async def sample_server(pids: list[int], peak: list[float], cpu: list[tuple[float, dict, dict]],
                         stop: asyncio.Event) -> None:
     """Every half second: the server's resident memory (its peak), and when, each of its
     processes' CPU seconds so far and who used the machine's CPU (:func:`cpu_sample`)."""
     while not stop.is_set():
-        peak[0] = max(peak[0], tree_rss_mb(pid))
-        cpu.append((time.perf_counter(), *cpu_sample(pid)))
+        peak[0] = max(peak[0], servers_rss_mb(pids))
+        cpu.append((time.perf_counter(), *cpu_sample(pids)))
         try:
             await asyncio.wait_for(stop.wait(), 0.5)
         except asyncio.TimeoutError:
             pass
 
 
-async def load(args, url: str, n_states: int, server_pid: int) -> dict:
+async def load(args, urls: list[str], n_states: int, server_pids: list[int]) -> dict:
+    """The burst: every session started at once, session i on server i mod len(urls)."""
     from playwright.async_api import async_playwright
 
-    ws_url = url.replace("http://", "ws://") + "/ws"
-    # one session first (imports and caches every session shares), closed again
-    warm = await run_client(-1, ws_url, n_states, started=time.perf_counter(), duration=0, think=0,
-                            timeout=args.timeout)
-    if warm["errors"]:
-        raise SystemExit(f"a first session failed: {warm['errors']}")
+    ws_urls = [url.replace("http://", "ws://") + "/ws" for url in urls]
+    # one session first on each server (imports and caches every session shares), closed again
+    for ws_url in ws_urls:
+        warm = await run_client(-1, ws_url, n_states, started=time.perf_counter(), duration=0, think=0,
+                                timeout=args.timeout)
+        if warm["errors"]:
+            raise SystemExit(f"a first session failed: {warm['errors']}")
     await asyncio.sleep(1)
-    memory = {"before_mb": tree_rss_mb(server_pid)}
+    memory = {"before_mb": servers_rss_mb(server_pids)}
     load_before = os.getloadavg()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         await asyncio.sleep(1)      # Chromium starts its helper processes: their start is not the burst's CPU
         peak, cpu, stop = [memory["before_mb"]], [], asyncio.Event()
-        cpu_before, machine_before = cpu_sample(server_pid)
+        cpu_before, machine_before = cpu_sample(server_pids)
         started = time.perf_counter()
-        sampler = asyncio.ensure_future(sample_server(server_pid, peak, cpu, stop))
+        sampler = asyncio.ensure_future(sample_server(server_pids, peak, cpu, stop))
         how = dict(duration=args.duration, think=args.think, timeout=args.timeout)
         records = await asyncio.gather(
-            *[run_client(i, ws_url, n_states, started=started, **how) for i in range(args.sessions)],
-            *[run_page(i, browser, url, n_states, **how) for i in range(args.pages)])
+            *[run_client(i, ws_urls[i % len(urls)], n_states, started=started, **how) for i in range(args.sessions)],
+            *[run_page(i, browser, urls[(args.sessions + i) % len(urls)], n_states, **how)
+              for i in range(args.pages)])
         # every session is still open on the server (a closed websocket's session lingers a while)
-        memory["after_mb"] = tree_rss_mb(server_pid)
+        memory["after_mb"] = servers_rss_mb(server_pids)
         stop.set()
         await sampler
         memory["peak_mb"] = peak[0]
@@ -356,7 +370,7 @@ async def load(args, url: str, n_states: int, server_pid: int) -> dict:
                              "per_session_opened": cpu_open / (args.sessions + args.pages),
                              # how the burst spread over the server's processes (--num-procs), busiest first
                              "by_process_until_all_interactive": sorted(by_process.values(), reverse=True),
-                             "whole_run": tree_cpu_s(server_pid) - sum(cpu_before.values())},
+                             "whole_run": sum(servers_cpu_s(server_pids).values()) - sum(cpu_before.values())},
             # on one machine the load generator competes with the server for the same cores
             "machine_cpu_s_until_all_interactive": {
                 **{who: round(machine_open[who] - machine_before[who], 2)
@@ -395,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="`panel serve apps/` (default) or `rnnpanel serve --no-demo`")
     parser.add_argument("--num-procs", type=int, default=1, help="panel serve --num-procs (processes)")
     parser.add_argument("--num-threads", type=int, default=None, help="panel serve --num-threads")
+    parser.add_argument("--servers", type=int, default=1,
+                        help="independent servers, each on a port of its own, the sessions dealt over them in "
+                             "turn, as a proxy with sticky sessions in front of them would (default 1)")
     parser.add_argument("--store", type=Path, default=None,
                         help="store whose first entry is served (default: the 50,000-state benchmark store of "
                              "app_latency.py, made when missing)")
@@ -403,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.sessions < 0 or args.pages < 0 or args.sessions + args.pages == 0:
         parser.error("open at least one session (--sessions, --pages)")
+    if args.servers < 1:
+        parser.error("--servers must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     random.seed(args.seed)
 
@@ -415,19 +434,24 @@ def main(argv: list[str] | None = None) -> int:
         prepare_store(root, 50_000, model_dir=None, dataset="rotten_tomatoes", split="train", method="tsne",
                       seed=0)
     entry = first_entry(root)
-    port = free_port()
-    server_log = args.json.with_suffix(".server.log")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    server = start_server(root, port, command=args.server, num_procs=args.num_procs, num_threads=args.num_threads,
-                          log=server_log)
+    servers, urls, logs = [], [], []
     try:
-        url = f"http://127.0.0.1:{port}/apps"
-        idle_mb = tree_rss_mb(server.pid)
-        result = asyncio.run(load(args, url, entry["n_states"], server.pid))
+        for k in range(args.servers):       # one after the other: each port is taken before the next is chosen
+            port, log = free_port(), args.json.with_suffix(f".server{k}.log")
+            logs.append(log)
+            servers.append(start_server(root, port, command=args.server, num_procs=args.num_procs,
+                                        num_threads=args.num_threads, log=log))
+            urls.append(f"http://127.0.0.1:{port}/apps")
+        pids = [server.pid for server in servers]
+        idle_mb = servers_rss_mb(pids)
+        result = asyncio.run(load(args, urls, entry["n_states"], pids))
     finally:
-        stop_server(server)
-    logged = server_log.read_text(errors="replace")
-    server_log.unlink()
+        for server in servers:
+            stop_server(server)
+    logged = "".join(log.read_text(errors="replace") for log in logs)
+    for log in logs:
+        log.unlink()
     records = result.pop("records")
     pages = [r for r in records if r["kind"] == "page"]
     clients = [r for r in records if r["kind"] == "client"]
@@ -446,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
                     "load_average_after": result["load_average_after"],
                     "python": platform.python_version(), "browser": result["browser"]},
         "server": {"command": "panel serve apps/" if args.server == "panel" else "rnnpanel serve --no-demo",
-                   "num_procs": args.num_procs, "num_threads": args.num_threads},
+                   "num_procs": args.num_procs, "num_threads": args.num_threads, "servers": args.servers},
         "entry": entry,
         "sessions": args.sessions, "pages": args.pages, "duration_s": args.duration, "think_s": args.think,
         "errors": sum(len(v) for v in errors.values()) + len(logged_errors),
