@@ -22,7 +22,10 @@ timeouts, errors the server sent or logged, page errors), time to interactive pe
 (p50/p95/max), selection and hover latency under that load, the server's resident memory (with
 its forked processes) before, at its peak and after, per extra session, the CPU seconds the
 server, the client sessions and Chromium each used until the last session was interactive (on
-one machine they share its cores), and the machine (cores, load average before and after). Traffic goes only to the server it starts on 127.0.0.1.
+one machine they share its cores), and the machine (cores, load average before and after).
+``--servers N`` starts N independent servers and deals the sessions over them in turn, as a
+proxy with sticky sessions in front of them would. Traffic goes only to the servers it starts on
+127.0.0.1.
 
     python benchmarks/app_load.py --sessions 20 --json app_load.json
     python benchmarks/app_load.py --sessions 20 --num-procs 2 --json app_load_2procs.json
@@ -368,7 +371,7 @@ async def load(args, urls: list[str], n_states: int, server_pids: list[int]) -> 
     return {"records": records, "memory": memory,
             "server_cpu_s": {"until_all_interactive": cpu_open,
                              "per_session_opened": cpu_open / (args.sessions + args.pages),
-                             # how the burst spread over the server's processes (--num-procs), busiest first
+                             # how the burst spread over the processes (--num-procs, --servers), busiest first
                              "by_process_until_all_interactive": sorted(by_process.values(), reverse=True),
                              "whole_run": sum(servers_cpu_s(server_pids).values()) - sum(cpu_before.values())},
             # on one machine the load generator competes with the server for the same cores
