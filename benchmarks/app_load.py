@@ -1,8 +1,7 @@
 """Many users at once: N sessions of the app opened at the same moment, each selecting sequences
 for a while, against the app served as users serve it (`panel serve apps/` or `rnnpanel serve`).
 
-Two kinds of sessions, all started together (one asyncio loop, so no session waits for another
-to be started):
+Two kinds of sessions (one asyncio loop, so no session waits for another to be started):
 
 * ``--sessions`` Bokeh client sessions: the app's websocket (``/apps/ws``) opened with a fresh
   session id, which makes the server build a whole session as for a browser (``main.py`` run,
@@ -16,10 +15,15 @@ to be started):
   distance views hold the next sequence and the frame is painted) and a hover (mouse onto a word
   → the shared hover source and the frame drawn).
 
-Every session selects (pages also hover) for ``--duration`` seconds once it is interactive, with a
-think time between selections. Recorded: the errors of every session (failed connections,
+The client sessions are started at the same moment. The pages are opened first, one after
+another, and select and hover while the client sessions open and select (``--pages-open first``,
+the default: a room where some already work when the others arrive); with ``--pages-open
+with-burst`` they are started at that moment too, and count among the sessions opened at once.
+Every client session selects for ``--duration`` seconds once it is interactive, with a think
+time between selections; the pages select and hover as long as the client sessions run (with
+``with-burst``, for ``--duration`` seconds). Recorded: the errors of every session (failed connections,
 timeouts, errors the server sent or logged, page errors), time to interactive per session
-(p50/p95/max), selection and hover latency under that load, the server's resident memory (with
+(p50/p95/max of the sessions opened at once, and of the pages), selection and hover latency under that load, the server's resident memory (with
 its forked processes) before, at its peak and after, per extra session, the CPU seconds the
 server, the client sessions and Chromium each used until the last session was interactive (on
 one machine they share its cores), and the machine (cores, load average before and after).
@@ -30,6 +34,7 @@ proxy with sticky sessions in front of them would. Traffic goes only to the serv
     python benchmarks/app_load.py --sessions 20 --json app_load.json
     python benchmarks/app_load.py --sessions 20 --num-procs 2 --json app_load_2procs.json
     python benchmarks/app_load.py --sessions 20 --servers 2 --json app_load_2servers.json
+    python benchmarks/app_load.py --sessions 20 --pages-open with-burst --json app_load_pages_in_burst.json
     python benchmarks/app_load.py --server rnnpanel --sessions 4 --pages 1 --duration 5 --json small.json
 
 The store is ``--store`` (its first entry, as the app opens it) or, by default, the 50,000-state
@@ -200,11 +205,15 @@ class ClientSession:
             self._reader.cancel()
 
 
-async def keep_doing(action, duration: float, think: float) -> None:
-    """``await action()`` at least once and until ``duration`` seconds have passed (or it returns
-    False), with a think time of 0.5-1.5 × ``think`` seconds between two."""
+async def keep_doing(action, duration: float, think: float, stop: asyncio.Event | None = None) -> None:
+    """``await action()`` at least once and until ``duration`` seconds have passed, or ``stop`` is set
+    when given (or it returns False), with a think time of 0.5-1.5 × ``think`` seconds between two."""
     until = time.perf_counter() + duration
-    while await action() and time.perf_counter() < until:
+
+    def going_on() -> bool:
+        return not stop.is_set() if stop is not None else time.perf_counter() < until
+
+    while await action() and going_on():
         await asyncio.sleep(think * random.uniform(0.5, 1.5))
 
 
@@ -237,9 +246,11 @@ async def run_client(i: int, ws_url: str, n_states: int, *, started: float, dura
 # --- Chromium pages ------------------------------------------------------------------------------
 
 async def run_page(i: int, browser, url: str, n_states: int, *, duration: float, think: float,
-                   timeout: float) -> dict:
-    """A real page: opened, timed to interactive, then selecting and hovering a word for
-    ``duration`` seconds (at least once)."""
+                   timeout: float, up: asyncio.Event | None = None, go: asyncio.Event | None = None,
+                   stop: asyncio.Event | None = None) -> dict:
+    """A real page: opened, timed to interactive (then ``up`` is set, also when it failed), then,
+    once ``go`` is set when given, selecting and hovering a word for ``duration`` seconds, or until
+    ``stop`` is set when given (at least once)."""
     record = {"kind": "page", "i": i, "interactive_s": None, "selection_ms": [], "hover_ms": [],
               "hover_frames": [], "errors": []}
     context = await browser.new_context(viewport=VIEWPORT)
@@ -254,6 +265,10 @@ async def run_page(i: int, browser, url: str, n_states: int, *, duration: float,
         record["interactive_s"] = ready["ms"] / 1000
         record["drawn_as"] = ready["drawn_as"]
         await page.mouse.click(20, VIEWPORT["height"] - 20)  # focus the page (empty sidebar space)
+        if up is not None:
+            up.set()
+        if go is not None:
+            await go.wait()
 
         async def select_and_hover() -> bool:
             result = await page.evaluate(SELECT_JS, [list(SELECTION_SOURCES), timeout * 1000])
@@ -275,10 +290,12 @@ async def run_page(i: int, browser, url: str, n_states: int, *, duration: float,
                 record["hover_ms"].append(hover["ms"])
                 record["hover_frames"].append(hover["frames"])
             return True
-        await keep_doing(select_and_hover, duration, think)
+        await keep_doing(select_and_hover, duration, think, stop)
     except Exception as exc:        # noqa: BLE001 -- recorded as the session's error
         record["errors"].append(f"{type(exc).__name__}: {exc}")
     finally:
+        if up is not None:
+            up.set()
         await context.close()
     return record
 
@@ -328,8 +345,28 @@ async def sample_server(pids: list[int], peak: list[float], cpu: list[tuple[floa
             pass
 
 
+async def until_idle(pids: list[int], *, quiet_s: float = 1.0, give_up_s: float = 60.0) -> float:
+    """Wait until the servers have used under 5 % of a core for ``quiet_s`` seconds (what they do
+    after a session, such as building apps ahead of the next ones, is done), at most ``give_up_s``;
+    returns the seconds waited. The burst then meets servers at rest, as a room arriving after the
+    first colleague does."""
+    started = time.perf_counter()
+    quiet_since, before = started, sum(servers_cpu_s(pids).values())
+    while time.perf_counter() - started < give_up_s:
+        await asyncio.sleep(0.25)
+        used = sum(servers_cpu_s(pids).values())
+        if used - before > 0.05 * 0.25:
+            quiet_since = time.perf_counter()
+        before = used
+        if time.perf_counter() - quiet_since >= quiet_s:
+            break
+    return time.perf_counter() - started
+
+
 async def load(args, urls: list[str], n_states: int, server_pids: list[int]) -> dict:
-    """The burst: every session started at once, session i on server i mod len(urls)."""
+    """The burst: every session started at once, session i on server i mod len(urls). With
+    ``--pages-open first`` the pages are opened (and timed) before it, one after another, and select
+    and hover all through it; the burst is then the client sessions alone."""
     from playwright.async_api import async_playwright
 
     ws_urls = [url.replace("http://", "ws://") + "/ws" for url in urls]
@@ -339,28 +376,43 @@ async def load(args, urls: list[str], n_states: int, server_pids: list[int]) -> 
                                 timeout=args.timeout)
         if warm["errors"]:
             raise SystemExit(f"a first session failed: {warm['errors']}")
-    await asyncio.sleep(1)
+    waited_s = await until_idle(server_pids)
     memory = {"before_mb": servers_rss_mb(server_pids)}
     load_before = os.getloadavg()
+    pages_first = args.pages_open == "first"
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         await asyncio.sleep(1)      # Chromium starts its helper processes: their start is not the burst's CPU
+        how = dict(duration=args.duration, think=args.think, timeout=args.timeout)
+        page_urls = [urls[(args.sessions + i) % len(urls)] for i in range(args.pages)]
+        page_tasks, burst_start, burst_over = [], asyncio.Event(), asyncio.Event()
+        if pages_first:             # up before the burst, each opened alone; busy from its start
+            for i, url in enumerate(page_urls):
+                up = asyncio.Event()
+                page_tasks.append(asyncio.ensure_future(
+                    run_page(i, browser, url, n_states, up=up, go=burst_start, stop=burst_over, **how)))
+                await up.wait()
+        waited_s += await until_idle(server_pids)
         peak, cpu, stop = [memory["before_mb"]], [], asyncio.Event()
         cpu_before, machine_before = cpu_sample(server_pids)
         started = time.perf_counter()
+        burst_start.set()
         sampler = asyncio.ensure_future(sample_server(server_pids, peak, cpu, stop))
-        how = dict(duration=args.duration, think=args.think, timeout=args.timeout)
-        records = await asyncio.gather(
-            *[run_client(i, ws_urls[i % len(urls)], n_states, started=started, **how) for i in range(args.sessions)],
-            *[run_page(i, browser, urls[(args.sessions + i) % len(urls)], n_states, **how)
-              for i in range(args.pages)])
+        if not pages_first:
+            page_tasks = [asyncio.ensure_future(run_page(i, browser, url, n_states, **how))
+                          for i, url in enumerate(page_urls)]
+        clients = await asyncio.gather(
+            *[run_client(i, ws_urls[i % len(urls)], n_states, started=started, **how) for i in range(args.sessions)])
+        burst_over.set()
+        records = [*clients, *await asyncio.gather(*page_tasks)]
         # every session is still open on the server (a closed websocket's session lingers a while)
         memory["after_mb"] = servers_rss_mb(server_pids)
         stop.set()
         await sampler
         memory["peak_mb"] = peak[0]
-        # the server's CPU time until the last session was interactive, per session opened
-        opened = started + max((r["interactive_s"] for r in records if r["interactive_s"] is not None), default=0)
+        # the server's CPU time until the last session of the burst was interactive, per session opened
+        burst = clients if pages_first else records
+        opened = started + max((r["interactive_s"] for r in burst if r["interactive_s"] is not None), default=0)
         sampled_at, at_open, machine_open = next((c for c in cpu if c[0] >= opened),
                                                  cpu[-1] if cpu else (started, cpu_before, machine_before))
         by_process = {p: round(c - cpu_before.get(p, 0.0), 2) for p, c in at_open.items()}
@@ -370,7 +422,7 @@ async def load(args, urls: list[str], n_states: int, server_pids: list[int]) -> 
     memory["per_extra_session_mb"] = (memory["after_mb"] - memory["before_mb"]) / (args.sessions + args.pages)
     return {"records": records, "memory": memory,
             "server_cpu_s": {"until_all_interactive": cpu_open,
-                             "per_session_opened": cpu_open / (args.sessions + args.pages),
+                             "per_session_opened": cpu_open / len(burst),
                              # how the burst spread over the processes (--num-procs, --servers), busiest first
                              "by_process_until_all_interactive": sorted(by_process.values(), reverse=True),
                              "whole_run": sum(servers_cpu_s(server_pids).values()) - sum(cpu_before.values())},
@@ -381,7 +433,7 @@ async def load(args, urls: list[str], n_states: int, server_pids: list[int]) -> 
                 "machine": round(machine_open["machine_to"] - machine_before["machine_from"], 2),
                 # cores x the seconds those readings span (the first sample after the last session was up)
                 "capacity": round((os.cpu_count() or 1) * (sampled_at - started), 2)},
-            "load_average_before": load_before,
+            "load_average_before": load_before, "servers_idle_after_s": round(waited_s, 2),
             "load_average_after": os.getloadavg(), "browser": browser_version}
 
 
@@ -402,7 +454,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, required=True, help="write the record here")
     parser.add_argument("--sessions", type=int, default=20, help="Bokeh client sessions opened at once (default 20)")
-    parser.add_argument("--pages", type=int, default=3, help="Chromium pages opened with them (default 3)")
+    parser.add_argument("--pages", type=int, default=3, help="Chromium pages (default 3)")
+    parser.add_argument("--pages-open", choices=("first", "with-burst"), default="first",
+                        help="the pages are open and select and hover while the client sessions open at once "
+                             "(first, default), or open in the same burst as they do (with-burst)")
     parser.add_argument("--duration", type=float, default=60.0,
                         help="seconds each session keeps selecting once it is interactive (default 60)")
     parser.add_argument("--think", type=float, default=1.0,
@@ -461,6 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     errors = {f"{r['kind']} {r['i']}": r["errors"] for r in records if r["errors"]}
     logged_errors = [line for line in logged.splitlines() if "Traceback" in line or " ERROR" in line]
 
+    burst = clients if args.pages_open == "first" else records
+
     def interactive(rs):
         return [r["interactive_s"] for r in rs if r["interactive_s"] is not None]
 
@@ -470,16 +527,17 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "machine": {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
                     "load_average_before": result["load_average_before"],
+                    "servers_idle_after_s": result["servers_idle_after_s"],
                     "load_average_after": result["load_average_after"],
                     "python": platform.python_version(), "browser": result["browser"]},
         "server": {"command": "panel serve apps/" if args.server == "panel" else "rnnpanel serve --no-demo",
                    "num_procs": args.num_procs, "num_threads": args.num_threads, "servers": args.servers},
         "entry": entry,
-        "sessions": args.sessions, "pages": args.pages, "duration_s": args.duration, "think_s": args.think,
+        "sessions": args.sessions, "pages": args.pages, "pages_open": args.pages_open, "duration_s": args.duration, "think_s": args.think,
         "errors": sum(len(v) for v in errors.values()) + len(logged_errors),
         "session_errors": errors,
         "server_log_errors": logged_errors[:20],
-        "interactive_s": {"all": summary(interactive(records)), "pages": summary(interactive(pages)),
+        "interactive_s": {"all": summary(interactive(burst)), "pages": summary(interactive(pages)),
                           "clients": summary(interactive(clients))},
         "selection_ms": {"pages": summary(pooled(pages, "selection_ms")),
                          "clients": summary(pooled(clients, "selection_ms"))},

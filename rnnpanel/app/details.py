@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,7 @@ class StateDetails(param.Parameterized):
                 store_neighbour_index(root, entry, layer=layer, state=state)    # in a child process
                 neighbour_index(root, entry, layer=layer, state=state)          # then opened, memory-mapped
             except RnnpanelError as exc:
-                back(lambda: done(exc))
+                back(partial(done, exc))     # the name `exc` is gone once the except block ends
             else:
                 back(lambda: done(None))
 

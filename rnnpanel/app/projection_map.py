@@ -83,7 +83,7 @@ class ProjectionMap(pn.viewable.Viewer):
         self._raster_map = None
         if rasterised:
             self._raster_map = RasterMap(fig, self.raster, sample.xy, scale_palette(sample.class_names),
-                                         doc=pn.state.curdoc, clicked=self._select_state, memo=sample.derived,
+                                         clicked=self._select_state, memo=sample.derived,
                                          marks=self.found_src, max_marks=MAX_RINGS)
         else:
             self.points.selected.on_change("indices", self._on_tap)

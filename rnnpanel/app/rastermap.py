@@ -10,6 +10,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
+import panel as pn
 from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.models import ColumnDataSource
 
@@ -33,11 +34,11 @@ class RasterMap:
     ``max_marks`` of them, filled by :meth:`mark`."""
 
     def __init__(self, fig, source: ColumnDataSource, xy: np.ndarray, palette: tuple[list[str], float, float], *,
-                 doc, clicked: Callable[[int], None],
+                 clicked: Callable[[int], None],
                  memo: Callable[[Hashable, Callable[[], Any]], Any] | None = None,
                  marks: ColumnDataSource | None = None, max_marks: int | None = None) -> None:
         self.fig, self.source, self.xy, self.palette = fig, source, xy, palette
-        self._doc, self._clicked, self._memo = doc, clicked, memo
+        self._clicked, self._memo = clicked, memo
         self._marks, self._max_marks = marks, max_marks
         self._found: np.ndarray | None = None     # rows of the found states (all, unthinned)
         self._marks_view: tuple | None = None     # the ranges and frame size the rings were thinned for
@@ -60,12 +61,14 @@ class RasterMap:
 
     def request(self, now: bool = False) -> None:
         """Re-rasterise on the next tick (a zoom or a resize reports several changes at once), or
-        ``now``: while the page is being built, or outside a server."""
-        if now or self._doc is None:
+        ``now``: while the page is being built, or outside a server. The document is the one asking
+        (an app may be built ahead of its session: :mod:`rnnpanel.app.ready_apps`)."""
+        doc = pn.state.curdoc
+        if now or doc is None:
             self._render()
         elif not self._pending:
             self._pending = True
-            self._doc.add_next_tick_callback(self._render)
+            doc.add_next_tick_callback(self._render)
 
     def mark(self, found: np.ndarray | None) -> None:
         """Ring the states of ``found`` ((N,) bool; None: none), now: one per few pixels of the

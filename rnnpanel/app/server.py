@@ -111,7 +111,7 @@ def serve(store_root: str | Path, *, port: int = 5006, address: str | None = Non
     if allow_websocket_origin:
         kwargs["websocket_origin"] = list(allow_websocket_origin)
 
-    from rnnpanel.app.session import create_app
+    from rnnpanel.app.new_session import create_app
 
     os.environ[STORE_ENV] = str(store_root)
     params = configured_params() if raster_above is None else {"raster_above": int(raster_above)}

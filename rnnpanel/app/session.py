@@ -28,7 +28,7 @@ import param
 
 from rnnpanel import paths
 from rnnpanel.app import first_pages, patch_delivery
-from rnnpanel.app.deep_link import apply_link, link_to_url, query_values, sample_choice
+from rnnpanel.app.deep_link import link_to_url
 from rnnpanel.app.key_relay import KeyListener
 from rnnpanel.app.live_input import LiveInput
 from rnnpanel.app.loading import SampleLoader
@@ -81,10 +81,14 @@ class RnnPanelApp(pn.viewable.Viewer):
                                  doc="Draw the projection as an image (not a glyph per state) above this many states.")
     sample = param.ClassSelector(class_=Sample, default=None, constant=True, doc="The sample the map shows.")
 
-    def __init__(self, store_root: str | Path | None = None, **params) -> None:
+    def __init__(self, store_root: str | Path | None = None, *, ahead: bool = False, **params) -> None:
+        """``ahead``: built before its session (:mod:`rnnpanel.app.ready_apps`); what follows its
+        first page is arranged when a session takes it (:meth:`for_session`)."""
         self.store_root = Path(store_root or paths.default_store())
         self.store = StateStore(self.store_root)
         entries = list_entries(self.store_root)
+        self.entries_listed = tuple(entries)        # the store's entries as this session offers them
+        self._ahead, self._after_taken = ahead, []
         wanted = {k: params.pop(k) for k in ("layer", "state") if k in params}   # offered once the entry is open
         super().__init__(**params)
         self.param.entry.objects = {label: key for key, label in entries}
@@ -192,12 +196,24 @@ class RnnPanelApp(pn.viewable.Viewer):
 
     def _after_first_page(self, callback) -> None:
         """``callback`` once the browser has drawn the page; for a page's first drawing, once the
-        other sessions of the process have their first page too (:mod:`rnnpanel.app.first_pages`)."""
+        other sessions of the process have their first page too (:mod:`rnnpanel.app.first_pages`);
+        for an app built ahead, once it has a session."""
+        if self._ahead:
+            self._after_taken.append(callback)
+            return
         doc = pn.state.curdoc
         if doc is None or pn.state.loaded:
             pn.state.onload(callback)
         else:
             pn.state.onload(partial(first_pages.after_first_pages, doc, callback))
+
+    def for_session(self) -> RnnPanelApp:
+        """An app built ahead, given to the session being built: what follows its first page now
+        waits for that page."""
+        self._ahead, waiting, self._after_taken = False, self._after_taken, []
+        for callback in waiting:
+            self._after_first_page(callback)
+        return self
 
     # -- which sequence is shown ----------------------------------------------------------------
     def _select(self, s: int) -> None:
@@ -313,13 +329,3 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._keys.attach(pn.state.curdoc)
         link_to_url(self)
         return pn.Row(self.sidebar(), self._main, sizing_mode="stretch_both")
-
-
-def create_app(store_root: str | Path | None = None, **params) -> RnnPanelApp:
-    """The application object ``apps/main.py`` and ``rnnpanel serve`` make servable; a link's
-    entry and projection are shown at once (:mod:`rnnpanel.app.deep_link`)."""
-    link = query_values()
-    entries = [key for key, _ in list_entries(store_root or paths.default_store())]
-    app = RnnPanelApp(store_root=store_root, **{**sample_choice(RnnPanelApp, link, entries), **params})
-    apply_link(app, link)
-    return app

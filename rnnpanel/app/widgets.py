@@ -50,21 +50,22 @@ def labelled(text: str, widget) -> pn.Column:
 class Debounced:
     """Calls ``callback`` once for a burst of calls: :data:`BURST_DELAY_MS` after the first. The
     callback reads the state as it is by then, so the burst's last event counts. Outside a
-    server (no document) it runs at once."""
+    server (no document) it runs at once. The document is the one calling, not the one it was made
+    in: an app may be built ahead of its session (:mod:`rnnpanel.app.ready_apps`)."""
 
     def __init__(self, callback: Callable[[], None], delay_ms: int = BURST_DELAY_MS) -> None:
         self._callback, self._delay_ms = callback, delay_ms
-        self._doc = pn.state.curdoc
         self._pending = False
 
     def __call__(self) -> None:
-        if self._doc is None:
+        doc = pn.state.curdoc
+        if doc is None:
             self._callback()
             return
         if self._pending:
             return
         self._pending = True
-        self._doc.add_timeout_callback(self._run, self._delay_ms)
+        doc.add_timeout_callback(self._run, self._delay_ms)
 
     def _run(self) -> None:
         self._pending = False

@@ -1,6 +1,7 @@
-"""benchmarks/app_load.py at a small size: client sessions and a Chromium page opened at once
-against `panel serve apps/` over the UI store, selecting for a few seconds; the record is whole
-and no session saw an error."""
+"""benchmarks/app_load.py at a small size: client sessions opened at once against `panel serve
+apps/` over the UI store, with a Chromium page opened in the same burst or before it (selecting
+and hovering through it), all selecting for a few seconds; the record is whole and no session saw
+an error."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "app_load.py"
 
 @pytest.mark.slow
 @pytest.mark.browser
-@pytest.mark.parametrize("servers", [1, 2])
-def test_app_load_opens_sessions_and_a_page_at_once_without_errors(ui_store, browser, tmp_path, servers):
+@pytest.mark.parametrize("servers, pages_open", [(1, "with-burst"), (2, "first")])
+def test_app_load_opens_sessions_and_a_page_at_once_without_errors(ui_store, browser, tmp_path, servers, pages_open):
     out = tmp_path / "load.json"
     run = subprocess.run([sys.executable, str(SCRIPT), "--store", str(ui_store["store"]), "--sessions", "4",
                           "--pages", "1", "--duration", "6", "--think", "0.3", "--timeout", "60",
-                          "--servers", str(servers), "--json", str(out)],
+                          "--servers", str(servers), "--pages-open", pages_open, "--json", str(out)],
                          capture_output=True, text=True, timeout=240, env={**os.environ})
     assert run.returncode == 0, run.stderr[-3000:]
     record = json.loads(out.read_text())
@@ -31,7 +32,12 @@ def test_app_load_opens_sessions_and_a_page_at_once_without_errors(ui_store, bro
     assert [r["kind"] for r in record["per_session"]] == ["client"] * 4 + ["page"]
     for r in record["per_session"]:           # every session interactive, and it selected sequences
         assert r["interactive_s"] > 0 and r["selections"] >= 1 and r["selection_ms_median"] > 0
-    assert record["interactive_s"]["all"]["n"] == 5
+    # the sessions opened at once: the page among them, or open before them
+    assert record["pages_open"] == pages_open
+    assert record["interactive_s"]["all"]["n"] == (5 if pages_open == "with-burst" else 4)
+    assert record["interactive_s"]["pages"]["n"] == 1
+    if pages_open == "first":       # it went on selecting while the client sessions ran theirs (6 s)
+        assert record["per_session"][-1]["selections"] >= 3
     assert record["interactive_s"]["all"]["p95"] <= record["interactive_s"]["all"]["max"]
     assert record["selection_ms"]["pages"]["n"] >= 1 and record["selection_ms"]["clients"]["n"] >= 4
     assert record["hover_ms"]["n"] >= 1 and record["hover_frames_max"] >= 1

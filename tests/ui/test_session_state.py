@@ -313,12 +313,12 @@ def test_an_out_of_range_sequence_is_refused_not_shown(small_store, caplog):
 
 def test_a_link_opens_its_entry_projection_state_and_sequence_and_reports_what_it_cannot_show(
         small_store, monkeypatch, caplog):
-    from rnnpanel.app import session
-    from rnnpanel.app.session import create_app
+    from rnnpanel.app import new_session
+    from rnnpanel.app.new_session import create_app
 
     link = {"entry": small_store["entry"], "method": "pca", "layer": "0", "state": "c", "sequence": "2",
             "search": "film"}
-    monkeypatch.setattr(session, "query_values", lambda: dict(link))     # the request's query
+    monkeypatch.setattr(new_session, "query_values", lambda: dict(link))     # the request's query
     app = create_app(small_store["store"])
     assert (app.entry, app.method, app.layer, app.state, app.sequence, app.search) == (
         small_store["entry"], "pca", 0, "c", 2, "film")
