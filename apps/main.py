@@ -7,9 +7,9 @@ with the demo first. ``$RNNPANEL_RASTER_ABOVE`` sets how many states the map dra
 import panel as pn
 
 from rnnpanel.app import create_app
-from rnnpanel.app.server import EXTENSIONS, configured_params, configured_store
+from rnnpanel.app.server import EXTENSIONS, configured_params, configured_store, serve_page
 
 pn.extension(*EXTENSIONS, notifications=True)
 
 if pn.state.served:
-    create_app(configured_store(), **configured_params()).servable(title="rnnpanel")
+    serve_page(create_app(configured_store(), **configured_params()))

@@ -28,12 +28,15 @@ its forked processes) before, at its peak and after, per extra session, the CPU 
 server, the client sessions and Chromium each used until the last session was interactive (on
 one machine they share its cores), and the machine (cores, load average before and after).
 ``--servers N`` starts N independent servers and deals the sessions over them in turn, as a
-proxy with sticky sessions in front of them would. Traffic goes only to the servers it starts on
+proxy with sticky sessions in front of them would; with ``--proxy nginx`` every session goes
+through nginx (the machine's) configured by ``deploy/nginx-rnnpanel.conf``, as the README's team
+layout has it. Traffic goes only to the servers it starts on
 127.0.0.1.
 
     python benchmarks/app_load.py --sessions 20 --json app_load.json
     python benchmarks/app_load.py --sessions 20 --num-procs 2 --json app_load_2procs.json
     python benchmarks/app_load.py --sessions 20 --servers 2 --json app_load_2servers.json
+    python benchmarks/app_load.py --sessions 20 --servers 2 --proxy nginx --json app_load_nginx.json
     python benchmarks/app_load.py --sessions 20 --pages-open with-burst --json app_load_pages_in_burst.json
     python benchmarks/app_load.py --server rnnpanel --sessions 4 --pages 1 --duration 5 --json small.json
 
@@ -57,7 +60,8 @@ from pathlib import Path
 
 from appbench import (CHROMIUM_ARGS, HOVER_ARM_JS, HOVER_SOURCE, POINTS_SOURCE, PROJECTION_FIGURE, RASTER_SOURCE,
                       READY_JS, SELECT_JS, SELECTION_SOURCES, TEXT_FIGURE, TEXT_WORDS, VIEWPORT, WORD_XY_JS,
-                      free_port, percentile, process_cpu_s, start_server, stop_server, tree_cpu_s, tree_rss_mb)
+                      free_port, percentile, process_cpu_s, start_nginx, start_server, stop_server, tree_cpu_s,
+                      tree_rss_mb)
 
 log = logging.getLogger("app_load")
 
@@ -363,15 +367,17 @@ async def until_idle(pids: list[int], *, quiet_s: float = 1.0, give_up_s: float 
     return time.perf_counter() - started
 
 
-async def load(args, urls: list[str], n_states: int, server_pids: list[int]) -> dict:
-    """The burst: every session started at once, session i on server i mod len(urls). With
+async def load(args, urls: list[str], n_states: int, server_pids: list[int], warm_urls: list[str]) -> dict:
+    """The burst: every session started at once, session i on server i mod len(urls) (``warm_urls``:
+    each server's own, for its first session). With
     ``--pages-open first`` the pages are opened (and timed) before it, one after another, and select
     and hover all through it; the burst is then the client sessions alone."""
     from playwright.async_api import async_playwright
 
     ws_urls = [url.replace("http://", "ws://") + "/ws" for url in urls]
-    # one session first on each server (imports and caches every session shares), closed again
-    for ws_url in ws_urls:
+    # one session first on each server, straight to it (imports and caches every session shares,
+    # apps built ahead), closed again
+    for ws_url in [url.replace("http://", "ws://") + "/ws" for url in warm_urls]:
         warm = await run_client(-1, ws_url, n_states, started=time.perf_counter(), duration=0, think=0,
                                 timeout=args.timeout)
         if warm["errors"]:
@@ -470,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", type=int, default=1,
                         help="independent servers, each on a port of its own, the sessions dealt over them in "
                              "turn, as a proxy with sticky sessions in front of them would (default 1)")
+    parser.add_argument("--proxy", choices=("none", "nginx"), default="none",
+                        help="nginx: every session through nginx with deploy/nginx-rnnpanel.conf (the README's "
+                             "team layout) in front of the --servers, instead of dealt to them in turn")
     parser.add_argument("--store", type=Path, default=None,
                         help="store whose first entry is served (default: the 50,000-state benchmark store of "
                              "app_latency.py, made when missing)")
@@ -494,27 +503,44 @@ def main(argv: list[str] | None = None) -> int:
     entry = first_entry(root)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     servers, urls, logs = [], [], []
+    proxy_port = free_port() if args.proxy == "nginx" else None
+    proxy_dir = args.json.with_suffix(".nginx")
+    origin = None if proxy_port is None else f"127.0.0.1:{proxy_port}"
     try:
         for k in range(args.servers):       # one after the other: each port is taken before the next is chosen
             port, log = free_port(), args.json.with_suffix(f".server{k}.log")
             logs.append(log)
             servers.append(start_server(root, port, command=args.server, num_procs=args.num_procs,
-                                        num_threads=args.num_threads, log=log))
+                                        num_threads=args.num_threads, origin=origin, log=log))
             urls.append(f"http://127.0.0.1:{port}/apps")
+        direct = urls
+        if proxy_port is not None:          # every session through the proxy; its CPU counts as the servers'
+            ports = [int(url.split(":")[2].split("/")[0]) for url in urls]
+            servers.append(start_nginx(proxy_port, ports, proxy_dir))
+            urls = [f"http://127.0.0.1:{proxy_port}/apps"]
         pids = [server.pid for server in servers]
         idle_mb = servers_rss_mb(pids)
-        result = asyncio.run(load(args, urls, entry["n_states"], pids))
+        result = asyncio.run(load(args, urls, entry["n_states"], pids, warm_urls=direct))
     finally:
         for server in servers:
             stop_server(server)
     logged = "".join(log.read_text(errors="replace") for log in logs)
     for log in logs:
         log.unlink()
+    proxy_errors = []
+    if proxy_dir.exists():              # what nginx could not pass on (a server refusing or gone)
+        import shutil
+
+        said = proxy_dir / "error.log"
+        if said.exists():
+            proxy_errors = [line for line in said.read_text(errors="replace").splitlines()
+                            if any(level in line for level in ("[error]", "[crit]", "[alert]", "[emerg]"))]
+        shutil.rmtree(proxy_dir)
     records = result.pop("records")
     pages = [r for r in records if r["kind"] == "page"]
     clients = [r for r in records if r["kind"] == "client"]
     errors = {f"{r['kind']} {r['i']}": r["errors"] for r in records if r["errors"]}
-    logged_errors = [line for line in logged.splitlines() if "Traceback" in line or " ERROR" in line]
+    logged_errors = [line for line in logged.splitlines() if "Traceback" in line or " ERROR" in line] + proxy_errors
 
     burst = clients if args.pages_open == "first" else records
 
@@ -531,7 +557,8 @@ def main(argv: list[str] | None = None) -> int:
                     "load_average_after": result["load_average_after"],
                     "python": platform.python_version(), "browser": result["browser"]},
         "server": {"command": "panel serve apps/" if args.server == "panel" else "rnnpanel serve --no-demo",
-                   "num_procs": args.num_procs, "num_threads": args.num_threads, "servers": args.servers},
+                   "num_procs": args.num_procs, "num_threads": args.num_threads, "servers": args.servers,
+                   "proxy": args.proxy},
         "entry": entry,
         "sessions": args.sessions, "pages": args.pages, "pages_open": args.pages_open, "duration_s": args.duration, "think_s": args.think,
         "errors": sum(len(v) for v in errors.values()) + len(logged_errors),

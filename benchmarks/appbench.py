@@ -182,13 +182,16 @@ def free_port() -> int:
 
 
 def server_command(store: Path, port: int, *, command: str = "panel", num_procs: int = 1,
-                   num_threads: int | None = None) -> list[str]:
+                   num_threads: int | None = None, origin: str | None = None) -> list[str]:
     """The command line a user types: `panel serve apps/` (``command="panel"``) or `rnnpanel serve
     --no-demo` (``"rnnpanel"``), on 127.0.0.1 only; ``num_procs``/``num_threads`` are Bokeh's and
-    Panel's options of `panel serve`."""
+    Panel's options of `panel serve`; ``origin`` the host:port users reach it at (a proxy's)."""
+    origin = origin or f"127.0.0.1:{port}"
     if command == "panel":
         cmd = [sys.executable, "-m", "panel", "serve", str(REPO / "apps"), "--port", str(port),
-               "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
+               "--address", "127.0.0.1", "--allow-websocket-origin", origin]
+        if origin != f"127.0.0.1:{port}":
+            cmd += ["--use-xheaders"]
         if num_procs != 1:
             cmd += ["--num-procs", str(num_procs)]
         if num_threads is not None:
@@ -197,8 +200,9 @@ def server_command(store: Path, port: int, *, command: str = "panel", num_procs:
     if command == "rnnpanel":
         if num_procs != 1 or num_threads is not None:
             raise SystemExit("--num-procs and --num-threads are options of `panel serve apps/` (--server panel)")
-        return [sys.executable, "-m", "rnnpanel", "serve", "--store", str(store), "--no-demo", "--no-show",
-                "--port", str(port), "--address", "127.0.0.1"]
+        cmd = [sys.executable, "-m", "rnnpanel", "serve", "--store", str(store), "--no-demo", "--no-show",
+               "--port", str(port), "--address", "127.0.0.1"]
+        return cmd if origin == f"127.0.0.1:{port}" else cmd + ["--allow-websocket-origin", origin]
     raise SystemExit(f"unknown server command {command!r}: panel or rnnpanel")
 
 
@@ -244,3 +248,53 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+# --- a reverse proxy in front of several servers ---------------------------------------------------
+
+NGINX_CONF = REPO / "deploy" / "nginx-rnnpanel.conf"
+
+
+def nginx_site(port: int, upstream_ports: list[int], conf: Path = NGINX_CONF) -> str:
+    """``conf`` (the README's nginx site) listening on 127.0.0.1:``port`` in front of the servers
+    on ``upstream_ports``, the rest of it as written."""
+    import re
+
+    text = conf.read_text()
+    servers = "".join(f"    server 127.0.0.1:{p};\n" for p in upstream_ports)
+    text, n_upstream = re.subn(r"(upstream rnnpanel \{\n(?:\s*#.*\n|\s*least_conn;\n)*)(?:\s*server [^\n]+;\n)+",
+                               lambda m: m.group(1) + servers, text)
+    text, n_listen = re.subn(r"listen \d+;", f"listen 127.0.0.1:{port};", text)
+    if n_upstream != 1 or n_listen != 1:
+        raise SystemExit(f"{conf} has no upstream rnnpanel block with servers, or no single listen line")
+    return text
+
+
+def start_nginx(port: int, upstream_ports: list[int], workdir: Path) -> subprocess.Popen:
+    """nginx (the machine's; never downloaded) serving :func:`nginx_site` from ``workdir``, one worker,
+    no access log; returns once it answers."""
+    import shutil
+
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if binary is None:
+        raise SystemExit("--proxy nginx needs nginx installed (Debian: apt-get install nginx-light)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "rnnpanel.conf").write_text(nginx_site(port, upstream_ports))
+    temp = "".join(f"    {kind}_temp_path {workdir / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (workdir / "nginx.conf").write_text(
+        f"daemon off;\nworker_processes 1;\npid {workdir / 'nginx.pid'};\nerror_log {workdir / 'error.log'};\n"
+        "events { worker_connections 1024; }\n"
+        f"http {{\n    access_log off;\n{temp}    include {workdir / 'rnnpanel.conf'};\n}}\n")
+    proc = subprocess.Popen([binary, "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"nginx exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/apps", timeout=30).status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    stop_server(proc)
+    raise SystemExit("nginx did not answer within 30 s")

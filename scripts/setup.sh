@@ -20,10 +20,14 @@ fi
 if [ "${1:-}" = "--test" ]; then
     echo "[setup] installing rnnpanel with test extras"
     "$VPY" -m pip install -q -e ".[test]"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     if ! command -v chromium >/dev/null 2>&1; then
         echo "[setup] installing Chromium for the browser tests"
-        SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
         $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium chromium-driver
+    fi
+    if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+        echo "[setup] installing nginx for the team-serving test (deploy/nginx-rnnpanel.conf)"
+        $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends nginx-light
     fi
 else
     echo "[setup] installing rnnpanel"

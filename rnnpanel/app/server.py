@@ -101,6 +101,34 @@ def check_origins(address: str | None, port: int, origins: list[str] | None) -> 
             "option), or serve on 127.0.0.1")
 
 
+def serve_page(app) -> None:
+    """Make ``app`` this session's page (as ``.servable()`` does), its style sheets served by this
+    server (:func:`serve_styles_locally`)."""
+    import panel as pn
+
+    app.servable(title="rnnpanel")
+    serve_styles_locally(pn.state.curdoc)
+
+
+def serve_styles_locally(doc) -> None:
+    """Point the page's Panel style sheets at this server, and those of the models it gets later,
+    as Panel does only when it renders a session's HTML page. A session whose websocket reaches another process than its page did
+    (`panel serve --num-procs`, or several servers behind a proxy) is made from the websocket
+    alone and kept the CDN's addresses: an offline machine's browser could not load them and
+    spun a core retrying (benchmarks/RESULTS.md, "Many users at once"). Nothing to do when the
+    server was told to use the CDN (Bokeh's ``resources`` setting)."""
+    from bokeh.settings import settings
+    from panel.io.resources import LOCAL_DIST, patch_model_css
+    from panel.io.state import state
+
+    if doc is None or doc.session_context is None or settings.resources(default="server") != "server":
+        return
+    dist_url = f"{state.rel_path}/{LOCAL_DIST}" if state.rel_path else LOCAL_DIST
+    doc._template_variables["dist_url"] = dist_url      # what Panel reads for the models made later
+    for root in doc.roots:
+        patch_model_css(root, dist_url=dist_url)
+
+
 def serve(store_root: str | Path, *, port: int = 5006, address: str | None = None, show: bool = True,
           threaded: bool = False, raster_above: int | None = None, allow_websocket_origin: list[str] | None = None,
           **kwargs):
@@ -118,8 +146,8 @@ def serve(store_root: str | Path, *, port: int = 5006, address: str | None = Non
     pn.extension(*EXTENSIONS, notifications=True)
     prepare_server(store_root)
 
-    def page():
-        return create_app(store_root, **params)
+    def page() -> None:
+        serve_page(create_app(store_root, **params))
 
     return pn.serve({"apps": page}, port=port, address=address, show=show, threaded=threaded,
                     title="rnnpanel", **kwargs)

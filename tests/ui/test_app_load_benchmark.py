@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,12 +19,19 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "app_load.py"
 
 @pytest.mark.slow
 @pytest.mark.browser
-@pytest.mark.parametrize("servers, pages_open", [(1, "with-burst"), (2, "first")])
-def test_app_load_opens_sessions_and_a_page_at_once_without_errors(ui_store, browser, tmp_path, servers, pages_open):
+@pytest.mark.parametrize("servers, pages_open, proxy", [(1, "with-burst", "none"), (2, "first", "none"),
+                                                       (2, "first", "nginx")])
+def test_app_load_opens_sessions_and_a_page_at_once_without_errors(ui_store, browser, tmp_path, servers, pages_open,
+                                                                   proxy):
+    if proxy == "nginx" and not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        message = "nginx is not installed (scripts/setup.sh --test installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     out = tmp_path / "load.json"
     run = subprocess.run([sys.executable, str(SCRIPT), "--store", str(ui_store["store"]), "--sessions", "4",
                           "--pages", "1", "--duration", "6", "--think", "0.3", "--timeout", "60",
-                          "--servers", str(servers), "--pages-open", pages_open, "--json", str(out)],
+                          "--servers", str(servers), "--pages-open", pages_open, "--proxy", proxy, "--json", str(out)],
                          capture_output=True, text=True, timeout=240, env={**os.environ})
     assert run.returncode == 0, run.stderr[-3000:]
     record = json.loads(out.read_text())
@@ -33,7 +41,7 @@ def test_app_load_opens_sessions_and_a_page_at_once_without_errors(ui_store, bro
     for r in record["per_session"]:           # every session interactive, and it selected sequences
         assert r["interactive_s"] > 0 and r["selections"] >= 1 and r["selection_ms_median"] > 0
     # the sessions opened at once: the page among them, or open before them
-    assert record["pages_open"] == pages_open
+    assert record["pages_open"] == pages_open and record["server"]["proxy"] == proxy
     assert record["interactive_s"]["all"]["n"] == (5 if pages_open == "with-burst" else 4)
     assert record["interactive_s"]["pages"]["n"] == 1
     if pages_open == "first":       # it went on selecting while the client sessions ran theirs (6 s)
