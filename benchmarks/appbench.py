@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -218,18 +219,26 @@ def start_server(store: Path, port: int, raster_above: int | None = None, *, log
     err = subprocess.PIPE if log is None else log.open("wb")
     # a group of its own, so that stopping it stops the processes --num-procs forks too
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-    deadline = time.monotonic() + 600  # on_server_loaded warms the cache first
+    # on_server_loaded warms the cache first
+    return until_answering(proc, port, f"{cmd[2]} serve", 600,
+                           lambda: proc.stderr.read().decode() if log is None else log.read_text(errors="replace"))
+
+
+def until_answering(proc: subprocess.Popen, port: int, what: str, limit_s: float,
+                    said: Callable[[], str]) -> subprocess.Popen:
+    """``proc`` once http://127.0.0.1:``port``/apps answers; if it exits first, or does not answer
+    within ``limit_s``, it is stopped and the run ends with ``what`` and its last words (``said()``)."""
+    deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            said = proc.stderr.read().decode() if log is None else log.read_text(errors="replace")
-            raise SystemExit(f"{cmd[2]} serve exited with {proc.returncode}: {said[-2000:]}")
+            raise SystemExit(f"{what} exited with {proc.returncode}: {said()[-2000:]}")
         try:
             if urllib.request.urlopen(f"http://127.0.0.1:{port}/apps", timeout=60).status == 200:
                 return proc
         except OSError:
-            time.sleep(0.5)
+            time.sleep(0.3)
     stop_server(proc)
-    raise SystemExit(f"{cmd[2]} serve did not answer within 10 minutes")
+    raise SystemExit(f"{what} did not answer within {limit_s:.0f} s")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -287,14 +296,4 @@ def start_nginx(port: int, upstream_ports: list[int], workdir: Path) -> subproce
         f"http {{\n    access_log off;\n{temp}    include {workdir / 'rnnpanel.conf'};\n}}\n")
     proc = subprocess.Popen([binary, "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"nginx exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/apps", timeout=30).status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    stop_server(proc)
-    raise SystemExit("nginx did not answer within 30 s")
+    return until_answering(proc, port, "nginx", 30, lambda: proc.stderr.read().decode())

@@ -37,7 +37,8 @@ from rnnpanel.app.sequence_tabs import SequenceTabs
 from rnnpanel.app.sequence_views import TOP_HEIGHT, SequenceViews
 from rnnpanel.app.shown import Shown
 from rnnpanel.app.sidebar_tools import Downloads, WordSearch
-from rnnpanel.app.widgets import labelled, notify, titled
+from rnnpanel.app.sidebar_settings import sidebar_settings
+from rnnpanel.app.widgets import notify
 from rnnpanel.compute.projection.names import METHODS
 from rnnpanel.errors import RnnpanelError
 from rnnpanel.pipeline.load import list_entries, preferred_method
@@ -190,7 +191,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         with pn.io.hold(), (doc.models.freeze() if doc is not None else nullcontext()):
             if self._sidebar_rest is not None and self._settings_pending:
                 self._settings_pending = False
-                self._sidebar_rest.objects = [*self._settings(), *self._tools()]
+                self._sidebar_rest.objects = sidebar_settings(self)
             if sample is not None and sample is self.sample:       # else another entry was chosen meanwhile
                 self.tabs.param.update(entry=self.entry, sample=sample)
 
@@ -282,7 +283,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         many sessions at once sends each page sooner (benchmarks/RESULTS.md, "Many users at once")."""
         rest = self._sidebar_rest = pn.Column(sizing_mode="stretch_width")
         if pn.state.curdoc is None or pn.state.loaded:      # a notebook, or a page already up
-            rest.objects = [*self._settings(), *self._tools()]
+            rest.objects = sidebar_settings(self)
         else:
             self._settings_pending = True
             rest.objects = [pn.pane.HTML(SETTINGS_PENDING)]
@@ -293,33 +294,6 @@ class RnnPanelApp(pn.viewable.Viewer):
                          "<p style='margin:0;color:#555'>hidden states of a recurrent classifier</p>"),
             rest, self._loader.progress, self._loader.status, width=SIDEBAR_WIDTH,
         )
-
-    def _settings(self) -> list:
-        """Which entry, projection, layer and state kind, and how the views draw them."""
-        choice = pn.widgets.RadioButtonGroup.from_param
-        return [
-            *titled("Entry", pn.widgets.Select.from_param(self.param.entry, name="", sizing_mode="stretch_width")),
-            *titled("Projection", choice(self.param.method, name="")),
-            pn.Row(labelled("Layer", pn.widgets.Select.from_param(self.param.layer, name="", width=90)),
-                   labelled("State", choice(self.param.state, name=""))),
-            *titled("Colour points by", choice(self.param.color_by, name="")),
-            *titled("Fade sequences", choice(self.param.fade, name="")),
-            *titled("Trajectory colour", choice(self.param.trajectory_color, name="")),
-            *titled("Trajectory thickness", choice(self.param.thickness, name="")),
-            pn.widgets.FloatSlider.from_param(self.param.distance_threshold, name="Label: step distance >",
-                                              sizing_mode="stretch_width"),
-            pn.widgets.FloatSlider.from_param(self.param.ep_threshold, name="Label: EP change >",
-                                              sizing_mode="stretch_width"),
-            pn.widgets.Checkbox.from_param(self.param.class_flips, name="Label class flips"),
-        ]
-
-    def _tools(self) -> list:
-        """Word search, live input and export."""
-        return [
-            *titled("Find words", pn.widgets.TextInput.from_param(
-                self.param.search, name="", placeholder="e.g. good, bad*  (Enter)", sizing_mode="stretch_width")),
-            self.word_search, self.live_input, self.downloads,
-        ]
 
     def __panel__(self) -> pn.viewable.Viewable:
         if pn.state.curdoc is not None and not pn.state.loaded:
