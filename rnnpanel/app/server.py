@@ -44,12 +44,12 @@ def prepare_server(store_root: str | Path | None = None) -> None:
     warm the shared caches, skip Bokeh's validation of each session's document (its model graph
     is the same for every session and checked by the tests; the check was a sixth of a session's
     server time, measured in benchmarks/RESULTS.md; ``BOKEH_VALIDATE_DOC=true`` turns it back on),
-    and have Bokeh read only the property values it sends (:mod:`rnnpanel.app.bokeh_serialization`)."""
-    from rnnpanel.app import bokeh_serialization, ready_apps
+    and have Bokeh read only the property values it uses (:mod:`rnnpanel.app.bokeh_reads`)."""
+    from rnnpanel.app import bokeh_reads, ready_apps
 
     ready_apps.configured_size()
     os.environ.setdefault(VALIDATE_ENV, "false")
-    bokeh_serialization.install()
+    bokeh_reads.install()
     warm_caches(store_root)
 
 

@@ -4,13 +4,22 @@ server, not a CDN an offline machine cannot reach."""
 
 from __future__ import annotations
 
+import threading
+
 from bokeh.client import pull_session
 from bokeh.models import ImportedStyleSheet
 
 
 def test_a_session_made_from_its_websocket_serves_its_style_sheets_itself(server):
-    with pull_session(url=server) as session:
-        urls = [m.url for m in session.document.models if isinstance(m, ImportedStyleSheet)]
+    urls: list[str] = []
+
+    def pull() -> None:         # in a thread of its own: the test process may run a loop in this one
+        with pull_session(url=server) as session:
+            urls.extend(m.url for m in session.document.models if isinstance(m, ImportedStyleSheet))
+
+    worker = threading.Thread(target=pull)
+    worker.start()
+    worker.join(timeout=60)
     assert urls                                                   # Panel's theme and layout sheets
     assert not [u for u in urls if u.startswith("http")], urls   # all relative to this server
 
