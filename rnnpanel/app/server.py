@@ -111,27 +111,26 @@ def serve_page(app) -> None:
     server (:func:`serve_styles_locally`)."""
     import panel as pn
 
-    app.servable(title="rnnpanel")
     serve_styles_locally(pn.state.curdoc)
+    app.servable(title="rnnpanel")
 
 
 def serve_styles_locally(doc) -> None:
-    """Point the page's Panel style sheets at this server, and those of the models it gets later,
-    as Panel does only when it renders a session's HTML page. A session whose websocket reaches another process than its page did
-    (`panel serve --num-procs`, or several servers behind a proxy) is made from the websocket
-    alone and kept the CDN's addresses: an offline machine's browser could not load them and
-    spun a core retrying (benchmarks/RESULTS.md, "Many users at once"). Nothing to do when the
-    server was told to use the CDN (Bokeh's ``resources`` setting)."""
+    """Have the session's Panel style sheets point at this server, as Panel has them only when it
+    renders the session's HTML page. A session whose websocket reaches another process than its
+    page did (`panel serve --num-procs`, or several servers behind a proxy) is made from the
+    websocket alone and got the CDN's addresses: an offline machine's browser could not load
+    them and spun a core retrying (benchmarks/RESULTS.md, "Many users at once"). Called before
+    the page's models are made, which then take the server's address (Panel reads it from the
+    document as it makes each model), so nothing is walked and patched afterwards. Nothing to do
+    when the server was told to use the CDN (Bokeh's ``resources`` setting)."""
     from bokeh.settings import settings
-    from panel.io.resources import LOCAL_DIST, patch_model_css
+    from panel.io.resources import LOCAL_DIST
     from panel.io.state import state
 
     if doc is None or doc.session_context is None or settings.resources(default="server") != "server":
         return
-    dist_url = f"{state.rel_path}/{LOCAL_DIST}" if state.rel_path else LOCAL_DIST
-    doc._template_variables["dist_url"] = dist_url      # what Panel reads for the models made later
-    for root in doc.roots:
-        patch_model_css(root, dist_url=dist_url)
+    doc._template_variables["dist_url"] = f"{state.rel_path}/{LOCAL_DIST}" if state.rel_path else LOCAL_DIST
 
 
 def serve(store_root: str | Path, *, port: int = 5006, address: str | None = None, show: bool = True,

@@ -24,16 +24,17 @@ def test_a_session_made_from_its_websocket_serves_its_style_sheets_itself(server
     assert not [u for u in urls if u.startswith("http")], urls   # all relative to this server
 
 
-def test_what_such_a_session_gets_after_its_first_page_is_served_from_here_too():
-    """The tabs and settings arrive after the first page: Panel makes their style sheets from what
-    the session's document says of the server, which a page's HTML used to set alone."""
+def test_every_model_of_such_a_session_first_or_later_has_its_style_sheets_from_here():
+    """Panel makes a model's style sheets from what the session's document says of the server,
+    which only a page's HTML used to set: set before the page is made, it holds for the first page
+    and for what arrives after it (the tabs and settings)."""
+    from types import SimpleNamespace
+
     import panel as pn
     from bokeh.document import Document
     from panel.io.state import set_curdoc
 
     from rnnpanel.app.server import serve_styles_locally
-
-    from types import SimpleNamespace
 
     class Served:              # a served session's context, as far as these functions read it
         id, request = "s", SimpleNamespace(arguments={}, headers={}, cookies={})
@@ -41,9 +42,8 @@ def test_what_such_a_session_gets_after_its_first_page_is_served_from_here_too()
     doc = Document()
     doc._session_context = lambda: Served()
     with set_curdoc(doc):
-        doc.add_root(pn.Column(pn.pane.HTML("first page")).get_root(doc))
         serve_styles_locally(doc)
-        later = pn.Column(pn.widgets.Select(options=["a", "b"]), pn.widgets.FloatSlider()).get_root(doc)
-        doc.add_root(later)
+        doc.add_root(pn.Column(pn.pane.HTML("first page"), pn.widgets.Button(name="go")).get_root(doc))
+        doc.add_root(pn.Column(pn.widgets.Select(options=["a", "b"]), pn.widgets.FloatSlider()).get_root(doc))
     urls = [m.url for m in doc.models if isinstance(m, ImportedStyleSheet)]
     assert urls and not [u for u in urls if u.startswith("http")], urls
