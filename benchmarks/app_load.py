@@ -15,23 +15,22 @@ Two kinds of sessions (one asyncio loop, so no session waits for another to be s
   distance views hold the next sequence and the frame is painted) and a hover (mouse onto a word
   → the shared hover source and the frame drawn).
 
-The client sessions are started at the same moment. The pages are opened first, one after
-another, and select and hover while the client sessions open and select (``--pages-open first``,
-the default: a room where some already work when the others arrive); with ``--pages-open
-with-burst`` they are started at that moment too, and count among the sessions opened at once.
-Every client session selects for ``--duration`` seconds once it is interactive, with a think
-time between selections; the pages select and hover as long as the client sessions run (with
-``with-burst``, for ``--duration`` seconds). Recorded: the errors of every session (failed connections,
-timeouts, errors the server sent or logged, page errors), time to interactive per session
-(p50/p95/max of the sessions opened at once, and of the pages), selection and hover latency under that load, the server's resident memory (with
-its forked processes) before, at its peak and after, per extra session, the CPU seconds the
-server, the client sessions and Chromium each used until the last session was interactive (on
-one machine they share its cores), and the machine (cores, load average before and after).
-``--servers N`` starts N independent servers and deals the sessions over them in turn, as a
-proxy with sticky sessions in front of them would; with ``--proxy nginx`` every session goes
-through nginx (the machine's) configured by ``deploy/nginx-rnnpanel.conf``, as the README's team
-layout has it. Traffic goes only to the servers it starts on
-127.0.0.1.
+The client sessions are started at the same moment. The pages are opened first, one after another,
+and select and hover while the client sessions open and select (``--pages-open first``, the
+default: a room where some already work when the others arrive); with ``--pages-open with-burst``
+they are started at that moment too, and count among the sessions opened at once. Every client
+session selects for ``--duration`` seconds once it is interactive, with a think time between
+selections; the pages select and hover as long as the client sessions run (with ``with-burst``,
+for ``--duration`` seconds). Recorded: the errors of every session (failed connections, timeouts,
+errors the server sent or logged, page errors), time to interactive per session (p50/p95/max of
+the sessions opened at once, and of the pages), selection and hover latency under that load, the
+server's resident memory (with its forked processes) before, at its peak and after, per extra
+session, the CPU seconds the server, the client sessions and Chromium each used until the last
+session was interactive (on one machine they share its cores), and the machine (cores, load
+average before and after). ``--servers N`` starts N independent servers and deals the sessions
+over them in turn, as a proxy with sticky sessions in front of them would; with ``--proxy nginx``
+every session goes through nginx (the machine's) configured by ``deploy/nginx-rnnpanel.conf``, as
+the README's team layout has it. Traffic goes only to the servers it starts on 127.0.0.1.
 
     python benchmarks/app_load.py --sessions 20 --json app_load.json
     python benchmarks/app_load.py --sessions 20 --num-procs 2 --json app_load_2procs.json
@@ -349,6 +348,11 @@ async def sample_server(pids: list[int], peak: list[float], cpu: list[tuple[floa
             pass
 
 
+def websocket_url(url: str) -> str:
+    """The app's websocket at ``url`` (http://host:port/apps)."""
+    return url.replace("http://", "ws://") + "/ws"
+
+
 async def until_idle(pids: list[int], *, quiet_s: float = 1.0, give_up_s: float = 60.0) -> float:
     """Wait until the servers have used under 5 % of a core for ``quiet_s`` seconds (what they do
     after a session, such as building apps ahead of the next ones, is done), at most ``give_up_s``;
@@ -374,10 +378,10 @@ async def load(args, urls: list[str], n_states: int, server_pids: list[int], war
     and hover all through it; the burst is then the client sessions alone."""
     from playwright.async_api import async_playwright
 
-    ws_urls = [url.replace("http://", "ws://") + "/ws" for url in urls]
+    ws_urls = [websocket_url(url) for url in urls]
     # one session first on each server, straight to it (imports and caches every session shares,
     # apps built ahead), closed again
-    for ws_url in [url.replace("http://", "ws://") + "/ws" for url in warm_urls]:
+    for ws_url in map(websocket_url, warm_urls):
         warm = await run_client(-1, ws_url, n_states, started=time.perf_counter(), duration=0, think=0,
                                 timeout=args.timeout)
         if warm["errors"]:
@@ -502,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
                       seed=0)
     entry = first_entry(root)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    servers, urls, logs = [], [], []
+    servers, ports, logs = [], [], []
     proxy_port = free_port() if args.proxy == "nginx" else None
     proxy_dir = args.json.with_suffix(".nginx")
     origin = None if proxy_port is None else f"127.0.0.1:{proxy_port}"
@@ -512,10 +516,9 @@ def main(argv: list[str] | None = None) -> int:
             logs.append(log)
             servers.append(start_server(root, port, command=args.server, num_procs=args.num_procs,
                                         num_threads=args.num_threads, origin=origin, log=log))
-            urls.append(f"http://127.0.0.1:{port}/apps")
-        direct = urls
+            ports.append(port)
+        direct = urls = [f"http://127.0.0.1:{port}/apps" for port in ports]
         if proxy_port is not None:          # every session through the proxy; its CPU counts as the servers'
-            ports = [int(url.split(":")[2].split("/")[0]) for url in urls]
             servers.append(start_nginx(proxy_port, ports, proxy_dir))
             urls = [f"http://127.0.0.1:{proxy_port}/apps"]
         pids = [server.pid for server in servers]
