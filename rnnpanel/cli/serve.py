@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rnnpanel import paths
 from rnnpanel.errors import RnnpanelError
 
 
@@ -13,7 +12,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                               description="Serve the rnnpanel app at /apps. Unless --no-demo is given, "
                                           "first make sure the demo models, states and projections exist "
                                           "(the first run trains and projects, with progress bars).")
-    p.add_argument("--store", default=None, help="state store to show (default: $RNNPANEL_HOME/store)")
+    p.add_argument("--store", default=None,
+                   help="state store to show (default: $RNNPANEL_STORE if set, else $RNNPANEL_HOME/store)")
     p.add_argument("--port", type=int, default=5006, help="port (default 5006)")
     p.add_argument("--address", default=None, help="address to listen on (default: all)")
     p.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",
@@ -29,13 +29,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnpanel.app.server import check_origins, serve
+    from rnnpanel.app.server import check_origins, configured_store, serve
     from rnnpanel.pipeline.demo import ensure_demo
 
     if args.raster_above is not None and args.raster_above < 0:
         raise RnnpanelError(f"--raster-above must be 0 or more states, got {args.raster_above}")
     check_origins(args.address, args.port, args.allow_websocket_origin)  # before any long preparation
-    store = args.store or paths.default_store()
+    store = args.store or configured_store()   # the same store `panel serve apps/` would show
     if args.demo:
         ensure_demo(store, progress=True)
     print(f"rnnpanel: serving http://localhost:{args.port}/apps (Ctrl+C to stop)", flush=True)
