@@ -4,7 +4,7 @@ All three produce the same states (every layer's h_t and c_t, checked to 1e-4 be
 timing) for the same model and the same sequences, in one process:
 
 * ``extract_states``: sorts by length, runs each layer as its own fused one-layer ``nn.LSTM``
-  with the weights copied and recovers c_t from the recomputed gates (SPEC §4). It also
+  with the weights copied and recovers c_t from the recomputed gates (docs/design.md, Data model). It also
   computes EP and the model's own predictions, which the loops do not.
 * ``per_sequence_loop`` (the headline baseline): the straightforward way to get every step's
   h and c: one ``nn.LSTMCell`` per layer with the model's weights, stepped through each

@@ -1,5 +1,5 @@
 """The Units and Neighbours tabs: views of the original-space states behind the map, for the
-sequence the per-sequence views show (SPEC §2, beyond the paper).
+sequence the per-sequence views show (docs/design.md, Tools beyond the paper).
 
 They read the original states (:mod:`rnnpanel.pipeline.states`): the Units tab the shown
 sequence's rows alone, the Neighbours tab an index built once per process and entry (for millions

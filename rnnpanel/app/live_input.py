@@ -1,4 +1,4 @@
-"""Live input (SPEC §2, beyond the paper): a text typed in the sidebar, read by the entry's own model
+"""Live input (docs/design.md, Tools beyond the paper): a text typed in the sidebar, read by the entry's own model
 0.3 s after the last keystroke and placed in the current map (:mod:`rnnpanel.pipeline.live`).
 The component publishes what it read as ``read``; the session decides when it is the shown
 sequence (a selected stored sequence replaces it)."""

@@ -1,4 +1,4 @@
-"""The map (SPEC §2, view 1): every state of the sample, the shown sequence's trajectory drawn from
+"""The map (docs/design.md, Views, 1): every state of the sample, the shown sequence's trajectory drawn from
 the per-sequence views' sources, the word search's rings and a region drawn with the box or lasso.
 
 The component owns the map's own sources (points or their rasterised image, search rings, region
@@ -25,7 +25,7 @@ from rnnpanel.views.raster import EMPTY_RASTER
 from rnnpanel.views.region import region_outline, states_in_polygon
 from rnnpanel.views.sequence import point_columns
 
-#: Above this many states the projection is an image rasterised on the server (SPEC §2 "Scale").
+#: Above this many states the projection is an image rasterised on the server (docs/design.md, Scale).
 RASTER_ABOVE = 20_000
 #: At most this many found states are ringed: a common word of a whole corpus is found in 100,000+
 #: states, whose rings would cost the browser seconds to draw. On a rasterised map the rings are

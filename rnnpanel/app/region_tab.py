@@ -1,5 +1,5 @@
 """The Region tab: which states a box or lasso on the map took, and which words they over-represent
-(SPEC §2, beyond the paper). The sequence table keeps the same sequences (:mod:`sequence_tabs`)."""
+(docs/design.md, Tools beyond the paper). The sequence table keeps the same sequences (:mod:`sequence_tabs`)."""
 
 from __future__ import annotations
 

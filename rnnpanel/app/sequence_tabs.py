@@ -1,4 +1,4 @@
-"""The tabs below the map (SPEC §2, view 7 and beyond): the sequence table, the dataset overview,
+"""The tabs below the map (docs/design.md, Views, 7, and the tools beyond): the sequence table, the dataset overview,
 the Units and Neighbours tabs and the Region tab.
 
 They arrive once the browser has drawn the map (Tabulator is the slowest view to render, about

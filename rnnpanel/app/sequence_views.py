@@ -1,4 +1,4 @@
-"""The per-sequence views (SPEC §2, views 2-6): the shown sequence's trajectory sources, which the
+"""The per-sequence views (docs/design.md, Views, 2-6): the shown sequence's trajectory sources, which the
 map draws, and the column beside the map: a header, the input text, the time × class heatmap and
 the step distances.
 

@@ -1,4 +1,4 @@
-"""The sidebar's tools beside live input: word search (SPEC §2, "Word search") and export. Both
+"""The sidebar's tools beside live input: word search and export (docs/design.md, Tools beyond the paper). Both
 come with the sequence table, after the first page is drawn (0.4 s of the first load otherwise)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Live input (SPEC §2, beyond the paper): run an entry's model on a text the user types and place
+"""Live input (docs/design.md, Tools beyond the paper): run an entry's model on a text the user types and place
 its states in the entry's existing map, as a one-sequence :class:`Sample` the views draw like any
 other sequence.
 

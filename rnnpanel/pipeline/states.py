@@ -1,5 +1,5 @@
 """The original-space states behind a map, for the views that need more than 2-D positions: the
-nearest neighbours of one state and the units of one sequence (SPEC §2, beyond the paper).
+nearest neighbours of one state and the units of one sequence (docs/design.md, Tools beyond the paper).
 
 A whole corpus's states do not belong in a server's memory (2.6 million states of 100 units are
 1 GB per layer and kind), so what a view needs is read or built once per process and shared by

@@ -1,4 +1,4 @@
-"""Export (SPEC §2, beyond the paper): the shown sequence, or every state of the map (or those a
+"""Export (docs/design.md, Tools beyond the paper): the shown sequence, or every state of the map (or those a
 search matched), with coordinates, as a table to download; the map as a standalone HTML page
 (glyphs with hover: word, sequence, step) to send to a colleague; and the map or the sequence
 views as SVG for a paper, made in the user's browser from the plots as drawn (:func:`svg_download_js`).

@@ -1,4 +1,4 @@
-"""Automatic word labels: the steps of a sequence worth naming on its trajectory (SPEC §2.3)."""
+"""Automatic word labels: the steps of a sequence worth naming on its trajectory (docs/design.md, Views, 3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Nearest neighbours of a state in the original space (SPEC §2, beyond the paper), as a table:
+"""Nearest neighbours of a state in the original space (docs/design.md, Tools beyond the paper), as a table:
 which other states the network treats alike, with the words that led there."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The overview (SPEC §2.7): dataset summary, per-class bars, confusion matrix, sequence table data."""
+"""The overview (docs/design.md, Views, 7): dataset summary, per-class bars, confusion matrix, sequence table data."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Points are coloured through a colour mapper from one numeric column (EP of the positive class,
 or the winning / true class index), so the browser gets compact arrays, not 50,000 colour strings.
-The trajectory (SPEC §2.2), its start/end rings and the automatic word labels (§2.3) are overlays.
+The trajectory, its start/end rings and the automatic word labels (docs/design.md, Views, 2-3) are overlays.
 
 Speed: every per-selection and hover glyph is drawn at Bokeh's ``overlay`` level, and the other
 points are faded by a white veil on that level rather than by changing their opacity. Bokeh then

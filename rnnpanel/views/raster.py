@@ -1,4 +1,4 @@
-"""The projection as an image, for samples too large to draw point by point (SPEC §2, "Scale").
+"""The projection as an image, for samples too large to draw point by point (docs/design.md, Scale).
 
 Above a threshold the app draws the states as one RGBA image rasterised for the visible ranges at
 the plot's pixel size, and re-rasterises after each pan or zoom. The browser paints one image

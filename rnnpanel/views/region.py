@@ -1,4 +1,4 @@
-"""Region selection (SPEC §2, beyond the paper): the states inside a box or lasso drawn on the map,
+"""Region selection (docs/design.md, Tools beyond the paper): the states inside a box or lasso drawn on the map,
 and the words most over-represented among them. Pure NumPy on the map's coordinates, so a box
 works the same on glyphs and on the rasterised image (selection by geometry, not by glyph)."""
 

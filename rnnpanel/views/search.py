@@ -1,4 +1,4 @@
-"""Word search (SPEC §2, beyond the paper): which states were produced by a word or a pattern."""
+"""Word search (docs/design.md, Tools beyond the paper): which states were produced by a word or a pattern."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The unit view (SPEC §2, beyond the paper; LSTMVis-style): every unit of the shown sequence's
+"""The unit view (docs/design.md, Tools beyond the paper; LSTMVis-style): every unit of the shown sequence's
 state over time, one row per unit, sorted so the telling units come first."""
 
 from __future__ import annotations
