@@ -1,7 +1,7 @@
 """Bokeh reading only the property values it uses, in served processes.
 
 Once apps are built ahead, most of a new session's server time is Bokeh reading default values
-it then has no use for (benchmarks/RESULTS.md, "Many users at once"):
+it then has no use for (benchmarks/RESULTS.md, "Many users opening the app at once"):
 
 * **Serialising** a model, Bokeh reads every property, defaults included, and then drops the
   defaults it does not send (``HasProps.query_properties_with_values``; its own comment says the

@@ -4,7 +4,7 @@ work that follows a first page (the tabs, the sidebar's settings and tools) wait
 A room opening the app at once makes one process build every session's first document, serve
 every page's scripts and answer the sessions already up, in the order they arrive: the tabs of
 the first sessions were built before the last pages got their scripts (benchmarks/RESULTS.md,
-"Many users at once"). A session's after-first-page work now runs once no other session's first
+"Many users opening the app at once"). A session's after-first-page work now runs once no other session's first
 page is pending, checked every :data:`RETRY_MS`; a page that never loads (a closed tab) holds
 nobody back longer than :data:`PATIENCE_S`.
 """

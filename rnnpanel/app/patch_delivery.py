@@ -8,7 +8,7 @@ writer, and the task started for the new update, running just after, finds no wr
 returns: the update stays queued until the page's next one. Panel 1.9.4 does this, and its main
 branch (August 2026) keeps the same order. With 23 sessions opened at once it left some of them
 without an answer to their first selection: the text and heatmap never came, although the server
-had handled the key (benchmarks/RESULTS.md, "Many users at once").
+had handled the key (benchmarks/RESULTS.md, "Many users opening the app at once").
 
 A sweep every :data:`SWEEP_MS` on the server's event loop restarts Panel's own writer for every
 page that has a queue and no writer. It reads Panel's private queues (``_WRITE_MSGS`` in 1.9,

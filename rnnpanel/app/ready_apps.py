@@ -2,7 +2,7 @@
 
 A session's first document costs a server process about 0.2 s of CPU here, half of it building the
 app's Panel objects and figures; a process builds the sessions of a burst one after another, so
-the last of twenty waited for all of them (benchmarks/RESULTS.md, "Many users at once"). A served
+the last of twenty waited for all of them (benchmarks/RESULTS.md, "Many users opening the app at once"). A served
 process therefore keeps up to :data:`DEFAULT_SIZE` apps of the default view (the first entry, no
 link) ready, built one at a time while the process is otherwise idle (no session opened for
 :data:`QUIET_S`, under :data:`BUSY_BELOW` of a core used meanwhile: a burst's documents, its

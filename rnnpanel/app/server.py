@@ -120,7 +120,7 @@ def serve_styles_locally(doc) -> None:
     renders the session's HTML page. A session whose websocket reaches another process than its
     page did (`panel serve --num-procs`, or several servers behind a proxy) is made from the
     websocket alone and got the CDN's addresses: an offline machine's browser could not load
-    them and spun a core retrying (benchmarks/RESULTS.md, "Many users at once"). Called before
+    them and spun a core retrying (benchmarks/RESULTS.md, "Many users opening the app at once"). Called before
     the page's models are made, which then take the server's address (Panel reads it from the
     document as it makes each model), so nothing is walked and patched afterwards. Nothing to do
     when the server was told to use the CDN (Bokeh's ``resources`` setting)."""

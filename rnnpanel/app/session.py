@@ -280,7 +280,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         """The title and the loader's progress at once; the settings of the views and the tools
         (search, live input, export) follow the first page, with the tabs: a session's first
         document holds only what its first look and its first keys need, so that a server opening
-        many sessions at once sends each page sooner (benchmarks/RESULTS.md, "Many users at once")."""
+        many sessions at once sends each page sooner (benchmarks/RESULTS.md, "Many users opening the app at once")."""
         rest = self._sidebar_rest = pn.Column(sizing_mode="stretch_width")
         if pn.state.curdoc is None or pn.state.loaded:      # a notebook, or a page already up
             rest.objects = sidebar_settings(self)

@@ -5,7 +5,7 @@ and a view with a filter of its own: six models per renderer. Each model costs s
 every session (built, added to the document, serialised) and a share of the page's first
 drawing. :func:`add_glyph` makes three: the renderer, its glyph and its view, whose filter (all
 rows) one figure's renderers share; BokehJS makes the non-selection and muted looks itself should
-they ever be needed (``"auto"``). Measured in benchmarks/RESULTS.md ("Many users at once").
+they ever be needed (``"auto"``). Measured in benchmarks/RESULTS.md ("Many users opening the app at once").
 """
 
 from __future__ import annotations
