@@ -30,7 +30,7 @@ if [ -e .venv ]; then
     else
         status=0
         broken="$("$VPY" scripts/check_python.py --venv)" || status=$?
-        if [ "$status" -eq 3 ] && "$VPY" -m ensurepip -q >/dev/null 2>&1; then    # 3: only pip is missing
+        if [ "$status" -eq 3 ] && "$VPY" -m ensurepip >/dev/null 2>&1; then    # 3: only pip is missing
             echo "[setup] .venv had no pip; installed it"
             broken=""
         fi
