@@ -100,7 +100,7 @@ def project_entry(
     the scale strategy's limit ("auto" = the backend's own); ``polish_iter`` t-SNE steps move each
     placed state against the fixed fitted map (cheap; 0 = where its neighbours put it); ``refine_iter`` > 0 optimises all
     points for that many t-SNE iterations after the rest were placed (150 brings a placed map's
-    quality to a full fit's, at about 25 times the placement's cost); ``quality`` adds trustworthiness,
+    quality to a full fit's, at 9 to 24 times the placement's time: benchmarks/RESULTS.md); ``quality`` adds trustworthiness,
     k-NN preservation and neighbourhood hit (k = 10, on a 5,000-state subsample). ``progress``
     is True (a progress bar on stderr), a ``progress(fraction, message)`` callback, or None.
     ``cluster`` (see :mod:`rnnpanel.pipeline.cluster`) places the points that were not fitted

@@ -12,8 +12,9 @@ iterations) took 25 times longer for a map no better (``benchmarks/placement.py`
 alone lost 0.059 k-NN preservation on the placed points against a full fit; the polish (50
 steps) brings that to 0.037 and keeps trustworthiness and neighbourhood hit
 (benchmarks/RESULTS.md). ``refine_iter`` (150 measured enough) then optimises all points for a while over
-their own k-NN graph, which met every target of the comparison, but at about 20 times the
-placement's cost and more than twice its memory. ``fitted_`` says which points were fitted.
+their own k-NN graph, which met every target of the comparison, but at 9 to 24 times the
+placement's time and more than twice the projection's memory (benchmarks/RESULTS.md).
+``fitted_`` says which points were fitted.
 
 The input may be an on-disk array (a ``zarr.Array`` chunked by rows): it is read block by
 block — once to gather the sample, once to place the rest — and never held whole.
