@@ -5,7 +5,8 @@
 # The interpreter is $PYTHON (default python3), checked first (scripts/check_python.py). torch goes
 # in before rnnpanel, as the build this machine can use (scripts/torch_build.py: the CPU build
 # without an NVIDIA driver, a CUDA build with one; RNNPANEL_TORCH=cpu|cuda forces either), so the
-# package's own `torch>=` requirement is already met and pip never picks a build by itself.
+# package's own `torch>=` requirement is already met and pip never picks a build by itself. The
+# libraries the app is tested with are pinned by constraints.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -58,9 +59,9 @@ if [ -n "$TORCH_ARGS" ]; then
 fi
 if [ -n "$TEST" ]; then
     echo "[setup] installing rnnpanel with the test tools"
-    "$VPY" -m pip install -q -e ".[notebook,test]"
+    "$VPY" -m pip install -q -c constraints.txt -e ".[notebook,test]"
 else
     echo "[setup] installing rnnpanel"
-    "$VPY" -m pip install -q -e ".[notebook]"
+    "$VPY" -m pip install -q -c constraints.txt -e ".[notebook]"
 fi
 echo "[setup] ready: $("$VPY" -c 'import rnnpanel, torch; print("rnnpanel", rnnpanel.__version__, "torch", torch.__version__, "(CUDA)" if torch.version.cuda else "(CPU)")')"

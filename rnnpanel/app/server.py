@@ -44,12 +44,12 @@ def prepare_server(store_root: str | Path | None = None) -> None:
     warm the shared caches, skip Bokeh's validation of each session's document (its model graph
     is the same for every session and checked by the tests; the check was a sixth of a session's
     server time, measured in benchmarks/RESULTS.md; ``BOKEH_VALIDATE_DOC=true`` turns it back on),
-    and have Bokeh read only the property values it uses (:mod:`rnnpanel.app.bokeh_reads`)."""
-    from rnnpanel.app import bokeh_reads, ready_apps
+    and install the workarounds for Bokeh and Panel (:mod:`rnnpanel.app.upstream`)."""
+    from rnnpanel.app import ready_apps, upstream
 
     ready_apps.configured_size()
     os.environ.setdefault(VALIDATE_ENV, "false")
-    bokeh_reads.install()
+    upstream.install()
     warm_caches(store_root)
 
 
@@ -107,30 +107,8 @@ def check_origins(address: str | None, port: int, origins: list[str] | None) -> 
 
 
 def serve_page(app) -> None:
-    """Make ``app`` this session's page (as ``.servable()`` does), its style sheets served by this
-    server (:func:`serve_styles_locally`)."""
-    import panel as pn
-
-    serve_styles_locally(pn.state.curdoc)
+    """Make ``app`` this session's page (as ``.servable()`` does)."""
     app.servable(title="rnnpanel")
-
-
-def serve_styles_locally(doc) -> None:
-    """Have the session's Panel style sheets point at this server, as Panel has them only when it
-    renders the session's HTML page. A session whose websocket reaches another process than its
-    page did (`panel serve --num-procs`, or several servers behind a proxy) is made from the
-    websocket alone and got the CDN's addresses: an offline machine's browser could not load
-    them and spun a core retrying (benchmarks/RESULTS.md, "Many users opening the app at once"). Called before
-    the page's models are made, which then take the server's address (Panel reads it from the
-    document as it makes each model), so nothing is walked and patched afterwards. Nothing to do
-    when the server was told to use the CDN (Bokeh's ``resources`` setting)."""
-    from bokeh.settings import settings
-    from panel.io.resources import LOCAL_DIST
-    from panel.io.state import state
-
-    if doc is None or doc.session_context is None or settings.resources(default="server") != "server":
-        return
-    doc._template_variables["dist_url"] = f"{state.rel_path}/{LOCAL_DIST}" if state.rel_path else LOCAL_DIST
 
 
 def serve(store_root: str | Path, *, port: int = 5006, address: str | None = None, show: bool = True,

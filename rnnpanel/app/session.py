@@ -27,7 +27,7 @@ import panel as pn
 import param
 
 from rnnpanel import paths
-from rnnpanel.app import first_pages, patch_delivery
+from rnnpanel.app import first_pages
 from rnnpanel.app.deep_link import link_to_url
 from rnnpanel.app.key_relay import KeyListener
 from rnnpanel.app.live_input import LiveInput
@@ -298,8 +298,6 @@ class RnnPanelApp(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         if pn.state.curdoc is not None and not pn.state.loaded:
             first_pages.opened(pn.state.curdoc)
-        if getattr(pn.state.curdoc, "session_context", None) is not None:     # served
-            patch_delivery.start_sweeping()
         self._keys.attach(pn.state.curdoc)
         link_to_url(self)
         return pn.Row(self.sidebar(), self._main, sizing_mode="stretch_both")

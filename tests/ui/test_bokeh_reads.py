@@ -1,4 +1,4 @@
-"""Served processes have Bokeh read only the property values it uses (rnnpanel/app/bokeh_reads.py):
+"""Served processes have Bokeh read only the property values it uses (rnnpanel/app/upstream/bokeh_reads.py):
 a session's document, first, with its tabs and after a selection, serialises the same and is
 found to hold the same models as Bokeh's own ways make it; an unset required property still
 refuses to serialise."""
@@ -18,7 +18,7 @@ from bokeh.model import collect_models
 from bokeh.models import ColumnDataSource, GlyphRenderer
 from panel.io.state import set_curdoc
 
-from rnnpanel.app import bokeh_reads
+from rnnpanel.app.upstream import bokeh_reads
 from rnnpanel.app.session import RnnPanelApp
 
 
@@ -99,14 +99,6 @@ def test_an_unset_required_property_still_refuses_to_serialise(bokehs_own_way):
             Serializer().encode(renderer)
     finally:
         HasProps.query_properties_with_values = bokeh_reads.BOKEH_QUERY
-
-
-def test_an_unchecked_bokeh_release_keeps_bokehs_own_way(monkeypatch, bokehs_own_way, caplog):
-    monkeypatch.setattr(bokeh_reads.bokeh, "__version__", "4.0.0")
-    assert bokeh_reads.install() is False
-    assert HasProps.query_properties_with_values is bokeh_reads.BOKEH_QUERY
-    assert bokeh_model_util.visit_immediate_value_references is bokeh_reads.BOKEH_VISIT
-    assert any("reading every property as Bokeh does" in r.getMessage() for r in caplog.records)
 
 
 def test_defaults_made_on_first_read_are_still_found(bokehs_own_way):

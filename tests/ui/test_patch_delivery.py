@@ -1,5 +1,5 @@
 """A patch Panel queued for a page and left without a writer is written by the sweep, through
-Panel's own writer (rnnpanel/app/patch_delivery.py)."""
+Panel's own writer (rnnpanel/app/upstream/patch_delivery.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 from bokeh.document import Document
 from panel.io import document as panel_document
 
-from rnnpanel.app import patch_delivery
+from rnnpanel.app.upstream import patch_delivery
 
 
 class _Socket:

@@ -34,7 +34,7 @@ def test_every_model_of_such_a_session_first_or_later_has_its_style_sheets_from_
     from bokeh.document import Document
     from panel.io.state import set_curdoc
 
-    from rnnpanel.app.server import serve_styles_locally
+    from rnnpanel.app.upstream.session_styles import serve_styles_locally
 
     class Served:              # a served session's context, as far as these functions read it
         id, request = "s", SimpleNamespace(arguments={}, headers={}, cookies={})

@@ -1,7 +1,8 @@
 """Bokeh reading only the property values it uses, in served processes.
 
 Once apps are built ahead, most of a new session's server time is Bokeh reading default values
-it then has no use for (benchmarks/RESULTS.md, "Many users opening the app at once"):
+it then has no use for (benchmarks/RESULTS.md, "Many users opening the app at once"; reported
+upstream in docs/upstream/bokeh-default-reads.md):
 
 * **Serialising** a model, Bokeh reads every property, defaults included, and then drops the
   defaults it does not send (``HasProps.query_properties_with_values``; its own comment says the
@@ -21,23 +22,17 @@ leaves it to be made when something reads it, which serialises the same.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-import bokeh
 import bokeh.model.util as bokeh_model_util
 from bokeh.core.has_props import HasProps
 from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.core.property.singletons import Undefined
 from bokeh.core.property.wrappers import PropertyValueContainer
 
-log = logging.getLogger(__name__)
-
 #: Bokeh's own functions, kept to compare against and to fall back on.
 BOKEH_QUERY = HasProps.query_properties_with_values
 BOKEH_VISIT = bokeh_model_util.visit_immediate_value_references
-#: The Bokeh releases whose ``query_properties_with_values`` this mirrors.
-CHECKED_RELEASES = ("3.9.",)
 
 
 def query_sent_values(self: HasProps, query, *, include_defaults: bool = True,
@@ -95,13 +90,8 @@ def visit_model_references(value: Any, visitor) -> None:
         bokeh_model_util.visit_value_and_its_immediate_references(getattr(value, attr), visitor)
 
 
-def install() -> bool:
-    """Serialise sent values only and walk past fixed defaults, in this process; False (and
-    Bokeh's own ways kept, with a warning) on a Bokeh release this was not checked against."""
-    if not bokeh.__version__.startswith(CHECKED_RELEASES):
-        log.warning("Bokeh %s: reading every property as Bokeh does (this process reads only what it "
-                    "uses on Bokeh %s)", bokeh.__version__, ", ".join(CHECKED_RELEASES))
-        return False
+def install() -> None:
+    """Serialise sent values only and walk past fixed defaults, in this process (on the Bokeh
+    releases :mod:`rnnpanel.app.upstream` lists for it)."""
     HasProps.query_properties_with_values = query_sent_values
     bokeh_model_util.visit_immediate_value_references = visit_model_references
-    return True
