@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rnnpanel.data.splitting import FileSplit
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -25,6 +29,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="a registered corpus (e.g. rotten_tomatoes) or a CSV/TSV/Parquet/JSONL file")
     p.add_argument("--text-column", metavar="COLUMN", help="text column of a dataset file")
     p.add_argument("--label-column", metavar="COLUMN", help="label column of a dataset file")
+    p.add_argument("--split-column", metavar="COLUMN",
+                   help="column of a dataset file that names each row's split: train or test (also training, "
+                        "testing; any case); default: an 80/20 split stratified by label, seed 0")
+    p.add_argument("--test-fraction", type=float, metavar="F",
+                   help="share of each class a dataset file holds out for test without a split column (default 0.2)")
+    p.add_argument("--split-seed", type=int, metavar="N",
+                   help="seed of that stratified split (default 0); give the split options the model was trained with")
     p.add_argument("--split", default="test",
                    help="train, test, or all (both, each sequence's split kept; default: test)")
     p.add_argument("--n", type=int, default=None, metavar="N",
@@ -51,6 +62,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnpanel.data.splitting import FileSplit
+    from rnnpanel.data.userfiles import reporting_splits
     from rnnpanel.errors import DataError
     from rnnpanel.paths import default_store
 
@@ -62,20 +75,44 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)  # this command's process only; the library never sets it
     from rnnpanel.pipeline.extract import extract_to_store, summary_line
 
-    _, summary = extract_to_store(
-        args.model,
-        args.dataset,
-        split=args.split,
-        n=args.n,
-        seed=args.seed,
-        store_root=args.store if args.store is not None else default_store(),
-        device=args.device,
-        batch_size=args.batch_size,
-        progress=True,
-        text_column=args.text_column,
-        label_column=args.label_column,
-        cluster=args.cluster,
-        chunk_states=args.chunk_states,
-    )
+    file_split = FileSplit.from_options(column=args.split_column, test_fraction=args.test_fraction, seed=args.split_seed)
+    said: list[str] = []  # the split line, printed once extraction succeeded, so an error stays one line
+    with reporting_splits(said.append):
+        _, summary = extract_to_store(
+            args.model,
+            args.dataset,
+            split=args.split,
+            n=args.n,
+            seed=args.seed,
+            store_root=args.store if args.store is not None else default_store(),
+            device=args.device,
+            batch_size=args.batch_size,
+            progress=True,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            file_split=file_split,
+            cluster=args.cluster,
+            chunk_states=args.chunk_states,
+        )
+    if said:
+        print(*said, sep="\n", file=sys.stderr, flush=True)
+    _warn_if_split_differs(args.model, args.dataset, file_split)
     print(summary_line(summary), file=sys.stdout, flush=True)
     return 0
+
+
+def _warn_if_split_differs(model_dir: str, dataset: str, file_split: FileSplit | None) -> None:
+    """Say so when the model was trained on another split of this file: its test rows would include training rows."""
+    import json
+    from pathlib import Path
+
+    from rnnpanel.data.resolve import split_mismatch
+
+    try:
+        metrics = json.loads((Path(model_dir).expanduser() / "metrics.json").read_text(encoding="utf-8"))
+        trained = metrics.get("corpus_provenance") or {}
+    except (OSError, ValueError, AttributeError):
+        return  # no record of training (or not a model directory: the pipeline says so)
+    reason = split_mismatch(dataset, file_split, trained if isinstance(trained, dict) else {})
+    if reason:
+        print(f"rnnpanel extract: warning: {reason}", file=sys.stderr, flush=True)

@@ -29,6 +29,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--dataset", required=True, help="a registered corpus name or a CSV/TSV/Parquet/JSONL file")
     p.add_argument("--text-column", help="text column of a user file")
     p.add_argument("--label-column", help="label column of a user file")
+    split = p.add_argument_group("train/test split of a user file (default: 80/20 stratified by label, seed 0)")
+    split.add_argument("--split-column", metavar="COLUMN",
+                       help="column that names each row's split: train or test (also training, testing; any case)")
+    split.add_argument("--test-fraction", type=float, metavar="F",
+                       help="share of each class held out for test without a split column (default 0.2)")
+    split.add_argument("--split-seed", type=int, metavar="N",
+                       help="seed of that stratified split (default 0); give extract the same split options")
     p.add_argument("--out", required=True, metavar="DIR", help="model directory to write (an existing one is replaced)")
     arch = p.add_argument_group("architecture (default: the paper's)")
     arch.add_argument("--cell", choices=CELLS, default="lstm")
@@ -45,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     rec.add_argument("--patience", type=int, default=recipe.patience, help=f"early-stopping patience (default {recipe.patience})")
     rec.add_argument("--lr", type=float, default=recipe.lr, help=f"Adam learning rate (default {recipe.lr})")
     rec.add_argument("--batch-size", type=int, default=recipe.batch_size, help=f"default {recipe.batch_size}")
-    rec.add_argument("--seed", type=int, default=recipe.seed, help="seed of split, initialisation and batch order")
+    rec.add_argument("--seed", type=int, default=recipe.seed,
+                     help="seed of the validation split, initialisation and batch order (the test split's is --split-seed)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default cpu)")
     p.add_argument(
         "--threads",
@@ -63,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from rnnpanel.data import resolve_corpus
+    from rnnpanel.data.splitting import FileSplit
+    from rnnpanel.data.userfiles import reporting_splits
     from rnnpanel.errors import ModelError
     from rnnpanel.models.io import check_output_dir, save_model
     from rnnpanel.models.training import TrainingRecipe, train_model
@@ -75,9 +85,11 @@ def run(args: argparse.Namespace) -> int:
     recipe = TrainingRecipe(
         lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs, patience=args.patience, seed=args.seed
     )
-    corpus = resolve_corpus(
-        args.dataset, text_column=args.text_column, label_column=args.label_column, progress=not args.no_progress
-    )
+    file_split = FileSplit.from_options(column=args.split_column, test_fraction=args.test_fraction, seed=args.split_seed)
+    said: list[str] = []  # the split line, printed once training succeeded, so an error stays one line
+    with reporting_splits(said.append):
+        corpus = resolve_corpus(args.dataset, text_column=args.text_column, label_column=args.label_column,
+                                split=file_split, progress=not args.no_progress)
     model, vocab, metrics = train_model(
         corpus,
         recipe=recipe,
@@ -104,5 +116,7 @@ def run(args: argparse.Namespace) -> int:
         "n_train": metrics["n_train"],
         "n_test": metrics["n_test"],
     }
+    if said:
+        print(*said, sep="\n", file=sys.stderr, flush=True)
     print(json.dumps(summary), file=sys.stdout)
     return 0

@@ -27,6 +27,8 @@ import numpy as np
 
 from rnnpanel.data.corpus import SPLIT_CHOICES, SPLITS
 from rnnpanel.data.registry import REGISTRY
+from rnnpanel.data.resolve import check_split_applies
+from rnnpanel.data.splitting import FileSplit
 from rnnpanel.errors import DataError, ModelError
 from rnnpanel.hashing import file_sha256
 from rnnpanel.store import StateStore, StoredEntry, content_key, entry_key
@@ -36,8 +38,6 @@ logger = logging.getLogger(__name__)
 
 #: Bump when the way a sample is chosen or an entry is filled changes, so old fingerprints miss.
 PIPELINE_VERSION = 1
-#: Split recipe that :func:`rnnpanel.data.resolve_corpus` applies to user files.
-USER_FILE_SPLIT = {"test_fraction": 0.2, "seed": 0}
 
 _CONFIG_FILE = "config.json"
 _VOCAB_FILE = "vocab.json"
@@ -68,6 +68,7 @@ def extract_to_store(
     progress: bool | Callable[[int, int], Any] | Any = True,
     text_column: str | None = None,
     label_column: str | None = None,
+    file_split: FileSplit | None = None,
     cluster: str | None = None,
     chunk_states: int | None = None,
 ) -> tuple[StoredEntry, dict[str, Any]]:
@@ -83,7 +84,8 @@ def extract_to_store(
     entry's ``sequence_split``). States stream into the store ``chunk_states`` rows at a time
     (the unit a killed run resumes from; default: 65,536, fewer for wide models); ``cluster`` (``local[:N]``, ``local-cuda`` or a
     scheduler address, see :mod:`rnnpanel.pipeline.cluster`) runs the shards on Dask workers,
-    which write their own rows: the entry is the same either way.
+    which write their own rows: the entry is the same either way. ``file_split`` is how a user
+    file's rows become train and test (``None``: the default 80/20 stratified split, seed 0).
     """
     start = time.perf_counter()
     _check_arguments(split=split, n=n, seed=seed, device=device, batch_size=batch_size)
@@ -91,11 +93,12 @@ def extract_to_store(
     n, seed = (None if n is None else int(n)), int(seed)
     store = StateStore(store_root)
     files = model_files(model_dir)
-    source = dataset_identity(dataset, text_column=text_column, label_column=label_column)
+    source = dataset_identity(dataset, text_column=text_column, label_column=label_column, file_split=file_split)
     if "unresolved" in source:  # neither registered nor a file: let the data layer say why, before any loading
         from rnnpanel.data import resolve_corpus
 
-        resolve_corpus(dataset, text_column=text_column, label_column=label_column, progress=False)
+        resolve_corpus(dataset, text_column=text_column, label_column=label_column, split=file_split,
+                       progress=False)
     request = content_key(
         "extract-request", version=PIPELINE_VERSION, config=files.config_sha256,
         vocab=files.vocab_sha256, weights=files.weights_sha256, source=source, split=split,
@@ -108,8 +111,8 @@ def extract_to_store(
 
     entry, reused = _extract(files, dataset, source, request, store, split=split, n=n, seed=seed,
                              device=device, batch_size=batch_size, progress=progress,
-                             text_column=text_column, label_column=label_column, cluster=cluster,
-                             chunk_states=chunk_states)
+                             text_column=text_column, label_column=label_column, file_split=file_split,
+                             cluster=cluster, chunk_states=chunk_states)
     return entry, summary_of(entry, store, start, cache_hit=reused)
 
 
@@ -153,13 +156,17 @@ def model_files(model_dir: str | Path) -> ModelFiles:
     )
 
 
-def dataset_identity(dataset: str, *, text_column: str | None, label_column: str | None) -> dict[str, Any]:
+def dataset_identity(dataset: str, *, text_column: str | None, label_column: str | None,
+                     file_split: FileSplit | None = None) -> dict[str, Any]:
     """What pins the dataset's content and split, computed without loading it.
 
     A registered corpus is pinned by its wheel and the files' checksums; a user file by the
-    SHA-256 of its content, the chosen columns and the split recipe. Anything else is left to
-    :func:`rnnpanel.data.resolve_corpus`, which will refuse it with the right message.
+    SHA-256 of its content, the chosen columns and the split (:meth:`FileSplit.identity`: the
+    default's is the ``{"test_fraction": 0.2, "seed": 0}`` stored entries were always keyed with).
+    Anything else is left to :func:`rnnpanel.data.resolve_corpus`, which will refuse it with the
+    right message.
     """
+    check_split_applies(dataset, file_split)  # before a cache lookup could ignore the options
     if dataset in REGISTRY:
         spec = REGISTRY[dataset]
         return {
@@ -171,7 +178,8 @@ def dataset_identity(dataset: str, *, text_column: str | None, label_column: str
     if path.is_file():
         return {
             "file_sha256": file_sha256(path), "suffix": path.suffix.lower(),
-            "text_column": text_column, "label_column": label_column, "split": dict(USER_FILE_SPLIT),
+            "text_column": text_column, "label_column": label_column,
+            "split": (file_split or FileSplit()).identity(),
         }
     return {"unresolved": dataset}
 
@@ -199,7 +207,8 @@ def choose_sample(n_available: int, n: int | None, seed: int) -> np.ndarray:
 def _extract(
     files: ModelFiles, dataset: str, source: dict, request: str, store: StateStore, *, split: str,
     n: int | None, seed: int, device: str, batch_size: int | None, progress: Any,
-    text_column: str | None, label_column: str | None, cluster: str | None, chunk_states: int | None,
+    text_column: str | None, label_column: str | None, file_split: FileSplit | None, cluster: str | None,
+    chunk_states: int | None,
 ) -> tuple[StoredEntry, bool]:
     """Load, sample, then stream the states into the store shard by shard; returns the entry and
     whether it was already stored. A run killed earlier for the same entry is resumed."""
@@ -214,7 +223,7 @@ def _extract(
     if loaded.weights_sha256 != files.weights_sha256:
         raise ModelError(f"the weights in {files.directory} changed while extracting; run the command again")
     config = loaded.config
-    corpus = resolve_corpus(dataset, text_column=text_column, label_column=label_column,
+    corpus = resolve_corpus(dataset, text_column=text_column, label_column=label_column, split=file_split,
                             progress=progress is not False)
     _check_classes(config, corpus, dataset, files.directory)
     chosen_split = corpus.split(split)
