@@ -1,21 +1,26 @@
-"""Figures to files: a standalone HTML page always, and PNG or SVG drawn from it by headless Chromium.
+"""Figures to files: HTML drawn by Bokeh, PNG and SVG drawn by matplotlib, neither needing a browser.
 
-Bokeh's own PNG/SVG export needs Selenium and a WebDriver; the project already drives Debian's
-Chromium through Playwright (the test extras), so the page is saved once and the browser draws
-it: a screenshot for PNG (:func:`screenshot`, also used by the scale benchmark), Bokeh's SVG
-canvas serialised for SVG (:data:`SVG_JS`, which the app's SVG downloads run in the user's own
-browser). Without Playwright or Chromium the HTML is still written.
+A benchmark figure is built once as a HoloViews object carrying options for both plotting backends
+(:func:`per_backend`): Bokeh writes the interactive page, HoloViews' matplotlib backend the static
+PNG or SVG on Agg's canvas, so ``pip install -e .`` alone can write every format a user asks for.
+
+Headless Chromium (Playwright, the test extras) stays only for what the browser itself shows: the
+app's SVG export of its plots as drawn (:data:`SVG_JS`, run in the user's browser; :func:`svg_of`
+runs it on a saved page for the tests and :mod:`benchmarks`), with the launch arguments every part
+of the project gives Chromium (:data:`CHROMIUM_ARGS`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from rnnpanel.errors import RnnpanelError
@@ -23,6 +28,8 @@ from rnnpanel.errors import RnnpanelError
 log = logging.getLogger(__name__)
 
 FORMATS = (".html", ".png", ".svg")
+#: Resolution of PNG figures (matplotlib's points are 1/72 inch).
+PNG_DPI = 150
 #: How every part of the project starts Debian's Chromium (headless, no network of its own).
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -108,39 +115,132 @@ function rnnpanelSvg(manager, names, options = {}) {
 """
 
 
-def save_figure(figure: Any, out: str | Path, *, title: str = "rnnpanel") -> list[Path]:
-    """Write a HoloViews or Bokeh ``figure`` to ``out`` (.html, .png or .svg); returns the files written.
+def holoviews() -> ModuleType:
+    """HoloViews with its Bokeh and matplotlib backends loaded and Bokeh current, for building figures
+    that either backend draws.
 
-    PNG and SVG come with the HTML page they were drawn from (``out`` with ``.html``). A failed
-    PNG/SVG (no Playwright or Chromium) is logged and the HTML kept.
+    matplotlib's plotting module is imported rather than loaded with ``hv.extension``: in a notebook
+    that would switch pyplot to Agg unless it draws inline, closing the user's own figures.
+    """
+    import holoviews as hv
+
+    hv.extension("bokeh", logo=False)
+    import holoviews.plotting.mpl  # noqa: F401 -- registers the matplotlib renderer and its options
+
+    return hv
+
+
+def per_backend(kind: Callable[..., Any], *, bokeh: dict[str, Any] | None = None,
+                matplotlib: dict[str, Any] | None = None, **common: Any) -> list[Any]:
+    """``kind``'s options (e.g. ``hv.opts.Curve``) for each backend: ``common`` for both, then each
+    backend's own. HoloViews keeps options per backend; one set without ``backend=`` reaches Bokeh only."""
+    return [kind(**common, **(bokeh or {}), backend="bokeh"),
+            kind(**common, **(matplotlib or {}), backend="matplotlib")]
+
+
+def log_ticks(values: Iterable[float], padding: float = 0.1) -> list[float] | None:
+    """The 1-2-5 ticks of a log axis over ``values`` widened by ``padding`` (as HoloViews pads it);
+    ``None`` (the backend's own ticks) when none falls inside. Both backends then label the same
+    numbers: Bokeh's log ticker labels little but powers of ten, matplotlib's would expand its view
+    to reach ticks outside the data."""
+    values = [v for v in values if v and v > 0]
+    if not values:
+        return None
+    lo, hi = min(values), max(values)
+    span = (hi / lo) ** padding if hi > lo else 1.0
+    lo, hi = lo / span, hi * span
+    ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+             for m in (1, 2, 5)]
+    inside = [float(f"{t:.6g}") for t in ticks if lo <= t <= hi]
+    return inside or None
+
+
+def log_axes_hook(plot: Any, element: Any) -> None:
+    """matplotlib hook for a log-log overlay, drawing its axes as the Bokeh figure does: its own ticks
+    (``xticks``/``yticks``) labelled by its formatters or as plain numbers, no labelled minor ticks,
+    and its ``show_grid``. matplotlib's log scale writes 10^n and labels minor ticks over a short
+    axis's own; HoloViews takes an overlay's grid from its last element instead."""
+    from holoviews.plotting.mpl.util import wrap_formatter
+    from matplotlib.ticker import NullFormatter
+
+    ax = plot.handles["axis"]
+    for axis, log_scale, ticks, formatter in ((ax.xaxis, plot.logx, plot.xticks, plot.xformatter),
+                                              (ax.yaxis, plot.logy, plot.yticks, plot.yformatter)):
+        if not log_scale:
+            continue
+        if isinstance(ticks, (list, tuple)) and ticks:
+            axis.set_ticks(ticks)
+            axis.set_minor_formatter(NullFormatter())
+        axis.set_major_formatter(wrap_formatter(formatter or "%g"))
+    ax.grid(bool(plot.show_grid), which="major", alpha=0.3)
+
+
+def save_figure(figure: Any, out: str | Path, *, title: str = "rnnpanel") -> list[Path]:
+    """Write a HoloViews ``figure`` (or a Bokeh model, HTML only) to ``out``; returns the files written.
+
+    ``.html``: Bokeh's interactive page. ``.png`` / ``.svg``: HoloViews' matplotlib backend, with the
+    HTML page beside it (``out`` with ``.html``) for zooming and hovering.
     """
     out = Path(out)
-    if out.suffix.lower() not in FORMATS:
-        raise RnnpanelError(f"a figure is written as {', '.join(FORMATS)}; got {out.name!r}")
+    suffix = out.suffix.lower()
+    if suffix not in FORMATS:
+        raise RnnpanelError(f"a figure is written as {', '.join(FORMATS)}: got {out.name!r}; "
+                            f"give a file name ending in one of those")
+    if suffix != ".html" and _is_bokeh(figure):
+        raise RnnpanelError(f"a Bokeh figure is written as .html only, not {out.name!r}; PNG and SVG are "
+                            "drawn from a HoloViews figure")
     out.parent.mkdir(parents=True, exist_ok=True)
     html = out.with_suffix(".html")
     _save_html(figure, html, title=title)
-    written = [html]
-    if out.suffix.lower() == ".html":
-        return written
+    if suffix == ".html":
+        return [html]
+    _save_static(figure, out)
+    log.info("wrote %s and %s", out, html)
+    return [html, out]
+
+
+def _save_static(figure: Any, out: Path) -> Path:
+    """PNG or SVG by HoloViews' matplotlib backend, printed on Agg's canvas: no browser, no display.
+
+    HoloViews makes its figures through pyplot (closed once drawn), whose backend is left as
+    matplotlib chose it (Agg without a display); the file is printed by an Agg canvas of its own
+    whatever that backend is.
+    """
+    holoviews()
+    import matplotlib
+    from holoviews import Store
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    interactive = matplotlib.is_interactive()
     try:
-        if out.suffix.lower() == ".png":
-            written.append(screenshot(html, out))
-        else:
-            written.append(svg_of(html, out))
-    except Exception as exc:  # Playwright and Chromium come with the test extras; the HTML is always written
-        log.warning("%s export failed (%s); the HTML figure %s was written", out.suffix, exc, html)
-    return written
+        fig = Store.renderers["matplotlib"].get_plot_state(figure)
+    finally:
+        if interactive:              # HoloViews turns pyplot's interactive mode off to draw
+            import matplotlib.pyplot as plt
+
+            plt.ion()
+    FigureCanvasAgg(fig)
+    fmt = out.suffix.lower()[1:]
+    # SVG text stays <text> (searchable, editable), and the file carries no date (same data, same file)
+    extra = {"metadata": {"Date": None}} if fmt == "svg" else {}
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(out, format=fmt, dpi=PNG_DPI, bbox_inches="tight", **extra)
+    return out
+
+
+def _is_bokeh(figure: Any) -> bool:
+    from bokeh.model import Model
+
+    return isinstance(figure, Model)
 
 
 def _save_html(figure: Any, html: Path, *, title: str) -> None:
     """One self-contained page (Bokeh's scripts inline)."""
     from bokeh.embed import file_html
-    from bokeh.model import Model
     from bokeh.resources import INLINE
 
     model = figure
-    if not isinstance(figure, Model):       # a HoloViews object: render it with the Bokeh backend
+    if not _is_bokeh(figure):       # a HoloViews object: render it with the Bokeh backend
         import holoviews as hv
 
         hv.extension("bokeh", logo=False)
@@ -172,16 +272,6 @@ def _drawn(html: str | Path, viewport: dict[str, int]) -> Iterator[Any]:
             yield page
         finally:
             browser.close()
-
-
-@_own_thread
-def screenshot(html: Path, png: Path) -> Path:
-    """A PNG of a saved Bokeh/HoloViews page, drawn by headless Chromium through Playwright."""
-    with _drawn(html, {"width": 1000, "height": 560}) as page:
-        page.wait_for_selector(".bk-Canvas, .bk-canvas, canvas", timeout=20_000)
-        page.wait_for_timeout(500)
-        page.screenshot(path=str(png), full_page=True)
-    return png
 
 
 @_own_thread

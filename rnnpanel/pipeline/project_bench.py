@@ -143,11 +143,12 @@ def benchmark_projection(
     return header + runs
 
 
-def projection_figure(records: list[dict[str, Any]]):
-    """Seconds against states per backend on log-log axes (HoloViews), the quality metrics in a table beside it."""
-    import holoviews as hv
+def projection_figure(records: list[dict[str, Any]]) -> Any:
+    """Seconds against states per backend on log-log axes (HoloViews), the quality metrics in a table
+    beside it; options for Bokeh (the HTML page) and matplotlib (PNG, SVG) alike."""
+    from rnnpanel.pipeline.figures import holoviews, log_axes_hook, log_ticks, per_backend
 
-    hv.extension("bokeh", logo=False)
+    hv = holoviews()
     runs = [r for r in records if r.get("record") == "run" and r.get("available") and r.get("seconds")]
     if not runs:
         raise ModelError("the benchmark has no finished runs to plot")
@@ -159,17 +160,48 @@ def projection_figure(records: list[dict[str, Any]]):
         curves += [hv.Curve(points, "states", "seconds", label=label), hv.Scatter(points, "states", "seconds", label=label)]
     machine = next((r for r in records if r.get("record") == "machine"), {})
     timing = hv.Overlay(curves).opts(
-        hv.opts.Curve(logx=True, logy=True, line_width=2),
-        hv.opts.Scatter(logx=True, logy=True, size=8),
-        hv.opts.Overlay(title=f"projection seconds · {machine.get('cores', '?')} cores, {machine.get('gpu') or 'no GPU'}",
-                        logx=True, logy=True, width=450, height=420, legend_position="top_left", show_grid=True,
-                        padding=0.1, xticks=sorted({r["n"] for r in runs}), xformatter="%d"))
+        *per_backend(hv.opts.Curve, bokeh={"line_width": 2}, matplotlib={"linewidth": 2}),
+        *per_backend(hv.opts.Scatter, bokeh={"size": 8}, matplotlib={"s": 40}),
+        *per_backend(hv.opts.Overlay,
+                     title=f"projection seconds · {machine.get('cores', '?')} cores, {machine.get('gpu') or 'no GPU'}",
+                     logx=True, logy=True, show_grid=True, padding=0.1,
+                     xticks=sorted({r["n"] for r in runs}), xformatter="%d",
+                     yticks=log_ticks((r["seconds"] for r in runs), padding=0.1),
+                     bokeh={"width": 450, "height": 420, "legend_position": "top_left"},
+                     # matplotlib's "best": the part of the plot the lines leave free (Bokeh has none)
+                     matplotlib={"legend_position": "best", "hooks": [log_axes_hook]}))
     columns = ["backend", "states", "seconds", "trust", "kNN pres.", "nbhd hit"]
     rows = [(r["backend"], r["n"], round(r["seconds"], 2), _rounded(r.get("trustworthiness")),
              _rounded(r.get("knn_preservation")), _rounded(r.get("neighborhood_hit"))) for r in runs]
-    quality = hv.Table(rows, columns[:2], columns[2:]).opts(width=410, height=420, index_position=None,
-                                                            title="quality of the maps (k nearest neighbours)")
-    return (timing + quality).opts(shared_axes=False)
+    quality = hv.Table(rows, columns[:2], columns[2:]).opts(
+        *per_backend(hv.opts.Table, title="quality of the maps (k nearest neighbours)",
+                     bokeh={"width": 410, "height": 420, "index_position": None},
+                     matplotlib={"hooks": [_table_font]}))
+    return (timing + quality).opts(*per_backend(hv.opts.Layout, shared_axes=False,
+                                                matplotlib={"sublabel_format": "", "fig_inches": 6}))
+
+
+def _table_font(plot: Any, element: Any, points: float = 9) -> None:
+    """matplotlib hook: columns as wide as their text, at ``points`` or smaller where the table's axes
+    are too narrow for it. matplotlib's own fitting shrinks every cell's text to the narrowest column
+    of widths set by the values alone (about 6 pt)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    table, ax = plot.handles["artist"], plot.handles["axis"]
+    cells = table.get_celld()
+    needed = {}                      # a column's width at ``points``: its widest text, and the cell's pad
+    for (_, col), cell in cells.items():
+        text = cell.get_text()
+        font = FontProperties(size=points, weight=text.get_fontweight())
+        width = text_to_path.get_text_width_height_descent(text.get_text(), font, ismath=False)[0]
+        needed[col] = max(needed.get(col, 0.0), width / (1 - 2 * cell.PAD))
+    room = ax.get_position().width * ax.figure.get_figwidth() * 72 * (1 - 2 * plot.border)
+    total = sum(needed.values())
+    table.auto_set_font_size(False)
+    table.set_fontsize(min(points, points * room / total))
+    for (_, col), cell in cells.items():
+        cell.set_width(needed[col] / total)    # the table's box scales the widths to fit
 
 
 def _rounded(value: Any) -> float | None:
@@ -177,7 +209,8 @@ def _rounded(value: Any) -> float | None:
 
 
 def plot_projection(records: list[dict[str, Any]], out: str | Path) -> list[Path]:
-    """:func:`projection_figure` as ``out`` (.html, or .png/.svg drawn from the HTML); returns the files."""
+    """:func:`projection_figure` as ``out`` (.html by Bokeh, .png/.svg by matplotlib with the HTML beside
+    it); returns the files."""
     from rnnpanel.pipeline.figures import save_figure
 
     return save_figure(projection_figure(records), out, title="rnnpanel bench projection")

@@ -205,15 +205,14 @@ def _num(value: Any) -> str:
     return "–" if value is None else f"{float(value):.1f}"
 
 
-#: Labelled seconds on the log axis (Bokeh's log ticker labels only powers of ten and a few more).
-SECONDS_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000]
-
-
 def plot(records: list[dict[str, Any]], out_stem: Path) -> list[Path]:
-    """Seconds against states, log-log, per stage and cluster (HoloViews): ``out_stem``.html and .png."""
-    import holoviews as hv
+    """Seconds against states, log-log, per stage and cluster (HoloViews): ``out_stem``.html (Bokeh)
+    and .png (matplotlib)."""
+    from bokeh.models import NumeralTickFormatter
 
-    hv.extension("bokeh", logo=False)
+    from rnnpanel.pipeline.figures import holoviews, log_axes_hook, log_ticks, per_backend, save_figure
+
+    hv = holoviews()
     extract = {(r["size"], r["cluster"]): r for r in records if r.get("record") == "extract"}
     rows = []
     for r in (r for r in records if r.get("record") == "project"):
@@ -221,26 +220,37 @@ def plot(records: list[dict[str, Any]], out_stem: Path) -> list[Path]:
         for stage, seconds in (("extraction", e["wall_s"]), ("projection", r["wall_s"]),
                                ("end to end", r["end_to_end_s"])):
             rows.append((e["n_states"], seconds, f"{stage} · {r['cluster']}"))
-    curves = [hv.Curve([(n, s) for n, s, k in rows if k == key], "states", "seconds", label=key)
-              * hv.Scatter([(n, s) for n, s, k in rows if k == key], "states", "seconds", label=key)
-              for key in dict.fromkeys(k for _, _, k in rows)]
+    line = per_backend(hv.opts.Curve, bokeh={"line_width": 2}, matplotlib={"linewidth": 2})
+    dots = per_backend(hv.opts.Scatter, bokeh={"size": 7}, matplotlib={"s": 30})
+    curves = []
+    for key in dict.fromkeys(k for _, _, k in rows):
+        points = [(n, s) for n, s, k in rows if k == key]
+        curves.append((hv.Curve(points, "states", "seconds", label=key)
+                       * hv.Scatter(points, "states", "seconds", label=key)).opts(*line, *dots))
     peer = next((r for r in records if r.get("record") == "peer"), None)
-    if peer:
+    if peer:     # its own options: ones given to the whole overlay would override them
         curves.append(hv.Scatter([(peer["n_states"], peer["wall_s"])], "states", "seconds",
                                  label=f"peer: openTSNE defaults, {peer['n_states']:,} states").opts(
-                                     size=14, marker="diamond", color="black"))
-    from bokeh.models import NumeralTickFormatter
-
+                                     *per_backend(hv.opts.Scatter, color="black",
+                                                  bokeh={"size": 14, "marker": "diamond"},
+                                                  matplotlib={"s": 90, "marker": "D"})))
+    seconds = [s for _, s, _ in rows] + ([peer["wall_s"]] if peer else [])
     figure = hv.Overlay(curves).opts(
-        hv.opts.Curve(logx=True, logy=True, line_width=2),
-        hv.opts.Scatter(logx=True, logy=True, size=7),
-        hv.opts.Overlay(title="rnnpanel at corpus scale: seconds against states (log-log)", legend_position="right",
-                        logx=True, logy=True, width=880, height=440, padding=0.08, toolbar=None, show_grid=True,
-                        xticks=sorted({n for n, _, _ in rows}), yticks=SECONDS_TICKS,
-                        xformatter=NumeralTickFormatter(format="0.0a"), yformatter=NumeralTickFormatter(format="0")))
-    from rnnpanel.pipeline.figures import save_figure
-
+        *per_backend(hv.opts.Overlay, title="rnnpanel at corpus scale: seconds against states (log-log)",
+                     legend_position="right", logx=True, logy=True, padding=0.08, show_grid=True,
+                     xticks=sorted({n for n, _, _ in rows}), yticks=log_ticks(seconds, padding=0.08), yformatter="%g",
+                     bokeh={"width": 880, "height": 440, "toolbar": None,
+                            "xformatter": NumeralTickFormatter(format="0.0a")},
+                     matplotlib={"aspect": 1.6, "fig_inches": 6, "xformatter": _abbreviated, "hooks": [log_axes_hook]}))
     return save_figure(figure, out_stem.with_suffix(".png"), title="rnnpanel scale benchmark")
+
+
+def _abbreviated(states: float) -> str:
+    """A count as Bokeh's ``0.0a`` numeral format writes it (100.0k, 2.6m), for the matplotlib figure."""
+    for size, unit in ((1e9, "b"), (1e6, "m"), (1e3, "k")):
+        if abs(states) >= size:
+            return f"{states / size:.1f}{unit}"
+    return f"{states:.0f}"
 
 
 if __name__ == "__main__":  # the child process of run_child
