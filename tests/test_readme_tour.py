@@ -79,8 +79,7 @@ def test_the_tour_runs_in_order_on_a_fresh_home(shared_home, tmp_path):
         assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     assert (tmp_path / "models" / "rt-lstm" / "weights.safetensors").is_file()
     assert (tmp_path / "bench.json").is_file() and (tmp_path / "bench.html").is_file()
-    if Path("/usr/bin/chromium").exists():
-        assert (tmp_path / "bench.png").stat().st_size > 10_000
+    assert (tmp_path / "bench.png").stat().st_size > 10_000      # drawn without a browser
     print("tour seconds:", timings)
 
 

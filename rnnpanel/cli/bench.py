@@ -56,7 +56,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     q.add_argument("--json", default=None, help="write the records to this JSON file")
     q.add_argument("--plot", default=None, metavar="OUT",
                    help="draw seconds against states (log-log, per backend) beside the quality metrics: "
-                        "OUT.html, or OUT.png / OUT.svg (drawn by headless Chromium, with the HTML beside it)")
+                        "OUT.html, or OUT.png / OUT.svg (drawn by matplotlib, with the HTML beside it)")
     q.add_argument("--no-progress", action="store_true")
     add_scale_parser(sub)
     return p
