@@ -5,7 +5,7 @@ A map of millions of states fits a stratified sample and places the rest
 both ways — the whole set, and ``--n-fit`` of them with the rest placed — and reports
 trustworthiness, k-NN preservation and neighbourhood hit (k = 10, on a 5,000-point seeded
 subsample) on the placed points only and on all points, with the differences against the
-targets of issue 8 (k-NN preservation within 0.02, trustworthiness and neighbourhood hit within
+targets (k-NN preservation within 0.02, trustworthiness and neighbourhood hit within
 0.01 of the full fit), and the placement's seconds per million points. Every placement in
 ``--placements`` places into the *same* fitted sample map, so they differ only in placement:
 "median" (the start alone), "neighbors" (the default: the median polished by ``--polish-iter``

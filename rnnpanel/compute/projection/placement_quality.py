@@ -5,7 +5,7 @@ A map of millions of states fits a stratified sample and places the rest
 the same states both ways — whole, and a sample with the rest placed — and reports
 trustworthiness, k-NN preservation and neighbourhood hit (k = 10, on a seeded 5,000-point
 subsample) of each map on the placed points only and on all points, the losses against the
-targets of issue 8, and the placement's seconds per million points. ``benchmarks/placement.py``
+targets (:data:`TARGETS`), and the placement's seconds per million points. ``benchmarks/placement.py``
 is its command line; the scale benchmark calls it too.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 TARGETS = {"knn_preservation": 0.02, "trustworthiness": 0.01, "neighborhood_hit": 0.01}
-"""Largest loss against the full fit that issue 8 accepts, per metric."""
+"""Largest loss against the full fit that a placed map may have, per metric (benchmarks/RESULTS.md)."""
 
 
 def _quality(X: Any, embedding: np.ndarray, labels: np.ndarray, rows: np.ndarray | None, max_points: int) -> dict[str, float]:
