@@ -49,7 +49,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch in this process (default 1: a small recurrent layer's per-step "
                         "products are too small to share across cores, and on a busy machine a second thread "
-                        "stalls every step; measured 12 s vs 42 s for 280k states on a shared 2-core CPU). "
+                        "stalls every step: 12 s vs 42 s for 280k states on a shared 2-core CPU, one check on 2026-12-01, "
+                        "not a benchmark record). "
                         "Use --cluster local:N to use N cores; 0 for torch's own choice")
     p.add_argument("--cluster", default=None, metavar="SPEC",
                    help="run the extraction on a Dask cluster: local[:N] (N worker processes here), local-cuda "

@@ -60,8 +60,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         type=int,
         default=1,
         help="CPU threads for torch while training (default 1: a 100-unit LSTM's per-step products are too small "
-        "to share across cores, and on a busy machine a second thread stalls every step; measured 5 s vs 30-120 s "
-        "per R8 epoch on a shared 2-core CPU). Use 0 for torch's own choice",
+        "to share across cores, and on a busy machine a second thread stalls every step: 5 s vs 30-120 s "
+        "per R8 epoch on a shared 2-core CPU, observed on 2026-11-22, not a benchmark record). Use 0 for torch's "
+        "own choice",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
