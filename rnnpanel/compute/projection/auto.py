@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils import Tags, TransformerTags
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from rnnpanel.compute.projection.base import ParameterError, ProjectionBackend, check_input
+from rnnpanel.compute.projection.base import ParameterError, ProjectionBackend, validate_states
 from rnnpanel.compute.projection.registry import (
     AUTO_ORDER,
     backend_class,
@@ -32,7 +34,7 @@ from rnnpanel.compute.projection.registry import (
 )
 from rnnpanel.compute.projection.placement import DEFAULT_POLISH_ITER, in_memory
 from rnnpanel.compute.projection.scale import ScaledProjection
-from rnnpanel.compute.xp import asarray, is_torch_tensor
+from rnnpanel.compute.xp import asarray  # noqa: F401 - a test patches it to prove torch input never goes through it
 from rnnpanel.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -41,18 +43,46 @@ log = logging.getLogger(__name__)
 class AutoProjection(BaseEstimator):
     """Run ``method`` with ``backend`` ("auto" or a name), falling back along the candidates when "auto".
 
-    Parameters: ``method`` ("tsne", "umap", "pca"); ``backend``; ``candidates`` (None = the
-    built-in order for the method); ``params`` (dict of backend parameters, the shared names);
-    ``max_fit`` and ``n_neighbors`` (scale strategy, see :class:`ScaledProjection`), and
-    ``polish_iter`` (t-SNE steps of each placed point against the fixed fitted map) and
-    ``refine_iter`` (t-SNE iterations of all points after placement; 0 = none);
-    ``random_state`` (given to the backend unless ``params`` sets one, and to the sample);
-    ``progress`` (given to the backend).
+    Parameters
+    ----------
+    method : {"tsne", "umap", "pca"}, default="tsne"
+    backend : str, default="auto"
+        "auto" (the first candidate that works) or one backend's name, which alone is tried.
+    candidates : tuple of str, default=None
+        The backends "auto" walks, in order; None = the built-in order for the method.
+    params : dict, default=None
+        Backend parameters under the shared names (see :mod:`.base`).
+    max_fit : "auto", int or None, default="auto"
+        Scale strategy (see :class:`~.scale.ScaledProjection`): "auto" = the backend's limit.
+    n_neighbors : int, default=10
+        Neighbours that place each state not fitted.
+    polish_iter : int, default=DEFAULT_POLISH_ITER
+        t-SNE steps of each placed point against the fixed fitted map.
+    refine_iter : int, default=0
+        t-SNE iterations of all points after placement (0 = none).
+    random_state : int or None, default=None
+        Given to the backend unless ``params`` sets one, and to the sample.
+    progress : callable, default=None
+        Given to the backend (see :data:`~.base.ProgressCallback`).
 
-    Fitted: ``embedding_``, ``fitted_``, ``placement_``, ``backend_used_``, ``skipped_``
-    (ordered ``{name: reason}``), ``estimator_`` (the fitted backend), ``params_used_``,
-    ``n_fitted_``, ``seconds_`` (fit + placement of the backend that answered),
-    ``stopped_early_``.
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (n_samples, n_components), float32
+    fitted_ : ndarray of shape (n_samples,), bool
+        Which states were fitted (the others were placed).
+    placement_ : str
+    backend_used_ : str
+    skipped_ : dict
+        ``{name: reason}`` of the candidates skipped, in order.
+    estimator_ : ProjectionBackend
+        The fitted backend.
+    scaled_ : ScaledProjection
+    params_used_ : dict
+    n_fitted_ : int
+    n_features_in_ : int
+    seconds_ : float
+        Fit + placement of the backend that answered.
+    stopped_early_ : bool
     """
 
     def __init__(self, *, method: str = "tsne", backend: str = "auto", candidates: tuple[str, ...] | None = None,
@@ -82,20 +112,55 @@ class AutoProjection(BaseEstimator):
                 raise ValueError(f"candidate {cand!r} computes {backend_class(cand).method}, not {self.method}")
         return names
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])  # maps are float32
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        try:  # as reproducible as the least reproducible backend it may run (GPU ones, see ProjectionBackend)
+            tags.non_deterministic = any(backend_class(name).hardware == "gpu" for name in self.candidate_names())
+        except (ValueError, TypeError):  # a bad method or backend is fit's error to raise, not the tags'
+            pass
+        return tags
+
     def fit(self, X: Any, y: Any = None, *, executor: Any = None) -> AutoProjection:
-        """Fit the first backend that works; ``X`` may be on disk (a chunked ``zarr.Array``: read
-        block by block, never whole), ``executor`` places the points not fitted (see
-        :class:`ScaledProjection`)."""
+        """Fit the first backend that works.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NumPy-like, a torch tensor or CuPy array (kept on its device), or an on-disk array
+            chunked by rows (a ``zarr.Array``: read block by block, never whole).
+        y : array-like of shape (n_samples,), default=None
+            The class of each state: stratifies the sample fitted when there are more states than
+            ``max_fit``.
+        executor : concurrent.futures.Executor, default=None
+            Places the states not fitted (see :class:`ScaledProjection`).
+
+        Returns
+        -------
+        self : AutoProjection
+
+        Raises
+        ------
+        NonFiniteStates
+            ``X`` holds NaN or infinite values (a diverged model).
+        ParameterError
+            A parameter or ``X`` no backend would accept.
+        BackendUnavailable
+            The backend named cannot run here, or no candidate can.
+        """
         names = self.candidate_names()
         if self.max_fit != "auto":  # a bad max_fit is the caller's error, not a reason to try the next backend
             ScaledProjection(None, max_fit=self.max_fit).fit_limit()
         fallback = resolve_backend_name(self.method, self.backend) == "auto"
-        if is_torch_tensor(X) or not in_memory(X):  # a CUDA tensor needs no CuPy for torch-only backends
-            data = X
+        if not _on_disk(X):  # a CUDA tensor stays one: it needs no CuPy for torch-only backends
+            data = validate_states(self, X, reset=True, keep_device=True)
         else:
-            data = asarray(X)
-        if in_memory(data):
-            check_input(data)
+            data = X
+            if getattr(data, "ndim", None) != 2:
+                raise ParameterError(f"X must be a 2-D array (N, D), got shape {tuple(data.shape)}")
+            validate_data(self, data, skip_check_array=True)  # n_features_in_; the blocks are checked as they are read
         skipped: dict[str, str] = {}
 
         def skip(name: str, reason: str, *, level: int = logging.INFO) -> None:
@@ -138,13 +203,29 @@ class AutoProjection(BaseEstimator):
         raise BackendUnavailable(f"no {self.method} backend can run here ({detail})")
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit ``X`` (see :meth:`fit`) and return its map, ``embedding_`` (n_samples, n_components) float32."""
         return self.fit(X, y).embedding_
 
     def transform(self, X: Any) -> np.ndarray:
-        """Place new points into the fitted map (the backend's transform or k-NN interpolation)."""
-        if not hasattr(self, "scaled_"):
-            raise RuntimeError("AutoProjection is not fitted yet; call fit first")
-        return self.scaled_.transform(X)
+        """Place new states into the fitted map, the way its own states were placed.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_new, n_features_in_)
+
+        Returns
+        -------
+        embedding : ndarray of shape (n_new, n_components), float32
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        NonFiniteStates, ParameterError
+            NaN or infinite values; another number of columns than the fitted states.
+        """
+        check_is_fitted(self)
+        return self.scaled_.transform(validate_states(self, X, reset=False, keep_device=True))
 
     # -- internals ---------------------------------------------------------------------------------
     def _construct(self, name: str) -> ProjectionBackend:
@@ -177,6 +258,11 @@ class AutoProjection(BaseEstimator):
         self.params_used_ = {k: v for k, v in scaled.estimator_.get_params(deep=False).items() if k != "progress"}
         if skipped:
             log.info("projection ran on %s (skipped: %s)", name, ", ".join(skipped))
+
+
+def _on_disk(X: Any) -> bool:
+    """A chunked array read block by block (zarr, HDF5): validated as it is read, never loaded whole."""
+    return not in_memory(X) and hasattr(X, "chunks") and hasattr(X, "shape")
 
 
 def _reason(name: str, exc: Exception) -> str:

@@ -26,6 +26,13 @@ What the shared t-SNE parameters cannot make equal, and each backend records:
 
 Parameter and input errors raise :class:`ParameterError` (a ``ValueError``): ``auto`` passes
 those to the caller, because every backend would refuse them, and falls back on anything else.
+States with NaN or infinite values (a diverged model) raise :class:`NonFiniteStates`, which the
+command line and the app also show as one line.
+
+Input is checked as scikit-learn checks it (:func:`validate_states`: ``validate_data`` sets
+``n_features_in_`` in ``fit`` and compares it in ``transform``, sparse input is refused, an
+unfitted ``transform`` raises ``NotFittedError``), and the tags say so (``__sklearn_tags__``), so
+scikit-learn's own ``check_estimator`` suite runs on every backend (tests/compute/test_estimator_checks.py).
 
 Class attributes describe the backend to the registry, to ``auto`` and to the scale strategy:
 ``name``, ``method`` ("tsne", "umap" or "pca"), ``hardware`` ("cpu", "gpu" or "any"),
@@ -44,14 +51,35 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils import Tags, TransformerTags
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from rnnpanel.compute.xp import all_finite, asarray, is_torch_tensor, to_numpy
+from rnnpanel.compute.xp import all_finite, array_namespace, asarray, is_cupy_array, is_torch_tensor, to_numpy
+from rnnpanel.errors import DataError
 
 log = logging.getLogger(__name__)
 
 
 class ParameterError(ValueError):
     """A parameter or input that no backend accepts; ``auto`` raises it instead of falling back."""
+
+
+class NonFiniteStates(ParameterError, DataError):
+    """States with NaN or infinite values, most often from a model whose training diverged.
+
+    A :class:`ParameterError` (a ``ValueError``, as scikit-learn's contract asks, that ``auto``
+    passes on instead of trying another backend) and a :class:`~rnnpanel.errors.DataError`, so
+    the command line and the app show its message as one line instead of drawing a map of garbage.
+    """
+
+
+class TransformUnavailable(AttributeError, NotImplementedError):
+    """``transform`` of a backend that cannot place new points into its map.
+
+    An ``AttributeError``, so ``hasattr(backend, "transform")`` is False as scikit-learn's duck
+    typing expects, and a ``NotImplementedError``, as callers were told before.
+    """
+
 
 ProgressCallback = Callable[[float, str], Any]
 """``progress(fraction, message)``: ``fraction`` in [0, 1] of the fit done, ``message`` the phase.
@@ -64,7 +92,24 @@ stop; backends that can (openTSNE) return the embedding reached so far and set
 
 
 class ProjectionBackend(BaseEstimator):
-    """Base class: validation, timing, progress and the ``fit``/``fit_transform`` contract."""
+    """Base class of the projection backends: validation, tags, timing, progress, the ``fit`` contract.
+
+    Subclasses store their keyword-only parameters unchanged in ``__init__`` and compute the map
+    in ``_fit``; the class attributes describe them to the registry (see the module docstring).
+
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (n_samples, n_components), float32
+        The map of the fitted states.
+    n_features_in_ : int
+        Columns of the fitted states; ``transform`` refuses any other number.
+    n_samples_fit_ : int
+        Rows of the fitted states.
+    seconds_ : float
+        Time the fit took.
+    stopped_early_ : bool
+        Whether the progress callback stopped the fit (see :data:`ProgressCallback`).
+    """
 
     name: ClassVar[str] = ""
     method: ClassVar[str] = ""
@@ -83,12 +128,46 @@ class ProjectionBackend(BaseEstimator):
         CUDA 10.2 wheel) imports fine and only fails when it is used.
         """
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        # A transformer (fit_transform; transform where supports_transform) whose maps are float32
+        # whatever comes in: float32 is the one dtype it preserves.
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
+        tags.input_tags.sparse = False  # hidden states are dense; sparse input is refused by name
+        tags.input_tags.allow_nan = False
+        # GPU runs sum in a varying order and tsnecuda ignores its seed: the same call may give another map
+        tags.non_deterministic = self.hardware == "gpu"
+        return tags
+
     # -- the estimator contract -------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> ProjectionBackend:
-        """Compute the embedding of ``X`` (N, D); ``y`` is ignored (accepted for pipeline symmetry)."""
+        """Compute the map of the states ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The states: NumPy-like (lists, DataFrames, memmaps), or a torch tensor or CuPy array,
+            kept on its device by backends that compute there. Dense, finite, at least
+            ``min_samples`` rows.
+        y : ignored
+            Accepted for pipeline symmetry.
+
+        Returns
+        -------
+        self : ProjectionBackend
+            Fitted; the map is ``embedding_``.
+
+        Raises
+        ------
+        NonFiniteStates
+            When ``X`` holds NaN or infinite values.
+        ParameterError
+            When a parameter or ``X`` (shape, size, dtype) is refused.
+        TypeError
+            When ``X`` is sparse.
+        """
         data = self._validate_input(X)
         self.n_samples_fit_ = int(data.shape[0])
-        self.n_features_in_ = int(data.shape[1])
         self.stopped_early_ = False
         started = time.perf_counter()
         self._report(0.0, f"{self.name}: starting on {self.n_samples_fit_} points")
@@ -99,34 +178,46 @@ class ProjectionBackend(BaseEstimator):
         return self
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit ``X`` and return its map, ``embedding_`` (see :meth:`fit`).
+
+        Returns
+        -------
+        embedding : ndarray of shape (n_samples, n_components), float32
+        """
         return self.fit(X, y).embedding_
 
-    def transform(self, X: Any) -> np.ndarray:
-        """Place new points into the fitted map (only where ``supports_transform``)."""
-        raise NotImplementedError(
-            f"backend {self.name!r} cannot place new points into a fitted map; "
-            "use rnnpanel.compute.projection.place_by_neighbors, or a backend with transform "
-            "(opentsne, umap, pca)"
-        )
+    def __getattr__(self, name: str) -> Any:
+        # Reached only when normal lookup fails: backends that cannot place new points have no transform.
+        if name == "transform":
+            raise TransformUnavailable(
+                f"backend {self.name!r} cannot place new points into a fitted map; "
+                "use rnnpanel.compute.projection.place_by_neighbors, or a backend with transform "
+                "(opentsne, umap, pca)"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the progress callback (often a closure over a UI); it comes back as None."""
+        state = super().__getstate__()
+        return {**state, "progress": None} if state.get("progress") is not None else state
 
     def _fit(self, X: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
     # -- helpers for subclasses ---------------------------------------------------------------
     def _validate_input(self, X: Any) -> Any:
-        """2-D, finite, enough rows; NumPy float32 for CPU backends, device arrays kept for GPU ones."""
-        # a torch tensor stays one (a CUDA tensor needs no CuPy for torch-only backends such as PCA)
-        data = X if is_torch_tensor(X) else asarray(X)
-        check_input(data)
-        if data.shape[0] < self.min_samples:
-            raise ParameterError(f"{self.name} needs at least {self.min_samples} points, got {data.shape[0]}")
-        if not self.accepts_gpu_input:
-            data = to_numpy(data)
+        """The states to fit (see :func:`validate_states`); float32 or wider, device arrays kept for GPU backends."""
+        data = validate_states(self, X, reset=True, min_samples=self.min_samples, keep_device=self.accepts_gpu_input)
         if is_torch_tensor(data):
             return data if data.is_floating_point() and data.element_size() >= 4 else data.float()
         if data.dtype.kind != "f" or data.dtype.itemsize < 4:
             data = data.astype("float32")
         return data
+
+    def _validate_new_states(self, X: Any) -> Any:
+        """New states for ``transform``: ``NotFittedError`` before ``fit``, then the fitted number of columns."""
+        check_is_fitted(self)
+        return validate_states(self, X, reset=False, keep_device=self.accepts_gpu_input)
 
     def _check_embedding(self, embedding: Any, n: int) -> np.ndarray:
         """Float32 NumPy ``(n, n_components)``; a non-finite result is an error, never a silent answer."""
@@ -148,15 +239,93 @@ class ProjectionBackend(BaseEstimator):
         return bool(callback(min(max(float(fraction), 0.0), 1.0), message))
 
 
+# -- input checks -----------------------------------------------------------------------------
+def validate_states(estimator: BaseEstimator, X: Any, *, reset: bool, min_samples: int = 1,
+                    keep_device: bool = False) -> Any:
+    """``X`` checked as scikit-learn checks estimator input, with the projections' own messages.
+
+    NumPy-like input goes through ``validate_data``: 2-D, numeric (integers and float16 become
+    float32, float64 stays), dense, at least ``min_samples`` rows, and ``n_features_in_`` set
+    (``reset=True``, in ``fit``) or compared (``reset=False``, in ``transform``). A torch tensor
+    or CuPy array stays on its device when ``keep_device`` (checked there, never copied to the
+    host), else it is copied to NumPy first.
+
+    Returns
+    -------
+    data : ndarray, torch.Tensor or cupy.ndarray
+        The validated states.
+
+    Raises
+    ------
+    NonFiniteStates
+        NaN or infinite values, counted in the message.
+    ParameterError
+        Any other refusal (shape, size, dtype, number of columns), with scikit-learn's message.
+    TypeError
+        Sparse input: states are dense (``.toarray()`` converts a small matrix).
+    """
+    on_device = is_torch_tensor(X) or is_cupy_array(X)
+    if on_device and not keep_device:
+        X, on_device = to_numpy(X), False
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) != 2:
+        raise ParameterError(f"X must be a 2-D array (N, D), got shape {tuple(shape)}. Reshape your data: "
+                             "X.reshape(-1, 1) if it has a single feature, X.reshape(1, -1) if it is a single state")
+    try:
+        if on_device:
+            check_input(X)  # finiteness by torch or CuPy, on the device
+            validate_data(estimator, X, reset=reset, skip_check_array=True)  # n_features_in_
+            data = X
+        else:
+            data = validate_data(estimator, X, reset=reset, accept_sparse=False, dtype=[np.float32, np.float64],
+                                 ensure_all_finite=False)
+    except ParameterError:
+        raise
+    except ValueError as exc:
+        hint = "" if reset else f"; new states must be shaped like the fitted states, (M, {estimator.n_features_in_})"
+        raise ParameterError(f"{exc}{hint}") from exc
+    if int(data.shape[0]) < min_samples:
+        raise ParameterError(f"{type(estimator).__name__} needs at least {min_samples} samples; found "
+                             f"{data.shape[0]} sample(s) (shape={tuple(data.shape)})")
+    check_finite(data)
+    return data
+
+
+def check_finite(data: Any, what: str = "the states") -> None:
+    """Raise :class:`NonFiniteStates` saying how many values and rows are NaN or infinite (NumPy, CuPy or torch)."""
+    if all_finite(data):
+        return
+    if is_torch_tensor(data):
+        import torch
+
+        nan, inf = int(torch.isnan(data).sum()), int(torch.isinf(data).sum())
+        bad = ~torch.isfinite(data)
+        rows = int(bad.any(dim=1).sum()) if data.ndim == 2 else int(bad.sum())
+    else:
+        arr = asarray(data)
+        xp = array_namespace(arr)
+        nan, inf = int(xp.isnan(arr).sum()), int(xp.isinf(arr).sum())
+        bad = ~xp.isfinite(arr)
+        rows = int(bad.any(axis=1).sum()) if arr.ndim == 2 else int(bad.sum())
+    counts = " and ".join(f"{count:,} {kind} value{'s' if count != 1 else ''}"
+                          for kind, count in (("NaN", nan), ("infinite", inf)) if count)
+    raise NonFiniteStates(
+        f"{what} contain {counts} (in {rows:,} of {int(data.shape[0]):,} rows): the model that produced them may "
+        "have diverged; retrain it (a lower learning rate, gradient clipping) and extract its states again"
+    )
+
+
 # -- shared parameter rules -------------------------------------------------------------------
 def check_input(data: Any) -> None:
-    """2-D, at least one column, finite: else :class:`ParameterError` (NumPy, CuPy or torch, on any device)."""
+    """2-D, at least one column, finite: else :class:`ParameterError` (NumPy, CuPy or torch, on any device).
+
+    For device arrays that must not leave the GPU; :func:`validate_states` does the rest.
+    """
     if data.ndim != 2:
         raise ParameterError(f"X must be a 2-D array (N, D), got shape {tuple(data.shape)}")
     if data.shape[1] < 1:
         raise ParameterError("X must have at least one column")
-    if not all_finite(data):
-        raise ParameterError("X contains NaN or infinite values; projections need finite states")
+    check_finite(data)
 
 
 def effective_perplexity(perplexity: float, n_samples: int) -> float:
@@ -232,6 +401,13 @@ def seed_from(random_state: Any) -> int | None:
 def check_choice(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
     if value not in allowed:
         raise ParameterError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+
+
+def check_pca_init(init: Any, n_components: int, n_features: int) -> None:
+    """A PCA initialisation needs at least ``n_components`` columns (the libraries fail deep inside otherwise)."""
+    if init == "pca" and int(n_features) < int(n_components):
+        raise ParameterError(f"init='pca' needs at least n_components ({n_components}) columns, but the states have "
+                             f"n_features = {n_features}; use init='random'")
 
 
 def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:

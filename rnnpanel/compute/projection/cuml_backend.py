@@ -23,6 +23,7 @@ from rnnpanel.compute.projection.base import (
     auto_learning_rate,
     check_choice,
     check_learning_rate,
+    check_pca_init,
     check_positive_int,
     effective_perplexity,
     seed_from,
@@ -111,6 +112,33 @@ class CumlTSNE(ProjectionBackend):
 
     ``max_fit_size`` = 2,000,000: cuML keeps the ``N × 3·perplexity`` neighbour graph and its
     symmetrised copy in GPU memory; beyond ~2 M states that passes 16 GB cards.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        cuML embeds into 2 dimensions only; another value is refused.
+    perplexity, learning_rate, early_exaggeration, init, metric, random_state, verbose, progress
+        The shared parameters (see :mod:`.base`); ``init`` "pca" or "random".
+    max_iter : int, default=None
+        None = 1,000, or 500 from ``LARGE_N`` points on.
+    early_exaggeration_iter : int, default=250
+    pca_components : int, default=50
+        Reduce the input on the GPU to this many principal components first (None = never).
+    pca_min_variance : float, default=0.9
+        Reduce only when those components keep at least this share of the variance.
+
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (n_samples, 2), float32
+    perplexity_, learning_rate_, post_learning_rate_ : float
+    max_iter_, n_iter_ : int
+    deterministic_ : bool
+        Whether cuML took its deterministic (slower) path.
+    input_dims_ : int
+    pca_variance_kept_ : float
+    kl_divergence_ : float
+    n_features_in_, n_samples_fit_, seconds_, stopped_early_
+        See :class:`~.base.ProjectionBackend`.
     """
 
     name: ClassVar[str] = "cuml"
@@ -195,6 +223,7 @@ class CumlTSNE(ProjectionBackend):
 
         n = int(X.shape[0])
         kwargs = self.tsne_options(n, _iterations_keyword(TSNE))
+        check_pca_init(self.init, 2, X.shape[1])
         self.deterministic_ = seed_takes_deterministic_path(getattr(cuml, "__version__", ""), kwargs["random_state"])
         if self.deterministic_:
             log.info("cuml: a fixed random_state selects cuML's deterministic (slower) t-SNE; leave it None when timing")
@@ -209,10 +238,26 @@ class CumlTSNE(ProjectionBackend):
 
 
 class CumlUMAP(ProjectionBackend):
-    """cuML's UMAP on the GPU; same parameters as the ``umap`` backend; places new points with ``transform``.
+    """cuML's UMAP on the GPU; places new points with ``transform``.
 
     ``max_fit_size`` = 5,000,000: the fuzzy graph (``N × n_neighbors``) and the embedding fit in
     GPU memory up to there.
+
+    Parameters
+    ----------
+    n_components, n_neighbors, min_dist, learning_rate, max_iter, metric, random_state, verbose, progress
+        As :class:`~.umap_backend.UMAPProjection`'s.
+    init : {"spectral", "random"}, default="spectral"
+        cuML's UMAP has no PCA initialisation.
+
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (n_samples, n_components), float32
+    umap_ : cuml.manifold.UMAP
+    n_iter_ : int
+        Epochs run.
+    n_features_in_, n_samples_fit_, seconds_, stopped_early_
+        See :class:`~.base.ProjectionBackend`.
     """
 
     name: ClassVar[str] = "cuml-umap"
@@ -265,9 +310,20 @@ class CumlUMAP(ProjectionBackend):
         }
         self._report(0.05, "cuml-umap: UMAP on the GPU (no intermediate progress)")
         self.umap_ = UMAP(**_supported(UMAP, kwargs))
-        return to_numpy(self.umap_.fit_transform(_to_device(X)))
+        embedding = to_numpy(self.umap_.fit_transform(_to_device(X)))
+        # cuML chooses as umap-learn does when n_epochs is None: 500 epochs up to 10,000 points, else 200
+        self.n_iter_ = int(self.max_iter) if self.max_iter is not None else (500 if X.shape[0] <= 10_000 else 200)
+        return embedding
 
     def transform(self, X: Any) -> np.ndarray:
-        if not hasattr(self, "umap_"):
-            raise RuntimeError("cuml-umap is not fitted yet; call fit first")
-        return np.asarray(to_numpy(self.umap_.transform(_to_device(X))), dtype=np.float32)
+        """Place new states with cuML's ``transform`` (float32 NumPy ``(n_new, n_components)``).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        NonFiniteStates, ParameterError
+            NaN or infinite values; another number of columns than the fitted states.
+        """
+        data = self._validate_new_states(X)
+        return np.asarray(to_numpy(self.umap_.transform(_to_device(data))), dtype=np.float32)

@@ -41,6 +41,7 @@ from rnnpanel.compute.projection.base import (
     ProjectionBackend,
     check_choice,
     check_learning_rate,
+    check_pca_init,
     check_positive_int,
     effective_perplexity,
     resolve_n_jobs,
@@ -89,6 +90,7 @@ class _OpenTSNEBase(ProjectionBackend):
 
         check_positive_int("n_components", self.n_components)
         check_choice("init", self.init, ("pca", "random", "spectral"))
+        check_pca_init(self.init, self.n_components, X.shape[1])
         check_learning_rate(self.learning_rate)
         ee_iter, n_iter = self._schedule()
         self.perplexity_ = effective_perplexity(self.perplexity, X.shape[0])
@@ -144,12 +146,28 @@ class _OpenTSNEBase(ProjectionBackend):
         return np.asarray(embedding)
 
     def transform(self, X: Any) -> np.ndarray:
-        """Place new states into the fitted map with openTSNE's ``transform`` (float32 ``(M, n_components)``)."""
-        if not hasattr(self, "tsne_embedding_"):
-            raise RuntimeError(f"{self.name} is not fitted yet; call fit first")
-        data = np.asarray(X, dtype=np.float32)
-        if data.ndim != 2 or data.shape[1] != self.n_features_in_:
-            raise ValueError(f"X must be (M, {self.n_features_in_}) like the fitted states, got shape {data.shape}")
+        """Place new states into the fitted map with openTSNE's ``transform``.
+
+        Each new state is optimised against the fixed map, starting from the median of its
+        neighbours; the fitted states themselves are placed anew, so ``transform(X)`` of the
+        fitted ``X`` is close to, not equal to, ``embedding_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_new, n_features_in_)
+
+        Returns
+        -------
+        embedding : ndarray of shape (n_new, n_components), float32
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        NonFiniteStates, ParameterError
+            NaN or infinite values; another number of columns than the fitted states.
+        """
+        data = np.asarray(self._validate_new_states(X), dtype=np.float32)
         if self.reducer_ is not None:
             data = self.reducer_.transform(data)
         out = np.empty((data.shape[0], self.n_components), dtype=np.float32)
@@ -159,26 +177,63 @@ class _OpenTSNEBase(ProjectionBackend):
             self._report(min(1.0, (start + TRANSFORM_CHUNK) / max(1, data.shape[0])), f"{self.name}: placing new points")
         return out
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("progress", None)
-        return state
-
 
 class OpenTSNEProjection(_OpenTSNEBase):
     """openTSNE tuned for hidden states: idle cores, PCA-reduced input, lighter neighbours and grid, shorter schedule.
 
-    Parameters beyond the shared ones: ``early_exaggeration_iter`` (None = tuned default),
-    ``pca_components`` (None = never reduce), ``pca_min_variance``, ``neighbors`` ("annoy",
-    "exact", "pynndescent" or "auto" = openTSNE's choice), ``n_trees`` (Annoy trees),
-    ``negative_gradient_method`` ("auto" = Barnes-Hut below ``FFT_FROM`` points, "fft", "bh"),
-    ``ints_in_interval`` (FFT grid cell size), ``n_jobs`` ("auto" = idle cores, or a number).
-    Fitted extras: ``n_jobs_``, ``negative_gradient_method_``, ``input_dims_``,
-    ``pca_variance_kept_``, ``reducer_``, ``tsne_embedding_``.
+    Why each default differs from openTSNE's is in the module docstring. ``max_fit_size`` =
+    250,000: time grows about linearly (FFT gradients, approximate neighbours) and a 2-core
+    laptop needs several minutes beyond that; the rest of a larger sample is placed with
+    :meth:`transform`.
 
-    ``max_fit_size`` = 250,000: time grows about linearly (FFT gradients, approximate
-    neighbours) and a 2-core laptop needs several minutes beyond that; the rest of a larger
-    sample is placed with :meth:`transform`.
+    Parameters
+    ----------
+    n_components : int, default=2
+    perplexity : float, default=30.0
+        Lowered to ``(N - 1) / 3`` on small inputs (:func:`~.base.effective_perplexity`).
+    learning_rate : "auto" or float, default="auto"
+        openTSNE's "auto": ``N / early_exaggeration``, then ``N``.
+    max_iter : int, default=None
+        All iterations; None = the tuned 125 + 250.
+    early_exaggeration_iter : int, default=None
+        None = the tuned share (a third) of ``max_iter``.
+    early_exaggeration : float, default=12.0
+    init : {"pca", "random", "spectral"}, default="pca"
+    metric : str, default="euclidean"
+    pca_components : int, default=50
+        Reduce the input to this many principal components first (None = never).
+    pca_min_variance : float, default=0.9
+        Reduce only when those components keep at least this share of the variance.
+    neighbors : {"annoy", "exact", "pynndescent", "auto"}, default="annoy"
+    n_trees : int, default=10
+        Annoy trees.
+    negative_gradient_method : {"auto", "fft", "bh"}, default="auto"
+        "auto" = Barnes-Hut below ``FFT_FROM`` points, FFT from there.
+    ints_in_interval : float, default=2.0
+        FFT grid cell size.
+    random_state : int, RandomState, Generator or None, default=None
+    n_jobs : "auto", int or None, default="auto"
+        Gradient-descent threads; "auto" = idle cores.
+    verbose : bool, default=False
+    progress : callable, default=None
+        See :data:`~.base.ProgressCallback`; a truthy return stops the fit early.
+
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (n_samples, n_components), float32
+        Centred, in the frame :meth:`transform` places new states in.
+    tsne_embedding_ : openTSNE.TSNEEmbedding
+    reducer_ : PCAProjection or None
+        The PCA the input was reduced with.
+    input_dims_ : int
+    pca_variance_kept_ : float
+    perplexity_, learning_rate_, post_learning_rate_ : float
+    n_iter_ : int
+    n_jobs_ : int
+    negative_gradient_method_ : str
+    kl_divergence_ : float
+    n_features_in_, n_samples_fit_, seconds_, stopped_early_
+        See :class:`~.base.ProjectionBackend`.
     """
 
     name: ClassVar[str] = "opentsne"
@@ -277,8 +332,20 @@ class OpenTSNEProjection(_OpenTSNEBase):
 class OpenTSNEDefault(_OpenTSNEBase):
     """openTSNE exactly as its own defaults run it: one thread, 250 + 500 iterations, automatic neighbours and gradients.
 
-    The peer our tuned backend must beat. ``max_iter`` (if given) keeps the 250
-    early-exaggeration iterations and shortens or extends the rest.
+    The peer our tuned backend must beat.
+
+    Parameters
+    ----------
+    n_components, perplexity, learning_rate, early_exaggeration, init, metric, random_state, verbose, progress
+        As :class:`OpenTSNEProjection`'s.
+    max_iter : int, default=None
+        None = openTSNE's 750; a number keeps the 250 early-exaggeration iterations (or fewer,
+        when it is smaller) and shortens or extends the rest.
+    n_jobs : int or None, default=1
+
+    Attributes
+    ----------
+    As :class:`OpenTSNEProjection`'s (``reducer_`` always None).
     """
 
     name: ClassVar[str] = "opentsne-default"

@@ -23,11 +23,33 @@ BLOCK_ROWS = 1 << 16
 class PCAProjection(ProjectionBackend):
     """Principal component analysis by eigendecomposition of the covariance, on CPU or CUDA.
 
-    Parameters: ``n_components`` (2), ``device`` ("auto": the device of a GPU input, else CUDA
-    when available, else CPU), ``random_state`` (accepted for a uniform interface; PCA is exact
-    and deterministic), ``verbose``, ``progress``.
-    Fitted: ``embedding_``, ``components_`` (n_components, D), ``mean_`` (D,),
-    ``explained_variance_``, ``explained_variance_ratio_``, ``device_``.
+    Exact and deterministic, and linear: ``transform`` places new states exactly, so the scale
+    strategy fits PCA on every state and has no size limit.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimensions of the map; at most the number of columns.
+    device : str, default="auto"
+        "auto" (the device of a GPU input, else CUDA when available, else CPU), "cpu", "cuda", "cuda:N".
+    random_state : ignored
+        Accepted for a uniform interface; PCA is exact.
+    verbose : bool, default=False
+        Log progress.
+    progress : callable, default=None
+        ``progress(fraction, message)``, see :data:`~.base.ProgressCallback`.
+
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (n_samples, n_components), float32
+    components_ : ndarray of shape (n_components, n_features_in_)
+        Unit axes, each signed so that its largest loading is positive.
+    mean_ : ndarray of shape (n_features_in_,)
+    explained_variance_, explained_variance_ratio_ : ndarray of shape (n_components,)
+    device_ : str
+        The device the fit ran on.
+    n_features_in_, n_samples_fit_, seconds_, stopped_early_
+        See :class:`~.base.ProjectionBackend`.
     """
 
     name: ClassVar[str] = "pca"
@@ -49,7 +71,8 @@ class PCAProjection(ProjectionBackend):
     def _fit(self, X: Any) -> np.ndarray:
         check_positive_int("n_components", self.n_components)
         if self.n_components > X.shape[1]:
-            raise ParameterError(f"n_components ({self.n_components}) cannot exceed the number of columns ({X.shape[1]})")
+            raise ParameterError(f"n_components ({self.n_components}) cannot exceed the number of columns "
+                                 f"(n_features = {X.shape[1]})")
         device = X.device if hasattr(X, "device") and is_gpu_array(X) else None
         dev = torch.device("cuda", torch.cuda.current_device()) if device is not None else resolve_device(self.device)
         data = to_torch(X, device=dev)
@@ -70,18 +93,26 @@ class PCAProjection(ProjectionBackend):
         return to_numpy(_project(data, mean, comps))
 
     def transform(self, X: Any) -> np.ndarray:
-        """Project new points with the fitted components (float32 NumPy)."""
-        if not hasattr(self, "components_"):
-            raise RuntimeError("PCAProjection is not fitted yet; call fit first")
-        data = to_torch(X, device=self._mean_t.device)
-        if data.ndim != 2 or data.shape[1] != self.components_.shape[1]:
-            raise ValueError(f"X must be (M, {self.components_.shape[1]}), got shape {tuple(data.shape)}")
-        return to_numpy(_project(data, self._mean_t, self._comps_t)).astype(np.float32)
+        """Project new states with the fitted components.
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("progress", None)
-        return state
+        Parameters
+        ----------
+        X : array-like of shape (n_new, n_features_in_)
+            NumPy-like, or a torch tensor or CuPy array (projected on the fitted device).
+
+        Returns
+        -------
+        embedding : ndarray of shape (n_new, n_components), float32
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        NonFiniteStates, ParameterError
+            NaN or infinite values; another number of columns than the fitted states.
+        """
+        data = to_torch(self._validate_new_states(X), device=self._mean_t.device)
+        return to_numpy(_project(data, self._mean_t, self._comps_t)).astype(np.float32)
 
 
 def _mean_and_covariance(data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,7 +156,7 @@ def principal_axes(X: Any, n_components: int, *, block_rows: int = BLOCK_ROWS) -
     n, d = int(x.shape[0]), int(x.shape[1])
     check_positive_int("n_components", n_components)
     if n_components > d:
-        raise ParameterError(f"n_components ({n_components}) cannot exceed the number of columns ({d})")
+        raise ParameterError(f"n_components ({n_components}) cannot exceed the number of columns (n_features = {d})")
     total = xp.zeros(d, dtype=xp.float64)
     for start in range(0, n, block_rows):
         total += xp.sum(x[start : start + block_rows], axis=0, dtype=xp.float64)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from rnnpanel.compute.ann import IVFIndex
+from rnnpanel.compute.projection.base import check_finite
 from rnnpanel.compute.xp import array_namespace, asarray, is_cupy_array, is_torch_tensor, to_numpy
 
 DEFAULT_BLOCK_ROWS = 100_000
@@ -292,8 +293,13 @@ class NeighborPlacer:
 
 
 def place_block(placer: NeighborPlacer, X: Any, start: int, stop: int, keep: np.ndarray | None = None) -> tuple[int, np.ndarray]:
-    """One unit of parallel work: read rows ``start:stop`` of ``X`` (only ``keep`` of them) and place them."""
+    """One unit of parallel work: read rows ``start:stop`` of ``X`` (only ``keep`` of them) and place them.
+
+    Raises :class:`~.base.NonFiniteStates` for a block with NaN or infinite values: states read
+    from disk are checked here, as they are read, instead of in a pass of their own.
+    """
     rows = read_rows(X, start, stop)
+    check_finite(rows, what=f"the states (rows {start:,} to {stop - 1:,})")
     if keep is not None:
         rows = rows[array_namespace(rows).asarray(keep)]
     return start, placer.place(rows)

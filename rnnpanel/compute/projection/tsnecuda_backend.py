@@ -25,6 +25,7 @@ from rnnpanel.compute.projection.base import (
     auto_learning_rate,
     check_choice,
     check_learning_rate,
+    check_pca_init,
     check_positive_int,
     effective_perplexity,
     seed_from,
@@ -77,6 +78,28 @@ class TsneCudaProjection(ProjectionBackend):
 
     ``max_fit_size`` = 5,000,000: GPU memory (the neighbour graph, ``N × 3·perplexity`` entries,
     plus the FFT grid) stays under ~10 GB up to there.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        2 only; another value is refused.
+    perplexity, learning_rate, early_exaggeration, init, random_state, verbose, progress
+        The shared parameters (see :mod:`.base`); ``init`` "pca" or "random"; ``random_state``
+        does not reach tsnecuda's C code, so maps differ from run to run.
+    max_iter : int, default=None
+        None = 1,000.
+    early_exaggeration_iter : int, default=250
+    metric : {"euclidean"}, default="euclidean"
+    device : int, default=0
+        CUDA device index.
+
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (n_samples, 2), float32
+    perplexity_, learning_rate_, post_learning_rate_ : float
+    n_iter_ : int
+    n_features_in_, n_samples_fit_, seconds_, stopped_early_
+        See :class:`~.base.ProjectionBackend`.
     """
 
     name: ClassVar[str] = "tsnecuda"
@@ -114,6 +137,7 @@ class TsneCudaProjection(ProjectionBackend):
         if self.metric not in ("euclidean", "l2"):
             raise BackendUnavailable(f"tsnecuda supports metric='euclidean' only, got {self.metric!r}")
         check_choice("init", self.init, ("pca", "random"))
+        check_pca_init(self.init, 2, X.shape[1])
         check_learning_rate(self.learning_rate)
         check_positive_int("max_iter", self.max_iter, allow_none=True)
         check_positive_int("early_exaggeration_iter", self.early_exaggeration_iter)
