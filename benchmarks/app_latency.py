@@ -144,24 +144,24 @@ def prepare_store(root: Path, target: int, *, model_dir: Path | None, dataset: s
     """A store holding one entry of about ``target`` real states with its projection (cached)."""
     from rnnpanel.pipeline.demo import DemoSpec, ensure_demo_model
     from rnnpanel.pipeline.extract import extract_to_store
-    from rnnpanel.pipeline.project import project_entry
+    from rnnpanel.pipeline.project import project_states
 
     if model_dir is None:
         model_dir = ensure_demo_model(DemoSpec(dataset, n=0), progress=True)
     n = sample_size_for(model_dir, dataset, split, target, seed)
     entry, _ = extract_to_store(model_dir, dataset, split=split, n=n, seed=seed, store_root=root, progress=True)
     started = time.perf_counter()
-    _, attrs = project_entry(root, entry, method=method, backend="auto", progress=True)
+    result = project_states(entry.states(), method=method, backend="auto", progress=True)
     log.info("entry %s: %d states, projection %s (%s, %.0f s)", entry.key, entry.attrs["n_states"],
-             method, attrs.get("backend_used"), time.perf_counter() - started)
+             method, result.backend_used, time.perf_counter() - started)
     return {"key": entry.key, "n_states": int(entry.attrs["n_states"]),
             "n_sequences": int(entry.attrs["n_sequences"]), "model": Path(model_dir).name,
-            "dataset": dataset, "split": split, "projection": f"{method}/{attrs.get('backend_used')}"}
+            "dataset": dataset, "split": split, "projection": f"{method}/{result.backend_used}"}
 
 
 def existing_store(root: Path) -> dict:
     """The newest entry of an existing store and its stored projection (none is computed here)."""
-    from rnnpanel.pipeline.load import preferred_method
+    from rnnpanel.pipeline.states import EntryStates
     from rnnpanel.store import StateStore
 
     store = StateStore(root)
@@ -169,8 +169,7 @@ def existing_store(root: Path) -> dict:
     if not entries:
         raise SystemExit(f"no entries in {root}")
     entry = entries[-1]
-    layer = int(entry.attrs["layers"]) - 1
-    method = preferred_method(store, entry.key, layer=layer, state="h")
+    method = EntryStates(store.entry(entry.key).states()).preferred_method()
     return {"key": entry.key, "n_states": int(entry.attrs["n_states"]),
             "n_sequences": int(entry.attrs["n_sequences"]), "model": entry.attrs.get("model_name"),
             "dataset": entry.attrs.get("dataset"), "split": entry.attrs.get("split"), "projection": method}
@@ -208,7 +207,8 @@ def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100
 
     from rnnpanel.app.sequence_tabs import TABS
     from rnnpanel.app.session import RnnPanelApp
-    from rnnpanel.pipeline.states import neighbour_index, neighbour_index_ready, store_neighbour_index
+    from rnnpanel.pipeline.states import EntryStates
+    from rnnpanel.store import StateStore
     from rnnpanel.pipeline.word_index import word_index
 
     pn.extension("tabulator")
@@ -254,13 +254,12 @@ def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100
         s[0] += 1
         app.sequence = s[0]
     record["units_ms"], _ = _timed(units, repeat)
-    layer, state = sample.layer, sample.state
+    states = EntryStates(StateStore(store).entry(entry_key).states(layer=sample.layer, kind=sample.state))
     # as the Neighbours tab does: built (once per entry, unless stored) in a child process, then opened
-    record["neighbour_index_stored_before"] = neighbour_index_ready(store, entry_key, layer=layer, state=state)
-    record["neighbour_index_build_s"] = _timed(
-        lambda: store_neighbour_index(store, entry_key, layer=layer, state=state))[0] / 1000
+    record["neighbour_index_stored_before"] = states.neighbour_index_ready()
+    record["neighbour_index_build_s"] = _timed(states.store_neighbour_index)[0] / 1000
     record["neighbour_index_child_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    record["neighbour_index_open_ms"], _ = _timed(lambda: neighbour_index(store, entry_key, layer=layer, state=state))
+    record["neighbour_index_open_ms"], _ = _timed(states.neighbour_index)
     record["rss_after_neighbour_index_mb"] = rss_mb()
     app.tabs.tabs.active = TABS.index("Neighbours")
 

@@ -452,11 +452,12 @@ def first_entry(root: Path) -> dict:
     from rnnpanel.pipeline.load import list_entries
     from rnnpanel.store import StateStore
 
-    entries = list_entries(root)
+    store = StateStore(root)
+    entries = list_entries(store)
     if not entries:
         raise SystemExit(f"no entries in {root}")
     key, label = entries[0]
-    attrs = StateStore(root).open_entry(key).attrs
+    attrs = store.entry(key).attrs
     return {"key": key, "label": label, "n_states": int(attrs["n_states"]), "n_sequences": int(attrs["n_sequences"])}
 
 

@@ -45,11 +45,10 @@ def _load(args: argparse.Namespace) -> tuple[Any, np.ndarray]:
     from rnnpanel.pipeline.project import state_labels
     from rnnpanel.store import StateStore
 
-    entry = StateStore(args.store).open_entry(args.entry)
-    states, labels = entry.states(args.layer, args.state), state_labels(entry)
-    if args.n is not None and args.n < states.shape[0]:
-        states, labels = states[: args.n], labels[: args.n]
-    return np.asarray(states, dtype=np.float32), labels
+    entry = StateStore(args.store).entry(args.entry)
+    states, labels = entry.states(layer=args.layer, kind=args.state), state_labels(entry)
+    n = len(states) if args.n is None else min(args.n, len(states))
+    return states[:n], labels[:n]
 
 
 def main(argv: list[str] | None = None) -> int:

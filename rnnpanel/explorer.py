@@ -70,16 +70,16 @@ def explore(
     * ``store``: the state store's folder (default: the user's cache, ``$RNNPANEL_HOME/store``).
     """
     from rnnpanel.app.session import RnnPanelApp
-    from rnnpanel.pipeline.project import project_entry
+    from rnnpanel.pipeline.project import project_states
     from rnnpanel.store import StateStore
 
     prepared = store_states(model, texts, labels, class_names=class_names, tokenizer=tokenizer, vocab=vocab,
                             store=store, progress=progress, **model_options)
     bar = _bar(f"{method} map", total=100) if progress else None
     try:
-        store = StateStore(prepared.store_root)
-        project_entry(store, store.open_entry(prepared.entry_key), method=method, backend=backend,
-                      progress=_follow_fraction(bar) if bar is not None else None)
+        states = StateStore(prepared.store_root).entry(prepared.entry_key).states(layer=-1, kind="h")
+        project_states(states, method=method, backend=backend,
+                       progress=_follow_fraction(bar) if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()

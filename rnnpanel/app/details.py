@@ -1,7 +1,7 @@
 """The Units and Neighbours tabs: views of the original-space states behind the map, for the
 sequence the per-sequence views show (docs/design.md, Tools beyond the paper).
 
-They read the original states (:mod:`rnnpanel.pipeline.states`): the Units tab the shown
+They read the original states (:class:`rnnpanel.pipeline.states.EntryStates`): the Units tab the shown
 sequence's rows alone, the Neighbours tab an index built once per process and entry (for millions
 of states, in a worker thread the first time, so no session waits on it); both are computed only
 while their tab is open, so a selection does not pay for them otherwise.
@@ -13,7 +13,6 @@ import html
 import threading
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import panel as pn
@@ -23,8 +22,7 @@ from bokeh.models import ColumnDataSource, Range1d
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.app.widgets import notify, on_session_loop
 from rnnpanel.errors import RnnpanelError
-from rnnpanel.pipeline.states import (nearest_states, neighbour_index, neighbour_index_ready, sequence_states,
-                                      store_neighbour_index)
+from rnnpanel.pipeline.states import EntryStates
 from rnnpanel.views.neighbours import neighbour_frame
 from rnnpanel.views.units import EMPTY_UNITS, SORTS, unit_columns, units_figure
 
@@ -38,10 +36,10 @@ class StateDetails(param.Parameterized):
 
     unit_sort = param.Selector(default="variance", objects=list(SORTS), doc="How the unit rows are sorted.")
 
-    def __init__(self, *, store_root: Path, entry: str, sample: Sample, hover: ColumnDataSource,
+    def __init__(self, *, states: EntryStates, sample: Sample, hover: ColumnDataSource,
                  step_range: Range1d, select: Callable[[int], None], **params) -> None:
         super().__init__(**params)
-        self._where = (store_root, entry, sample.layer, sample.state)
+        self._states = states
         self._sample, self._hover, self._step_range, self._select = sample, hover, step_range, select
         self._shown: tuple[Sample | None, int, int] = (None, -1, -1)
         self._vectors: np.ndarray | None = None
@@ -76,8 +74,7 @@ class StateDetails(param.Parameterized):
     def _values(self, rows: slice) -> np.ndarray:
         if self._vectors is not None:
             return self._vectors
-        root, entry, layer, state = self._where
-        return sequence_states(root, entry, rows, layer=layer, state=state)
+        return self._states.rows(rows)
 
     def _draw_units(self) -> None:
         if not self._drawable():
@@ -102,13 +99,12 @@ class StateDetails(param.Parameterized):
         rows = sample.sequence_slice(s)
         n = rows.stop - rows.start
         t = focus_t if 0 <= focus_t < n else n - 1
-        root, entry, layer, state = self._where
-        if not neighbour_index_ready(root, entry, layer=layer, state=state):
+        if not self._states.neighbour_index_ready():
             self._build_index()
             return
         live = self._vectors is not None
         query = self._vectors[t] if live else rows.start + t
-        idx, dist = nearest_states(root, entry, query, layer=layer, state=state, k=N_NEIGHBOURS)
+        idx, dist = self._states.nearest(query, k=N_NEIGHBOURS)
         where = "the live input" if live else f"sequence {int(sample.sequence_ids[s])}"
         if self._neighbour_table is None:
             self._neighbour_title = pn.pane.HTML("", sizing_mode="stretch_width")
@@ -119,7 +115,7 @@ class StateDetails(param.Parameterized):
             self._neighbour_table.param.watch(self._on_neighbour, "selection")
         self._neighbour_title.object = (
             f"Nearest {len(idx)} stored states to <b>{html.escape(str(sample.words[rows.start + t]))}</b> (t = {t} of "
-            f"{where}) in the original space, layer {layer} {html.escape(state)}; "
+            f"{where}) in the original space, layer {self._states.layer} {html.escape(self._states.kind)}; "
             "hover another word to choose it, click a row to select that sequence.")
         self._neighbour_table.value = neighbour_frame(self._sample, idx, dist)
         if self.neighbours.objects[0] is not self._neighbour_title:
@@ -135,7 +131,6 @@ class StateDetails(param.Parameterized):
             f"Indexing the {self._sample.n_states:,} stored states for neighbour search (once per entry; "
             "about a minute for millions of states)…"))]
         self.neighbours.loading = True
-        root, entry, layer, state = self._where
         back = on_session_loop()
 
         def done(error: RnnpanelError | None) -> None:
@@ -147,8 +142,8 @@ class StateDetails(param.Parameterized):
 
         def work() -> None:
             try:
-                store_neighbour_index(root, entry, layer=layer, state=state)    # in a child process
-                neighbour_index(root, entry, layer=layer, state=state)          # then opened, memory-mapped
+                self._states.store_neighbour_index()     # in a child process
+                self._states.neighbour_index()           # then opened, memory-mapped
             except RnnpanelError as exc:
                 back(partial(done, exc))     # the name `exc` is gone once the except block ends
             else:

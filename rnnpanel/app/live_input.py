@@ -14,24 +14,25 @@ from rnnpanel.app.widgets import Debounced, labelled, notify
 from rnnpanel.errors import RnnpanelError
 from rnnpanel.pipeline.live import LiveRead, live_sample
 from rnnpanel.pipeline.sample import Sample
-from rnnpanel.store import StateStore, StoredEntry
+from rnnpanel.pipeline.states import EntryStates
 
 
 class LiveInput(pn.viewable.Viewer):
-    """A text box whose text the model reads into the map of ``entry``'s ``sample``."""
+    """A text box whose text the model reads into the map of ``states``' ``sample``."""
 
     text = param.String(default="", allow_refs=True, doc="The text read by the entry's model.")
-    entry = param.ClassSelector(class_=StoredEntry, default=None, doc="The entry whose model reads the text.")
+    states = param.ClassSelector(class_=EntryStates, default=None,
+                                 doc="The states of the map: their entry's model reads the text.")
     sample = param.ClassSelector(class_=Sample, default=None,
-                                 doc="The map the text is placed in (its layer and state kind are read).")
+                                 doc="The map the text is placed in.")
     method = param.String(default="tsne", allow_refs=True, doc="The map's projection method.")
     read = param.ClassSelector(class_=LiveRead, default=None, constant=True,
                                doc="The text as read and placed; None when there is none (or it was dropped).")
 
-    def __init__(self, store: StateStore, typed: Callable[[str], None], **params) -> None:
+    def __init__(self, typed: Callable[[str], None], **params) -> None:
         """``typed(text)`` receives the box's text once a burst of keystrokes is over."""
         super().__init__(**params)
-        self._store, self._typed = store, typed
+        self._typed = typed
         self._box = pn.widgets.TextAreaInput(
             placeholder="Type or paste a text: the model reads it and its trajectory appears in the map.",
             rows=4, sizing_mode="stretch_width")
@@ -57,13 +58,12 @@ class LiveInput(pn.viewable.Viewer):
     @param.depends("text", watch=True)
     def _read(self) -> None:
         """Run the entry's model on ``text`` and place its states in the current map."""
-        if self.sample is None or self.entry is None:
+        if self.sample is None or self.states is None:
             return
         read = None
         if self.text.strip():
             try:
-                read = live_sample(self._store, self.entry, self.text, layer=self.sample.layer,
-                                   state=self.sample.state, method=self.method)
+                read = live_sample(self.states, self.text, method=self.method)
             except RnnpanelError as exc:
                 notify(f"Cannot read this text: {exc}", level="warning")
                 return

@@ -15,15 +15,13 @@ import logging
 import threading
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import panel as pn
 
 from rnnpanel.app.widgets import notify, on_session_loop
 from rnnpanel.errors import RnnpanelError
-from rnnpanel.pipeline.load import load_sample
-from rnnpanel.pipeline.project_process import store_projection
 from rnnpanel.pipeline.sample import Sample
+from rnnpanel.pipeline.states import EntryStates
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +37,32 @@ def cannot_show(error: Exception) -> str:
             "copied, re-extract it; other entries are unaffected.")
 
 
-class SampleLoader:
-    """Loads samples of one store, showing progress in ``progress`` and ``status``."""
+def shown_sample(open_states: Callable[[], EntryStates], method: str, report: Callable[[float, str], None]) -> Sample:
+    """The sample of the states ``open_states()`` gives with their ``method`` map, the map computed
+    first in a child process if the store lacks it."""
+    states = open_states()
+    states.store_map(method, report)
+    return states.sample(method=method, progress=report)
 
-    def __init__(self, store_root: Path) -> None:
-        self.store_root = store_root
+
+class SampleLoader:
+    """Loads samples, showing progress in ``progress`` and ``status``."""
+
+    def __init__(self) -> None:
         self.progress = pn.indicators.Progress(value=0, max=100, visible=False, sizing_mode="stretch_width")
         self.status = pn.pane.HTML("", sizing_mode="stretch_width")
 
-    def load_now(self, entry: str, **choice) -> Sample | None:
-        """The sample of ``entry`` for ``choice`` (layer, state, method), or None with a notification."""
+    def load_now(self, open_states: Callable[[], EntryStates], *, method: str) -> Sample | None:
+        """The sample of the states ``open_states()`` gives with their ``method`` map, or None with a
+        notification."""
         try:
-            store_projection(self.store_root, entry, self._report, **choice)
-            return load_sample(self.store_root, entry, progress=self._report, **choice)
+            return shown_sample(open_states, method, self._report)
         except Exception as exc:        # noqa: BLE001 -- a damaged entry must not take the page down
             notify(cannot_show(exc))
             return None
 
-    def load_later(self, entry: str, done: Callable[[Sample | None], None], busy: pn.viewable.Viewable,
-                   **choice) -> None:
+    def load_later(self, open_states: Callable[[], EntryStates], done: Callable[[Sample | None], None],
+                   busy: pn.viewable.Viewable, *, method: str) -> None:
         """Load in a worker thread; progress and ``done(sample or None)`` come back to the session's
         event loop (``pn.state.execute``), so the page stays responsive meanwhile. ``busy`` shows
         Panel's loading spinner until then."""
@@ -76,8 +81,7 @@ class SampleLoader:
 
         def work() -> None:
             try:
-                store_projection(self.store_root, entry, report, **choice)
-                sample = load_sample(self.store_root, entry, progress=report, **choice)
+                sample = shown_sample(open_states, method, report)
             except Exception as exc:    # noqa: BLE001 -- reported in the page, as above
                 on_loop(partial(finish, None, exc))
             else:

@@ -13,6 +13,7 @@ from rnnpanel.app import ready_apps
 from rnnpanel.app.deep_link import apply_link, query_values, sample_choice
 from rnnpanel.app.session import RnnPanelApp
 from rnnpanel.pipeline.load import list_entries
+from rnnpanel.store import StateStore
 
 
 def create_app(store_root: str | Path | None = None, **params) -> RnnPanelApp:
@@ -21,7 +22,7 @@ def create_app(store_root: str | Path | None = None, **params) -> RnnPanelApp:
     without a link takes an app built ahead of it when one is ready (:mod:`rnnpanel.app.ready_apps`)."""
     root = Path(store_root or paths.default_store())
     link = query_values()
-    entries = list_entries(root)
+    entries = list_entries(StateStore(root))
     if not link and getattr(pn.state.curdoc, "session_context", None) is not None:
         pool = ready_apps.pool_for((str(root.resolve()), tuple(sorted(params.items()))),
                                    build=partial(_built_ahead, root, params),

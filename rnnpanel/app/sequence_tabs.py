@@ -10,7 +10,6 @@ on the map; a click on a row calls ``select``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import panel as pn
 import param
@@ -21,6 +20,7 @@ from rnnpanel.app.sequence_views import SequenceViews
 from rnnpanel.app.shown import Shown
 from rnnpanel.app.widgets import Debounced
 from rnnpanel.pipeline.sample import Sample
+from rnnpanel.pipeline.states import EntryStates
 from rnnpanel.views import overview
 
 TABLE_HEIGHT = 420
@@ -48,17 +48,18 @@ class SequenceTabs(pn.viewable.Viewer):
     ``clear_region()`` for the Region tab's Clear button."""
 
     sample = param.ClassSelector(class_=Sample, default=None, doc="The sample listed (set when the tabs arrive).")
-    entry = param.String(default=None, allow_None=True, doc="Its store entry (the Units and Neighbours tabs read it).")
+    states = param.ClassSelector(class_=EntryStates, default=None,
+                                 doc="Its stored states (the Units and Neighbours tabs read them).")
     shown = param.ClassSelector(class_=Shown, default=Shown(), allow_refs=True, doc="The sequence shown.")
     hover_step = param.Integer(default=-1, allow_refs=True,
                                doc="The hovered step: the Neighbours tab lists the neighbours of its state.")
     region = param.Array(default=None, allow_None=True, allow_refs=True,
                          doc="(N,) bool: the table keeps the sequences with a state in it; None: all.")
 
-    def __init__(self, *, store_root: Path, views: SequenceViews, select: Callable[[int], None],
+    def __init__(self, *, views: SequenceViews, select: Callable[[int], None],
                  clear_region: Callable[[], None], **params) -> None:
         super().__init__(**params)
-        self._store_root, self._views, self._select, self._clear_region = store_root, views, select, clear_region
+        self._views, self._select, self._clear_region = views, select, clear_region
         self._panel = pn.Column(sizing_mode="stretch_width", min_height=TABLE_HEIGHT)
         self._redraw_later = Debounced(self._update_details)
         self.wait()
@@ -87,7 +88,7 @@ class SequenceTabs(pn.viewable.Viewer):
             widths={"first words": 520}, selection=self._selection())
         self.table.param.watch(self._on_table, "selection")
         dataset = pn.param.ParamFunction(lambda: dataset_overview(sample), lazy=True)
-        self.details = StateDetails(store_root=self._store_root, entry=self.entry, sample=sample, hover=views.hover,
+        self.details = StateDetails(states=self.states, sample=sample, hover=views.hover,
                                     step_range=views.step_range, select=self._select)
         self.region_panel = RegionPanel(clear=self._clear_region)
         self.tabs = pn.Tabs(*zip(TABS, (self.table, dataset, self.details.units, self.details.neighbours,

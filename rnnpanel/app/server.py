@@ -58,21 +58,19 @@ def warm_caches(store_root: str | Path | None = None) -> None:
     there is one) with its word index, so the first session and search do not wait. A map the
     store lacks (a new entry, or one projected by an older placement) is computed in a child
     process first, so its gigabytes are never the server's."""
-    from rnnpanel.pipeline.load import list_entries, load_sample, preferred_method
-    from rnnpanel.pipeline.project_process import store_projection
+    from rnnpanel.pipeline.load import list_entries
+    from rnnpanel.pipeline.states import EntryStates
     from rnnpanel.pipeline.word_index import word_index
     from rnnpanel.store import StateStore
 
-    root = Path(store_root or configured_store())
-    store = StateStore(root)
-    for key, label in list_entries(root):
+    store = StateStore(store_root or configured_store())
+    for key, label in list_entries(store):
         try:
-            entry = store.open_entry(key)
-            layer = int(entry.attrs["layers"]) - 1
-            method = preferred_method(store, key, layer=layer, state="h")
-            if store_projection(root, key, _progress_log(label), layer=layer, state="h", method=method):
+            states = EntryStates(store.entry(key).states(layer=-1, kind="h"))
+            method = states.preferred_method()
+            if states.store_map(method, _progress_log(label)):
                 log.info("stored the %s map of %s", method, label)
-            word_index(load_sample(root, key, layer=layer, state="h", method=method))
+            word_index(states.sample(method=method))
             log.info("warmed %s (%s)", label, method)
         except RnnpanelError as exc:
             log.warning("could not warm %s: %s", label, exc)

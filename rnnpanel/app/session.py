@@ -41,8 +41,9 @@ from rnnpanel.app.sidebar_settings import sidebar_settings
 from rnnpanel.app.widgets import notify
 from rnnpanel.compute.projection.names import METHODS
 from rnnpanel.errors import RnnpanelError
-from rnnpanel.pipeline.load import list_entries, preferred_method
+from rnnpanel.pipeline.load import list_entries
 from rnnpanel.pipeline.sample import Sample
+from rnnpanel.pipeline.states import EntryStates
 from rnnpanel.store import StateStore, StoredEntry
 from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHOLD
 
@@ -87,7 +88,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         first page is arranged when a session takes it (:meth:`for_session`)."""
         self.store_root = Path(store_root or paths.default_store())
         self.store = StateStore(self.store_root)
-        entries = list_entries(self.store_root)
+        entries = list_entries(self.store)
         self.entries_listed = tuple(entries)        # the store's entries as this session offers them
         self._ahead, self._after_taken = ahead, []
         wanted = {k: params.pop(k) for k in ("layer", "state") if k in params}   # offered once the entry is open
@@ -98,10 +99,10 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._syncing = False
         self._sidebar_rest: pn.Column | None = None     # the sidebar's settings and tools, after the first page
         self._settings_pending = False
-        self._opened: StoredEntry | None = None       # the chosen entry, opened once per choice
+        self._opened: StoredEntry | None = None       # the chosen entry (opened once per process)
         if self.entry is not None:
             self._sync_state_choices(wanted, keep_method="method" in params)
-        self._loader = SampleLoader(self.store_root)
+        self._loader = SampleLoader()
         self._keys = KeyListener()
         self._keys.param.watch(self._on_key, "presses")
         p = self.param
@@ -113,15 +114,14 @@ class RnnPanelApp(pn.viewable.Viewer):
         self.map = ProjectionMap(self.views, select=self._select, shown=p.shown, color_by=p.color_by, fade=p.fade,
                                  raster_above=p.raster_above, found=self.word_search.param.found)
         self.downloads = Downloads(shown=p.shown, found=self.word_search.param.found)
-        self.live_input = LiveInput(self.store, typed=partial(setattr, self, "live_text"), text=p.live_text,
-                                    method=p.method)
+        self.live_input = LiveInput(typed=partial(setattr, self, "live_text"), text=p.live_text, method=p.method)
         self.live_input.param.watch(self._on_live_read, "read")
-        self.tabs = SequenceTabs(store_root=self.store_root, views=self.views, select=self._select,
+        self.tabs = SequenceTabs(views=self.views, select=self._select,
                                  clear_region=self.map.clear_region, shown=p.shown, hover_step=p.hover_step,
                                  region=self.map.param.region)
         self._main = pn.Column(sizing_mode="stretch_both")
         if self.entry is not None:
-            self._show(self._loader.load_now(self.entry, **self._choice()))
+            self._show(self._loader.load_now(self._states, method=self.method))
         else:
             self._main.objects = [pn.pane.HTML(
                 f"<p>No entries in the store <code>{html.escape(str(self.store_root))}</code>. "
@@ -129,8 +129,9 @@ class RnnPanelApp(pn.viewable.Viewer):
         self.param.watch(self._switch, ["entry", "method", "layer", "state"])
 
     # -- which entry, layer, state kind and projection ------------------------------------------
-    def _choice(self) -> dict:
-        return {"layer": self.layer, "state": self.state, "method": self.method}
+    def _states(self) -> EntryStates:
+        """The shown entry's states of the chosen layer and kind."""
+        return EntryStates(self.store.entry(self.entry).states(layer=self.layer, kind=self.state))
 
     def _sync_state_choices(self, wanted: dict | None = None, keep_method: bool = False) -> None:
         """Offer the chosen entry's layers and state kinds; show its top layer's h unless the
@@ -138,7 +139,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         one when there is one (not a new t-SNE of a whole corpus)."""
         self._opened = None
         try:
-            self._opened = self.store.open_entry(self.entry)
+            self._opened = self.store.entry(self.entry)
             n_layers, kinds = int(self._opened.attrs["layers"]), self._opened.state_choices
         except (RnnpanelError, KeyError) as exc:
             notify(f"Cannot read this entry's layers: {exc}")
@@ -147,8 +148,12 @@ class RnnPanelApp(pn.viewable.Viewer):
         wanted = wanted or {}
         layer = wanted["layer"] if wanted.get("layer") in layers.values() else n_layers - 1
         state = wanted["state"] if wanted.get("state") in kinds else "h"
-        method = self.method if keep_method else preferred_method(self.store, self.entry, layer=layer,
-                                                                  state=state, wanted=self.method)
+        try:
+            method = self.method if keep_method else EntryStates(
+                self._opened.states(layer=layer, kind=state)).preferred_method(self.method)
+        except RnnpanelError as exc:
+            notify(f"Cannot read this entry's maps: {exc}")
+            return
         self._syncing = True
         try:
             self.param.layer.objects, self.param.state.objects = layers, kinds
@@ -162,7 +167,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             return
         if any(e.name == "entry" for e in events):
             self._sync_state_choices()
-        self._loader.load_later(self.entry, self._show, busy=self._main, **self._choice())
+        self._loader.load_later(self._states, self._show, busy=self._main, method=self.method)
 
     def _show(self, sample: Sample | None) -> None:
         """Show a new sample: every component rebuilds its sources and figures for it, the map after
@@ -177,7 +182,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         self.tabs.wait()
         for part in (self.views, self.map, self.word_search, self.downloads):
             part.sample = sample
-        self.live_input.param.update(entry=self._opened, sample=sample)   # the typed text, placed in the new map
+        self.live_input.param.update(states=self._states(), sample=sample)   # the typed text, placed in the new map
         self._update_shown()
         top = pn.Row(self.map, self.views, sizing_mode="stretch_width", height=TOP_HEIGHT)
         self._main.objects = [top, self.tabs]
@@ -193,7 +198,7 @@ class RnnPanelApp(pn.viewable.Viewer):
                 self._settings_pending = False
                 self._sidebar_rest.objects = sidebar_settings(self)
             if sample is not None and sample is self.sample:       # else another entry was chosen meanwhile
-                self.tabs.param.update(entry=self.entry, sample=sample)
+                self.tabs.param.update(states=self._states(), sample=sample)
 
     def _after_first_page(self, callback) -> None:
         """``callback`` once the browser has drawn the page; for a page's first drawing, once the

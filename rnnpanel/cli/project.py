@@ -89,7 +89,7 @@ def backend_params(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     # torch and scikit-learn load only when the command runs, so `rnnpanel --help` stays quick
-    from rnnpanel.pipeline.project import project_entry
+    from rnnpanel.pipeline.project import default_entry, project_states
     from rnnpanel.store import StateStore
 
     try:
@@ -99,9 +99,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     store = StateStore(args.store or paths.default_store())
     try:
-        entry = None if args.entry is None else store.open_entry(args.entry)
-        _, attrs = project_entry(
-            store, entry, layer=args.layer, state=args.state, method=args.method, backend=args.backend,
+        entry = default_entry(store) if args.entry is None else store.entry(args.entry)
+        result = project_states(
+            entry.states(layer=args.layer, kind=args.state), method=args.method, backend=args.backend,
             params=backend_params(args), max_fit=max_fit, random_state=args.seed, quality=args.quality,
             progress=not args.no_progress, cluster=args.cluster, polish_iter=args.polish_iter,
             refine_iter=args.refine_iter,
@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # parameter values a backend refuses
         print(f"rnnpanel project: error: {exc}", file=sys.stderr)
         return 2
+    attrs = result.summary()
     print(describe_backend(attrs), file=sys.stderr)
     summary = {key: attrs[key] for key in SUMMARY_KEYS if key in attrs}
     print(json.dumps(summary, sort_keys=False))

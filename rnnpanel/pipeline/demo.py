@@ -21,7 +21,7 @@ from rnnpanel.errors import ModelError
 from rnnpanel.models import load_model, save_model
 from rnnpanel.models.training import TrainingRecipe, train_model
 from rnnpanel.pipeline.extract import extract_to_store
-from rnnpanel.pipeline.project import project_entry
+from rnnpanel.pipeline.project import project_states
 from rnnpanel.store import StateStore, StoredEntry
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,6 @@ def ensure_demo(store_root: str | Path | None = None, *, models_root: str | Path
         entry, summary = extract_to_store(model_dir, spec.dataset, split="test", n=spec.n, seed=spec.seed,
                                           store_root=store.root, progress=progress)
         log.info("demo %s: %s", spec.dataset, summary)
-        project_entry(store, entry, method=method, backend=backend, progress=progress)
+        project_states(entry.states(layer=-1, kind="h"), method=method, backend=backend, progress=progress)
         entries.append(entry)
     return entries

@@ -246,7 +246,7 @@ def _extract(
     )
     if store.has_entry(key):  # another request chose the same sample
         logger.info("entry %s already stored", key)
-        return store.open_entry(key), True
+        return store.entry(key), True
 
     if chunk_states is None:
         chunk_states = chunk_rows_for(4 * max(config.state_size, config.n_classes))

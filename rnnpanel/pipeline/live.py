@@ -6,7 +6,7 @@ The model is the one the entry was extracted with (its folder is recorded in the
 loaded once per process and refused if its weights changed since, since its states would no
 longer belong to the map. The new states are placed by the projection's ``transform`` when this
 process fitted the map, else at the median position of their nearest stored states in the
-original space (:func:`rnnpanel.pipeline.states.place_states`); step distances use the sample's
+original space (:meth:`rnnpanel.pipeline.states.EntryStates.place`); step distances use the sample's
 normaliser, so bars and labels compare with the stored sequences.
 """
 
@@ -20,11 +20,9 @@ import numpy as np
 
 from rnnpanel.errors import DataError, ModelError
 from rnnpanel.pipeline.cache import LockedCache
-from rnnpanel.pipeline.project import project_entry
 from rnnpanel.pipeline.sample import Sample
-from rnnpanel.pipeline.states import place_states
-from rnnpanel.store import StateStore, StoredEntry
-from rnnpanel.store.state_store import direction_half
+from rnnpanel.pipeline.states import EntryStates
+from rnnpanel.store.state_kinds import direction_half
 
 LIVE_NAME = "live input"
 MODELS_KEPT = 4
@@ -59,30 +57,34 @@ class LiveRead:
     states: np.ndarray
 
 
-def live_sample(store: StateStore, entry: StoredEntry, text: str, *, layer: int = -1, state: str = "h",
-                method: str = "tsne", backend: str = "auto") -> LiveRead:
-    """``text`` read by the model of ``entry`` (opened from ``store``), its states placed in the
-    entry's ``method`` map."""
+def live_sample(states: EntryStates, text: str, *, method: str = "tsne", backend: str = "auto") -> LiveRead:
+    """``text`` read by the model of ``states``' entry, its states of their layer and kind placed
+    in the ``method`` map of ``states``.
+
+    Raises
+    ------
+    ModelError
+        The entry's model is gone or changed since the extraction.
+    DataError
+        The model knows none of the text's words.
+    """
     from rnnpanel.compute.distances import step_distances
     from rnnpanel.compute.extraction import extract_states
     from rnnpanel.models.encoding import encode_text
 
-    if state not in entry.state_choices:
-        raise ModelError(f"state kind {state!r} does not exist for this entry's model; "
-                         f"choose one of {', '.join(entry.state_choices)}")
+    entry = states.entry
     loaded = _entry_model(entry.attrs)
     ids, n_cut = encode_text(text, loaded.vocab, loaded.config)
     if not ids:
         raise DataError("the model knows none of these words (unknown words produce no states); "
                         "type a text in the language of its training data")
     extracted = extract_states(loaded.model, [ids], device="cpu")
-    li = layer % len(extracted.layers)
-    new = direction_half(extracted.layers[li][state.partition("_")[0]], state,
+    new = direction_half(extracted.layers[states.layer][states.kind.partition("_")[0]], states.kind,
                          hidden_size=loaded.config.hidden_size, bidirectional=loaded.config.bidirectional)
-    _, attrs = project_entry(store, entry, layer=li, state=state, method=method, backend=backend)
-    xy, how = place_states(store, entry, attrs["projection_key"], new)
+    projection = states.project(method=method, backend=backend)
+    xy, how = states.place(new, projection)
     offsets = np.array([0, len(ids)])
-    scale = float(attrs.get("step_distance_max") or 1.0)
+    scale = projection.step_distance_max
     distance = step_distances(new, offsets, normalize=False) / (scale if scale > 0 else 1.0)
     sample = Sample(
         name=LIVE_NAME,
@@ -97,8 +99,8 @@ def live_sample(store: StateStore, entry: StoredEntry, text: str, *, layer: int 
         sequence_ids=[-1],
         n_cut=[n_cut],
         truncation=loaded.config.truncation,
-        layer=li,
-        state=state,
+        layer=states.layer,
+        state=states.kind,
         projection=f"{method} · placed by {how}",
     )
     return LiveRead(sample=sample, states=np.asarray(new, dtype=np.float32))

@@ -62,7 +62,7 @@ def extract_encoded(
                     split="test", sequence_ids=sequence_ids, max_length=config.max_length,
                     truncation=config.truncation)
     if store.has_entry(key):
-        entry = store.open_entry(key)
+        entry = store.entry(key)
         return entry, _extract.summary_of(entry, store, start, cache_hit=True)
 
     from rnnpanel.compute.device import resolve_device

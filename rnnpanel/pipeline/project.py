@@ -1,6 +1,6 @@
 """Store → projection: project one layer's states of a stored entry, cached beside the states.
 
-:func:`project_entry` reads the states of one layer and kind, runs the requested method through
+:func:`project_states` reads the states of one layer and kind, runs the requested method through
 ``auto`` or a named backend (with the scale strategy above a backend's size limit), and writes
 the 2-D map with its ``fitted`` mask and the layer's step distances into the store, so the app
 reads everything precomputed. The projection key covers the entry, layer, state kind, method,
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,8 +26,8 @@ from rnnpanel.compute.projection.names import resolve_name
 from rnnpanel.compute.projection.placement import DEFAULT_POLISH_ITER
 from rnnpanel.errors import StoreError
 from rnnpanel.pipeline.cache import LockedCache
-from rnnpanel.store import StateStore, StoredEntry, projection_key
-from rnnpanel.store.state_store import STATE_KINDS
+from rnnpanel.store import LayerStates, StateStore, StoredEntry, projection_key
+from rnnpanel.store.state_kinds import known_kind
 
 if TYPE_CHECKING:
     from rnnpanel.compute.projection import AutoProjection, ProgressCallback
@@ -39,8 +39,43 @@ FITTED_KEPT = 2  # fitted maps kept in memory for placing live input (each holds
 _FITTED: LockedCache[AutoProjection] = LockedCache(FITTED_KEPT)
 
 
-def open_store(store_root_or_store: str | Path | StateStore) -> StateStore:
-    return store_root_or_store if isinstance(store_root_or_store, StateStore) else StateStore(store_root_or_store)
+@dataclass(frozen=True)
+class ProjectionResult:
+    """A map of one layer's states: its 2-D ``embedding`` and what the store keeps with it.
+
+    ``attrs`` are the stored attributes (method, backends, parameters, layer, ``state``,
+    timings...); ``seconds_total`` and ``quality`` are this call's (None when not measured).
+    """
+
+    embedding: np.ndarray
+    key: str
+    attrs: dict[str, Any]
+    cache_hit: bool
+    seconds_total: float | None = None
+    quality: dict[str, Any] | None = field(default=None)
+
+    @property
+    def method(self) -> str:
+        return str(self.attrs["method"])
+
+    @property
+    def backend_used(self) -> str:
+        return str(self.attrs.get("backend_used", ""))
+
+    @property
+    def layer(self) -> int:
+        return int(self.attrs["layer"])
+
+    @property
+    def step_distance_max(self) -> float:
+        """The normaliser of the stored step distances (new states' distances are divided by it)."""
+        return float(self.attrs.get("step_distance_max") or 1.0)
+
+    def summary(self) -> dict[str, Any]:
+        """Everything as one JSON-friendly mapping (the CLI prints it)."""
+        extra = {"seconds_total": self.seconds_total, "quality": self.quality}
+        return {**self.attrs, "cache_hit": self.cache_hit, "projection_key": self.key,
+                **{k: v for k, v in extra.items() if v is not None}}
 
 
 def default_entry(store: StateStore) -> StoredEntry:
@@ -53,34 +88,15 @@ def default_entry(store: StateStore) -> StoredEntry:
     return entries[-1]
 
 
-def checked_entry(entry: Any) -> StoredEntry:
-    """``entry`` if it is an opened entry; a key names the call that opens it (callers used to pass keys)."""
-    if not isinstance(entry, StoredEntry):
-        raise TypeError(f"entry must be an opened StoredEntry (store.open_entry(key)), got {type(entry).__name__} "
-                        f"{entry!r}")
-    return entry
-
-
-def layer_index(entry: StoredEntry, layer: int) -> int:
-    """``layer`` as a non-negative index (negative counts from the top), checked against the entry."""
-    n_layers = int(entry.attrs["layers"])
-    if not -n_layers <= int(layer) < n_layers:
-        raise StoreError(f"layer {layer} out of range; this model has {n_layers} layer(s) (0..{n_layers - 1}, or -1 for the top)")
-    return int(layer) % n_layers
-
-
 def state_labels(entry: StoredEntry) -> np.ndarray:
     """The true class of the sequence each state belongs to, ``(N,)``."""
     offsets = entry.load("offsets")
     return np.repeat(entry.load("labels"), np.diff(offsets))
 
 
-def project_entry(
-    store_root_or_store: str | Path | StateStore,
-    entry: StoredEntry | None = None,
+def project_states(
+    states: LayerStates,
     *,
-    layer: int = -1,
-    state: str = "h",
     method: str = "tsne",
     backend: str = "auto",
     params: dict[str, Any] | None = None,
@@ -91,54 +107,67 @@ def project_entry(
     quality: bool = False,
     progress: bool | ProgressCallback | None = None,
     cluster: str | None = None,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Project one layer's states of a stored entry; return ``(embedding (N, 2) float32, attrs)``.
+) -> ProjectionResult:
+    """Project one layer's states of a stored entry, or read the map the store already holds.
 
-    ``entry``: an entry of the store, opened by the caller (who usually holds it already);
-    None = the store's only or most recent entry. ``params`` are backend
-    parameters (the shared names, see :mod:`rnnpanel.compute.projection.base`); ``max_fit``
-    the scale strategy's limit ("auto" = the backend's own); ``polish_iter`` t-SNE steps move each
-    placed state against the fixed fitted map (cheap; 0 = where its neighbours put it); ``refine_iter`` > 0 optimises all
-    points for that many t-SNE iterations after the rest were placed (150 brings a placed map's
-    quality to a full fit's, at 9 to 24 times the placement's time: benchmarks/RESULTS.md); ``quality`` adds trustworthiness,
-    k-NN preservation and neighbourhood hit (k = 10, on a 5,000-state subsample). ``progress``
-    is True (a progress bar on stderr), a ``progress(fraction, message)`` callback, or None.
-    ``cluster`` (see :mod:`rnnpanel.pipeline.cluster`) places the points that were not fitted
-    on that Dask cluster's workers instead of this process's threads.
+    Parameters
+    ----------
+    states
+        The states of one layer and kind (``store.entry(key).states(layer=..., kind=...)``).
+    method, backend
+        The projection method and its backend ("auto": the first that runs here).
+    params
+        Backend parameters (the shared names, see :mod:`rnnpanel.compute.projection.base`).
+    max_fit
+        The scale strategy's limit ("auto" = the backend's own).
+    polish_iter
+        t-SNE steps that move each placed state against the fixed fitted map (cheap; 0 = where
+        its neighbours put it).
+    refine_iter
+        > 0 optimises all points for that many t-SNE iterations after the rest were placed (150
+        brings a placed map's quality to a full fit's, at 9 to 24 times the placement's time:
+        benchmarks/RESULTS.md).
+    quality
+        Add trustworthiness, k-NN preservation and neighbourhood hit (k = 10, on a 5,000-state subsample).
+    progress
+        True (a progress bar on stderr), a ``progress(fraction, message)`` callback, or None.
+    cluster
+        A Dask cluster (see :mod:`rnnpanel.pipeline.cluster`) whose workers place the points that
+        were not fitted, instead of this process's threads.
 
-    Stored arrays: ``embedding``, ``fitted`` (bool: fitted or placed), ``step_distance``
-    (normalised by the sample maximum, NaN at sequence ends). ``attrs`` hold ``backend_used``,
-    ``skipped`` (name → reason), ``seconds_backend``, ``seconds_overhead`` (everything but the
-    backend and the metrics), the resolved parameters and ``cache_hit``.
+    Returns
+    -------
+    ProjectionResult
+        Stored arrays: ``embedding``, ``fitted`` (bool: fitted or placed), ``step_distance``
+        (normalised by the sample maximum, NaN at sequence ends); its ``attrs`` hold
+        ``backend_used``, ``skipped`` (name → reason), ``seconds_backend``, ``seconds_overhead``
+        (everything but the backend and the metrics) and the resolved parameters.
     """
     started = time.perf_counter()
-    store = open_store(store_root_or_store)
-    entry = default_entry(store) if entry is None else checked_entry(entry)
-    li = layer_index(entry, layer)
-    backend_name = resolve_name(method, backend)
-    request = projection_request(state=state, params=params, max_fit=max_fit, random_state=random_state,
-                                 polish_iter=polish_iter, refine_iter=refine_iter)
-    pkey = projection_key(entry.key, layer=li, state=state, method=method, backend=backend_name, params=request)
+    entry, store = states.entry, states.entry.store
+    request = {"params": params, "max_fit": max_fit, "random_state": random_state, "polish_iter": polish_iter,
+               "refine_iter": refine_iter}
+    pkey = requested_key(states, method=method, backend=backend, **request)
 
     if store.has_projection(entry.key, pkey):
         arrays, attrs = store.read_projection(entry.key, pkey)
-        attrs = {**attrs, "cache_hit": True, "projection_key": pkey}
-        if quality and not attrs.get("quality"):
-            attrs["quality"] = stored_quality(state_matrix(entry, li, state), arrays["embedding"], state_labels(entry))
+        measured = attrs.get("quality") or None
+        if quality and not measured:
+            measured = stored_quality(states, arrays["embedding"], state_labels(entry))
         log.info("projection %s of entry %s: cache hit", pkey, entry.key)
-        return arrays["embedding"], attrs
+        return ProjectionResult(arrays["embedding"], pkey, attrs, cache_hit=True, quality=measured)
 
     # torch and scikit-learn load only on a cache miss
     from rnnpanel.compute.projection import AutoProjection
 
-    callback, close = progress_callback(progress, f"{method} · layer {li} · {state}")
+    callback, close = progress_callback(progress, f"{method} · layer {states.layer} · {states.kind}")
     try:
-        states = state_matrix(entry, li, state)
         offsets = entry.load("offsets")
         labels = np.repeat(entry.load("labels"), np.diff(offsets))
         distances, distance_scale = normalize_by_max(stored_step_distances(states, offsets))
-        runner = AutoProjection(method=method, backend=backend_name, params=params, max_fit=max_fit,
-                                polish_iter=int(polish_iter), refine_iter=int(refine_iter), random_state=random_state, progress=callback)
+        runner = AutoProjection(method=method, backend=resolve_name(method, backend), params=params,
+                                max_fit=max_fit, polish_iter=int(polish_iter), refine_iter=int(refine_iter),
+                                random_state=random_state, progress=callback)
         if cluster is None:
             runner.fit(states, labels)
         else:
@@ -152,13 +181,13 @@ def project_entry(
     attrs: dict[str, Any] = {
         "entry_key": entry.key,
         "method": method,
-        "backend_requested": backend_name,
+        "backend_requested": resolve_name(method, backend),
         "backend_used": runner.backend_used_,
         "skipped": dict(runner.skipped_),
         "params": json_safe(runner.params_used_),
-        "request": json_safe(request),
-        "layer": li,
-        "state": state,
+        "request": json_safe(projection_request(kind=states.kind, **request)),
+        "layer": states.layer,
+        "state": states.kind,
         "n_states": int(embedding.shape[0]),
         "n_fitted": runner.n_fitted_,
         "placement": runner.placement_,
@@ -177,20 +206,17 @@ def project_entry(
         store.write_projection(entry.key, pkey, arrays, attrs)
         _remember(entry.key, pkey, runner)
     total = time.perf_counter() - started
-    attrs["seconds_total"] = total
     attrs["seconds_overhead"] = max(0.0, total - runner.seconds_)
-    if quality:
-        attrs["quality"] = stored_quality(states, embedding, labels)
-    return embedding, {**attrs, "cache_hit": False, "projection_key": pkey}
+    measured = stored_quality(states, embedding, labels) if quality else None
+    return ProjectionResult(embedding, pkey, attrs, cache_hit=False, seconds_total=total, quality=measured)
 
 
-def projection_request(*, state: str = "h", params: dict[str, Any] | None = None, max_fit: Any = "auto",
+def projection_request(*, kind: str = "h", params: dict[str, Any] | None = None, max_fit: Any = "auto",
                        random_state: int = 0, polish_iter: int = DEFAULT_POLISH_ITER,
                        refine_iter: int = 0) -> dict[str, Any]:
     """What, beside the entry, layer, method and backend, decides a stored map (checked): part of
     its key, and kept in its attributes."""
-    if state not in STATE_KINDS:
-        raise StoreError(f"unknown state kind {state!r}; choose one of {', '.join(STATE_KINDS)}")
+    known_kind(kind)
     for name, value in (("polish_iter", polish_iter), ("refine_iter", refine_iter)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} (--{name.replace('_', '-')}) must be 0 or a positive number of iterations, "
@@ -200,22 +226,13 @@ def projection_request(*, state: str = "h", params: dict[str, Any] | None = None
             **({"polish_iter": int(polish_iter)} if polish_iter != DEFAULT_POLISH_ITER else {})}
 
 
-def requested_key(entry: StoredEntry, *, layer: int = -1, state: str = "h", method: str = "tsne",
-                  backend: str = "auto", **request: Any) -> str:
-    """The store key of the map :func:`project_entry` makes for these arguments (``request``: those
+def requested_key(states: LayerStates, *, method: str = "tsne", backend: str = "auto", **request: Any) -> str:
+    """The store key of the map :func:`project_states` makes for these arguments (``request``: those
     of :func:`projection_request`). Whether the store holds it says whether that map can be read
     without computing it: a map stored by another version of the placement, or with other
     parameters, is under another key."""
-    return projection_key(entry.key, layer=layer_index(entry, layer), state=state, method=method,
-                          backend=resolve_name(method, backend), params=projection_request(state=state, **request))
-
-
-def state_matrix(entry: StoredEntry, layer: int, state: str) -> Any:
-    """One layer's states as the projection reads them: the stored (on-disk, chunked) array for a
-    whole state kind, read block by block; a direction's half (``*_fwd``/``*_bwd``) in memory."""
-    if "_" in state or state not in entry.attrs["state_kinds"]:
-        return entry.states(layer, state)  # a half, in memory; or the StoreError naming the stored kinds
-    return entry.array(f"layer_{layer_index(entry, layer)}/{state}")
+    return projection_key(states.entry.key, layer=states.layer, state=states.kind, method=method,
+                          backend=resolve_name(method, backend), params=projection_request(kind=states.kind, **request))
 
 
 def stored_step_distances(states: Any, offsets: np.ndarray, *, block: int = 1 << 16) -> np.ndarray:

@@ -57,7 +57,7 @@ def demo_states(n_states: int, *, dataset: str = DEMO_DATASET, model_dir: str | 
     for split in ("test", "train"):
         entry, summary = extract_to_store(directory, corpus_name, split=split, n=None, seed=seed,
                                           store_root=bench_store(), progress=progress)
-        states, offsets = entry.states(-1, "h"), entry.load("offsets")
+        states, offsets = entry.states(layer=-1, kind="h").read_all(), entry.load("offsets")
         labels = np.repeat(entry.load("labels"), np.diff(offsets))
         order = rng.permutation(len(offsets) - 1)  # sequences in a seeded random order, each kept whole
         rows = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in order])

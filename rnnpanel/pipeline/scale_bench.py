@@ -88,14 +88,14 @@ def _child(task: dict[str, Any]) -> dict[str, Any]:
         record = {"entry": summary["entry"], "n_states": summary["n_states"], "n_sequences": summary["n_sequences"],
                   "seconds": summary["seconds"], "stages": summary.get("stages", {})}
     elif stage == "project":
-        from rnnpanel.pipeline.project import project_entry
+        from rnnpanel.pipeline.project import project_states
         from rnnpanel.store import StateStore
 
         started = time.perf_counter()
-        store = StateStore(task["store"])
-        _, attrs = project_entry(store, store.open_entry(task["entry"]), method="tsne", backend="auto", progress=False,
-                                 cluster=task.get("cluster"))
-        record = {key: attrs.get(key) for key in ("backend_used", "n_states", "n_fitted", "placement",
+        states = StateStore(task["store"]).entry(task["entry"]).states(layer=-1, kind="h")
+        summary = project_states(states, method="tsne", backend="auto", progress=False,
+                                 cluster=task.get("cluster")).summary()
+        record = {key: summary.get(key) for key in ("backend_used", "n_states", "n_fitted", "placement",
                                                    "seconds_backend", "seconds_total", "timings")}
         record["seconds"] = time.perf_counter() - started
     elif stage == "peer":
@@ -111,11 +111,11 @@ def _child(task: dict[str, Any]) -> dict[str, Any]:
 def _sample_states(task: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """``task['n']`` seeded random states of the entry (and their labels), read chunk by chunk."""
     from rnnpanel.compute.projection.placement import gather_rows
-    from rnnpanel.pipeline.project import state_labels, state_matrix
+    from rnnpanel.pipeline.project import state_labels
     from rnnpanel.store import StateStore
 
-    entry = StateStore(task["store"]).open_entry(task["entry"])
-    states = state_matrix(entry, -1, "h")
+    entry = StateStore(task["store"]).entry(task["entry"])
+    states = entry.states(layer=-1, kind="h")
     rows = np.sort(np.random.default_rng(0).choice(states.shape[0], size=int(task["n"]), replace=False))
     return np.asarray(gather_rows(states, rows), dtype=np.float32), state_labels(entry)[rows]
 

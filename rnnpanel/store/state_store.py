@@ -1,5 +1,12 @@
 """The on-disk state store: one Zarr group per entry, projections stored beside their states.
 
+A :class:`StateStore` opens an entry (:meth:`StateStore.entry`), an entry gives the states of one
+layer and kind (:meth:`StoredEntry.states`): a :class:`LayerStates`, the stored chunked array as
+the rest of rnnpanel reads it (rows, whole storage chunks, or everything; always float32, a
+direction's half cut from what was read). Opening it reads and holds nothing; what is worth
+keeping between reads (a small entry's matrix, decoded chunks) is kept, once per process, by
+:class:`rnnpanel.pipeline.states.EntryStates`.
+
 Layout under the store root::
 
     entries/<entry key>/              Zarr group: attrs + arrays (offsets, ep, layer_0/h, ...)
@@ -17,7 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -26,8 +35,13 @@ import numpy as np
 import zarr
 
 from rnnpanel.errors import StoreError
-from rnnpanel.store.atomic import atomic_directory, is_temporary, remove_stale_temporaries
+from rnnpanel.store.atomic import (
+    atomic_directory,
+    is_temporary,
+    remove_stale_temporaries,
+)
 from rnnpanel.store.partial import Layout, PartialEntry
+from rnnpanel.store.state_kinds import checked_kind, direction_half, layer_index
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +59,7 @@ def chunk_rows_for(row_bytes: int) -> int:
     :data:`ROW_CHUNK`, fewer for wide states so that a chunk stays near :data:`CHUNK_BYTES`."""
     rows = max(1024, CHUNK_BYTES // max(1, int(row_bytes)))
     return min(ROW_CHUNK, 1 << (rows.bit_length() - 1))
-STATE_KINDS = ("h", "c", "h_fwd", "h_bwd", "c_fwd", "c_bwd")
+
 
 
 def _write_group(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
@@ -71,18 +85,85 @@ def _open_group(path: Path, what: str) -> zarr.Group:
     return group
 
 
-def direction_half(full: np.ndarray, kind: str, *, hidden_size: int, bidirectional: bool) -> np.ndarray:
-    """The columns of a layer's full state ``(N, D)`` that state ``kind`` names: all of them for
-    ``h``/``c``, the forward or backward half for ``*_fwd``/``*_bwd`` (forward is everything for a
-    unidirectional model)."""
-    direction = kind.partition("_")[2]
-    if not direction:
-        return full
-    if not bidirectional:
-        if direction == "fwd":
-            return full
-        raise StoreError(f"state kind {kind!r} needs a bidirectional model; this one is unidirectional")
-    return full[:, :hidden_size] if direction == "fwd" else full[:, hidden_size:]
+@dataclass(frozen=True)
+class StatesAddress:
+    """Which states: the store's root (resolved), the entry's key, the layer (non-negative) and the
+    state kind. Hashable, so it keys what a process keeps of them; plain, so it crosses to a child."""
+
+    root: str
+    entry: str
+    layer: int
+    kind: str
+
+
+class LayerStates:
+    """States ``(N, D)`` of one layer and kind of an entry, read from the store on demand.
+
+    It behaves as a chunked 2-D array (``shape``, ``chunks``, ``ndim``, ``dtype``, and rows by
+    slicing), so code that reads arrays block by block (the projection, the neighbour index) reads
+    it without loading it whole.
+
+    Parameters
+    ----------
+    entry
+        The opened entry.
+    layer
+        The layer; negative counts from the top.
+    kind
+        ``h``/``c`` (the layer's full state), or one direction's half ``h_fwd``/``h_bwd``/``c_fwd``/``c_bwd``.
+
+    Raises
+    ------
+    StoreError
+        The layer or kind does not exist for this entry's model.
+    """
+
+    dtype = np.dtype(np.float32)
+    ndim = 2
+
+    def __init__(self, entry: StoredEntry, *, layer: int = -1, kind: str = "h") -> None:
+        self.entry = entry
+        self.layer = layer_index(entry.attrs, layer)
+        self.kind = checked_kind(entry.attrs, kind)
+        self._array = entry.array(f"layer_{self.layer}/{kind.partition('_')[0]}")
+        self._hidden = int(entry.attrs["hidden_size"])
+        self._bidirectional = bool(entry.attrs.get("bidirectional"))
+        width = int(self._array.shape[1])
+        half = "_" in kind and self._bidirectional
+        self.shape = (int(self._array.shape[0]), width // 2 if half else width)
+        self.chunks = (int(self._array.chunks[0]), self.shape[1])
+        self.address = StatesAddress(str(entry.path.parent.parent.resolve()), entry.key, self.layer, self.kind)
+
+    def __repr__(self) -> str:
+        return f"LayerStates({self.entry.key!r}, layer={self.layer}, kind={self.kind!r}, shape={self.shape})"
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        """Rows ``(len(rows), D)`` float32, reading only the chunks they touch."""
+        if not isinstance(rows, slice):
+            raise TypeError(f"read states by a slice of rows (a block at a time), got {type(rows).__name__}")
+        try:
+            full = np.asarray(self._array[rows], dtype=np.float32)
+        except Exception as exc:  # a damaged chunk fails in the codec, with its own error types
+            raise StoreError(f"store entry {self.entry.key} cannot read layer {self.layer} {self.kind} "
+                             f"({type(exc).__name__}: {exc}); delete the entry and extract it again") from exc
+        return direction_half(full, self.kind, hidden_size=self._hidden, bidirectional=self._bidirectional)
+
+    @property
+    def block_rows(self) -> int:
+        """Rows per stored chunk: the unit :meth:`block` reads."""
+        return self.chunks[0]
+
+    def block(self, index: int) -> np.ndarray:
+        """The states of stored chunk ``index``: rows ``index * block_rows`` up to the next chunk's."""
+        step = self.block_rows
+        return self[index * step:(index + 1) * step]
+
+    def read_all(self) -> np.ndarray:
+        """Every state ``(N, D)`` float32, read whole (``N × D × 4`` bytes: mind large entries)."""
+        return self[0:len(self)]
 
 
 class StoredEntry:
@@ -93,6 +174,12 @@ class StoredEntry:
         self.key = self.path.name
         self._group = _open_group(self.path, f"store entry {self.key}")
         self.attrs: dict[str, Any] = dict(self._group.attrs)
+        self._arrays: dict[str, zarr.Array] = {}
+
+    @property
+    def store(self) -> StateStore:
+        """The store this entry belongs to (where its projections and derived arrays are kept)."""
+        return StateStore(self.path.parent.parent)
 
     def __repr__(self) -> str:
         return f"StoredEntry({self.key!r}, {self.attrs.get('model_name')!r}, {self.attrs.get('dataset')!r})"
@@ -124,34 +211,30 @@ class StoredEntry:
         return kinds
 
     def array(self, name: str) -> zarr.Array:
-        """One stored array, unread: slicing it reads only the chunks it touches."""
+        """One stored array, unread: slicing it reads only the chunks it touches (its metadata is
+        read once: the entry is shared by the process's sessions)."""
+        held = self._arrays.get(name)
+        if held is not None:
+            return held
         try:
-            return self._group[name]
+            return self._arrays.setdefault(name, self._group[name])
         except KeyError:
             raise StoreError(
                 f"store entry {self.key} has no array {name!r}; it has {', '.join(self.array_names)}"
             ) from None
 
-    def states(self, layer: int = -1, kind: str = "h") -> np.ndarray:
-        """States ``(N, D)`` of one layer (negative counts from the top) and kind.
+    def states(self, *, layer: int = -1, kind: str = "h") -> LayerStates:
+        """The states of one layer (negative counts from the top) and kind, read on demand.
 
         ``h``/``c`` are the layer's full state (both directions concatenated when
         bidirectional); ``h_fwd``/``h_bwd``/``c_fwd``/``c_bwd`` select one direction's half.
+
+        Raises
+        ------
+        StoreError
+            The layer or kind does not exist for this entry's model.
         """
-        n_layers = int(self.attrs["layers"])
-        if not -n_layers <= layer < n_layers:
-            raise StoreError(f"layer {layer} out of range; this model has {n_layers} layer(s) (0..{n_layers - 1})")
-        if kind not in STATE_KINDS:
-            raise StoreError(f"unknown state kind {kind!r}; choose one of {', '.join(STATE_KINDS)}")
-        base, _, direction = kind.partition("_")
-        if base not in self.attrs["state_kinds"]:
-            raise StoreError(
-                f"state kind {kind!r} is not stored for this {self.attrs['model_config']['cell'].upper()} model; "
-                f"choose one of {', '.join(self.attrs['state_kinds'])}"
-            )
-        full = self.load(f"layer_{layer % n_layers}/{base}")
-        return direction_half(full, kind, hidden_size=int(self.attrs["hidden_size"]),
-                              bidirectional=bool(self.attrs.get("bidirectional")))
+        return LayerStates(self, layer=layer, kind=kind)
 
     @cached_property
     def vocab_words(self) -> list[str]:
@@ -164,6 +247,23 @@ class StoredEntry:
         """The word behind every state, ``(N,)`` of ``str``."""
         vocab = np.asarray(self.vocab_words, dtype=object)
         return vocab[self.load("token_ids")]
+
+
+_OPENED: dict[Path, tuple[int, StoredEntry]] = {}
+_OPENING = threading.Lock()
+
+
+def _opened(path: Path, stamp: int) -> StoredEntry:
+    """The entry at ``path`` opened once per process and modification time of its metadata."""
+    key = path.resolve()
+    with _OPENING:
+        held = _OPENED.get(key)
+    if held is not None and held[0] == stamp:
+        return held[1]
+    entry = StoredEntry(path)
+    with _OPENING:
+        _OPENED[key] = (stamp, entry)
+    return entry
 
 
 class StateStore:
@@ -185,11 +285,23 @@ class StateStore:
     def has_entry(self, key: str) -> bool:
         return (self.entry_path(key) / "zarr.json").is_file()
 
-    def open_entry(self, key: str) -> StoredEntry:
-        if not self.has_entry(key):
+    def entry(self, key: str) -> StoredEntry:
+        """The entry ``key``, opened once per process while its files stay the same (an entry is
+        written whole and never changed, so every session shares one opened copy).
+
+        Raises
+        ------
+        StoreError
+            No such entry, or one this version cannot read.
+        """
+        path = self.entry_path(key)
+        try:
+            stamp = (path / "zarr.json").stat().st_mtime_ns
+        except OSError:
             known = ", ".join(e.key for e in self.entries()) or "none"
-            raise StoreError(f"no entry {key!r} in store {self.root} (entries: {known}); run `rnnpanel extract` first")
-        return StoredEntry(self.entry_path(key))
+            raise StoreError(f"no entry {key!r} in store {self.root} (entries: {known}); "
+                             "run `rnnpanel extract` first") from None
+        return _opened(path, stamp)
 
     def entries(self) -> list[StoredEntry]:
         """Complete, readable entries, oldest first; damaged ones are logged and skipped."""
@@ -200,7 +312,7 @@ class StateStore:
             if is_temporary(path) or not path.is_dir():
                 continue
             try:
-                found.append(StoredEntry(path))
+                found.append(self.entry(path.name))
             except StoreError as exc:
                 log.warning("skipping %s", exc)
         return sorted(found, key=lambda e: (e.attrs.get("created", 0), e.key))
@@ -212,7 +324,7 @@ class StateStore:
         with atomic_directory(self.entry_path(key)) as tmp:
             _write_group(tmp, arrays, {**attrs, "entry_key": key, "created": attrs.get("created", time.time())})
             (tmp / VOCAB_FILE).write_text(json.dumps(list(words)))
-        return self.open_entry(key)
+        return self.entry(key)
 
     def partial_entry(self, key: str, layout: Layout, *, chunk_rows: int = ROW_CHUNK,
                       plan: dict[str, Any] | None = None) -> PartialEntry:
@@ -224,7 +336,7 @@ class StateStore:
                        words: list[str]) -> StoredEntry:
         """Complete a streamed entry whose every shard is written (inside its ``with``) and open it."""
         partial.commit(arrays, attrs, words, format_version=FORMAT_VERSION, vocab_file=VOCAB_FILE)
-        return self.open_entry(partial.key)
+        return self.entry(partial.key)
 
     def derived_path(self, entry_key: str, name: str) -> Path:
         """Where something derived from an entry's arrays is kept for every process to map (a

@@ -17,7 +17,7 @@ from rnnpanel.data.text import Vocabulary, tokenize
 from rnnpanel.models import ModelConfig, save_model
 from rnnpanel.models.io import build_classifier
 from rnnpanel.pipeline.extract import extract_to_store
-from rnnpanel.store.state_store import STATE_KINDS as STORE_STATE_KINDS
+from rnnpanel.store.state_kinds import STATE_KINDS as STORE_STATE_KINDS
 
 
 @pytest.fixture(scope="module")

@@ -34,9 +34,9 @@ def test_a_folder_and_a_recurrent_classifier_read_the_same_states(tmp_path):
     by_folder = store_states(tmp_path / "m", TEXTS, store=tmp_path / "s", progress=False)
     by_object = store_states(model, TEXTS, vocab=WORDS, store=tmp_path / "s", progress=False)
     store = StateStore(tmp_path / "s")
-    a, b = store.open_entry(by_folder.entry_key), store.open_entry(by_object.entry_key)
+    a, b = store.entry(by_folder.entry_key), store.entry(by_object.entry_key)
     assert (a.load("token_ids") == b.load("token_ids")).all()
-    assert abs(a.states(-1, "h") - b.states(-1, "h")).max() < 1e-6
+    assert abs(a.states(layer=-1, kind="h").read_all() - b.states(layer=-1, kind="h").read_all()).max() < 1e-6
     again = store_states(model, TEXTS, vocab=WORDS, store=tmp_path / "s", progress=False)
     assert again.summary["cache_hit"] and again.entry_key == by_object.entry_key and again.model_dir == by_object.model_dir
 

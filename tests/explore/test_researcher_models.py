@@ -138,7 +138,7 @@ def test_glove_sized_frozen_embedding_converts_saves_and_reads(tmp_path):
     texts = ["tok5 tok77 tok399999 tok12", "tok3 tok3 tok8"]
     prepared = store_states(user, texts, [0, 1], tokenizer=str.split, vocab=names, unk_id=None, pad_id=0,
                             store=tmp_path / "store", progress=False)
-    entry = StateStore(tmp_path / "store").open_entry(prepared.entry_key)
+    entry = StateStore(tmp_path / "store").entry(prepared.entry_key)
     assert [str(w) for w in entry.words()] == ["tok5", "tok77", "tok399999", "tok12", "tok3", "tok3", "tok8"]
     with torch.no_grad():
         want = torch.softmax(user(torch.tensor([[5, 77, 399_999, 12]]), torch.tensor([4])), -1).numpy()
@@ -179,7 +179,7 @@ def test_explore_stores_states_with_an_id_tokenizer_and_hits_the_cache(tmp_path)
     first = store_states(user, texts, ["neg", "pos", "pos"], class_names=["neg", "pos"], tokenizer=tokenizer,
                          vocab=names, store=tmp_path / "s", progress=False)
     assert first.summary["n_sequences"] == 2 and not first.summary["cache_hit"]
-    entry = StateStore(tmp_path / "s").open_entry(first.entry_key)
+    entry = StateStore(tmp_path / "s").entry(first.entry_key)
     assert [str(w) for w in entry.words()] == ["w1", "w2", "w3", "w4", "w5", "w6"]   # what the model read
     assert entry.attrs["class_names"] == ["neg", "pos"] and entry.load("labels").tolist() == [0, 1]
     again = store_states(user, texts, ["neg", "pos", "pos"], class_names=["neg", "pos"], tokenizer=tokenizer,

@@ -66,7 +66,7 @@ def test_the_notebook_runs_and_its_app_holds_the_states(executed, notebook_home)
     assert 0 < executed["n_sequences"] <= 120 and executed["n_states"] > executed["n_sequences"]
     assert executed["xy"] == [executed["n_states"], 2]
     assert all(w not in ("<pad>", "<unk>") for w in executed["words"])
-    entry = StateStore(notebook_home / "store").open_entry(executed["entry"])
+    entry = StateStore(notebook_home / "store").entry(executed["entry"])
     assert int(entry.attrs["n_states"]) == executed["n_states"]
 
 

@@ -114,8 +114,8 @@ def test_entry_holds_every_state_of_the_sample(home, tiny_model_dir, reviews_csv
     np.testing.assert_allclose(entry.load("ep")[offsets[1:] - 1], entry.load("probs"), atol=1e-5)
     np.testing.assert_array_equal(entry.load("predictions"), entry.load("probs").argmax(1))
     for layer in range(2):
-        assert entry.states(layer, "h").shape == (offsets[-1], 6)
-        assert entry.states(layer, "c").shape == (offsets[-1], 6)
+        assert entry.states(layer=layer, kind="h").read_all().shape == (offsets[-1], 6)
+        assert entry.states(layer=layer, kind="c").read_all().shape == (offsets[-1], 6)
     assert entry.attrs["weights_sha256"] == loaded.weights_sha256
     assert entry.attrs["class_names"] == ["neg", "pos"] and entry.attrs["dataset"] == "reviews.csv"
     assert 0.0 <= summary["accuracy"] <= 1.0

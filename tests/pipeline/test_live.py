@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnpanel.errors import DataError, ModelError
+from rnnpanel.errors import DataError, StoreError
 from rnnpanel.pipeline.live import live_sample
-from rnnpanel.pipeline.load import load_sample
+from rnnpanel.pipeline.states import EntryStates
 from rnnpanel.store import StateStore
 
 WORDS = ("good", "bad", "film", "plot", "actor", "boring", "great", "story")
@@ -48,11 +48,12 @@ def test_a_stored_text_typed_again_gives_its_stored_states_and_lands_on_them(liv
         state = "h"
     s = 3
     text = corpus.split("test").texts[int(entry.load("sequence_ids")[s])]
-    read = live_sample(StateStore(work / "store"), entry, text, method="pca", layer=layer, state=state)
+    states = EntryStates(StateStore(work / "store").entry(entry.key).states(layer=layer, kind=state))
+    read = live_sample(states, text, method="pca")
     live = read.sample
-    stored = load_sample(work / "store", entry.key, method="pca", layer=layer, state=state)
+    stored = states.sample(method="pca")
     rows = stored.sequence_slice(s)
-    np.testing.assert_allclose(read.states, entry.states(layer, state)[rows], atol=1e-5)
+    np.testing.assert_allclose(read.states, entry.states(layer=layer, kind=state).read_all()[rows], atol=1e-5)
     assert live.n_sequences == 1 and list(live.words) == list(stored.words[rows])
     np.testing.assert_allclose(live.ep, stored.ep[rows], atol=1e-5)
     assert live.predictions[0] == stored.predictions[s] and live.n_cut[0] == stored.n_cut[s]
@@ -64,8 +65,8 @@ def test_a_stored_text_typed_again_gives_its_stored_states_and_lands_on_them(liv
 def test_unknown_words_are_dropped_and_the_window_is_applied(live_entry):
     work, entry, _ = live_entry
     state = "c" if "c" in entry.state_choices else "h_fwd"
-    live = live_sample(StateStore(work / "store"), entry, "zebra good quokka film bad plot great story actor",
-                       method="pca", layer=0, state=state).sample
+    live = live_sample(EntryStates(StateStore(work / "store").entry(entry.key).states(layer=0, kind=state)),
+                       "zebra good quokka film bad plot great story actor", method="pca").sample
     assert list(live.words) == ["film", "bad", "plot", "great", "story", "actor"]   # the last 6 known words
     assert live.n_cut[0] == 1 and live.layer == 0 and live.state == state
     assert np.isfinite(live.xy).all() and live.ep.shape == (6, 2)
@@ -74,7 +75,7 @@ def test_unknown_words_are_dropped_and_the_window_is_applied(live_entry):
 def test_bad_input_says_what_to_do(live_entry, tmp_path):
     work, entry, _ = live_entry
     with pytest.raises(DataError, match="knows none of these words"):
-        live_sample(StateStore(work / "store"), entry, "zebra quokka !", method="pca")
+        live_sample(EntryStates(StateStore(work / "store").entry(entry.key).states()), "zebra quokka !", method="pca")
     bad_kind = "c_bwd" if not entry.attrs["bidirectional"] else "c"
-    with pytest.raises(ModelError, match="choose one of h"):
-        live_sample(StateStore(work / "store"), entry, "good film", method="pca", state=bad_kind)
+    with pytest.raises(StoreError, match="state kind"):
+        EntryStates(StateStore(work / "store").entry(entry.key).states(kind=bad_kind))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rnnpanel.pipeline import load
+from rnnpanel.pipeline.states import EntryStates
 
 
 @pytest.fixture
@@ -26,22 +27,22 @@ def extracted(tmp_path):
 
 @pytest.fixture
 def fresh_samples():
-    load._SAMPLES.clear()
+    EntryStates._samples.clear()
     yield load
-    load._SAMPLES.clear()
+    EntryStates._samples.clear()
 
 
 def test_a_samples_ep_is_mapped_from_an_uncompressed_copy_every_process_shares(extracted, fresh_samples):
     store, entry = extracted
-    sample = fresh_samples.load_sample(store.root, entry.key, method="pca")
+    sample = EntryStates(store.entry(entry.key).states()).sample(method="pca")
     np.testing.assert_array_equal(sample.ep, entry.load("ep"))
     assert isinstance(sample.ep.base, np.memmap) or isinstance(sample.ep, np.memmap)
     with pytest.raises(ValueError):
         sample.ep[0, 0] = 0.5                          # read-only: shared, never changed by a session
     folder = store.derived_path(entry.key, fresh_samples.MAPPED_FOLDER)
     written = os.path.getmtime(folder / "ep.npy")
-    fresh_samples._SAMPLES.clear()                     # as in another process of the server
-    again = fresh_samples.load_sample(store.root, entry.key, method="pca")
+    EntryStates._samples.clear()                       # as in another process of the server
+    again = EntryStates(store.entry(entry.key).states()).sample(method="pca")
     np.testing.assert_array_equal(again.ep, sample.ep)
     assert os.path.getmtime(folder / "ep.npy") == written      # mapped again, not written again
 
@@ -53,6 +54,6 @@ def test_a_store_that_cannot_keep_the_copy_still_gives_the_sample(extracted, fre
         raise PermissionError("read-only store")
 
     monkeypatch.setattr(fresh_samples, "write_mapped", refuse)
-    sample = fresh_samples.load_sample(store.root, entry.key, method="pca")
+    sample = EntryStates(store.entry(entry.key).states()).sample(method="pca")
     np.testing.assert_array_equal(sample.ep, entry.load("ep"))
     assert "cannot keep a mapped copy" in caplog.text

@@ -83,7 +83,7 @@ def test_split_all_keeps_train_and_test_with_their_origin(source, tmp_path):
     assert both.attrs["split_names"] == ["train", "test"]
     assert np.array_equal(split, np.repeat([0, 1], [train.attrs["n_sequences"], test.attrs["n_sequences"]]))
     n_train = int(train.attrs["n_states"])
-    np.testing.assert_allclose(both.states()[n_train:], test.states(), atol=2e-6)
+    np.testing.assert_allclose(both.states().read_all()[n_train:], test.states().read_all(), atol=2e-6)
     assert np.array_equal(both.load("labels")[split == 1], test.load("labels"))
 
 
@@ -185,4 +185,4 @@ def test_a_damaged_chunk_is_a_store_error_that_names_the_remedy(source, tmp_path
     chunk = next(p for p in (entry.path / "ep" / "c").rglob("*") if p.is_file())
     chunk.write_bytes(b"not a zstd frame")
     with pytest.raises(StoreError, match="cannot read its array 'ep'.*extract it again"):
-        StateStore(tmp_path).open_entry(entry.key).load("ep")
+        StateStore(tmp_path).entry(entry.key).load("ep")

@@ -51,8 +51,8 @@ def test_round_trip_keeps_arrays_words_and_attrs(tmp_path):
     assert store.has_entry("k1") and [e.key for e in store.entries()] == ["k1"]
     for name, value in arrays.items():
         np.testing.assert_array_equal(entry.load(name), value)
-    np.testing.assert_array_equal(entry.states(-1, "h"), arrays["layer_1/h"])
-    np.testing.assert_array_equal(entry.states(0, "c"), arrays["layer_0/c"])
+    np.testing.assert_array_equal(entry.states(layer=-1, kind="h").read_all(), arrays["layer_1/h"])
+    np.testing.assert_array_equal(entry.states(layer=0, kind="c").read_all(), arrays["layer_0/c"])
     assert list(entry.words()) == [WORDS[i] for i in arrays["token_ids"]]
     assert entry.attrs["dataset"] == "toy" and entry.attrs["entry_key"] == "k1"
 
@@ -61,8 +61,8 @@ def test_direction_halves_of_bidirectional_states(tmp_path):
     store = StateStore(tmp_path)
     arrays = _arrays(hidden=8, layers=1)
     entry = store.write_entry("bi", arrays, _attrs(layers=1, hidden=8, bidirectional=True), WORDS)
-    np.testing.assert_array_equal(entry.states(0, "h_fwd"), arrays["layer_0/h"][:, :4])
-    np.testing.assert_array_equal(entry.states(0, "c_bwd"), arrays["layer_0/c"][:, 4:])
+    np.testing.assert_array_equal(entry.states(layer=0, kind="h_fwd").read_all(), arrays["layer_0/h"][:, :4])
+    np.testing.assert_array_equal(entry.states(layer=0, kind="c_bwd").read_all(), arrays["layer_0/c"][:, 4:])
 
 
 def test_state_choices_are_exactly_the_kinds_states_accepts(tmp_path):
@@ -73,20 +73,20 @@ def test_state_choices_are_exactly_the_kinds_states_accepts(tmp_path):
     assert gru.state_choices == ["h"]
     for entry in (bi, gru):
         for kind in entry.state_choices:
-            assert len(entry.states(0, kind)) == len(entry.load("token_ids"))
+            assert len(entry.states(layer=0, kind=kind).read_all()) == len(entry.load("token_ids"))
 
 
 def test_bad_layer_and_kind_name_the_allowed_values(tmp_path):
     store = StateStore(tmp_path)
     entry = store.write_entry("gru", _arrays(lstm=False), _attrs(kinds=("h",)), WORDS)
     with pytest.raises(StoreError, match="0..1"):
-        entry.states(2, "h")
+        entry.states(layer=2, kind="h").read_all()
     with pytest.raises(StoreError, match="choose one of h"):
-        entry.states(0, "c")
+        entry.states(layer=0, kind="c").read_all()
     with pytest.raises(StoreError, match="bidirectional"):
-        entry.states(0, "h_bwd")
+        entry.states(layer=0, kind="h_bwd").read_all()
     with pytest.raises(StoreError, match="no entry 'missing'"):
-        store.open_entry("missing")
+        store.entry("missing")
 
 
 def test_keys_change_with_every_ingredient():
@@ -134,7 +134,7 @@ def test_incompatible_entry_is_reported_not_misread(tmp_path):
     doc["attributes"]["format_version"] = 999
     meta.write_text(json.dumps(doc))
     with pytest.raises(StoreError, match="format 999"):
-        store.open_entry("k")
+        store.entry("k")
     assert store.entries() == []
 
 
@@ -167,7 +167,7 @@ def test_writer_killed_at_any_moment_leaves_a_complete_entry_or_none(tmp_path):
         store = StateStore(root)
         if store.has_entry("big"):
             outcomes.add("complete")
-            entry = store.open_entry("big")
+            entry = store.entry("big")
             assert entry.load("layer_5/h").shape == (400_000, 32)
             break
         outcomes.add("none")

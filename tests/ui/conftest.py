@@ -55,7 +55,7 @@ def _hostile_entry(store: Path, work: Path) -> str:
     from rnnpanel.models import save_model
     from rnnpanel.models.training import TrainingRecipe, train_model
     from rnnpanel.pipeline.extract import extract_to_store
-    from rnnpanel.pipeline.project import project_entry
+    from rnnpanel.pipeline.project import project_states
 
     rng = np.random.default_rng(0)
     rows = [{"text": HOSTILE_TEXTS[i % 2] + " " + " ".join(rng.choice(["good", "bad", "film", "plot"], 5)),
@@ -69,7 +69,7 @@ def _hostile_entry(store: Path, work: Path) -> str:
         save_model(work / "hostile-model", model, vocab, metrics=metrics)
     entry, _ = extract_to_store(work / "hostile-model", str(csv), n=40, store_root=store, progress=False,
                                 text_column="text", label_column="label")
-    project_entry(store, entry, method="tsne", backend="auto", progress=None)
+    project_states(entry.states(), method="tsne", backend="auto", progress=None)
     return entry.key
 
 

@@ -36,7 +36,7 @@ def count(pg, name: str) -> int:
 
 
 def entry_attrs(ui_store, which: str) -> dict:
-    return StateStore(ui_store["store"]).open_entry(ui_store[which]).attrs
+    return StateStore(ui_store["store"]).entry(ui_store[which]).attrs
 
 
 def table_rows(pg):
@@ -57,7 +57,7 @@ def select_first_row(pg) -> int:
 def switch_entry(pg, ui_store, which: str) -> None:
     from rnnpanel.pipeline.load import entry_label
 
-    label = entry_label(StateStore(ui_store["store"]).open_entry(ui_store[which]))
+    label = entry_label(StateStore(ui_store["store"]).entry(ui_store[which]))
     pg.locator("select").first.select_option(label=label)
     n = entry_attrs(ui_store, which)["n_states"]
     wait_until(lambda: count(pg, "points") == n, timeout=60)
@@ -87,7 +87,7 @@ def test_table_row_fills_every_sequence_view(page, ui_store):
 
 
 def test_clicking_a_point_selects_its_sequence_and_esc_clears(page, ui_store):
-    entry = StateStore(ui_store["store"]).open_entry(ui_store["binary"])
+    entry = StateStore(ui_store["store"]).entry(ui_store["binary"])
     offsets = entry.load("offsets")
     i = int(offsets[5]) + 1                                    # a state of the sixth sequence
     page.wait_for_timeout(500)
@@ -178,9 +178,10 @@ def test_typing_a_text_draws_its_trajectory_in_the_map(page):
 
 
 def test_finding_a_word_rings_its_states_on_the_map(page, ui_store):
-    from rnnpanel.pipeline.load import load_sample
+    from rnnpanel.pipeline.states import EntryStates
 
-    words = [str(w).lower() for w in load_sample(ui_store["store"], ui_store["binary"]).words]
+    states = EntryStates(StateStore(ui_store["store"]).entry(ui_store["binary"]).states())
+    words = [str(w).lower() for w in states.sample().words]
     box = page.get_by_placeholder("e.g. good, bad*  (Enter)")
     box.fill("film")
     box.press("Enter")

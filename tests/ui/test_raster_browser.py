@@ -35,7 +35,7 @@ def test_map_is_an_image_and_a_click_selects_the_nearest_states_sequence(raster_
     page = raster_page
     wait_until(lambda: page.evaluate(IMAGE))
     assert count(page, "points") == -1                        # no glyph per state
-    entry = StateStore(ui_store["store"]).open_entry(ui_store["binary"])
+    entry = StateStore(ui_store["store"]).entry(ui_store["binary"])
     offsets = entry.load("offsets")
     xy = _entry_xy(ui_store, entry)
     i = int(offsets[5]) + 1                                    # a state of the sixth sequence
@@ -56,9 +56,9 @@ def test_map_is_an_image_and_a_click_selects_the_nearest_states_sequence(raster_
 
 
 def _entry_xy(ui_store, entry) -> np.ndarray:
-    from rnnpanel.pipeline.load import load_sample
+    from rnnpanel.pipeline.states import EntryStates
 
-    return load_sample(ui_store["store"], entry.key).xy
+    return EntryStates(StateStore(ui_store["store"]).entry(entry.key).states()).sample().xy
 
 
 def test_zooming_rerasterises_the_visible_ranges(raster_page):

@@ -215,7 +215,7 @@ def test_on_a_rasterised_map_search_rings_one_state_per_few_pixels_and_follows_t
 def test_units_and_neighbours_tabs_follow_the_shown_sequence_and_hovered_word(small_store):
     app = make_app(small_store)
     details = app.tabs.details
-    states = StateStore(small_store["store"]).open_entry(small_store["entry"]).states(-1, "h")
+    states = StateStore(small_store["store"]).entry(small_store["entry"]).states(layer=-1, kind="h").read_all()
     app.tabs.tabs.active = TABS.index("Units")
     app.sequence = 4
     rows = app.sample.sequence_slice(4)
@@ -340,7 +340,7 @@ def unprojected(small_store, tmp_path) -> tuple[StateStore, object, int]:
     shutil.copytree(small_store["store"], root)
     shutil.rmtree(root / "entries" / small_store["entry"] / "projections", ignore_errors=True)
     store = StateStore(root)
-    entry = store.open_entry(small_store["entry"])
+    entry = store.entry(small_store["entry"])
     return store, entry, int(entry.attrs["layers"]) - 1
 
 
@@ -350,23 +350,23 @@ def store_older_pca_map(store: StateStore, entry, layer: int, monkeypatch) -> No
 
     with monkeypatch.context() as older:
         older.setattr(project, "PROJECTION_VERSION", project.PROJECTION_VERSION - 1)
-        project.project_entry(store, entry, layer=layer, method="pca")
+        project.project_states(entry.states(layer=layer), method="pca")
 
 
 def test_a_projection_not_yet_stored_is_computed_in_a_process_of_its_own(unprojected):
-    from rnnpanel.pipeline.load import stored_methods
+    from rnnpanel.pipeline.states import EntryStates
 
     store, entry, _ = unprojected
     app = RnnPanelApp(store_root=store.root, entry=entry.key, method="pca")   # h: computed at once
-    layer = app.layer
-    assert "pca" not in stored_methods(store, app.entry, layer=layer, state="c")
+    c_states = EntryStates(store.entry(app.entry).states(layer=app.layer, kind="c"))
+    assert not c_states.has_map("pca")
     messages = []
     report = app._loader._report
     app._loader._report = lambda f, m="": (messages.append(m), report(f, m))
     app.state = "c"
     wait_until(lambda: app.sample.state == "c", timeout=120)
     assert any("Starting a process" in m for m in messages)
-    assert "pca" in stored_methods(store, app.entry, layer=layer, state="c")
+    assert c_states.has_map("pca")
 
 
 def test_a_map_stored_by_an_older_placement_is_computed_again_outside_the_server(unprojected, monkeypatch):
@@ -374,31 +374,32 @@ def test_a_map_stored_by_an_older_placement_is_computed_again_outside_the_server
     not count them as stored, and computes the current map in a child process, not in its own."""
     from rnnpanel.app.server import warm_caches
     from rnnpanel.compute.projection.auto import AutoProjection
-    from rnnpanel.pipeline.load import stored_methods
+    from rnnpanel.pipeline.states import EntryStates
 
     store, entry, layer = unprojected
+    states = EntryStates(store.entry(entry.key).states(layer=layer))
     store_older_pca_map(store, entry, layer, monkeypatch)
-    assert store.projections(entry.key) and stored_methods(store, entry.key, layer=layer, state="h") == []
+    assert store.projections(entry.key) and not states.has_map("pca")
 
     def in_the_server(*args, **kwargs):
         raise AssertionError("a projection was computed in the server's process")
 
     monkeypatch.setattr(AutoProjection, "fit", in_the_server)
     warm_caches(store.root)
-    assert stored_methods(store, entry.key, layer=layer, state="h") == ["pca"]    # made again, as chosen before
+    assert states.has_map("pca") and not states.has_map("tsne")    # made again, as chosen before
 
 
 def test_a_store_projected_with_pca_by_an_older_placement_is_opened_with_pca_again(unprojected, monkeypatch):
     """Not a t-SNE of a whole corpus because its stored PCA map is out of date."""
-    from rnnpanel.pipeline import project
-    from rnnpanel.pipeline.load import preferred_method
+    from rnnpanel.pipeline.states import EntryStates
 
     store, entry, layer = unprojected
-    assert preferred_method(store, entry.key, layer=layer, state="h") == "tsne"        # nothing stored
+    states = EntryStates(store.entry(entry.key).states(layer=layer))
+    assert states.preferred_method() == "tsne"        # nothing stored
     store_older_pca_map(store, entry, layer, monkeypatch)
-    assert preferred_method(store, entry.key, layer=layer, state="h") == "pca"
-    project.project_entry(store, entry, layer=layer, method="umap", params={"max_iter": 20})   # other params
-    assert preferred_method(store, entry.key, layer=layer, state="h", wanted="umap") == "umap"
+    assert states.preferred_method() == "pca"
+    states.project(method="umap", params={"max_iter": 20})   # other params
+    assert states.preferred_method("umap") == "umap"
 
 
 def test_a_sessions_document_passes_bokehs_validation(small_store):
