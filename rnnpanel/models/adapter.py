@@ -134,17 +134,49 @@ def _module_state(module: nn.Module, embedding: str | None, rnn: str | None, hea
     return state, cell, layers, emb
 
 
+@dataclass(frozen=True)
+class ModelWindow:
+    """What a converted model records beside its weights: the input window it was trained with
+    (``max_length`` tokens, keeping the ``truncation`` end), its class names and dataset, and the
+    ``dropout`` (which matters only if it is trained further). Its defaults are the only ones."""
+
+    max_length: int = 100
+    truncation: str = "last"
+    dropout: float = 0.0
+    class_names: tuple[str, ...] = ()
+    dataset: str = ""
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], source: str) -> ModelWindow:
+        """The window named in ``options`` (its keys are removed from it; the others stay).
+
+        Raises
+        ------
+        ModelError
+            A value of the wrong type.
+        """
+        default = cls()
+        try:
+            return cls(max_length=int(options.pop("max_length", default.max_length)),
+                       truncation=str(options.pop("truncation", default.truncation)),
+                       dropout=float(options.pop("dropout", default.dropout)),
+                       class_names=tuple(options.pop("class_names", default.class_names)),
+                       dataset=str(options.pop("dataset", default.dataset)))
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{source}: malformed config value ({exc})") from None
+
+
 def from_module(
     module: nn.Module,
     *,
     embedding: str | None = None,
     rnn: str | None = None,
     head: str | None = None,
-    class_names: tuple[str, ...] | list[str] = (),
-    max_length: int = 100,
-    truncation: str = "last",
-    dropout: float = 0.0,
-    dataset: str = "",
+    class_names: tuple[str, ...] | list[str] = ModelWindow.class_names,
+    max_length: int = ModelWindow.max_length,
+    truncation: str = ModelWindow.truncation,
+    dropout: float = ModelWindow.dropout,
+    dataset: str = ModelWindow.dataset,
 ) -> RecurrentClassifier:
     """Copy a user's ``embedding → rnn → last state → head`` module into a :class:`RecurrentClassifier`.
 
@@ -162,9 +194,10 @@ def from_module(
     without padding (and, packed, on padded batches).
     """
     state, cell, layers, _ = _module_state(module, embedding, rnn, head)
-    window = {"max_length": max_length, "truncation": truncation, "dropout": dropout,
-              "class_names": tuple(class_names), "dataset": dataset, "head_layers": layers}
-    return _classifier_from_state(state, cell=cell, window=window, source=f"{type(module).__name__} module")
+    source = f"{type(module).__name__} module"
+    window = ModelWindow.from_options({"max_length": max_length, "truncation": truncation, "dropout": dropout,
+                                       "class_names": class_names, "dataset": dataset}, source)
+    return _classifier_from_state(state, cell=cell, window=window, head_layers=layers, source=source)
 
 
 @dataclass(frozen=True)
@@ -213,13 +246,12 @@ def convert_module(
     state["embedding.weight"] = rows
     new_ids = np.full(vocab_size, -1, dtype=np.int64)
     new_ids[rest] = np.arange(2, 2 + len(rest))
-    window = {"max_length": options.pop("max_length", 100), "truncation": options.pop("truncation", "last"),
-              "dropout": options.pop("dropout", 0.0), "class_names": tuple(options.pop("class_names", ())),
-              "dataset": options.pop("dataset", ""), "head_layers": layers}
+    source = f"{type(module).__name__} module"
+    window = ModelWindow.from_options(options, source)
     if options:
-        raise ModelError(f"unknown options {sorted(options)}; allowed: embedding, rnn, head, class_names, "
-                         "max_length, truncation, dropout, dataset")
-    model = _classifier_from_state(state, cell=cell, window=window, source=f"{type(module).__name__} module")
+        raise ModelError(f"unknown options {sorted(options)}; allowed: embedding, rnn, head, "
+                         f"{', '.join(ModelWindow.__dataclass_fields__)}")
+    model = _classifier_from_state(state, cell=cell, window=window, head_layers=layers, source=source)
     return Converted(model, Vocabulary([PAD_TOKEN, UNK_TOKEN, *_unique_names(words, rest)]), new_ids)
 
 
@@ -261,7 +293,7 @@ def from_checkpoint(
     modules = spec.pop("modules", {}) or {}
     if not isinstance(modules, dict) or set(modules) - {"embedding", "rnn", "head"}:
         raise ModelError(f"{source}: 'modules' must map embedding/rnn/head to state-dict prefixes, got {modules!r}")
-    allowed = {"cell", "max_length", "truncation", "class_names", "dataset", "dropout"}
+    allowed = {"cell", *ModelWindow.__dataclass_fields__}
     unknown = sorted(set(spec) - allowed - {"format_version"})
     if unknown:
         raise ModelError(f"{source} has unknown keys {unknown}; allowed: modules, {', '.join(sorted(allowed))}")
@@ -282,7 +314,8 @@ def from_checkpoint(
                 f"set \"modules\": {{\"{role}\": ...}} in {source} to one of {prefixes}"
             )
         state.update({f"{role}.{k}": v for k, v in found.items()})
-    return _classifier_from_state(state, cell=cell, window=spec, source=str(state_dict_path))
+    window = ModelWindow.from_options(spec, source)
+    return _classifier_from_state(state, cell=cell, window=window, source=str(state_dict_path))
 
 
 def _read_config(path: Path) -> Any:
@@ -314,7 +347,8 @@ def _infer_cell(gate_rows: int, hidden: int, declared: str | None, source: str) 
 
 
 def _classifier_from_state(
-    state: dict[str, torch.Tensor], *, cell: str | None, window: dict[str, Any], source: str
+    state: dict[str, torch.Tensor], *, cell: str | None, window: ModelWindow, source: str,
+    head_layers: Sequence[dict[str, Any]] = (),
 ) -> RecurrentClassifier:
     """Infer the architecture from the tensors, validate it, and load the weights."""
     emb_w = state.get("embedding.weight")
@@ -340,7 +374,7 @@ def _classifier_from_state(
             f"but the embedding has dimension {embedding_dim}"
         )
 
-    head_layers = list(window.get("head_layers", ()))
+    head_layers = list(head_layers)
     if head_layers:  # a chain of layers, already checked and converted by describe_head
         head_state = {k: v for k, v in state.items() if k.startswith("head.")}
         n_classes = [spec for spec in head_layers if spec["kind"] == "linear"][-1]["out"]
@@ -356,11 +390,11 @@ def _classifier_from_state(
             hidden_size=int(hidden_size),
             num_layers=num_layers,
             bidirectional=bidirectional,
-            dropout=float(window.get("dropout", 0.0)),
-            max_length=int(window.get("max_length", 100)),
-            truncation=str(window.get("truncation", "last")),
-            class_names=tuple(window.get("class_names", ())),
-            dataset=str(window.get("dataset", "")),
+            dropout=window.dropout,
+            max_length=window.max_length,
+            truncation=window.truncation,
+            class_names=window.class_names,
+            dataset=window.dataset,
             head_layers=tuple(head_layers),
         )
     except (TypeError, ValueError) as exc:
