@@ -58,10 +58,28 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from appbench import (CHROMIUM_ARGS, HOVER_ARM_JS, HOVER_SOURCE, MODES, POINTS_SOURCE, PROJECTION_FIGURE,
-                      RASTER_SOURCE, READY_JS, REPO, SELECT_JS, SELECTION_SOURCES, TEXT_FIGURE, TEXT_WORDS,
-                      VIEWPORT, WORD_XY_JS, free_port, percentile, rss_mb, start_server, stop_server)
+from appbench import (
+    CHROMIUM_ARGS,
+    HOVER_ARM_JS,
+    HOVER_SOURCE,
+    MODES,
+    POINTS_SOURCE,
+    PROJECTION_FIGURE,
+    RASTER_SOURCE,
+    READY_JS,
+    REPO,
+    SELECT_JS,
+    SELECTION_SOURCES,
+    TEXT_FIGURE,
+    TEXT_WORDS,
+    VIEWPORT,
+    WORD_XY_JS,
+    free_port,
+    percentile,
+    rss_mb,
+    start_server,
+    stop_server,
+)
 
 log = logging.getLogger("app_latency")
 
@@ -208,8 +226,8 @@ def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100
     from rnnpanel.app.sequence_tabs import TABS
     from rnnpanel.app.session import RnnPanelApp
     from rnnpanel.pipeline.states import EntryStates
-    from rnnpanel.store import StateStore
     from rnnpanel.pipeline.word_index import word_index
+    from rnnpanel.store import StateStore
 
     pn.extension("tabulator")
     record: dict = {"rss_start_mb": rss_mb()}

@@ -57,10 +57,29 @@ import sys
 import time
 from pathlib import Path
 
-from appbench import (CHROMIUM_ARGS, HOVER_ARM_JS, HOVER_SOURCE, POINTS_SOURCE, PROJECTION_FIGURE, RASTER_SOURCE,
-                      READY_JS, SELECT_JS, SELECTION_SOURCES, TEXT_FIGURE, TEXT_WORDS, VIEWPORT, WORD_XY_JS,
-                      free_port, percentile, process_cpu_s, start_nginx, start_server, stop_server, tree_cpu_s,
-                      tree_rss_mb)
+from appbench import (
+    CHROMIUM_ARGS,
+    HOVER_ARM_JS,
+    HOVER_SOURCE,
+    POINTS_SOURCE,
+    PROJECTION_FIGURE,
+    RASTER_SOURCE,
+    READY_JS,
+    SELECT_JS,
+    SELECTION_SOURCES,
+    TEXT_FIGURE,
+    TEXT_WORDS,
+    VIEWPORT,
+    WORD_XY_JS,
+    free_port,
+    percentile,
+    process_cpu_s,
+    start_nginx,
+    start_server,
+    stop_server,
+    tree_cpu_s,
+    tree_rss_mb,
+)
 
 log = logging.getLogger("app_load")
 
@@ -500,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.store
     if root is None:
         from app_latency import prepare_store
+
         from rnnpanel import paths
 
         root = paths.home() / "bench-app" / "store-50000"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnpanel.pipeline.figures import CHROMIUM_ARGS  # noqa: F401 -- the benchmarks' Chromium too
+from rnnpanel.bench.browser import CHROMIUM_ARGS  # noqa: F401 -- the benchmarks' Chromium too
 
 REPO = Path(__file__).resolve().parents[1]
 VIEWPORT = {"width": 1400, "height": 900}

@@ -14,7 +14,7 @@ t-SNE steps), "neighbors+refine" and "transform".
     python benchmarks/placement.py --store STORE --entry KEY --n-fit 20000 --json placement.json
     python benchmarks/placement.py --source synthetic --n 20000 --n-fit 5000
 
-The comparison itself is :func:`rnnpanel.compute.projection.placement_quality.compare_placement`
+The comparison itself is :func:`rnnpanel.bench.placement_quality.compare_placement`
 (the scale benchmark calls it too); this script loads the states and writes the JSON.
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnpanel.compute.projection.placement_quality import TARGETS, compare_placement
+from rnnpanel.bench.placement_quality import TARGETS, compare_placement
 
 __all__ = ["TARGETS", "compare_placement", "main"]
 

@@ -214,7 +214,7 @@ def check_projection(name: str) -> Callable[[Context], tuple[str, str]]:
 def check_benchmark(ctx: Context) -> tuple[str, str]:
     if ctx.args.skip_benchmark:
         return SKIP, "--skip-benchmark"
-    from rnnpanel.compute.projection.benchmark import add_speedups, machine_record, run_benchmark
+    from rnnpanel.bench.backends import add_speedups, machine_record, run_benchmark
 
     sizes = [n for n in ctx.args.sizes if n <= ctx.states.shape[0]]
     records: list[dict[str, Any]] = []
@@ -238,9 +238,9 @@ def check_speed_projection(ctx: Context) -> tuple[str, str]:
     """Warm end-to-end ``auto`` t-SNE of host float32 states (as read from the store), unseeded, against the limits."""
     if ctx.args.skip_speed:
         return SKIP, "--skip-speed"
+    from rnnpanel.bench.projection import synthetic_states
     from rnnpanel.compute.metrics import projection_quality
     from rnnpanel.compute.projection import AutoProjection
-    from rnnpanel.pipeline.project_bench import synthetic_states
 
     lines, failed = [], False
     for dims in ctx.args.speed_dims:
@@ -333,8 +333,8 @@ def _print_run(r: dict[str, Any]) -> None:
 
 
 def load_states(ctx: Context) -> None:
+    from rnnpanel.bench.projection import demo_states, synthetic_states
     from rnnpanel.errors import ModelError
-    from rnnpanel.pipeline.project_bench import demo_states, synthetic_states
 
     n = max([ctx.args.projection_n, *ctx.args.sizes])
     try:

@@ -44,9 +44,8 @@ def test_without_any_device_it_exits_2_with_the_remedy(check, capsys):
 
 
 def test_benchmark_leaves_slow_cpu_peers_out_above_20k(check, tmp_path, monkeypatch):
-    from rnnpanel.pipeline.project_bench import synthetic_states
-
-    import rnnpanel.compute.projection.benchmark as bench
+    import rnnpanel.bench.backends as bench
+    from rnnpanel.bench.projection import synthetic_states
 
     seen = []
     real = bench.run_benchmark

@@ -19,9 +19,9 @@ import panel as pn
 import param
 from bokeh.models import ColumnDataSource, Range1d
 
-from rnnpanel.pipeline.sample import Sample
 from rnnpanel.app.widgets import notify, on_session_loop
 from rnnpanel.errors import RnnpanelError
+from rnnpanel.pipeline.sample import Sample
 from rnnpanel.pipeline.states import EntryStates
 from rnnpanel.views.neighbours import neighbour_frame
 from rnnpanel.views.units import EMPTY_UNITS, SORTS, unit_columns, units_figure

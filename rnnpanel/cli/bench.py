@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rnnpanel bench: error: --plot writes .html, .png or .svg, not {args.plot!r}", file=sys.stderr)
         return 2
     # the heavy imports (torch, scikit-learn, openTSNE) only when the benchmark runs
-    from rnnpanel.pipeline.project_bench import benchmark_projection
+    from rnnpanel.bench.projection import benchmark_projection
 
     params = {} if args.perplexity is None else {"perplexity": args.perplexity}
     print(header_line())
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(records, Path(args.json))
     if args.plot:
-        from rnnpanel.pipeline.project_bench import plot_projection
+        from rnnpanel.bench.projection import plot_projection
 
         for path in plot_projection(records, Path(args.plot)):
             print(f"wrote {path}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """``rnnpanel bench scale``: a whole corpus through extraction and projection, stage by stage.
 
-Also ``python benchmarks/scale.py``. See :mod:`rnnpanel.pipeline.scale_bench` for what is run.
+Also ``python benchmarks/scale.py``. See :mod:`rnnpanel.bench.scale` for what is run.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def add_scale_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run_scale(args: argparse.Namespace) -> int:
+    from rnnpanel.bench.scale import benchmark_scale, plot, summary_rows
     from rnnpanel.cli.records import write_json
     from rnnpanel.errors import DataError
-    from rnnpanel.pipeline.scale_bench import benchmark_scale, plot, summary_rows
 
     for size in args.sizes:
         if size != "all" and (not size.isdigit() or int(size) < 1):

@@ -23,8 +23,8 @@ import pandas as pd
 from rnnpanel.data.building import Rows, corpus_from_official_split, corpus_from_seeded_split
 from rnnpanel.data.corpus import Corpus
 from rnnpanel.data.splitting import FileSplit, rows_marked_test
-from rnnpanel.hashing import file_sha256
 from rnnpanel.errors import DataError
+from rnnpanel.hashing import file_sha256
 
 logger = logging.getLogger(__name__)
 

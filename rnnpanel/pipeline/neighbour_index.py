@@ -15,11 +15,8 @@ import numpy as np
 
 from rnnpanel.compute.ann import IVFIndex
 from rnnpanel.compute.neighbors import kneighbors
-from rnnpanel.compute.projection.placement import (
-    NeighborPlacer,
-    gather_rows,
-    reduce_rows,
-)
+from rnnpanel.compute.projection.placement import NeighborPlacer, reduce_rows
+from rnnpanel.compute.row_blocks import gather_rows
 
 #: Above the exact limit, neighbours are searched among the states reduced to this many principal components.
 INDEX_COMPONENTS = 50

@@ -251,7 +251,7 @@ def stored_step_distances(states: Any, offsets: np.ndarray, *, block: int = 1 <<
 def stored_quality(states: Any, embedding: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     """The map's quality metrics on their usual seeded subsample, gathering only those rows."""
     from rnnpanel.compute.metrics import DEFAULT_MAX_POINTS, evaluation_subsample
-    from rnnpanel.compute.projection.placement import gather_rows
+    from rnnpanel.compute.row_blocks import gather_rows
 
     rows = evaluation_subsample(int(embedding.shape[0]), DEFAULT_MAX_POINTS, 0)
     return projection_quality(np.asarray(gather_rows(states, rows)), embedding[rows], labels[rows], max_points=None)

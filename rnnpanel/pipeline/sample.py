@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-
 #: The dtype of every array field: whoever builds a sample (from the store, from live input) hands
 #: in what it has, and the sample holds these.
 DTYPES = {"offsets": np.int64, "ep": np.float32, "xy": np.float32, "step_distance": np.float32,

@@ -15,6 +15,7 @@ import pandas as pd
 
 from rnnpanel.pipeline.sample import Sample
 
+
 @dataclass(frozen=True)
 class WordIndex:
     """``codes[i]`` is the position of state ``i``'s word in ``vocab``; ``counts[w]`` how many

@@ -16,8 +16,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from rnnpanel.pipeline.figures import SVG_JS
 from rnnpanel.pipeline.sample import Sample
+from rnnpanel.views.svg import SVG_JS
 
 FORMATS = ("csv", "parquet")
 
@@ -136,7 +136,7 @@ SVG_RASTER_ABOVE = 5_000
 
 def svg_download_js(plots: tuple[str, ...], filename: str) -> str:
     """Code for a button's ``js_on_click``: the drawn ``plots`` (names) as one SVG file downloaded
-    by the browser, laid out as on the page (:data:`rnnpanel.pipeline.figures.SVG_JS`). It runs
+    by the browser, laid out as on the page (:data:`rnnpanel.views.svg.SVG_JS`). It runs
     where the plots are drawn, so the server needs no browser and the file shows the view as seen
     (zoom, trajectory, labels)."""
     options = {"raster": list(POINT_RENDERERS), "rasterAbove": SVG_RASTER_ABOVE, "pixelRatio": 2}

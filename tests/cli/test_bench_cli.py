@@ -72,7 +72,7 @@ def test_demo_source_projects_real_hidden_states(tmp_path, quick_rt_model, capsy
 
 
 def test_command_line_constants_match_the_pipeline():
+    from rnnpanel.bench import projection as project_bench
     from rnnpanel.cli import bench
-    from rnnpanel.pipeline import project_bench
 
     assert bench.SOURCES == project_bench.SOURCES and bench.DEMO_DATASET == project_bench.DEMO_DATASET

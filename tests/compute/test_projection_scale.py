@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+from rnnpanel.compute.metrics import projection_quality
 from rnnpanel.compute.projection import (
     AutoProjection,
     ScaledProjection,
@@ -15,7 +16,6 @@ from rnnpanel.compute.projection import (
     place_by_neighbors,
     stratified_sample,
 )
-from rnnpanel.compute.metrics import projection_quality
 from rnnpanel.compute.projection.pca import PCAProjection
 from rnnpanel.compute.projection.placement import NeighborPlacer, RepulsionField, polish, weighted_geometric_median
 

@@ -20,7 +20,6 @@ from rnnpanel.errors import StoreError
 from rnnpanel.pipeline.extract import extract_to_store
 from rnnpanel.pipeline.shards import plan_shards
 from rnnpanel.store import StateStore
-from rnnpanel.store.partial import PartialEntry
 
 from .conftest import synthetic_source
 

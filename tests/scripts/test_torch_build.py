@@ -4,7 +4,6 @@ a forced choice honoured, and a CPU index that does not answer costing seconds, 
 from __future__ import annotations
 
 import http.server
-import os
 import socket
 import subprocess
 import sys

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnpanel.pipeline.figures import CHROMIUM_ARGS
+from rnnpanel.bench.browser import CHROMIUM_ARGS
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1400, "height": 900}

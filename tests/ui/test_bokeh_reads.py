@@ -18,8 +18,8 @@ from bokeh.model import collect_models
 from bokeh.models import ColumnDataSource, GlyphRenderer
 from panel.io.state import set_curdoc
 
-from rnnpanel.app.upstream import bokeh_reads
 from rnnpanel.app.session import RnnPanelApp
+from rnnpanel.app.upstream import bokeh_reads
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.ui.conftest import ARTIFACTS
 from tests.ui.test_app_browser import COLUMN, select_first_row
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 from rnnpanel.views.export import map_figure, map_html
 from tests.views.test_sequence_views import make_sample
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnpanel.views.raster import (FADED_OPACITY, OPACITY, RING_CELL_PX, SPREAD_PX, nearest_state, one_per_cell,
-                                  raster_columns)
+from rnnpanel.views.raster import (
+    FADED_OPACITY,
+    OPACITY,
+    RING_CELL_PX,
+    SPREAD_PX,
+    nearest_state,
+    one_per_cell,
+    raster_columns,
+)
 from rnnpanel.views.sequence import FADED_POINT_ALPHA, POINT_ALPHA
 
 RED, GREY, BLUE = "#ff0000", "#808080", "#0000ff"

@@ -8,8 +8,15 @@ import pytest
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.views import colors, overview
 from rnnpanel.views.labels import labelled_steps
-from rnnpanel.views.sequence import (distance_columns, heatmap_columns, label_columns, point_columns,
-                                     segment_columns, state_columns, text_layout)
+from rnnpanel.views.sequence import (
+    distance_columns,
+    heatmap_columns,
+    label_columns,
+    point_columns,
+    segment_columns,
+    state_columns,
+    text_layout,
+)
 
 
 def make_sample(n_classes: int = 2, lengths=(5, 3, 7), seed: int = 0) -> Sample:

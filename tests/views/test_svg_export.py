@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnpanel.pipeline.figures import _save_html, svg_of
+from rnnpanel.bench.browser import svg_of
+from rnnpanel.bench.figures import _save_html
 from rnnpanel.views.export import POINT_RENDERERS, SVG_RASTER_ABOVE, map_figure, svg_download_js
 from tests.views.test_sequence_views import make_sample
 

@@ -25,6 +25,7 @@ from sklearn.utils import Tags, TransformerTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from rnnpanel.compute.projection.base import ParameterError, ProjectionBackend, validate_states
+from rnnpanel.compute.projection.placement import DEFAULT_POLISH_ITER
 from rnnpanel.compute.projection.registry import (
     AUTO_ORDER,
     backend_class,
@@ -32,8 +33,8 @@ from rnnpanel.compute.projection.registry import (
     make_backend,
     resolve_backend_name,
 )
-from rnnpanel.compute.projection.placement import DEFAULT_POLISH_ITER, in_memory
 from rnnpanel.compute.projection.scale import ScaledProjection
+from rnnpanel.compute.row_blocks import in_memory
 from rnnpanel.compute.xp import asarray  # noqa: F401 - a test patches it to prove torch input never goes through it
 from rnnpanel.errors import BackendUnavailable
 

@@ -36,18 +36,15 @@ from threadpoolctl import threadpool_limits
 from rnnpanel.compute.neighbors import kneighbors
 from rnnpanel.compute.projection.base import ProjectionBackend, check_choice, resolve_threads, seed_from
 from rnnpanel.compute.projection.placement import (
-    DEFAULT_BLOCK_ROWS,
     DEFAULT_POLISH_ITER,
     NeighborPlacer,
-    block_rows,
-    gather_rows,
-    in_memory,
     knn_graph,
     place_all,
     position_from_neighbors,
     reduce_rows,
     refine,
 )
+from rnnpanel.compute.row_blocks import DEFAULT_BLOCK_ROWS, block_rows, gather_rows, in_memory
 from rnnpanel.compute.xp import array_namespace, asarray, to_numpy
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnnpanel import paths
-from rnnpanel.compute.projection.benchmark import machine_record, run_benchmark
+from rnnpanel.bench.backends import machine_record, run_benchmark
 from rnnpanel.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def benchmark_projection(
 def projection_figure(records: list[dict[str, Any]]) -> Any:
     """Seconds against states per backend on log-log axes (HoloViews), the quality metrics in a table
     beside it; options for Bokeh (the HTML page) and matplotlib (PNG, SVG) alike."""
-    from rnnpanel.pipeline.figures import holoviews, log_axes_hook, log_ticks, per_backend
+    from rnnpanel.bench.figures import holoviews, log_axes_hook, log_ticks, per_backend
 
     hv = holoviews()
     runs = [r for r in records if r.get("record") == "run" and r.get("available") and r.get("seconds")]
@@ -211,6 +211,6 @@ def _rounded(value: Any) -> float | None:
 def plot_projection(records: list[dict[str, Any]], out: str | Path) -> list[Path]:
     """:func:`projection_figure` as ``out`` (.html by Bokeh, .png/.svg by matplotlib with the HTML beside
     it); returns the files."""
-    from rnnpanel.pipeline.figures import save_figure
+    from rnnpanel.bench.figures import save_figure
 
     return save_figure(projection_figure(records), out, title="rnnpanel bench projection")

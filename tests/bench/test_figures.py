@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from rnnpanel.bench.figures import log_ticks, save_figure
+from rnnpanel.bench.projection import plot_projection, projection_figure
 from rnnpanel.errors import RnnpanelError
-from rnnpanel.pipeline.figures import log_ticks, save_figure
-from rnnpanel.pipeline.project_bench import plot_projection, projection_figure
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -110,7 +110,8 @@ def test_unknown_suffixes_and_bokeh_models_as_images_are_refused(tmp_path):
 def test_the_scale_figure_is_html_and_png_log_log_with_the_peer_drawn_larger(tmp_path):
     import holoviews as hv
 
-    from rnnpanel.pipeline import figures, scale_bench
+    from rnnpanel.bench import figures
+    from rnnpanel.bench import scale as scale_bench
 
     written = scale_bench.plot(scale_records(), tmp_path / "scale")
     assert written == [tmp_path / "scale.html", tmp_path / "scale.png"]
@@ -145,7 +146,7 @@ sys.modules["playwright"] = None          # any attempt to import Playwright fai
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from test_figures import records
-from rnnpanel.pipeline.project_bench import plot_projection
+from rnnpanel.bench.projection import plot_projection
 
 for name in ("b.png", "b.svg"):
     print(*plot_projection(records(), Path({out!r}) / name))
@@ -168,7 +169,7 @@ def test_png_and_svg_need_no_browser(tmp_path):
 
 def test_importing_the_module_leaves_matplotlib_alone():
     """matplotlib (and with it pyplot's backend) is imported only when a figure is drawn."""
-    script = "import sys, rnnpanel.pipeline.figures, rnnpanel.pipeline.project_bench; print('matplotlib' in sys.modules)"
+    script = "import sys, rnnpanel.bench.figures, rnnpanel.bench.projection; print('matplotlib' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
 

@@ -64,7 +64,7 @@ def texts_for_sizes(model_dir: Path, dataset: str, sizes: list[str], seed: int =
 def run_child(task: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
     """Run one stage in a fresh Python process and return its record (with its peak RSS)."""
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "rnnpanel.pipeline.scale_bench", json.dumps(task)],
+    proc = subprocess.run([sys.executable, "-m", "rnnpanel.bench.scale", json.dumps(task)],
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"{task['stage']} failed:\n{proc.stderr[-3000:]}")
@@ -110,7 +110,7 @@ def _child(task: dict[str, Any]) -> dict[str, Any]:
 
 def _sample_states(task: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """``task['n']`` seeded random states of the entry (and their labels), read chunk by chunk."""
-    from rnnpanel.compute.projection.placement import gather_rows
+    from rnnpanel.compute.row_blocks import gather_rows
     from rnnpanel.pipeline.project import state_labels
     from rnnpanel.store import StateStore
 
@@ -133,7 +133,7 @@ def _peer(task: dict[str, Any]) -> dict[str, Any]:
 
 def _quality(task: dict[str, Any]) -> dict[str, Any]:
     """Sample-and-place against a full fit of the same states (benchmarks/placement.py's comparison)."""
-    from rnnpanel.compute.projection.placement_quality import compare_placement
+    from rnnpanel.bench.placement_quality import compare_placement
 
     X, labels = _sample_states(task)
     return compare_placement(X, labels, n_fit=int(task["n_fit"]))
@@ -210,7 +210,7 @@ def plot(records: list[dict[str, Any]], out_stem: Path) -> list[Path]:
     and .png (matplotlib)."""
     from bokeh.models import NumeralTickFormatter
 
-    from rnnpanel.pipeline.figures import holoviews, log_axes_hook, log_ticks, per_backend, save_figure
+    from rnnpanel.bench.figures import holoviews, log_axes_hook, log_ticks, per_backend, save_figure
 
     hv = holoviews()
     extract = {(r["size"], r["cluster"]): r for r in records if r.get("record") == "extract"}
