@@ -268,9 +268,11 @@ def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100
     details, rows = app.tabs.details, sample.sequence_slice(sample.n_sequences // 2)
     app.tabs.tabs.active = TABS.index("Units")
 
-    def units(s=[sample.n_sequences // 2]):
-        s[0] += 1
-        app.sequence = s[0]
+    shown = [sample.n_sequences // 2]
+
+    def units():
+        shown[0] += 1
+        app.sequence = shown[0]
     record["units_ms"], _ = _timed(units, repeat)
     states = EntryStates(StateStore(store).entry(entry_key).states(layer=sample.layer, kind=sample.state))
     # as the Neighbours tab does: built (once per entry, unless stored) in a child process, then opened
@@ -281,9 +283,11 @@ def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100
     record["rss_after_neighbour_index_mb"] = rss_mb()
     app.tabs.tabs.active = TABS.index("Neighbours")
 
-    def neighbours(t=[0]):
-        t[0] += 1
-        app.views.hover.data = {"x": [0.0], "y": [0.0], "t": [t[0] % (rows.stop - rows.start)], "wx": [0.0],
+    hovered = [0]
+
+    def neighbours():
+        hovered[0] += 1
+        app.views.hover.data = {"x": [0.0], "y": [0.0], "t": [hovered[0] % (rows.stop - rows.start)], "wx": [0.0],
                                 "wy": [0.0], "ww": [1.0]}
         return details._neighbour_table.value
     record["neighbours_ms"], _ = _timed(neighbours, max(repeat, 10))

@@ -217,7 +217,7 @@ class ClientSession:
                 return None
             try:
                 wanted -= await asyncio.wait_for(self._patched.get(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None
         return 1000 * (time.perf_counter() - started)
 
@@ -363,7 +363,7 @@ async def sample_server(pids: list[int], peak: list[float], cpu: list[tuple[floa
         cpu.append((time.perf_counter(), *cpu_sample(pids)))
         try:
             await asyncio.wait_for(stop.wait(), 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -575,32 +575,53 @@ def main(argv: list[str] | None = None) -> int:
         return [v for r in rs for v in r.get(key, [])]
 
     out = {
-        "machine": {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
-                    "load_average_before": result["load_average_before"],
-                    "servers_idle_after_s": result["servers_idle_after_s"],
-                    "load_average_after": result["load_average_after"],
-                    "python": platform.python_version(), "browser": result["browser"]},
-        "server": {"command": "panel serve apps/" if args.server == "panel" else "rnnpanel serve --no-demo",
-                   "num_procs": args.num_procs, "num_threads": args.num_threads, "servers": args.servers,
-                   "proxy": args.proxy},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu": platform.processor() or platform.machine(),
+            "load_average_before": result["load_average_before"],
+            "servers_idle_after_s": result["servers_idle_after_s"],
+            "load_average_after": result["load_average_after"],
+            "python": platform.python_version(),
+            "browser": result["browser"],
+        },
+        "server": {
+            "command": "panel serve apps/" if args.server == "panel" else "rnnpanel serve --no-demo",
+            "num_procs": args.num_procs,
+            "num_threads": args.num_threads,
+            "servers": args.servers,
+            "proxy": args.proxy,
+        },
         "entry": entry,
-        "sessions": args.sessions, "pages": args.pages, "pages_open": args.pages_open, "duration_s": args.duration, "think_s": args.think,
+        "sessions": args.sessions,
+        "pages": args.pages,
+        "pages_open": args.pages_open,
+        "duration_s": args.duration,
+        "think_s": args.think,
         "errors": sum(len(v) for v in errors.values()) + len(logged_errors),
         "session_errors": errors,
         "server_log_errors": logged_errors[:20],
-        "interactive_s": {"all": summary(interactive(burst)), "pages": summary(interactive(pages)),
-                          "clients": summary(interactive(clients))},
-        "selection_ms": {"pages": summary(pooled(pages, "selection_ms")),
-                         "clients": summary(pooled(clients, "selection_ms"))},
+        "interactive_s": {
+            "all": summary(interactive(burst)),
+            "pages": summary(interactive(pages)),
+            "clients": summary(interactive(clients)),
+        },
+        "selection_ms": {
+            "pages": summary(pooled(pages, "selection_ms")),
+            "clients": summary(pooled(clients, "selection_ms")),
+        },
         "hover_ms": summary(pooled(pages, "hover_ms")),
         "hover_frames_max": max(pooled(pages, "hover_frames"), default=None),
         "server_rss_mb": {"idle": idle_mb, **result["memory"]},
         "server_cpu_s": result["server_cpu_s"],
         "machine_cpu_s_until_all_interactive": result["machine_cpu_s_until_all_interactive"],
-        "per_session": [{k: v for k, v in r.items() if k not in ("selection_ms", "hover_ms", "hover_frames")}
-                        | {"selections": len(r["selection_ms"]),
-                           "selection_ms_median": statistics.median(r["selection_ms"]) if r["selection_ms"] else None}
-                        for r in records],
+        "per_session": [
+            {k: v for k, v in r.items() if k not in ("selection_ms", "hover_ms", "hover_frames")}
+            | {
+                "selections": len(r["selection_ms"]),
+                "selection_ms_median": statistics.median(r["selection_ms"]) if r["selection_ms"] else None,
+            }
+            for r in records
+        ],
     }
     args.json.write_text(json.dumps(out, indent=2))
     print(json.dumps({k: out[k] for k in ("errors", "interactive_s", "selection_ms", "hover_ms", "server_rss_mb",

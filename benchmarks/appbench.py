@@ -109,7 +109,8 @@ HOVER_ARM_JS = """
   window.__hover_ms = new Promise((resolve) => {
     let t0 = null, frames = 0;
     const give_up = performance.now() + timeout;
-    document.addEventListener('pointermove', (e) => { if (t0 === null) t0 = e.timeStamp; }, {capture: true, once: true});
+    document.addEventListener('pointermove', (e) => { if (t0 === null) t0 = e.timeStamp; },
+                              {capture: true, once: true});
     function poll() {
       if (t0 !== null) frames += 1;  // animation frames since the pointer moved, this one included
       const t = hover.data.t;
@@ -289,7 +290,9 @@ def start_nginx(port: int, upstream_ports: list[int], workdir: Path) -> subproce
         raise SystemExit("--proxy nginx needs nginx installed (Debian: apt-get install nginx-light)")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "rnnpanel.conf").write_text(nginx_site(port, upstream_ports))
-    temp = "".join(f"    {kind}_temp_path {workdir / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = "".join(
+        f"    {kind}_temp_path {workdir / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     (workdir / "nginx.conf").write_text(
         f"daemon off;\nworker_processes 1;\npid {workdir / 'nginx.pid'};\nerror_log {workdir / 'error.log'};\n"
         "events { worker_connections 1024; }\n"

@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-fit", type=int, nargs="+", required=True, help="sample sizes to fit")
     parser.add_argument("--placements", nargs="+", default=["median", "neighbors", "neighbors+refine"],
                         choices=("median", "neighbors", "neighbors+refine", "transform"))
-    parser.add_argument("--polish-iter", type=int, default=None, help="polish steps of the placement (default: its own)")
+    parser.add_argument(
+        "--polish-iter", type=int, default=None, help="polish steps of the placement (default: its own)"
+    )
     parser.add_argument("--refine-iter", type=int, default=150)
     parser.add_argument("--backend", default="opentsne")
     parser.add_argument("--max-iter", type=int, default=None, help="the backend's iterations (default: its own)")

@@ -63,7 +63,9 @@ def check_environment(ctx: Context) -> tuple[str, str]:
     cupy_line = f"CuPy {cp.__version__}" if cp is not None else f"CuPy unusable ({cupy_unavailable_reason()})"
     detail = f"{torch_line}; {cupy_line}; " + "; ".join(f"{k}: {v}" for k, v in backends.items())
     ok = cp is not None and torch.cuda.is_available()
-    return (PASS if ok else FAIL), detail + ("" if ok else " — install the CUDA build: pip install -e . -r gpu/requirements-cuda13.txt (or -cuda12)")
+    return (PASS if ok else FAIL), detail + (
+        "" if ok else " — install the CUDA build: pip install -e . -r gpu/requirements-cuda13.txt (or -cuda12)"
+    )
 
 
 def check_extraction(ctx: Context) -> tuple[str, str]:
@@ -90,7 +92,9 @@ def check_extraction(ctx: Context) -> tuple[str, str]:
     worst = max(worst, float(np.max(np.abs(cpu.ep - gpu.ep))))
     same_pred = bool(np.array_equal(cpu.predictions, gpu.predictions))
     ok = worst <= 1e-4 and same_pred and np.array_equal(cpu.offsets, gpu.offsets)
-    return (PASS if ok else FAIL), f"{cpu.n_states} states, 2 layers h+c and EP: max |CUDA − CPU| = {worst:.2e}; predictions equal: {same_pred}"
+    return (
+        PASS if ok else FAIL
+    ), f"{cpu.n_states} states, 2 layers h+c and EP: max |CUDA − CPU| = {worst:.2e}; predictions equal: {same_pred}"
 
 
 def _gpu_states(ctx: Context) -> tuple[Any, Any]:
@@ -117,7 +121,9 @@ def check_step_distances(ctx: Context) -> tuple[str, str]:
     gpu = to_numpy(step_distances(view, offsets))
     same_nan = bool(np.array_equal(np.isnan(cpu), np.isnan(gpu)))
     worst = float(np.nanmax(np.abs(cpu - gpu)))
-    return (PASS if same_nan and worst < 1e-5 else FAIL), f"{n} states, CUDA tensor → CuPy by DLPack: max diff {worst:.1e}"
+    return (
+        PASS if same_nan and worst < 1e-5 else FAIL
+    ), f"{n} states, CUDA tensor → CuPy by DLPack: max diff {worst:.1e}"
 
 
 def check_neighbors(ctx: Context) -> tuple[str, str]:
@@ -155,7 +161,9 @@ def check_metrics(ctx: Context) -> tuple[str, str]:
     cpu = projection_quality(sample, emb, labels)
     gpu = projection_quality(view[:3000], cupy.asarray(emb), cupy.asarray(labels))
     diffs = {k: abs(cpu[k] - gpu[k]) for k in ("trustworthiness", "knn_preservation", "neighborhood_hit")}
-    return (PASS if max(diffs.values()) < 1e-6 else FAIL), "CuPy vs NumPy: " + ", ".join(f"{k} Δ {v:.1e}" for k, v in diffs.items())
+    return (PASS if max(diffs.values()) < 1e-6 else FAIL), "CuPy vs NumPy: " + ", ".join(
+        f"{k} Δ {v:.1e}" for k, v in diffs.items()
+    )
 
 
 def check_pca(ctx: Context) -> tuple[str, str]:
@@ -166,7 +174,9 @@ def check_pca(ctx: Context) -> tuple[str, str]:
     gpu = make_backend("pca", device="cuda").fit(tensor)
     worst = float(np.max(np.abs(cpu.embedding_ - gpu.embedding_)))
     scale = float(np.max(np.abs(cpu.embedding_)))
-    return (PASS if gpu.device_.startswith("cuda") and worst <= 1e-3 * scale else FAIL), f"device {gpu.device_}, max diff {worst:.1e} (scale {scale:.1f})"
+    return (
+        PASS if gpu.device_.startswith("cuda") and worst <= 1e-3 * scale else FAIL
+    ), f"device {gpu.device_}, max diff {worst:.1e} (scale {scale:.1f})"
 
 
 def _reference(ctx: Context) -> dict[str, Any]:
@@ -197,9 +207,11 @@ def check_projection(name: str) -> Callable[[Context], tuple[str, str]]:
         seconds = time.perf_counter() - started
         q = projection_quality(ctx.states[:n], est.embedding_, ctx.labels[:n])
         ref = _reference(ctx)
-        line = (f"n={n}: {seconds:.1f} s, trust {q['trustworthiness']:.4f}, kNN {q['knn_preservation']:.4f}, "
-                f"hit {q['neighborhood_hit']:.4f} | openTSNE {ref['seconds']:.1f} s, trust {ref['trustworthiness']:.4f}, "
-                f"kNN {ref['knn_preservation']:.4f}, hit {ref['neighborhood_hit']:.4f}")
+        line = (
+            f"n={n}: {seconds:.1f} s, trust {q['trustworthiness']:.4f}, kNN {q['knn_preservation']:.4f}, "
+            f"hit {q['neighborhood_hit']:.4f} | openTSNE {ref['seconds']:.1f} s, trust {ref['trustworthiness']:.4f}, "
+            f"kNN {ref['knn_preservation']:.4f}, hit {ref['neighborhood_hit']:.4f}"
+        )
         if est.method == "umap":  # a different method: report beside t-SNE, require only a sound map
             ok = q["trustworthiness"] >= ref["trustworthiness"] - 0.05
         else:
@@ -255,10 +267,19 @@ def check_speed_projection(ctx: Context) -> tuple[str, str]:
             limit = SPEED_LIMITS_S.get(n)
             ok = auto.backend_used_ in GPU_TSNE and (limit is None or seconds <= limit)
             failed |= not ok
-            record = {"record": "speed", "n": n, "dims": dims, "backend_used": auto.backend_used_,
-                      "seconds": round(seconds, 3), "limit_s": limit, "passed": ok, "skipped": auto.skipped_,
-                      "params_used": {k: v for k, v in auto.params_used_.items() if not callable(v)},
-                      "trustworthiness": round(q["trustworthiness"], 5), "knn_preservation": round(q["knn_preservation"], 5)}
+            record = {
+                "record": "speed",
+                "n": n,
+                "dims": dims,
+                "backend_used": auto.backend_used_,
+                "seconds": round(seconds, 3),
+                "limit_s": limit,
+                "passed": ok,
+                "skipped": auto.skipped_,
+                "params_used": {k: v for k, v in auto.params_used_.items() if not callable(v)},
+                "trustworthiness": round(q["trustworthiness"], 5),
+                "knn_preservation": round(q["knn_preservation"], 5),
+            }
             if n == CPU_REFERENCE_N:
                 record["opentsne_cpu_seconds"] = _opentsne_seconds(x, labels[:n])
             ctx.speed.append(record)
@@ -280,7 +301,10 @@ def _opentsne_seconds(x: np.ndarray, labels: np.ndarray) -> float:
 
 
 def extraction_runs() -> dict[str, list[str]]:
-    """benchmarks/extraction.py's arguments per device: 20,000 sequences on CUDA at its default batch, 2,000 on the CPU."""
+    """benchmarks/extraction.py's arguments per device.
+
+    20,000 sequences on CUDA at its default batch, 2,000 on the CPU.
+    """
     from rnnpanel.compute.device import default_batch_size
 
     common = ["--hidden", "256", "--layers", "2", "--lengths", "synthetic", "--repeats", "3"]

@@ -168,10 +168,14 @@ def _reader(model: Any, tokenizer: Tokenizer | None, vocab: Any, texts: list[str
                                   len(loaded.vocab)))
     if isinstance(model, RecurrentClassifier):
         if options:
-            raise ModelError(f"options {sorted(options)} are for converting an nn.Module; a RecurrentClassifier has its own")
+            raise ModelError(
+                f"options {sorted(options)} are for converting an nn.Module; a RecurrentClassifier has its own"
+            )
         if vocab is None:
-            raise DataError("a RecurrentClassifier needs its vocabulary: vocab=Vocabulary, a list of tokens in id order, "
-                            "or a token → id mapping")
+            raise DataError(
+                "a RecurrentClassifier needs its vocabulary: vocab=Vocabulary, a list of tokens in id order, "
+                "or a token → id mapping"
+            )
         words = _names(vocab, model.config.vocab_size)
         from rnnpanel.data.text import Vocabulary
 
@@ -179,7 +183,9 @@ def _reader(model: Any, tokenizer: Tokenizer | None, vocab: Any, texts: list[str
         return _Reader(_saved(model, vocabulary, store_root), model.config,
                        _known_ids(tokenizer or tokenize, _token_index(vocabulary), model.config.vocab_size))
     if not isinstance(model, nn.Module):
-        raise ModelError(f"model must be a model folder, a RecurrentClassifier or a torch nn.Module, got {type(model).__name__}")
+        raise ModelError(
+            f"model must be a model folder, a RecurrentClassifier or a torch nn.Module, got {type(model).__name__}"
+        )
     return _converted_reader(model, tokenizer, vocab, texts, options, store_root)
 
 
@@ -240,7 +246,9 @@ def _token_index(vocab: Any) -> dict[str, int]:
         return {str(v): int(k) for k, v in vocab.items()}
     if isinstance(vocab, Sequence) and not isinstance(vocab, str):
         return {str(w): i for i, w in enumerate(vocab)}
-    raise DataError(f"vocab must be a Vocabulary, a mapping or a list of tokens in id order, got {type(vocab).__name__}")
+    raise DataError(
+        f"vocab must be a Vocabulary, a mapping or a list of tokens in id order, got {type(vocab).__name__}"
+    )
 
 
 def _names(vocab: Any, size: int) -> list[str]:

@@ -1,4 +1,7 @@
-"""GPU-only tests: each module is marked ``gpu`` and skips, with the reason, where torch's CUDA or CuPy's device is missing."""
+"""GPU-only tests: each module is marked ``gpu``.
+
+It skips, with the reason, where torch's CUDA or CuPy's device is missing.
+"""
 
 from __future__ import annotations
 

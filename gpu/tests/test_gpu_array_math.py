@@ -1,4 +1,7 @@
-"""The array namespace on CuPy: DLPack hand-over, step distances, neighbours, metrics and PCA equal their CPU results."""
+"""The array namespace on CuPy.
+
+DLPack hand-over, step distances, neighbours, metrics and PCA equal their CPU results.
+"""
 
 from __future__ import annotations
 

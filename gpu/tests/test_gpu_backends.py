@@ -78,7 +78,9 @@ def test_cuml_reports_its_own_iterations_and_rates(blobs):
 def test_cuml_reduces_wide_states_on_the_device():
     require("cuml")
     rng = np.random.default_rng(0)
-    x = (rng.normal(size=(3000, 10)) @ rng.normal(size=(10, 256)) + 0.01 * rng.normal(size=(3000, 256))).astype(np.float32)
+    x = (rng.normal(size=(3000, 10)) @ rng.normal(size=(10, 256)) + 0.01 * rng.normal(size=(3000, 256))).astype(
+        np.float32
+    )
     est = make_backend("cuml").fit(x)
     assert est.input_dims_ == 50 and est.pca_variance_kept_ > 0.99 and np.isfinite(est.embedding_).all()
 
@@ -97,7 +99,9 @@ def test_tsnecuda_probe_runs_in_a_child_process_and_is_cached(tmp_path, monkeypa
     first = unavailable_reason("tsnecuda")
     assert gpu_mod.verdicts_path().is_file()
     gpu_mod._probe_results.clear()
-    assert unavailable_reason("tsnecuda") == (first if first is None else first + " (cached verdict; forget_probes() to probe again)")
+    assert unavailable_reason("tsnecuda") == (
+        first if first is None else first + " (cached verdict; forget_probes() to probe again)"
+    )
     forget_probes()
 
 

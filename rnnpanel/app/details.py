@@ -50,8 +50,11 @@ class StateDetails(param.Parameterized):
                                sizing_mode="stretch_width")
         self._neighbour_title = self._neighbour_table = None     # made when first drawn (most sessions never do)
         self.neighbours = pn.Column(
-            pn.pane.HTML(HINT.format("Select a sequence (or type a text); hover one of its words to choose the state.")),
-            sizing_mode="stretch_width")
+            pn.pane.HTML(
+                HINT.format("Select a sequence (or type a text); hover one of its words to choose the state.")
+            ),
+            sizing_mode="stretch_width",
+        )
         self._building = False
         self.param.watch(lambda _e: self._draw_units(), "unit_sort")
 

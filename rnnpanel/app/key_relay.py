@@ -15,8 +15,8 @@ from bokeh.models import ColumnDataSource, CustomJS
 
 KEYS = ("ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Escape")
 
-_LISTEN = """
-const wanted = new Set(%s);
+# the keys wanted, then the listener: a plain string, as its braces are JavaScript's
+_LISTEN = f"\nconst wanted = new Set({list(KEYS)});\n" + """\
 document.addEventListener('keydown', (event) => {
   const path = event.composedPath ? event.composedPath() : [event.target];
   const typing = path.some((el) => el && el.tagName && ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName));
@@ -27,7 +27,7 @@ document.addEventListener('keydown', (event) => {
 });
 // say when keys work (tests and the latency benchmark wait for it)
 document.documentElement.dataset.rnnpanelKeys = 'ready';
-""" % list(KEYS)
+"""
 
 
 class KeyListener(param.Parameterized):

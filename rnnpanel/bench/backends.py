@@ -133,8 +133,10 @@ def _run_one(xs: np.ndarray, ys: np.ndarray | None, name: str, method: str, para
                                  random_state=0 if random_state is None else random_state)
     slower = bool(getattr(runner.estimator_, "deterministic_", False))
     if slower:
-        log.warning("benchmark: %s ran its seeded deterministic path, slower than unseeded; time with random_state=None",
-                    runner.backend_used_)
+        log.warning(
+            "benchmark: %s ran its seeded deterministic path, slower than unseeded; time with random_state=None",
+            runner.backend_used_,
+        )
     return {
         **record,
         "seed_costs_speed": slower,

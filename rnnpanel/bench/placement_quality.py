@@ -20,7 +20,9 @@ TARGETS = {"knn_preservation": 0.02, "trustworthiness": 0.01, "neighborhood_hit"
 """Largest loss against the full fit that a placed map may have, per metric (benchmarks/RESULTS.md)."""
 
 
-def _quality(X: Any, embedding: np.ndarray, labels: np.ndarray, rows: np.ndarray | None, max_points: int) -> dict[str, float]:
+def _quality(
+    X: Any, embedding: np.ndarray, labels: np.ndarray, rows: np.ndarray | None, max_points: int
+) -> dict[str, float]:
     from rnnpanel.compute.metrics import projection_quality
 
     if rows is None:
@@ -34,7 +36,11 @@ def _losses(full: dict[str, dict[str, float]], placed: dict[str, dict[str, float
     """Loss (full − placed) per subset and metric, and whether each is within its target."""
     loss = {s: {m: round(full[s][m] - placed[s][m], 4) for m in TARGETS} for s in full}
     within = {s: {m: loss[s][m] <= TARGETS[m] for m in TARGETS} for s in full}
-    return {"loss": loss, "within_target": within, "all_targets_met": all(v for s in within.values() for v in s.values())}
+    return {
+        "loss": loss,
+        "within_target": within,
+        "all_targets_met": all(v for s in within.values() for v in s.values()),
+    }
 
 
 def compare_placement(
@@ -54,12 +60,12 @@ def compare_placement(
 ) -> dict[str, Any]:
     """Fit ``X`` whole and as a stratified sample of ``n_fit`` with the rest placed; compare the maps.
 
-    ``placements``: "neighbors" (the default scale placement), "median" (its start alone, the
-    weighted geometric median of the fitted neighbours, without the polish), "neighbors+refine" (the same map
-    after ``refine_iter`` t-SNE iterations of all points, :func:`.placement.refine`) and/or
-    "transform" (the backend's own, e.g. openTSNE's); all start from one fitted sample.
-    ``full_embedding`` reuses a full fit of the same ``X`` (its seconds are then None). ``scaled_params`` go to :class:`ScaledProjection` (``n_probe``,
-    ``n_neighbors``, ``placement_components``, ``n_jobs``, ``block_size``). Returns a JSON-ready
+    ``placements``: "neighbors" (the default scale placement), "median" (its start alone, the weighted
+    geometric median of the fitted neighbours, without the polish), "neighbors+refine" (the same map after
+    ``refine_iter`` t-SNE iterations of all points, :func:`.placement.refine`) and/or "transform" (the
+    backend's own, e.g. openTSNE's); all start from one fitted sample. ``full_embedding`` reuses a full fit of
+    the same ``X`` (its seconds are then None). ``scaled_params`` go to :class:`ScaledProjection`
+    (``n_probe``, ``n_neighbors``, ``placement_components``, ``n_jobs``, ``block_size``). Returns a JSON-ready
     dict: the full fit's and each placement's quality on the placed points and on all
     (``quality.placed``/``quality.all``), the losses against the targets, and seconds.
     """
@@ -115,7 +121,9 @@ def compare_placement(
             embedding[placed_rows] = scaled.estimator_.transform(np.asarray(X[placed_rows]))
             seconds = time.perf_counter() - started
         else:
-            raise ValueError(f"placements must be 'neighbors', 'median', 'neighbors+refine' or 'transform', got {placement!r}")
+            raise ValueError(
+                f"placements must be 'neighbors', 'median', 'neighbors+refine' or 'transform', got {placement!r}"
+            )
         quality = {"placed": _quality(X, embedding, labels, placed_rows, max_points),
                    "all": _quality(X, embedding, labels, None, max_points)}
         result["placements"][placement] = {

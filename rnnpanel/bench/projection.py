@@ -1,10 +1,11 @@
 """The projection benchmark's input: real hidden states of the demo model, or a synthetic stand-in.
 
-By default the benchmark projects what users project: the top layer's ``h_t`` of the trained
-demo model (``rnnpanel train --dataset rotten_tomatoes``, saved in the models folder as
-``rotten_tomatoes-lstm``, and trained first when missing), or of the model given by ``--model``, over its corpus — the test split first, then the training split when
-more states are asked for, whole sequences in a seeded random order. The first ``n`` states of that
-one array are the input for every backend and every size, so all rows of a run are comparable.
+By default the benchmark projects what users project: the top layer's ``h_t`` of the trained demo model
+(``rnnpanel train --dataset rotten_tomatoes``, saved in the models folder as ``rotten_tomatoes-lstm``, and
+trained first when missing), or of the model given by ``--model``, over its corpus — the test split first,
+then the training split when more states are asked for, whole sequences in a seeded random order. The first
+``n`` states of that one array are the input for every backend and every size, so all rows of a run are
+comparable.
 
 ``synthetic`` states come from a random (untrained) recurrent network driven by class-dependent
 inputs: trajectories with real temporal structure, for machines without the demo model.
@@ -68,7 +69,9 @@ def demo_states(n_states: int, *, dataset: str = DEMO_DATASET, model_dir: str | 
         if total >= n_states:
             break
     if total < n_states:
-        raise ModelError(f"the {corpus_name} corpus yields only {total} states with this model; ask for at most that many")
+        raise ModelError(
+            f"the {corpus_name} corpus yields only {total} states with this model; ask for at most that many"
+        )
     states = np.concatenate([p[0] for p in parts])[:n_states]
     state_labels = np.concatenate([p[1] for p in parts])[:n_states]
     description = {
@@ -157,7 +160,10 @@ def projection_figure(records: list[dict[str, Any]]) -> Any:
     for name in backends:
         points = sorted((r["n"], r["seconds"]) for r in runs if r["backend"] == name)
         label = name if name != "auto" else f"auto ({next(r['backend_used'] for r in runs if r['backend'] == name)})"
-        curves += [hv.Curve(points, "states", "seconds", label=label), hv.Scatter(points, "states", "seconds", label=label)]
+        curves += [
+            hv.Curve(points, "states", "seconds", label=label),
+            hv.Scatter(points, "states", "seconds", label=label),
+        ]
     machine = next((r for r in records if r.get("record") == "machine"), {})
     timing = hv.Overlay(curves).opts(
         *per_backend(hv.opts.Curve, bokeh={"line_width": 2}, matplotlib={"linewidth": 2}),

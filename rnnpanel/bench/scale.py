@@ -197,7 +197,9 @@ def summary_rows(records: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {e['n_states']:,} | {r['cluster']} | {st.get('read_tokenise', 0):.1f} | {st.get('extract', 0):.1f} "
             f"| {st.get('write', 0):.1f} | {e['wall_s']:.1f} | {rss:.0f} | {_num(timing.get('fit'))} "
-            f"| {_num(sum(timing.get(k, 0) for k in ('place', 'refine')))} | {r['wall_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['end_to_end_s']:.1f} |")
+            f"| {_num(sum(timing.get(k, 0) for k in ('place', 'refine')))} | {r['wall_s']:.1f} "
+            f"| {r['peak_rss_mb']:.0f} | {r['end_to_end_s']:.1f} |"
+        )
     return lines
 
 

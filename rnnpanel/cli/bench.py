@@ -111,9 +111,15 @@ def row(r: dict[str, Any]) -> str:
     if not r["available"]:
         return f"{r['backend']:<17} {'unavailable':<17} {r['n']:>7} {r['dims']:>5}  {r['reason']}"
     cells = [
-        f"{r['backend']:<17}", f"{r['backend_used'] or '-':<17}", f"{r['n']:>7}", f"{r['dims']:>5}",
-        f"{_fmt(r['seconds'], 1):>9}", f"{_fmt(r['speedup_vs_sklearn'], 2):>9}",
-        f"{_fmt(r['trustworthiness'], 4):>7}", f"{_fmt(r['knn_preservation'], 4):>8}", f"{_fmt(r['neighborhood_hit'], 4):>8}",
+        f"{r['backend']:<17}",
+        f"{r['backend_used'] or '-':<17}",
+        f"{r['n']:>7}",
+        f"{r['dims']:>5}",
+        f"{_fmt(r['seconds'], 1):>9}",
+        f"{_fmt(r['speedup_vs_sklearn'], 2):>9}",
+        f"{_fmt(r['trustworthiness'], 4):>7}",
+        f"{_fmt(r['knn_preservation'], 4):>8}",
+        f"{_fmt(r['neighborhood_hit'], 4):>8}",
     ]
     return " ".join(cells)
 

@@ -28,7 +28,9 @@ def add_scale_parser(sub: Any) -> argparse.ArgumentParser:
     q.add_argument("--clusters", nargs="+", default=["none", "local:2"],
                    help="'none' (one process) and/or --cluster specs (default: none local:2)")
     q.add_argument("--dataset", default="newsgroups20", help="a registered corpus (default: newsgroups20)")
-    q.add_argument("--model", default=None, help="model folder (default: the demo model of --dataset, trained if missing)")
+    q.add_argument(
+        "--model", default=None, help="model folder (default: the demo model of --dataset, trained if missing)"
+    )
     q.add_argument("--peer", type=int, default=200_000, help="states the openTSNE peer fits (0: skip; default 200000)")
     q.add_argument("--quality-fit", type=int, default=None,
                    help="states fitted (the rest placed) in the comparison with a full fit of the --peer states "

@@ -46,12 +46,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto = CUDA when available)")
     p.add_argument("--batch-size", type=int, default=None, metavar="B",
                    help="sequences per batch (default: 256 on the CPU, more on a large GPU)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch in this process (default 1: a small recurrent layer's per-step "
-                        "products are too small to share across cores, and on a busy machine a second thread "
-                        "stalls every step: 12 s vs 42 s for 280k states on a shared 2-core CPU, one check on 2026-12-01, "
-                        "not a benchmark record). "
-                        "Use --cluster local:N to use N cores; 0 for torch's own choice")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch in this process (default 1: a small recurrent layer's per-step "
+        "products are too small to share across cores, and on a busy machine a second thread "
+        "stalls every step: 12 s vs 42 s for 280k states on a shared 2-core CPU, one check on 2026-12-01, "
+        "not a benchmark record). "
+        "Use --cluster local:N to use N cores; 0 for torch's own choice",
+    )
     p.add_argument("--cluster", default=None, metavar="SPEC",
                    help="run the extraction on a Dask cluster: local[:N] (N worker processes here), local-cuda "
                         "(one worker per GPU) or tcp://HOST:PORT of a running dask-scheduler whose workers see "
@@ -76,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)  # this command's process only; the library never sets it
     from rnnpanel.pipeline.extract import extract_to_store, summary_line
 
-    file_split = FileSplit.from_options(column=args.split_column, test_fraction=args.test_fraction, seed=args.split_seed)
+    file_split = FileSplit.from_options(
+        column=args.split_column, test_fraction=args.test_fraction, seed=args.split_seed
+    )
     said: list[str] = []  # the split line, printed once extraction succeeded, so an error stays one line
     with reporting_splits(said.append):
         _, summary = extract_to_store(

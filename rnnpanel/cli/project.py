@@ -13,9 +13,11 @@ from rnnpanel.compute.projection.placement import DEFAULT_POLISH_ITER
 
 STATE_KINDS = ("h", "c", "h_fwd", "h_bwd", "c_fwd", "c_bwd")
 
-SUMMARY_KEYS = ("entry_key", "projection_key", "method", "backend_requested", "backend_used", "skipped", "layer", "state",
-                "n_states", "n_fitted", "placement", "seconds_backend", "seconds_overhead", "seconds_total",
-                "timings", "cache_hit", "quality")
+SUMMARY_KEYS = (
+    "entry_key", "projection_key", "method", "backend_requested", "backend_used", "skipped", "layer", "state",
+    "n_states", "n_fitted", "placement", "seconds_backend", "seconds_overhead", "seconds_total", "timings",
+    "cache_hit", "quality",
+)
 
 
 def backend_choices() -> list[str]:
@@ -38,14 +40,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--layer", type=int, default=-1, help="layer index; negative counts from the top (default: -1)")
     p.add_argument("--state", choices=STATE_KINDS, default="h", help="state kind (default: h)")
     p.add_argument("--perplexity", type=float, default=None, help="t-SNE perplexity (default: 30)")
-    p.add_argument("--max-iter", type=int, default=None, help="iterations (t-SNE) or epochs (UMAP); default: the backend's")
+    p.add_argument(
+        "--max-iter", type=int, default=None, help="iterations (t-SNE) or epochs (UMAP); default: the backend's"
+    )
     p.add_argument("--learning-rate", type=float, default=None, help="default: auto")
     p.add_argument("--n-neighbors", type=int, default=None, help="UMAP neighbours (default: 15)")
     p.add_argument("--min-dist", type=float, default=None, help="UMAP minimum distance (default: 0.1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--max-fit", default="auto",
-                   help="fit at most this many states and place the rest; 'auto' = the backend's limit, 'none' = fit all")
-    p.add_argument("--quality", action="store_true", help="also report trustworthiness, k-NN preservation, neighbourhood hit")
+    p.add_argument(
+        "--max-fit",
+        default="auto",
+        help="fit at most this many states and place the rest; 'auto' = the backend's limit, 'none' = fit all",
+    )
+    p.add_argument(
+        "--quality", action="store_true", help="also report trustworthiness, k-NN preservation, neighbourhood hit"
+    )
     p.add_argument("--polish-iter", type=int, default=DEFAULT_POLISH_ITER, metavar="N",
                    help="t-SNE steps of each placed state against the fixed fitted map (cheap; 0 = leave it "
                         f"where its fitted neighbours put it; default {DEFAULT_POLISH_ITER})")

@@ -45,15 +45,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     arch.add_argument("--embedding", type=int, default=32, help="embedding dimension (default 32)")
     arch.add_argument("--dropout", type=float, default=0.5, help="dropout before the head (default 0.5)")
     window = p.add_argument_group("input window")
-    window.add_argument("--max-length", type=int, help=f"tokens kept per text (defaults: {windows}; otherwise last 100)")
+    window.add_argument(
+        "--max-length", type=int, help=f"tokens kept per text (defaults: {windows}; otherwise last 100)"
+    )
     window.add_argument("--truncation", choices=TRUNCATION_SIDES, help="which end of a long text is kept")
     rec = p.add_argument_group("recipe (Adam, gradient clipping, early stopping on a validation split)")
-    rec.add_argument("--epochs", type=int, default=recipe.max_epochs, help=f"maximum epochs (default {recipe.max_epochs})")
-    rec.add_argument("--patience", type=int, default=recipe.patience, help=f"early-stopping patience (default {recipe.patience})")
+    rec.add_argument(
+        "--epochs", type=int, default=recipe.max_epochs, help=f"maximum epochs (default {recipe.max_epochs})"
+    )
+    rec.add_argument(
+        "--patience", type=int, default=recipe.patience, help=f"early-stopping patience (default {recipe.patience})"
+    )
     rec.add_argument("--lr", type=float, default=recipe.lr, help=f"Adam learning rate (default {recipe.lr})")
     rec.add_argument("--batch-size", type=int, default=recipe.batch_size, help=f"default {recipe.batch_size}")
-    rec.add_argument("--seed", type=int, default=recipe.seed,
-                     help="seed of the validation split, initialisation and batch order (the test split's is --split-seed)")
+    rec.add_argument(
+        "--seed",
+        type=int,
+        default=recipe.seed,
+        help="seed of the validation split, initialisation and batch order (the test split's is --split-seed)",
+    )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default cpu)")
     p.add_argument(
         "--threads",
@@ -86,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
     recipe = TrainingRecipe(
         lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs, patience=args.patience, seed=args.seed
     )
-    file_split = FileSplit.from_options(column=args.split_column, test_fraction=args.test_fraction, seed=args.split_seed)
+    file_split = FileSplit.from_options(
+        column=args.split_column, test_fraction=args.test_fraction, seed=args.split_seed
+    )
     said: list[str] = []  # the split line, printed once training succeeded, so an error stays one line
     with reporting_splits(said.append):
         corpus = resolve_corpus(args.dataset, text_column=args.text_column, label_column=args.label_column,

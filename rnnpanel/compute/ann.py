@@ -68,7 +68,6 @@ def nearest_centroid(xp: Any, points: Any, centroids: Any, centroid_sq: Any = No
 def permute_rows(x: Any, order: Any) -> Any:
     """``x[order]`` written into ``x`` itself: a few columns at a time, so the extra memory is one
     block of columns (at most :data:`_BLOCK_BYTES`), not a second copy of ``x``. Returns ``x``."""
-    xp = array_namespace(x)
     n, width = int(x.shape[0]), int(x.shape[1])
     step = max(1, min(width, _BLOCK_BYTES // max(1, n * x.dtype.itemsize)))
     for start in range(0, width, step):
@@ -207,7 +206,9 @@ class IVFIndex:
             raise ValueError(f"queries must be (M, {self.points.shape[1]}), got shape {tuple(q.shape)}")
         m = int(q.shape[0])
         if not 1 <= int(k) <= int(self.points.shape[0]):
-            raise ValueError(f"k must be between 1 and the number of reference points ({self.points.shape[0]}), got {k}")
+            raise ValueError(
+                f"k must be between 1 and the number of reference points ({self.points.shape[0]}), got {k}"
+            )
         idx = xp.empty((m, k), dtype=xp.int64)
         dist = xp.empty((m, k), dtype=q.dtype)
         q_sq = xp.sum(q * q, axis=1)

@@ -27,7 +27,9 @@ def check_offsets(offsets: Any, n_states: int) -> np.ndarray:
         raise ValueError(f"offsets must hold integers, got dtype {off.dtype}")
     off = off.astype(np.int64, copy=False)
     if off[0] != 0 or off[-1] != n_states:
-        raise ValueError(f"offsets must start at 0 and end at the number of states ({n_states}); got {off[0]}..{off[-1]}")
+        raise ValueError(
+            f"offsets must start at 0 and end at the number of states ({n_states}); got {off[0]}..{off[-1]}"
+        )
     if np.any(np.diff(off) < 0):
         raise ValueError("offsets must be non-decreasing (states of sequence s are rows offsets[s]:offsets[s+1])")
     return off

@@ -1,9 +1,9 @@
 """Bring your own model: turn a PyTorch recurrent classifier into an equivalent :class:`RecurrentClassifier`.
 
-rnnpanel reads hidden states from one known shape of model (embedding → ``nn.LSTM`` / ``nn.GRU``
-/ ``nn.RNN`` → a head on the last state: a Linear, or a chain of layers such as an MLP, see
-:mod:`rnnpanel.models.heads`). Any module of that shape converts by copying weights; nothing of the user's code is kept, so the converted model can be saved with
-:func:`~rnnpanel.models.io.save_model` and loaded anywhere without the user's classes.
+rnnpanel reads hidden states from one known shape of model (embedding → ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``
+→ a head on the last state: a Linear, or a chain of layers such as an MLP, see :mod:`rnnpanel.models.heads`).
+Any module of that shape converts by copying weights; nothing of the user's code is kept, so the converted
+model can be saved with :func:`~rnnpanel.models.io.save_model` and loaded anywhere without the user's classes.
 
 Two ways in:
 
@@ -51,7 +51,9 @@ def _submodule(module: nn.Module, name: str, role: str) -> nn.Module:
         return module.get_submodule(name)
     except AttributeError:
         children = ", ".join(n for n, _ in module.named_modules() if n) or "none"
-        raise ModelError(f"{role}={name!r} is not a submodule of {type(module).__name__}; its submodules are: {children}") from None
+        raise ModelError(
+            f"{role}={name!r} is not a submodule of {type(module).__name__}; its submodules are: {children}"
+        ) from None
 
 
 def _cell_of(rnn: nn.Module, name: str) -> str:

@@ -71,7 +71,9 @@ def _spec_of_module(module: nn.Module, where: str) -> dict[str, Any]:
         return {"kind": "elu", "alpha": float(module.alpha)}
     if isinstance(module, nn.LayerNorm):
         if len(module.normalized_shape) != 1:
-            raise ModelError(f"head layer {where} normalises over {tuple(module.normalized_shape)}; only 1-D LayerNorm fits a state")
+            raise ModelError(
+                f"head layer {where} normalises over {tuple(module.normalized_shape)}; only 1-D LayerNorm fits a state"
+            )
         return {"kind": "layer_norm", "size": int(module.normalized_shape[0]), "eps": float(module.eps),
                 "affine": bool(module.elementwise_affine)}
     if isinstance(module, nn.Softmax):
@@ -103,13 +105,17 @@ def _traced_chain(head: nn.Module) -> list[tuple[dict[str, Any], nn.Module | Non
     try:
         graph = torch.fx.symbolic_trace(head).graph
     except Exception as exc:  # fx refuses data-dependent control flow and the like
-        raise ModelError(f"the head {type(head).__name__} could not be traced ({exc}); give an nn.Sequential of {SUPPORTED}") from None
+        raise ModelError(
+            f"the head {type(head).__name__} could not be traced ({exc}); give an nn.Sequential of {SUPPORTED}"
+        ) from None
     steps: list[tuple[dict[str, Any], nn.Module | None]] = []
     previous = None
     for node in graph.nodes:
         if node.op == "placeholder":
             if previous is not None:
-                raise ModelError(f"the head {type(head).__name__} takes more than one input; it must read the final state only")
+                raise ModelError(
+                    f"the head {type(head).__name__} takes more than one input; it must read the final state only"
+                )
             previous = node
             continue
         if node.op == "output":
@@ -117,11 +123,17 @@ def _traced_chain(head: nn.Module) -> list[tuple[dict[str, Any], nn.Module | Non
                 raise ModelError(f"the head {type(head).__name__} does not return the end of one chain of layers")
             break
         if not node.args or node.args[0] is not previous or any(isinstance(a, torch.fx.Node) for a in node.args[1:]):
-            raise ModelError(f"the head {type(head).__name__}'s forward is not a plain chain of layers (at {node.name}); "
-                             f"give an nn.Sequential of {SUPPORTED}")
+            raise ModelError(
+                f"the head {type(head).__name__}'s forward is not a plain chain of layers (at {node.name}); "
+                f"give an nn.Sequential of {SUPPORTED}"
+            )
         if node.op == "call_module":
             module = head.get_submodule(node.target)
-            steps.extend(_chain(module) if isinstance(module, nn.Sequential) else [(_spec_of_module(module, node.target), module)])
+            steps.extend(
+                _chain(module)
+                if isinstance(module, nn.Sequential)
+                else [(_spec_of_module(module, node.target), module)]
+            )
         elif node.op == "call_function" and node.target in _FUNCTIONS:
             kind = _FUNCTIONS[node.target]
             steps.append(({"kind": "dropout", "p": 0.0} if kind == "dropout" else {"kind": kind}, None))
@@ -158,10 +170,14 @@ def traced_head(model: nn.Module) -> nn.Sequential:
     try:
         graph = torch.fx.Tracer(autowrap_functions=(pack_padded_sequence, pad_packed_sequence)).trace(model)
     except Exception as exc:
-        raise ModelError(f"the forward of {type(model).__name__} could not be traced ({exc}); name the head: head=\"...\"") from None
+        raise ModelError(
+            f'the forward of {type(model).__name__} could not be traced ({exc}); name the head: head="..."'
+        ) from None
     node = next(n for n in graph.nodes if n.op == "output").args[0]
     steps: list[nn.Module] = []
-    while isinstance(node, torch.fx.Node) and node.args and not any(isinstance(a, torch.fx.Node) for a in node.args[1:]):
+    while (
+        isinstance(node, torch.fx.Node) and node.args and not any(isinstance(a, torch.fx.Node) for a in node.args[1:])
+    ):
         if node.op == "call_module":
             module = model.get_submodule(node.target)
             if isinstance(module, (nn.RNNBase, nn.Embedding)):
@@ -177,7 +193,9 @@ def traced_head(model: nn.Module) -> nn.Sequential:
             break
         node = node.args[0]
     if not any(isinstance(m, nn.Linear) or list(m.parameters()) for m in steps):
-        raise ModelError(f"no head layers found at the end of {type(model).__name__}'s forward; name the head: head=\"...\"")
+        raise ModelError(
+            f'no head layers found at the end of {type(model).__name__}\'s forward; name the head: head="..."'
+        )
     return nn.Sequential(*reversed(steps))
 
 
@@ -198,8 +216,10 @@ def describe_head(head: nn.Module, state_size: int, where: str) -> tuple[list[di
     if tail is None and chain[-1][0]["kind"] == "sigmoid" and linears[-1]["out"] == 1:
         tail = chain.pop()[0]["kind"]
     if linears[0]["in"] != state_size:
-        raise ModelError(f"{where} reads {linears[0]['in']} features but the recurrent layer's final state has {state_size}; "
-                         "the head must read the last layer's final state")
+        raise ModelError(
+            f"{where} reads {linears[0]['in']} features but the recurrent layer's final state has {state_size}; "
+            "the head must read the last layer's final state"
+        )
     specs = [dict(spec) for spec, _ in chain]
     rebuilt = nn.Sequential(*(_build_layer(spec) for spec in specs))
     state: dict[str, torch.Tensor] = {}
@@ -211,7 +231,9 @@ def describe_head(head: nn.Module, state_size: int, where: str) -> tuple[list[di
     last = max(i for i, spec in enumerate(specs) if spec["kind"] == "linear")
     if specs[last]["out"] == 1:  # one logit z → [0, z]
         if last != len(specs) - 1:
-            raise ModelError(f"{where} ends in a {specs[-1]['kind']} after a single output; a head must end in its logits")
+            raise ModelError(
+                f"{where} ends in a {specs[-1]['kind']} after a single output; a head must end in its logits"
+            )
         specs[last]["out"] = 2
         w, b = state[f"{last}.weight"], state.get(f"{last}.bias")
         state[f"{last}.weight"] = torch.cat([torch.zeros_like(w), w])

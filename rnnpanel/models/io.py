@@ -147,7 +147,8 @@ def save_model(
         _write_json(tmp / CONFIG_FILE, {"format_version": FORMAT_VERSION, **config.to_dict()})
         vocab.save(tmp / VOCAB_FILE)
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-        save_safetensors(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})  # one key: safetensors orders several at random, and the file's hash must not change
+        # one metadata key: safetensors orders several at random, and the file's hash must not change
+        save_safetensors(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         if metrics is not None:
             _write_json(tmp / METRICS_FILE, _clean_metrics(metrics))
         _finish_files(tmp)
@@ -201,7 +202,9 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
 
 def _read_json(path: Path, directory: Path) -> Any:
     if not path.is_file():
-        raise ModelError(f"model directory {directory} is incomplete: {path.name} is missing; {_retrain_hint(directory)}")
+        raise ModelError(
+            f"model directory {directory} is incomplete: {path.name} is missing; {_retrain_hint(directory)}"
+        )
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -216,7 +219,8 @@ def config_from_json(data: Any, source: str | os.PathLike) -> ModelConfig:
     version = data.pop("format_version", FORMAT_VERSION)
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelError(
-            f"{source} has format_version {version!r}, newer than this rnnpanel reads ({FORMAT_VERSION}); upgrade rnnpanel"
+            f"{source} has format_version {version!r}, newer than this rnnpanel reads ({FORMAT_VERSION}); "
+            "upgrade rnnpanel"
         )
     try:
         return ModelConfig.from_dict(data)
@@ -307,14 +311,17 @@ def load_model(directory: str | os.PathLike, *, device: str | torch.device = "cp
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelError(
-            f"model directory {directory} does not exist; train one with `rnnpanel train --dataset NAME --out {directory}`"
+            f"model directory {directory} does not exist; "
+            f"train one with `rnnpanel train --dataset NAME --out {directory}`"
         )
     dev = resolve_model_device(device)
     config = config_from_json(_read_json(directory / CONFIG_FILE, directory), directory / CONFIG_FILE)
 
     vocab_path = directory / VOCAB_FILE
     if not vocab_path.is_file():
-        raise ModelError(f"model directory {directory} is incomplete: {VOCAB_FILE} is missing; {_retrain_hint(directory)}")
+        raise ModelError(
+            f"model directory {directory} is incomplete: {VOCAB_FILE} is missing; {_retrain_hint(directory)}"
+        )
     try:
         vocab = Vocabulary.load(vocab_path)
     except RnnpanelError as exc:

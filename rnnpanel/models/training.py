@@ -102,7 +102,9 @@ def _pad(seqs: list[list[int]], rows: np.ndarray) -> tuple[torch.Tensor, torch.T
     return batch, lengths
 
 
-def length_buckets(lengths: np.ndarray, batch_size: int, bucket_batches: int, rng: np.random.Generator) -> list[np.ndarray]:
+def length_buckets(
+    lengths: np.ndarray, batch_size: int, bucket_batches: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Shuffled batches of row indices whose texts have similar lengths.
 
     Rows are shuffled, cut into chunks of ``batch_size * bucket_batches``, sorted by length

@@ -57,7 +57,9 @@ def dask_client(spec: str) -> Iterator[Any]:
         try:
             from dask_cuda import LocalCUDACluster
         except ImportError as exc:
-            raise DataError(f"--cluster local-cuda needs dask-cuda ({exc}); install gpu/requirements-cuda*.txt") from None
+            raise DataError(
+                f"--cluster local-cuda needs dask-cuda ({exc}); install gpu/requirements-cuda*.txt"
+            ) from None
         cluster = LocalCUDACluster(dashboard_address="127.0.0.1:0")
     else:
         cluster = None
@@ -66,7 +68,9 @@ def dask_client(spec: str) -> Iterator[Any]:
     except OSError as exc:
         if cluster is not None:
             cluster.close()
-        raise DataError(f"cannot reach the Dask scheduler at {spec} ({exc}); start `dask-scheduler` there first") from None
+        raise DataError(
+            f"cannot reach the Dask scheduler at {spec} ({exc}); start `dask-scheduler` there first"
+        ) from None
     try:
         log.info("running on %s (%d workers)", spec, len(client.scheduler_info().get("workers", {})))
         yield client

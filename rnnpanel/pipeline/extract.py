@@ -80,12 +80,12 @@ def extract_to_store(
     or a ``callback(done_states, total_states)`` / tqdm bar for the state extraction.
     Bad input raises :class:`DataError` or :class:`ModelError` before anything is written.
 
-    ``split`` is ``train``, ``test`` or ``all`` (both; each sequence's split is kept in the
-    entry's ``sequence_split``). States stream into the store ``chunk_states`` rows at a time
-    (the unit a killed run resumes from; default: 65,536, fewer for wide models); ``cluster`` (``local[:N]``, ``local-cuda`` or a
-    scheduler address, see :mod:`rnnpanel.pipeline.cluster`) runs the shards on Dask workers,
-    which write their own rows: the entry is the same either way. ``file_split`` is how a user
-    file's rows become train and test (``None``: the default 80/20 stratified split, seed 0).
+    ``split`` is ``train``, ``test`` or ``all`` (both; each sequence's split is kept in the entry's
+    ``sequence_split``). States stream into the store ``chunk_states`` rows at a time (the unit a killed run
+    resumes from; default: 65,536, fewer for wide models); ``cluster`` (``local[:N]``, ``local-cuda`` or a
+    scheduler address, see :mod:`rnnpanel.pipeline.cluster`) runs the shards on Dask workers, which write
+    their own rows: the entry is the same either way. ``file_split`` is how a user file's rows become train
+    and test (``None``: the default 80/20 stratified split, seed 0).
     """
     start = time.perf_counter()
     _check_arguments(split=split, n=n, seed=seed, device=device, batch_size=batch_size)
@@ -443,7 +443,9 @@ def _progress_bar(progress: Any, *, total: int):
 
 def _reporter(progress: Any, bar: Any, *, total: int) -> Callable[[int], None]:
     """``report(states_just_done)`` for a tqdm bar (ours or the caller's) or a ``callback(done, total)``."""
-    target = bar if bar is not None else (None if progress is True or progress is False or progress is None else progress)
+    target = (
+        bar if bar is not None else (None if progress is True or progress is False or progress is None else progress)
+    )
     if target is None:
         return lambda advanced: None
     if hasattr(target, "update"):
@@ -458,7 +460,9 @@ def _reporter(progress: Any, bar: Any, *, total: int) -> Callable[[int], None]:
             target(done[0], total)
 
         return report
-    raise TypeError(f"progress must be True, False, a callable(done, total) or a tqdm bar; got {type(progress).__name__}")
+    raise TypeError(
+        f"progress must be True, False, a callable(done, total) or a tqdm bar; got {type(progress).__name__}"
+    )
 
 
 def load_model_at(directory: Path):

@@ -268,7 +268,9 @@ def _remember(entry_key: str, projection_key: str, runner: AutoProjection) -> No
     _FITTED.put((entry_key, projection_key), runner)
 
 
-def progress_callback(progress: bool | ProgressCallback | None, label: str) -> tuple[ProgressCallback | None, Callable[[], None]]:
+def progress_callback(
+    progress: bool | ProgressCallback | None, label: str
+) -> tuple[ProgressCallback | None, Callable[[], None]]:
     """A ``(callback, close)`` pair: True gives a tqdm bar in percent, a callable is used as is."""
     if progress is None or progress is False:
         return None, lambda: None

@@ -80,7 +80,9 @@ def map_figure(sample: Sample, *, max_points: int = MAP_GLYPHS, seed: int = 0):
     from rnnpanel.views.projection import color_bar, color_mapper
 
     n = sample.n_states
-    rows = np.arange(n) if n <= max_points else np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+    rows = (
+        np.arange(n) if n <= max_points else np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+    )
     table = states_table(sample, _mask(n, rows))
 
     source = ColumnDataSource({

@@ -27,7 +27,9 @@ N_SEQUENCES = 23
 BATCH_SIZE = 5
 
 
-def make_model(cell: str, layers: int, bidirectional: bool, *, seed: int = 0, n_classes: int = 3) -> RecurrentClassifier:
+def make_model(
+    cell: str, layers: int, bidirectional: bool, *, seed: int = 0, n_classes: int = 3
+) -> RecurrentClassifier:
     config = ModelConfig(
         cell=cell,
         vocab_size=VOCAB,

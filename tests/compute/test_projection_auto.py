@@ -116,7 +116,9 @@ def test_real_tsne_auto_on_a_cpu_machine_skips_the_gpu_backends(data):
     if torch.cuda.is_available():  # pragma: no cover
         pytest.skip("a CUDA device is present")
     x, y = data
-    auto = AutoProjection(method="tsne", params={"max_iter": 60, "early_exaggeration_iter": 30}, random_state=0).fit(x, y)
+    auto = AutoProjection(method="tsne", params={"max_iter": 60, "early_exaggeration_iter": 30}, random_state=0).fit(
+        x, y
+    )
     assert auto.backend_used_ == "opentsne"
     assert set(auto.skipped_) == {"tsnecuda", "cuml"}
     assert all("CUDA" in reason for reason in auto.skipped_.values())

@@ -112,7 +112,9 @@ def test_tuned_opentsne_reduces_wide_input_by_pca():
     est = make_backend("opentsne", random_state=0, pca_components=20, **FAST["opentsne"]).fit(x)
     assert est.input_dims_ == 20 and est.pca_variance_kept_ > 0.99 and est.reducer_ is not None
     assert est.transform(x[:2]).shape == (2, 2)
-    strict = make_backend("opentsne", random_state=0, pca_components=2, pca_min_variance=0.999, **FAST["opentsne"]).fit(x)
+    strict = make_backend("opentsne", random_state=0, pca_components=2, pca_min_variance=0.999, **FAST["opentsne"]).fit(
+        x
+    )
     assert strict.input_dims_ == 80 and strict.reducer_ is None
 
 

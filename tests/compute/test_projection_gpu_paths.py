@@ -46,7 +46,9 @@ def ok_code(marker: Any) -> str:
 # -- probes in a child process -------------------------------------------------------------------
 def test_a_probe_that_kills_its_process_is_a_reason_not_a_crash(fresh_probes, fake_library):
     with pytest.raises(BackendUnavailable, match=r"fake: .*exited with status 3: boom"):
-        gpu_mod.probe_in_subprocess("fake", "fakegpulib", "import sys; sys.stderr.write('boom\\n'); import os; os._exit(3)")
+        gpu_mod.probe_in_subprocess(
+            "fake", "fakegpulib", "import sys; sys.stderr.write('boom\\n'); import os; os._exit(3)"
+        )
     gpu_mod.forget_probes()
     with pytest.raises(BackendUnavailable, match="killed by SIGABRT"):  # what assert(0) in C code does
         gpu_mod.probe_in_subprocess("fake", "fakegpulib", "import os; os.abort()")
@@ -159,7 +161,9 @@ def test_errors_inside_a_library_fall_back_with_the_reason(failing):
     assert auto.backend_used_ == "pca"
     assert auto.skipped_ == {
         "library-value-error": "failed while fitting (ValueError: TSNE requires `n_neighbors > 0`, got 0)",
-        "library-type-error": "failed while fitting (TypeError: __init__() got an unexpected keyword argument 'n_iter')",
+        "library-type-error": (
+            "failed while fitting (TypeError: __init__() got an unexpected keyword argument 'n_iter')"
+        ),
     }
     with pytest.raises(ParameterError, match="init must be one of"):  # our own checks still reach the caller
         AutoProjection(method="pca", candidates=("parameter-check", "pca")).fit(x)
@@ -187,7 +191,9 @@ def test_cuml_options_follow_the_shared_parameters():
 
 
 def test_a_seed_costs_speed_from_cuml_26_08():
-    assert release_tuple("26.08.00") == (26, 8) and release_tuple("26.10.0a") == (26, 10) and release_tuple("x") == (0, 0)
+    assert (
+        release_tuple("26.08.00") == (26, 8) and release_tuple("26.10.0a") == (26, 10) and release_tuple("x") == (0, 0)
+    )
     assert seed_takes_deterministic_path("26.08.00", 0) and seed_takes_deterministic_path("27.02.00", 0)
     assert not seed_takes_deterministic_path("26.06.01", 0) and not seed_takes_deterministic_path("26.10.00", None)
 
@@ -211,7 +217,9 @@ def test_every_tsne_backend_records_both_learning_rates():
 def wide_states(n: int = 3000, d: int = 256, rank: int = 20, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     basis = rng.normal(size=(rank, d))
-    return (rng.normal(size=(n, rank)) * np.linspace(5, 1, rank) @ basis + 0.05 * rng.normal(size=(n, d))).astype(np.float32)
+    return (rng.normal(size=(n, rank)) * np.linspace(5, 1, rank) @ basis + 0.05 * rng.normal(size=(n, d))).astype(
+        np.float32
+    )
 
 
 def test_principal_axes_match_the_pca_backend():

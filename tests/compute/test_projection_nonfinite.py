@@ -88,7 +88,9 @@ def test_states_read_from_disk_are_checked_block_by_block(tmp_path):
     z[:] = x
     scaled = ScaledProjection(make_backend("opentsne", **FAST["opentsne"]), max_fit=200, block_size=100,
                               random_state=0)
-    with pytest.raises(NonFiniteStates, match=r"^the states \(rows 900 to 999\) contain 2 NaN values \(in 2 of 100 rows\)"):
+    with pytest.raises(
+        NonFiniteStates, match=r"^the states \(rows 900 to 999\) contain 2 NaN values \(in 2 of 100 rows\)"
+    ):
         scaled.fit(z)
 
 

@@ -238,8 +238,10 @@ def test_placement_on_a_dask_cluster_equals_serial_placement():
     distributed = pytest.importorskip("distributed")
     x, y = _clusters(n_per=200)
     serial = _scaled(n_jobs=1).fit(x, y)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster,
+        distributed.Client(cluster) as client,
+    ):
         clustered = _scaled(n_jobs=1).fit(x, y, executor=client.get_executor())
     np.testing.assert_allclose(clustered.embedding_, serial.embedding_, rtol=1e-5, atol=1e-4)
 

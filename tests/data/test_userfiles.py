@@ -295,7 +295,9 @@ class TestSplitOptions:
     @pytest.mark.parametrize("extra", [{"test_fraction": 0.3}, {"seed": 1}, {"test_fraction": 0.2, "seed": 0}])
     def test_a_fraction_or_seed_beside_a_split_column_is_an_error(self, tmp_path, extra):
         path = write(frame(fold=FOLDS), tmp_path / "r.csv")
-        with pytest.raises(DataError, match=r"--split-column fold names each row's split, so --(test-fraction|split-seed)"):
+        with pytest.raises(
+            DataError, match=r"--split-column fold names each row's split, so --(test-fraction|split-seed)"
+        ):
             load(path, split_column="fold", **extra)
 
     def test_fraction_changes_the_counts(self, tmp_path):
@@ -304,7 +306,9 @@ class TestSplitOptions:
         assert counts == {0.1: (27, 3), 0.2: (24, 6), 0.5: (15, 15)}
 
     def test_missing_split_column_names_the_columns(self, tmp_path):
-        with pytest.raises(DataError, match=r"column 'fold' \(split_column\) is not in r.csv; its columns are: review, sentiment"):
+        with pytest.raises(
+            DataError, match=r"column 'fold' \(split_column\) is not in r.csv; its columns are: review, sentiment"
+        ):
             load(write(frame(), tmp_path / "r.csv"), split_column="fold")
 
     def test_split_column_must_be_its_own_column(self, tmp_path):

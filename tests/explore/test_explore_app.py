@@ -38,7 +38,9 @@ def test_a_folder_and_a_recurrent_classifier_read_the_same_states(tmp_path):
     assert (a.load("token_ids") == b.load("token_ids")).all()
     assert abs(a.states(layer=-1, kind="h").read_all() - b.states(layer=-1, kind="h").read_all()).max() < 1e-6
     again = store_states(model, TEXTS, vocab=WORDS, store=tmp_path / "s", progress=False)
-    assert again.summary["cache_hit"] and again.entry_key == by_object.entry_key and again.model_dir == by_object.model_dir
+    assert (
+        again.summary["cache_hit"] and again.entry_key == by_object.entry_key and again.model_dir == by_object.model_dir
+    )
 
 
 def test_user_mistakes_get_one_line_each(tmp_path):

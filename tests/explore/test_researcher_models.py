@@ -26,8 +26,9 @@ WORDS = ["<pad>", "<unk>", *(f"w{i}" for i in range(30))]
 class PackedLSTM(nn.Module):
     """Packed padded batches, batch_first, and an MLP head written with F.relu in forward."""
 
-    def __init__(self, vocab_size=len(WORDS), pad=0):
+    def __init__(self, vocab_size=None, pad=0):
         super().__init__()
+        vocab_size = len(WORDS) if vocab_size is None else vocab_size
         self.embedding = nn.Embedding(vocab_size, 12, padding_idx=pad)
         self.lstm = nn.LSTM(12, 9, num_layers=2, batch_first=True, dropout=0.1)
         self.fc1 = nn.Linear(9, 16)
@@ -52,8 +53,9 @@ class MlpHead(nn.Module):
 class BiGRU(nn.Module):
     """A bidirectional GRU whose padding is the last id, with one sigmoid output."""
 
-    def __init__(self, vocab_size=len(WORDS)):
+    def __init__(self, vocab_size=None):
         super().__init__()
+        vocab_size = len(WORDS) if vocab_size is None else vocab_size
         self.pad = vocab_size - 1
         self.emb = nn.Embedding(vocab_size, 10, padding_idx=self.pad)
         self.rnn = nn.GRU(10, 7, batch_first=True, bidirectional=True)

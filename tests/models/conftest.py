@@ -1,4 +1,7 @@
-"""Fixtures for the model tests: a temporary RNNPANEL_HOME, small hand-made data, and real corpora from the shared cache."""
+"""Fixtures for the model tests.
+
+A temporary RNNPANEL_HOME, small hand-made data, and real corpora from the shared cache.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Training: how texts become ids, batching, the recipe's checks, and a short real run whose metrics are checked by hand."""
+"""Training: how texts become ids, batching, the recipe's checks.
+
+And a short real run whose metrics are checked by hand.
+"""
 
 from __future__ import annotations
 
@@ -82,7 +85,9 @@ def test_dataset_windows_are_one_table():
 def test_training_on_hand_made_data_is_seeded_and_side_effect_free(tiny_corpus):
     recipe = TrainingRecipe(max_epochs=2, batch_size=16, seed=5, min_freq=1)
     before = torch.random.get_rng_state()
-    model_a, vocab_a, metrics_a = train_model(tiny_corpus, recipe=recipe, hidden_size=8, embedding_dim=8, progress=False)
+    model_a, vocab_a, metrics_a = train_model(
+        tiny_corpus, recipe=recipe, hidden_size=8, embedding_dim=8, progress=False
+    )
     model_b, vocab_b, _ = train_model(tiny_corpus, recipe=recipe, hidden_size=8, embedding_dim=8, progress=False)
     assert torch.equal(torch.random.get_rng_state(), before)
     assert vocab_a == vocab_b

@@ -64,7 +64,7 @@ def test_setup_stops_before_making_anything(checkout, no_ensurepip):
                           text=True, timeout=120)
     assert done.returncode == 1
     ver = "{}.{}".format(*sys.version_info[:2])
-    assert f"cannot make a virtual environment (no ensurepip module). Fix: " in done.stderr
+    assert "cannot make a virtual environment (no ensurepip module). Fix: " in done.stderr
     assert f"apt-get install python{ver}-venv" in done.stderr
     assert not (checkout / ".venv").exists()
 

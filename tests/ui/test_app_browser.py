@@ -216,7 +216,9 @@ def test_a_box_drawn_on_the_map_selects_a_region(page):
     page.mouse.down()
     page.mouse.move(left + 0.7 * width, top + 0.7 * height, steps=8)
     page.mouse.up()
-    outline = "() => { " + FIND + " const r = find('region_outline'); return r.visible ? r.data_source.data.xs.length : 0; }"
+    outline = (
+        "() => { " + FIND + " const r = find('region_outline'); return r.visible ? r.data_source.data.xs.length : 0; }"
+    )
     wait_until(lambda: page.evaluate(outline) == 1)
     page.get_by_text("Region", exact=True).click()
     wait_until(lambda: page.get_by_text("sequences in the region", exact=False).count() == 1)

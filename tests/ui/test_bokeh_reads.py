@@ -49,7 +49,9 @@ def session_stages(small_store, monkeypatch, ours: bool):
     import panel as pn
 
     after_first_page = []
-    monkeypatch.setattr(type(pn.state), "onload", lambda self, callback, threaded=False: after_first_page.append(callback))
+    monkeypatch.setattr(
+        type(pn.state), "onload", lambda self, callback, threaded=False: after_first_page.append(callback)
+    )
     monkeypatch.setattr(type(pn.state), "loaded", property(lambda self: False))
     monkeypatch.setattr(HasProps, "query_properties_with_values",
                         bokeh_reads.query_sent_values if ours else bokeh_reads.BOKEH_QUERY)

@@ -13,7 +13,9 @@ from tests.ui.test_app_browser import COLUMN, SOURCE, count
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 IMAGE = """() => { const r = Bokeh.documents[0].get_model_by_name('raster_src');
-  return r && r.data.image.length ? [r.data.x[0], r.data.dw[0], Array.from(r.data.image[0]).reduce((a, b) => (a * 31 + b) % 1000003, 0)] : null; }"""
+  if (!(r && r.data.image.length)) { return null; }
+  const hash = Array.from(r.data.image[0]).reduce((a, b) => (a * 31 + b) % 1000003, 0);
+  return [r.data.x[0], r.data.dw[0], hash]; }"""
 TO_SCREEN = """([x, y]) => { const d = Bokeh.documents[0];
   const fig = d.get_model_by_name('projection'), r = d.get_model_by_name('points_raster');
   const v = d.views_manager.find_one(fig); const rv = [...v.all_renderer_views].find(q => q.model === r);

@@ -100,7 +100,9 @@ def test_an_app_built_ahead_waits_for_its_session_then_behaves_as_one_built_for_
     first document holds what a fresh session's does, the tabs and settings follow that page, and
     the keys select sequences."""
     after_first_page = []
-    monkeypatch.setattr(type(pn.state), "onload", lambda self, callback, threaded=False: after_first_page.append(callback))
+    monkeypatch.setattr(
+        type(pn.state), "onload", lambda self, callback, threaded=False: after_first_page.append(callback)
+    )
     monkeypatch.setattr(type(pn.state), "loaded", property(lambda self: False))
 
     def first_document(app: RnnPanelApp) -> tuple[Document, dict]:
@@ -152,9 +154,9 @@ def test_a_page_opened_after_another_gets_an_app_built_ahead_and_works(browser, 
     before = given()
     for page in open_page(browser, server, "points"):
         assert given() == before + 1
-        wait_until(lambda: count(page, "points") == entry_attrs(ui_store, "binary")["n_states"])
-        wait_until(lambda: table_rows(page).count() > 0)                     # the tabs arrived
+        wait_until(lambda page=page: count(page, "points") == entry_attrs(ui_store, "binary")["n_states"])
+        wait_until(lambda page=page: table_rows(page).count() > 0)           # the tabs arrived
         page.mouse.click(5, 890)                                             # focus the page
         page.keyboard.press("ArrowDown")
-        wait_until(lambda: len(page.evaluate(COLUMN, ["text_words", "word"]) or []) > 0)
+        wait_until(lambda page=page: len(page.evaluate(COLUMN, ["text_words", "word"]) or []) > 0)
         assert page.page_errors == []

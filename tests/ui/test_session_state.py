@@ -429,7 +429,9 @@ def test_a_sessions_first_document_is_the_map_and_views_and_the_settings_follow_
     from panel.io.state import set_curdoc
 
     after_first_page = []
-    monkeypatch.setattr(type(pn.state), "onload", lambda self, callback, threaded=False: after_first_page.append(callback))
+    monkeypatch.setattr(
+        type(pn.state), "onload", lambda self, callback, threaded=False: after_first_page.append(callback)
+    )
     monkeypatch.setattr(type(pn.state), "loaded", property(lambda self: False))
     doc = Document()
     with set_curdoc(doc):

@@ -395,7 +395,9 @@ def seed_from(random_state: Any) -> int | None:
         return int(random_state.randint(np.iinfo(np.int32).max))
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(np.iinfo(np.int32).max))
-    raise ParameterError(f"random_state must be None, an int, a RandomState or a Generator, got {type(random_state).__name__}")
+    raise ParameterError(
+        f"random_state must be None, an int, a RandomState or a Generator, got {type(random_state).__name__}"
+    )
 
 
 def check_choice(name: str, value: Any, allowed: tuple[Any, ...]) -> None:

@@ -90,7 +90,9 @@ def _probe_tsne() -> None:
 def _probe_umap() -> None:
     cupy = require_cupy_device()
     manifold = import_or_unavailable("cuml.manifold", CUML_HINT)
-    out = np.asarray(manifold.UMAP(n_components=2, n_neighbors=10, output_type="numpy").fit_transform(cupy.asarray(tiny_input())))
+    out = np.asarray(
+        manifold.UMAP(n_components=2, n_neighbors=10, output_type="numpy").fit_transform(cupy.asarray(tiny_input()))
+    )
     if out.shape != (256, 2) or not np.all(np.isfinite(out)):
         raise BackendUnavailable("cuML UMAP's probe fit returned non-finite values; the installation is broken")
 
@@ -173,14 +175,18 @@ class CumlTSNE(ProjectionBackend):
     def tsne_options(self, n: int, iterations_keyword: str = "max_iter") -> dict[str, Any]:
         """The keyword arguments for ``cuml.manifold.TSNE`` on ``n`` points (validates; sets the ``*_`` rates)."""
         if self.n_components != 2:
-            raise BackendUnavailable(f"cuML's t-SNE embeds into 2 dimensions only, n_components={self.n_components} was asked")
+            raise BackendUnavailable(
+                f"cuML's t-SNE embeds into 2 dimensions only, n_components={self.n_components} was asked"
+            )
         check_choice("init", self.init, ("pca", "random"))
         check_learning_rate(self.learning_rate)
         check_positive_int("max_iter", self.max_iter, allow_none=True)
         check_positive_int("early_exaggeration_iter", self.early_exaggeration_iter)
         self.perplexity_ = effective_perplexity(self.perplexity, n)
         self.learning_rate_ = (
-            auto_learning_rate(n, self.early_exaggeration) if self.learning_rate == "auto" else float(self.learning_rate)
+            auto_learning_rate(n, self.early_exaggeration)
+            if self.learning_rate == "auto"
+            else float(self.learning_rate)
         )
         self.post_learning_rate_ = 2.0 * self.learning_rate_  # cuML's non-adaptive rule
         if self.max_iter is not None:
@@ -226,7 +232,9 @@ class CumlTSNE(ProjectionBackend):
         check_pca_init(self.init, 2, X.shape[1])
         self.deterministic_ = seed_takes_deterministic_path(getattr(cuml, "__version__", ""), kwargs["random_state"])
         if self.deterministic_:
-            log.info("cuml: a fixed random_state selects cuML's deterministic (slower) t-SNE; leave it None when timing")
+            log.info(
+                "cuml: a fixed random_state selects cuML's deterministic (slower) t-SNE; leave it None when timing"
+            )
         data = self.reduce(_to_device(X))
         self._report(0.05, "cuml: t-SNE on the GPU (no intermediate progress)")
         tsne = TSNE(**_supported(TSNE, kwargs))

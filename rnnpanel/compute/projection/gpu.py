@@ -91,7 +91,9 @@ def import_or_unavailable(module: str, package_hint: str) -> Any:
     except ImportError as exc:
         raise BackendUnavailable(f"{module} is not installed ({exc}); install {package_hint} — {GPU_REMEDY}") from exc
     except Exception as exc:  # a broken build may fail at import with OSError, RuntimeError, ...
-        raise BackendUnavailable(f"{module} is installed but fails to import ({type(exc).__name__}: {exc}); {GPU_REMEDY}") from exc
+        raise BackendUnavailable(
+            f"{module} is installed but fails to import ({type(exc).__name__}: {exc}); {GPU_REMEDY}"
+        ) from exc
 
 
 def tiny_input(n: int = 256, d: int = 8, seed: int = 0) -> Any:

@@ -139,7 +139,10 @@ class _OpenTSNEBase(ProjectionBackend):
         self.tsne_embedding_ = embedding
         self.n_iter_ = relay.done
         if self.learning_rate == "auto":  # openTSNE's rule: N / the phase's exaggeration
-            self.learning_rate_, self.post_learning_rate_ = data.shape[0] / float(self.early_exaggeration), float(data.shape[0])
+            self.learning_rate_, self.post_learning_rate_ = (
+                data.shape[0] / float(self.early_exaggeration),
+                float(data.shape[0]),
+            )
         else:
             self.learning_rate_ = self.post_learning_rate_ = float(self.learning_rate)
         self.kl_divergence_ = float(getattr(embedding, "kl_divergence", np.nan) or np.nan)
@@ -174,7 +177,9 @@ class _OpenTSNEBase(ProjectionBackend):
         for start in range(0, data.shape[0], TRANSFORM_CHUNK):
             part = self.tsne_embedding_.transform(data[start : start + TRANSFORM_CHUNK])
             out[start : start + TRANSFORM_CHUNK] = np.asarray(part)
-            self._report(min(1.0, (start + TRANSFORM_CHUNK) / max(1, data.shape[0])), f"{self.name}: placing new points")
+            self._report(
+                min(1.0, (start + TRANSFORM_CHUNK) / max(1, data.shape[0])), f"{self.name}: placing new points"
+            )
         return out
 
 
@@ -330,9 +335,9 @@ class OpenTSNEProjection(_OpenTSNEBase):
 
 
 class OpenTSNEDefault(_OpenTSNEBase):
-    """openTSNE exactly as its own defaults run it: one thread, 250 + 500 iterations, automatic neighbours and gradients.
+    """openTSNE exactly as its own defaults run it.
 
-    The peer our tuned backend must beat.
+    One thread, 250 + 500 iterations, automatic neighbours and gradients. The peer our tuned backend must beat.
 
     Parameters
     ----------
@@ -395,5 +400,6 @@ class _ProgressRelay:
         """openTSNE's callback signature; a True return stops the optimisation."""
         self.current = iteration
         fraction = _AFFINITY_SHARE + (1 - _AFFINITY_SHARE) * (self.done + iteration) / self.total
-        return self.backend._report(fraction, f"{self.backend.name}: {self.label}, iteration {self.done + iteration}/{self.total}")
-
+        return self.backend._report(
+            fraction, f"{self.backend.name}: {self.label}, iteration {self.done + iteration}/{self.total}"
+        )

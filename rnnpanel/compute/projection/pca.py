@@ -200,5 +200,7 @@ def project_on_axes(X: Any, mean: Any, components: Any, *, block_rows: int = BLO
     xp = array_namespace(x)
     out = xp.empty((int(x.shape[0]), int(components.shape[0])), dtype=xp.float32)
     for start in range(0, int(x.shape[0]), block_rows):
-        out[start : start + block_rows] = (x[start : start + block_rows].astype(xp.float32, copy=False) - mean) @ components.T
+        out[start : start + block_rows] = (
+            x[start : start + block_rows].astype(xp.float32, copy=False) - mean
+        ) @ components.T
     return out

@@ -1,4 +1,6 @@
-"""Placing millions of points into a fitted map: neighbours in PCA space, a robust centre, a short polish, parallel blocks.
+"""Placing millions of points into a fitted map.
+
+Neighbours in PCA space, a robust centre, a short polish, parallel blocks.
 
 A fitted map of a sample is extended to the rest of the states by putting each new state
 where its nearest fitted states lie. openTSNE's ``transform`` does that and then optimises the
@@ -81,7 +83,10 @@ def position_from_neighbors(embedding: Any, idx: Any, dist: Any) -> np.ndarray:
 
 
 def neighbor_weights(dist: Any) -> Any:
-    """``exp(−(d² − d₁²) / d₁²)`` per row of ``dist`` (M, k), nearest first: 1 for the nearest, less for farther ones."""
+    """``exp(−(d² − d₁²) / d₁²)`` per row of ``dist`` (M, k), nearest first.
+
+    1 for the nearest, less for farther ones.
+    """
     xp = array_namespace(dist)
     d2 = dist.astype(xp.float32) ** 2
     scale = xp.maximum(d2[:, :1], 1e-12 * (1.0 + d2[:, -1:]))
@@ -253,7 +258,9 @@ class NeighborPlacer:
         return to_numpy(moved).astype(np.float32)
 
 
-def place_block(placer: NeighborPlacer, X: Any, start: int, stop: int, keep: np.ndarray | None = None) -> tuple[int, np.ndarray]:
+def place_block(
+    placer: NeighborPlacer, X: Any, start: int, stop: int, keep: np.ndarray | None = None
+) -> tuple[int, np.ndarray]:
     """One unit of parallel work: read rows ``start:stop`` of ``X`` (only ``keep`` of them) and place them.
 
     Raises :class:`~.base.NonFiniteStates` for a block with NaN or infinite values: states read
@@ -298,7 +305,7 @@ def place_all(placer: NeighborPlacer, X: Any, rows: np.ndarray, *, executor: cf.
     pending: set[cf.Future] = set()
     queue = iter(jobs)
     while True:
-        for lo, hi, start, stop, keep in queue:
+        for _lo, _hi, start, stop, keep in queue:
             pending.add(executor.submit(place_block, placer, X, start, stop, keep))
             if len(pending) >= width:
                 break
@@ -342,8 +349,13 @@ def refine(embedding: np.ndarray, neighbors: np.ndarray, *, n_iter: int = 100, n
     graph = sp.csr_matrix((np.ones(n * k, dtype=np.float64), (rows, neighbors.ravel().astype(np.int32))), shape=(n, n))
     graph = graph + graph.T
     graph /= graph.sum()
-    tsne = openTSNE.TSNEEmbedding(np.asarray(embedding, dtype=np.float64), PrecomputedAffinities(graph, normalize=False),
-                                  negative_gradient_method="fft", n_jobs=int(n_jobs), random_state=random_state)
+    tsne = openTSNE.TSNEEmbedding(
+        np.asarray(embedding, dtype=np.float64),
+        PrecomputedAffinities(graph, normalize=False),
+        negative_gradient_method="fft",
+        n_jobs=int(n_jobs),
+        random_state=random_state,
+    )
     tsne = tsne.optimize(n_iter=int(n_iter), learning_rate=max(n / 12.0, 200.0), exaggeration=1.0, momentum=0.8,
                          inplace=True)
     return np.asarray(tsne, dtype=np.float32)

@@ -83,7 +83,9 @@ def stratified_sample(labels: Any, size: int, random_state: Any = None) -> np.nd
         c = int(np.argmax(quota))
         quota[c] -= 1
         remaining += 1
-    chosen = [rng.choice(np.flatnonzero(inverse == c), size=int(q), replace=False) for c, q in enumerate(quota) if q > 0]
+    chosen = [
+        rng.choice(np.flatnonzero(inverse == c), size=int(q), replace=False) for c, q in enumerate(quota) if q > 0
+    ]
     return np.sort(np.concatenate(chosen))
 
 
@@ -111,17 +113,17 @@ def place_by_neighbors(reference: Any, reference_embedding: Any, points: Any, *,
 class ScaledProjection(BaseEstimator):
     """Wrap a backend: fit it directly up to ``max_fit`` points, else fit a stratified sample and place the rest.
 
-    ``max_fit``: "auto" = the backend's ``max_fit_size``; None = always fit everything; an int.
-    ``placement``: "auto" ("transform" for PCA, whose transform is exact, else "neighbors"), "neighbors" (:class:`~.placement.NeighborPlacer`:
-    ``n_neighbors`` neighbours among ``placement_components`` principal components, ``n_probe``
-    probed index cells, then ``polish_iter`` steps of :func:`~.placement.polish` for a 2-D t-SNE
-    map — its gradient is t-SNE's, so other methods keep the median; 0 = the median alone) or "transform" (the backend's own, where it has one). ``refine_iter`` > 0
-    follows the neighbour placement with that many t-SNE iterations of *all* points over a
-    ``refine_neighbors``-NN graph (:func:`~.placement.refine`: the map then keeps the placed
-    points' own neighbourhoods, at the cost of a neighbour graph of every point). ``n_jobs``:
-    threads placing blocks of ``block_size`` rows when ``fit`` gets no executor ("auto" = idle
-    cores). ``fit(X, y, executor=...)`` stratifies by ``y`` (the true class of each state) and
-    places on any :class:`concurrent.futures.Executor` (a Dask ``Client.get_executor()``).
+    ``max_fit``: "auto" = the backend's ``max_fit_size``; None = always fit everything; an int. ``placement``:
+    "auto" ("transform" for PCA, whose transform is exact, else "neighbors"), "neighbors"
+    (:class:`~.placement.NeighborPlacer`: ``n_neighbors`` neighbours among ``placement_components`` principal
+    components, ``n_probe`` probed index cells, then ``polish_iter`` steps of :func:`~.placement.polish` for a
+    2-D t-SNE map — its gradient is t-SNE's, so other methods keep the median; 0 = the median alone) or
+    "transform" (the backend's own, where it has one). ``refine_iter`` > 0 follows the neighbour placement
+    with that many t-SNE iterations of *all* points over a ``refine_neighbors``-NN graph
+    (:func:`~.placement.refine`: the map then keeps the placed points' own neighbourhoods, at the cost of a
+    neighbour graph of every point). ``n_jobs``: threads placing blocks of ``block_size`` rows when ``fit``
+    gets no executor ("auto" = idle cores). ``fit(X, y, executor=...)`` stratifies by ``y`` (the true class of
+    each state) and places on any :class:`concurrent.futures.Executor` (a Dask ``Client.get_executor()``).
 
     Fitted: ``embedding_`` (N, n_components) float32, ``fitted_`` (N,) bool, ``placement_``
     ("none", "neighbors", "neighbors+refine" or "transform"), ``estimator_`` (the fitted backend), ``placer_``
@@ -129,10 +131,22 @@ class ScaledProjection(BaseEstimator):
     fit + placement), ``timings_`` (seconds of "read", "fit", "place" and "refine"), ``stopped_early_``.
     """
 
-    def __init__(self, estimator: ProjectionBackend, *, max_fit: Any = "auto", n_neighbors: int = 10,
-                 placement: str = "auto", n_probe: int = 8, placement_components: int | None = 50,
-                 polish_iter: int = DEFAULT_POLISH_ITER, refine_iter: int = 0, refine_neighbors: int = 30, n_jobs: int | str | None = "auto",
-                 block_size: int = DEFAULT_BLOCK_ROWS, random_state: Any = None) -> None:
+    def __init__(
+        self,
+        estimator: ProjectionBackend,
+        *,
+        max_fit: Any = "auto",
+        n_neighbors: int = 10,
+        placement: str = "auto",
+        n_probe: int = 8,
+        placement_components: int | None = 50,
+        polish_iter: int = DEFAULT_POLISH_ITER,
+        refine_iter: int = 0,
+        refine_neighbors: int = 30,
+        n_jobs: int | str | None = "auto",
+        block_size: int = DEFAULT_BLOCK_ROWS,
+        random_state: Any = None,
+    ) -> None:
         self.estimator = estimator
         self.max_fit = max_fit
         self.n_neighbors = n_neighbors
@@ -203,7 +217,9 @@ class ScaledProjection(BaseEstimator):
             embedding = np.empty((n, estimator.embedding_.shape[1]), dtype=np.float32)
             embedding[mask] = estimator.embedding_
             if placement == "transform":
-                embedding[rest] = estimator.transform(X[rest] if in_memory(X) else gather_rows(X, rest, block=self._block(X)))
+                embedding[rest] = estimator.transform(
+                    X[rest] if in_memory(X) else gather_rows(X, rest, block=self._block(X))
+                )
             else:
                 # Many small matrix products: BLAS's own threads only contend (measured 35x slower on a busy
                 # 2-core machine); the blocks run in parallel instead.
@@ -257,7 +273,10 @@ class ScaledProjection(BaseEstimator):
 
     @contextlib.contextmanager
     def _executor(self, given: cf.Executor | None, n_points: int) -> Iterator[cf.Executor | None]:
-        """The caller's executor; else a thread pool of ``n_jobs`` threads when there is more than one block; else none."""
+        """The caller's executor; else a thread pool of ``n_jobs`` threads when there is more than one block.
+
+        None when neither applies.
+        """
         threads = resolve_threads(self.n_jobs)
         if given is not None or threads < 2 or n_points <= int(self.block_size):
             yield given

@@ -97,7 +97,9 @@ class SklearnTSNE(ProjectionBackend):
         check_positive_int("max_iter", self.max_iter, allow_none=True)
         max_iter = SKLEARN_DEFAULT_MAX_ITER if self.max_iter is None else int(self.max_iter)
         if max_iter < SKLEARN_MIN_MAX_ITER:
-            raise ParameterError(f"max_iter must be at least {SKLEARN_MIN_MAX_ITER} for scikit-learn's t-SNE, got {max_iter}")
+            raise ParameterError(
+                f"max_iter must be at least {SKLEARN_MIN_MAX_ITER} for scikit-learn's t-SNE, got {max_iter}"
+            )
         self.perplexity_ = effective_perplexity(self.perplexity, X.shape[0])
         lr = "auto" if self.learning_rate == "auto" else float(self.learning_rate) / 4.0
         threads = resolve_n_jobs(self.n_jobs)

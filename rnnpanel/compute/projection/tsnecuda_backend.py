@@ -133,7 +133,9 @@ class TsneCudaProjection(ProjectionBackend):
         import tsnecuda
 
         if self.n_components != 2:
-            raise BackendUnavailable(f"tsnecuda embeds into 2 dimensions only, n_components={self.n_components} was asked")
+            raise BackendUnavailable(
+                f"tsnecuda embeds into 2 dimensions only, n_components={self.n_components} was asked"
+            )
         if self.metric not in ("euclidean", "l2"):
             raise BackendUnavailable(f"tsnecuda supports metric='euclidean' only, got {self.metric!r}")
         check_choice("init", self.init, ("pca", "random"))
@@ -144,7 +146,9 @@ class TsneCudaProjection(ProjectionBackend):
         n = X.shape[0]
         self.perplexity_ = effective_perplexity(self.perplexity, n)
         self.learning_rate_ = (
-            auto_learning_rate(n, self.early_exaggeration) if self.learning_rate == "auto" else float(self.learning_rate)
+            auto_learning_rate(n, self.early_exaggeration)
+            if self.learning_rate == "auto"
+            else float(self.learning_rate)
         )
         self.post_learning_rate_ = self.learning_rate_
         max_iter = DEFAULT_MAX_ITER if self.max_iter is None else int(self.max_iter)
