@@ -276,21 +276,21 @@ def server_side(store: Path, entry_key: str, method: str, *, n_region: int = 100
     record["units_ms"], _ = _timed(units, repeat)
     states = EntryStates(StateStore(store).entry(entry_key).states(layer=sample.layer, kind=sample.state))
     # as the Neighbours tab does: built (once per entry, unless stored) in a child process, then opened
-    record["neighbour_index_stored_before"] = states.neighbour_index_ready()
-    record["neighbour_index_build_s"] = _timed(states.store_neighbour_index)[0] / 1000
+    record["neighbour_index_stored_before"] = states.neighbor_index_ready()
+    record["neighbour_index_build_s"] = _timed(states.store_neighbor_index)[0] / 1000
     record["neighbour_index_child_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    record["neighbour_index_open_ms"], _ = _timed(states.neighbour_index)
+    record["neighbour_index_open_ms"], _ = _timed(states.neighbor_index)
     record["rss_after_neighbour_index_mb"] = rss_mb()
     app.tabs.tabs.active = TABS.index("Neighbours")
 
     hovered = [0]
 
-    def neighbours():
+    def neighbors():
         hovered[0] += 1
         app.views.hover.data = {"x": [0.0], "y": [0.0], "t": [hovered[0] % (rows.stop - rows.start)], "wx": [0.0],
                                 "wy": [0.0], "ww": [1.0]}
-        return details._neighbour_table.value
-    record["neighbours_ms"], _ = _timed(neighbours, max(repeat, 10))
+        return details._neighbor_table.value
+    record["neighbours_ms"], _ = _timed(neighbors, max(repeat, 10))
     app.tabs.tabs.active = TABS.index("Region")
     app.tabs.tabs.active = TABS.index("Dataset overview")
     record["rss_every_tab_used_mb"] = rss_mb()

@@ -66,7 +66,7 @@ def test_step_distances_gpu_equal_cpu(data):
     np.testing.assert_allclose(to_numpy(gpu), step_distances(x, offsets), rtol=1e-5, equal_nan=True)
 
 
-def test_neighbours_gpu_equal_cpu(data):
+def test_neighbors_gpu_equal_cpu(data):
     import cupy
 
     x, _ = data
@@ -109,7 +109,7 @@ def test_place_by_neighbors_on_gpu(data):
     np.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-5)
 
 
-def test_neighbours_with_many_exact_duplicates_are_identical_on_gpu_and_cpu():
+def test_neighbors_with_many_exact_duplicates_are_identical_on_gpu_and_cpu():
     """More than k + 8 copies of a state (shared h_1): the threshold selection gives CuPy and NumPy one answer."""
     import cupy
 

@@ -23,7 +23,7 @@ from rnnpanel.app.widgets import notify, on_session_loop
 from rnnpanel.errors import RnnpanelError
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.pipeline.states import EntryStates
-from rnnpanel.views.neighbours import neighbour_frame
+from rnnpanel.views.neighbors import neighbor_frame
 from rnnpanel.views.units import EMPTY_UNITS, SORTS, unit_columns, units_figure
 
 UNITS, NEIGHBOURS = "Units", "Neighbours"
@@ -48,8 +48,8 @@ class StateDetails(param.Parameterized):
         self.units = pn.Column(pn.pane.HTML(HINT.format("Select a sequence (or type a text) to see its units "
                                                         "over time.")),
                                sizing_mode="stretch_width")
-        self._neighbour_title = self._neighbour_table = None     # made when first drawn (most sessions never do)
-        self.neighbours = pn.Column(
+        self._neighbor_title = self._neighbor_table = None       # made when first drawn (most sessions never do)
+        self.neighbors = pn.Column(
             pn.pane.HTML(
                 HINT.format("Select a sequence (or type a text); hover one of its words to choose the state.")
             ),
@@ -67,7 +67,7 @@ class StateDetails(param.Parameterized):
         if tab == UNITS:
             self._draw_units()
         elif tab == NEIGHBOURS:
-            self._draw_neighbours()
+            self._draw_neighbors()
 
     def _drawable(self) -> bool:
         sample, s, _ = self._shown
@@ -95,34 +95,34 @@ class StateDetails(param.Parameterized):
             top = float(np.abs(values).max()) or 1.0
             self._units_mapper.update(low=-top, high=top)
 
-    def _draw_neighbours(self) -> None:
+    def _draw_neighbors(self) -> None:
         if not self._drawable():
             return
         sample, s, focus_t = self._shown
         rows = sample.sequence_slice(s)
         n = rows.stop - rows.start
         t = focus_t if 0 <= focus_t < n else n - 1
-        if not self._states.neighbour_index_ready():
+        if not self._states.neighbor_index_ready():
             self._build_index()
             return
         live = self._vectors is not None
         query = self._vectors[t] if live else rows.start + t
         idx, dist = self._states.nearest(query, k=N_NEIGHBOURS)
         where = "the live input" if live else f"sequence {int(sample.sequence_ids[s])}"
-        if self._neighbour_table is None:
-            self._neighbour_title = pn.pane.HTML("", sizing_mode="stretch_width")
-            self._neighbour_table = pn.widgets.Tabulator(
+        if self._neighbor_table is None:
+            self._neighbor_title = pn.pane.HTML("", sizing_mode="stretch_width")
+            self._neighbor_table = pn.widgets.Tabulator(
                 None, disabled=True, show_index=False, selectable=1, sizing_mode="stretch_width", height=330,
                 hidden_columns=["row"], formatters={"words": {"type": "plaintext"}, "sequence": {"type": "plaintext"}},
                 widths={"words": 420})
-            self._neighbour_table.param.watch(self._on_neighbour, "selection")
-        self._neighbour_title.object = (
+            self._neighbor_table.param.watch(self._on_neighbor, "selection")
+        self._neighbor_title.object = (
             f"Nearest {len(idx)} stored states to <b>{html.escape(str(sample.words[rows.start + t]))}</b> (t = {t} of "
             f"{where}) in the original space, layer {self._states.layer} {html.escape(self._states.kind)}; "
             "hover another word to choose it, click a row to select that sequence.")
-        self._neighbour_table.value = neighbour_frame(self._sample, idx, dist)
-        if self.neighbours.objects[0] is not self._neighbour_title:
-            self.neighbours.objects = [self._neighbour_title, self._neighbour_table]
+        self._neighbor_table.value = neighbor_frame(self._sample, idx, dist)
+        if self.neighbors.objects[0] is not self._neighbor_title:
+            self.neighbors.objects = [self._neighbor_title, self._neighbor_table]
 
     def _build_index(self) -> None:
         """Build the entry's neighbour index (once per entry, in a child process, waited for by a
@@ -130,23 +130,23 @@ class StateDetails(param.Parameterized):
         if self._building:
             return
         self._building = True
-        self.neighbours.objects = [pn.pane.HTML(HINT.format(
+        self.neighbors.objects = [pn.pane.HTML(HINT.format(
             f"Indexing the {self._sample.n_states:,} stored states for neighbour search (once per entry; "
             "about a minute for millions of states)…"))]
-        self.neighbours.loading = True
+        self.neighbors.loading = True
         back = on_session_loop()
 
         def done(error: RnnpanelError | None) -> None:
-            self._building = self.neighbours.loading = False
+            self._building = self.neighbors.loading = False
             if error is not None:
                 notify(f"Cannot search neighbours: {error}")
             else:
-                self._draw_neighbours()
+                self._draw_neighbors()
 
         def work() -> None:
             try:
-                self._states.store_neighbour_index()     # in a child process
-                self._states.neighbour_index()           # then opened, memory-mapped
+                self._states.store_neighbor_index()      # in a child process
+                self._states.neighbor_index()            # then opened, memory-mapped
             except RnnpanelError as exc:
                 back(partial(done, exc))     # the name `exc` is gone once the except block ends
             else:
@@ -154,6 +154,6 @@ class StateDetails(param.Parameterized):
 
         threading.Thread(target=work, name="rnnpanel-neighbour-index", daemon=True).start()
 
-    def _on_neighbour(self, event) -> None:
-        if event.new and self._neighbour_table.value is not None:
-            self._select(int(self._neighbour_table.value["row"].iloc[event.new[0]]))
+    def _on_neighbor(self, event) -> None:
+        if event.new and self._neighbor_table.value is not None:
+            self._select(int(self._neighbor_table.value["row"].iloc[event.new[0]]))

@@ -91,7 +91,7 @@ class SequenceTabs(pn.viewable.Viewer):
         self.details = StateDetails(states=self.states, sample=sample, hover=views.hover,
                                     step_range=views.step_range, select=self._select)
         self.region_panel = RegionPanel(clear=self._clear_region)
-        self.tabs = pn.Tabs(*zip(TABS, (self.table, dataset, self.details.units, self.details.neighbours,
+        self.tabs = pn.Tabs(*zip(TABS, (self.table, dataset, self.details.units, self.details.neighbors,
                                         self.region_panel.panel)),
                             sizing_mode="stretch_width", dynamic=True)
         self.tabs.param.watch(lambda _e: self._update_details(), "active")

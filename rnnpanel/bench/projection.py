@@ -146,7 +146,7 @@ def benchmark_projection(
     return header + runs
 
 
-def projection_figure(records: list[dict[str, Any]]) -> Any:
+def benchmark_figure(records: list[dict[str, Any]]) -> Any:
     """Seconds against states per backend on log-log axes (HoloViews), the quality metrics in a table
     beside it; options for Bokeh (the HTML page) and matplotlib (PNG, SVG) alike."""
     from rnnpanel.bench.figures import holoviews, log_axes_hook, log_ticks, per_backend
@@ -215,8 +215,8 @@ def _rounded(value: Any) -> float | None:
 
 
 def plot_projection(records: list[dict[str, Any]], out: str | Path) -> list[Path]:
-    """:func:`projection_figure` as ``out`` (.html by Bokeh, .png/.svg by matplotlib with the HTML beside
+    """:func:`benchmark_figure` as ``out`` (.html by Bokeh, .png/.svg by matplotlib with the HTML beside
     it); returns the files."""
     from rnnpanel.bench.figures import save_figure
 
-    return save_figure(projection_figure(records), out, title="rnnpanel bench projection")
+    return save_figure(benchmark_figure(records), out, title="rnnpanel bench projection")

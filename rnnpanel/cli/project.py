@@ -11,6 +11,8 @@ from rnnpanel import paths
 from rnnpanel.compute.projection.names import ALIASES, BACKEND_NAMES, METHODS
 from rnnpanel.compute.projection.placement import DEFAULT_POLISH_ITER
 
+# rnnpanel.store.state_kinds.STATE_KINDS, copied so that `--help` imports no store code;
+# tests/cli/test_project_cli.py checks that the two match
 STATE_KINDS = ("h", "c", "h_fwd", "h_bwd", "c_fwd", "c_bwd")
 
 SUMMARY_KEYS = (

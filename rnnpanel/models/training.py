@@ -102,7 +102,7 @@ def _pad(seqs: list[list[int]], rows: np.ndarray) -> tuple[torch.Tensor, torch.T
     return batch, lengths
 
 
-def length_buckets(
+def bucketed_batches(
     lengths: np.ndarray, batch_size: int, bucket_batches: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
     """Shuffled batches of row indices whose texts have similar lengths.
@@ -199,7 +199,7 @@ def _train_epoch(
     model.train()
     lengths = np.array([len(s) for s in data.ids])
     total, count = 0.0, 0
-    batches = length_buckets(lengths, recipe.batch_size, recipe.bucket_batches, rng)
+    batches = bucketed_batches(lengths, recipe.batch_size, recipe.bucket_batches, rng)
     for rows in tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False, disable=not progress_bar):
         ids, lengths_t = _pad(data.ids, rows)
         target = torch.as_tensor(data.labels[rows], dtype=torch.long, device=device)

@@ -28,7 +28,7 @@ from rnnpanel.errors import StoreError
 from rnnpanel.pipeline.cache import LockedCache
 from rnnpanel.pipeline.child_process import Report, report_to, run_in_child, send_error
 from rnnpanel.pipeline.load import build_sample
-from rnnpanel.pipeline.neighbour_index import INDEX_PROBES, NeighbourIndex, index_name
+from rnnpanel.pipeline.neighbor_index import INDEX_PROBES, NeighborIndex, index_name
 from rnnpanel.pipeline.project import (
     ProjectionResult,
     fitted_map,
@@ -71,14 +71,14 @@ class EntryStates:
     exact_up_to
         Up to this many states the matrix is held and neighbours are exact (None: :data:`EXACT_UP_TO`).
     index_probes
-        IVF cells searched per neighbour query above that (None: :data:`~.neighbour_index.INDEX_PROBES`).
+        IVF cells searched per neighbour query above that (None: :data:`~.neighbor_index.INDEX_PROBES`).
     """
 
     _matrices: LockedCache[np.ndarray] = LockedCache(2)
     #: Decoded blocks of large entries kept for the Units tab: the next sequence (an arrow key) is
     #: usually in the same block, and decoding one takes about 0.1 s.
     _blocks: LockedCache[np.ndarray] = LockedCache(4)
-    _indexes: LockedCache[NeighbourIndex] = LockedCache(2)
+    _indexes: LockedCache[NeighborIndex] = LockedCache(2)
     _samples: LockedCache[Sample] = LockedCache(8)
 
     def __init__(self, states: LayerStates, *, exact_up_to: int | None = None,
@@ -156,42 +156,42 @@ class EntryStates:
         return self.entry.store.derived_path(self.entry.key, index_name(self.layer, self.kind,
                                                                         probes=self.index_probes))
 
-    def neighbour_index(self) -> NeighbourIndex:
+    def neighbor_index(self) -> NeighborIndex:
         """The neighbour index of these states, shared by the process's sessions.
 
         Above :attr:`exact_up_to` states it is built once per entry (seconds to a minute for
-        millions of states: see :meth:`store_neighbour_index`), stored beside the entry, and
+        millions of states: see :meth:`store_neighbor_index`), stored beside the entry, and
         opened memory-mapped: every later process (another server, each of ``--num-procs``)
         opens it at once and shares its pages through the file cache.
         """
 
-        def build() -> NeighbourIndex:
+        def build() -> NeighborIndex:
             started = time.perf_counter()
             if self.small:
-                index = NeighbourIndex(self.matrix(), exact=True)
+                index = NeighborIndex(self.matrix(), exact=True)
             else:
                 folder = self._index_folder()
                 if not has_mapped(folder):
-                    built = NeighbourIndex(self.stored, exact=False, probes=self.index_probes)
+                    built = NeighborIndex(self.stored, exact=False, probes=self.index_probes)
                     write_mapped(folder, built.arrays(), {"entry_key": self.entry.key, "layer": self.layer,
                                                           "state": self.kind})
                     del built
-                index = NeighbourIndex.from_arrays(read_mapped(folder)[0])
+                index = NeighborIndex.from_arrays(read_mapped(folder)[0])
             log.info("neighbour index of %s layer %d %s: %d states, %.0f MB, %.1f s", self.entry.key, self.layer,
                      self.kind, index.n, index.nbytes / 2**20, time.perf_counter() - started)
             return index
 
         return self._indexes.get_or_make(self.settings, build)
 
-    def neighbour_index_ready(self) -> bool:
-        """Whether :meth:`neighbour_index` answers at once: small entries, an index this process
+    def neighbor_index_ready(self) -> bool:
+        """Whether :meth:`neighbor_index` answers at once: small entries, an index this process
         holds, or one stored beside the entry."""
         return (self.small or self._indexes.get(self.settings) is not None
                 or has_mapped(self._index_folder()))
 
-    def store_neighbour_index(self, report: Report | None = None) -> bool:
+    def store_neighbor_index(self, report: Report | None = None) -> bool:
         """Build and store a large entry's neighbour index in a child process (its gigabyte of
-        temporaries and its minute of CPU never the server's), unless :meth:`neighbour_index`
+        temporaries and its minute of CPU never the server's), unless :meth:`neighbor_index`
         can already answer at once. True if an index was built.
 
         Raises
@@ -199,7 +199,7 @@ class EntryStates:
         RnnpanelError
             The child failed (with its message).
         """
-        if self.neighbour_index_ready():
+        if self.neighbor_index_ready():
             return False
         run_in_child(_index_in_child, (self.settings,), report or _quiet, name="rnnpanel-neighbour-index",
                      what="the neighbour index")
@@ -214,7 +214,7 @@ class EntryStates:
         indices, distances
             Nearest first (approximate, in PCA space, for large entries).
         """
-        return self.neighbour_index().query(query, k)
+        return self.neighbor_index().query(query, k)
 
     # -- maps and the sample the views draw -------------------------------------------------------
     def project(self, **options: Any) -> ProjectionResult:
@@ -269,7 +269,7 @@ class EntryStates:
         When this process fitted the map, its backend places them (``how="transform"``: openTSNE
         optimises the new points against the fixed map, UMAP and PCA apply theirs). Otherwise each
         new state goes to the robust centre of the map positions of its ``k`` nearest stored
-        states (``how="neighbors"``), found in the shared :meth:`neighbour_index` (built once per
+        states (``how="neighbors"``), found in the shared :meth:`neighbor_index` (built once per
         entry, in a child process), so a whole corpus is never read or scanned per typed text.
         """
         from rnnpanel.compute.projection.placement import position_from_neighbors
@@ -277,8 +277,8 @@ class EntryStates:
         fitted = fitted_map(self.entry.key, projection.key)
         if fitted is not None and fitted.estimator_.supports_transform:
             return fitted.transform(new_states), "transform"
-        self.store_neighbour_index()     # a large entry's, once, in a child
-        idx, dist = self.neighbour_index().query_vectors(new_states, k)
+        self.store_neighbor_index()      # a large entry's, once, in a child
+        idx, dist = self.neighbor_index().query_vectors(new_states, k)
         embedding = np.asarray(projection.embedding, dtype=np.float32)
         return position_from_neighbors(embedding, idx, dist), "neighbors"
 
@@ -286,7 +286,7 @@ class EntryStates:
 def _index_in_child(settings: StatesSettings, messages) -> None:
     """In a child process: build and store one neighbour index, as the parent would."""
     try:
-        EntryStates.from_settings(settings).neighbour_index()
+        EntryStates.from_settings(settings).neighbor_index()
     except Exception as exc:        # noqa: BLE001 -- reported to the caller, which tells the user
         send_error(messages, exc)
 

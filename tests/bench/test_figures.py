@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rnnpanel.bench.figures import log_ticks, save_figure
-from rnnpanel.bench.projection import plot_projection, projection_figure
+from rnnpanel.bench.projection import benchmark_figure, plot_projection
 from rnnpanel.errors import RnnpanelError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -44,10 +44,10 @@ def svg_texts(path: Path) -> list[str]:
     return ["".join(t.itertext()) for t in ET.parse(path).getroot().iter(f"{SVG_NS}text")]
 
 
-def test_the_projection_figure_is_log_log_per_backend_with_the_metrics_beside_it():
+def test_the_benchmark_figure_is_log_log_per_backend_with_the_metrics_beside_it():
     import holoviews as hv
 
-    figure = projection_figure(records())
+    figure = benchmark_figure(records())
     timing, table = figure.values()
     assert isinstance(table, hv.Table) and len(table) == 4
     labels = {curve.label for curve in timing.values()}
@@ -60,7 +60,7 @@ def test_the_projection_figure_is_log_log_per_backend_with_the_metrics_beside_it
 def test_the_matplotlib_figure_has_what_the_bokeh_one_has():
     import holoviews as hv
 
-    fig = hv.render(projection_figure(records()), backend="matplotlib")
+    fig = hv.render(benchmark_figure(records()), backend="matplotlib")
     timing, table = fig.axes
     assert (timing.get_xscale(), timing.get_yscale()) == ("log", "log")
     assert timing.get_title() == "projection seconds · 2 cores, no GPU"
@@ -100,7 +100,7 @@ def test_unknown_suffixes_and_bokeh_models_as_images_are_refused(tmp_path):
     from bokeh.plotting import figure
 
     with pytest.raises(RnnpanelError, match=r"\.html, \.png, \.svg: got 'b\.pdf'"):
-        save_figure(projection_figure(records()), tmp_path / "b.pdf")
+        save_figure(benchmark_figure(records()), tmp_path / "b.pdf")
     with pytest.raises(RnnpanelError, match="Bokeh figure is written as .html only"):
         save_figure(figure(), tmp_path / "b.png")
     assert list(tmp_path.iterdir()) == []
@@ -178,7 +178,7 @@ def test_saving_leaves_matplotlibs_settings_and_interactive_mode_as_they_were(tm
     import matplotlib
     import matplotlib.pyplot as plt
 
-    figure = projection_figure(records())
+    figure = benchmark_figure(records())
     before, backend = dict(matplotlib.rcParams), matplotlib.get_backend()
     plt.ion()
     try:

@@ -31,7 +31,7 @@ def test_probing_every_cell_is_exact_search():
     np.testing.assert_allclose(dist, ref_dist, rtol=1e-4, atol=1e-4)
 
 
-def test_a_few_probes_find_most_true_neighbours_and_more_probes_find_more():
+def test_a_few_probes_find_most_true_neighbors_and_more_probes_find_more():
     x = _blobs(4000)
     exact, _ = kneighbors(x[:3000], 10, queries=x[3000:])
 
@@ -74,7 +74,7 @@ def test_index_and_placement_on_cupy_match_numpy():
     np.testing.assert_allclose(gpu.place(cp.asarray(x[1500:])), cpu.place(x[1500:]), atol=1e-2)
 
 
-def test_tiny_references_still_answer_k_neighbours():
+def test_tiny_references_still_answer_k_neighbors():
     x = _blobs(60, dims=4)
     index = IVFIndex(x[:12], n_cells=6, n_probe=1, random_state=0)  # one probed cell holds fewer than k points
     idx, _ = index.query(x[12:], 10)

@@ -15,7 +15,7 @@ from rnnpanel.compute.metrics import (
 )
 
 
-def neighbour_sets(a: np.ndarray, k: int) -> list[set[int]]:
+def neighbor_sets(a: np.ndarray, k: int) -> list[set[int]]:
     d = np.linalg.norm(a[:, None, :].astype(np.float64) - a[None, :, :], axis=2)
     np.fill_diagonal(d, np.inf)
     return [set(np.argsort(row, kind="stable")[:k]) for row in d]
@@ -47,7 +47,7 @@ def test_trustworthiness_random_map_and_perfect_map():
 
 def test_knn_preservation_matches_set_definition(data):
     x, y, _ = data
-    nx, ny = neighbour_sets(x, 10), neighbour_sets(y, 10)
+    nx, ny = neighbor_sets(x, 10), neighbor_sets(y, 10)
     expected = np.mean([len(a & b) / 10 for a, b in zip(nx, ny)])
     assert knn_preservation(x, y, 10) == pytest.approx(expected)
     assert knn_preservation(x, x, 10) == pytest.approx(1.0)
@@ -55,7 +55,7 @@ def test_knn_preservation_matches_set_definition(data):
 
 def test_neighborhood_hit_matches_definition(data):
     _, y, labels = data
-    ny = neighbour_sets(y, 7)
+    ny = neighbor_sets(y, 7)
     expected = np.mean([np.mean(labels[list(s)] == labels[i]) for i, s in enumerate(ny)])
     assert neighborhood_hit(y, labels, 7) == pytest.approx(expected)
 

@@ -17,7 +17,7 @@ def brute(data: np.ndarray, queries: np.ndarray, k: int, exclude_self: bool):
 
 
 @pytest.mark.parametrize("max_chunk_bytes", [1, 4096, 1 << 28])
-def test_self_neighbours_match_brute_force(max_chunk_bytes):
+def test_self_neighbors_match_brute_force(max_chunk_bytes):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 12)).astype(np.float32)
     idx, dist = kneighbors(x, 7, max_chunk_bytes=max_chunk_bytes)

@@ -66,7 +66,7 @@ def test_auto_limit_fits_a_sample_and_places_the_rest_by_transform():
     assert seen[-1] == 1.0 and max(seen[:-2]) <= 0.85  # the fit fills 85 % of the bar, placing the rest
 
 
-def test_backends_without_transform_place_by_neighbours():
+def test_backends_without_transform_place_by_neighbors():
     rng = np.random.default_rng(0)
     centers = rng.normal(scale=8, size=(3, 10))
     y = np.repeat([0, 1, 2], 70)
@@ -137,7 +137,7 @@ def test_neighbor_placer_puts_points_in_their_cluster_of_the_map():
     assert np.mean(np.abs(placed[:, 0] - y * 10.0) < 3) > 0.99
 
 
-def test_scaled_tsne_polished_placement_keeps_more_neighbours_than_the_median_and_refining_closes_the_gap():
+def test_scaled_tsne_polished_placement_keeps_more_neighbors_than_the_median_and_refining_closes_the_gap():
     x, y = _clusters(n_per=250, n_clusters=8, dims=30, seed=2)
     params = {"random_state": 0, "max_iter": 300, "n_jobs": 1}
     full = ScaledProjection(make_backend("opentsne", **params), max_fit=None).fit(x, y)
@@ -181,7 +181,7 @@ def test_repulsion_field_matches_the_direct_t_sne_repulsion():
         RepulsionField(np.zeros((5, 3)))
 
 
-def test_polish_spreads_points_by_their_own_neighbours_and_is_off_for_other_maps():
+def test_polish_spreads_points_by_their_own_neighbors_and_is_off_for_other_maps():
     anchors = np.array([[[0, 0], [4, 0]]] * 3, dtype=np.float32)  # three points between the same two fitted ones
     affinity = np.array([[1.0, 0.1], [1.0, 1.0], [0.1, 1.0]], dtype=np.float32)
     field = RepulsionField(np.array([[0, 0], [4, 0], [2, 8]], dtype=np.float32))

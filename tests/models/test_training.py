@@ -16,10 +16,10 @@ from rnnpanel.models import ModelConfig
 from rnnpanel.models.training import (
     DATASET_WINDOWS,
     TrainingRecipe,
+    bucketed_batches,
     categorical_accuracy,
     dataset_window,
     encode_split,
-    length_buckets,
     predict_logits,
     train_model,
 )
@@ -47,10 +47,10 @@ def test_encode_split_drops_empty_texts_and_cuts_long_ones(side, expected):
     assert split.texts[0] == "A b"  # input untouched
 
 
-def test_length_buckets_cover_every_row_once_in_similar_lengths():
+def test_bucketed_batches_cover_every_row_once_in_similar_lengths():
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 300, size=1003)
-    batches = length_buckets(lengths, batch_size=16, bucket_batches=4, rng=np.random.default_rng(1))
+    batches = bucketed_batches(lengths, batch_size=16, bucket_batches=4, rng=np.random.default_rng(1))
     rows = np.concatenate(batches)
     assert sorted(rows.tolist()) == list(range(1003))
     assert max(len(b) for b in batches) == 16

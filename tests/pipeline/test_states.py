@@ -89,7 +89,7 @@ def test_nearest_states_are_the_brute_force_ones_without_the_state_itself(store_
     assert i not in idx
 
 
-def test_a_vector_query_finds_the_same_neighbours_as_its_stored_state_plus_itself(store_with_entry):
+def test_a_vector_query_finds_the_same_neighbors_as_its_stored_state_plus_itself(store_with_entry):
     store, entry = store_with_entry
     x = entry.states(layer=1, kind="h").read_all()
     states = EntryStates(store.entry(entry.key).states(layer=1))
@@ -111,15 +111,15 @@ def large(store_with_entry):
     return open_states
 
 
-def test_a_large_entrys_neighbours_come_from_the_shared_ivf_index(store_with_entry, large):
+def test_a_large_entrys_neighbors_come_from_the_shared_ivf_index(store_with_entry, large):
     _, entry = store_with_entry
     states = large()
-    assert not states.neighbour_index_ready()
+    assert not states.neighbor_index_ready()
     x = entry.states(layer=1, kind="h").read_all()
     idx, dist = states.nearest(17, k=5)
-    index = states.neighbour_index()
+    index = states.neighbor_index()
     assert index.approximate and index.matrix is None
-    assert states.neighbour_index_ready()
+    assert states.neighbor_index_ready()
     brute = np.sqrt(((x - x[17]) ** 2).sum(1))
     brute[17] = np.inf
     np.testing.assert_allclose(dist, np.sort(brute)[:5], rtol=1e-3, atol=1e-4)   # all 12 components kept
@@ -132,11 +132,11 @@ def test_a_large_entrys_index_owns_the_reduced_states_and_answers_as_a_copying_o
     """The index takes the reduced states over (no second copy while it is built): the same
     neighbours and distances as an index built from a copy of them."""
     from rnnpanel.compute.ann import IVFIndex
-    from rnnpanel.pipeline.neighbour_index import INDEX_PROBES, NeighbourIndex
+    from rnnpanel.pipeline.neighbor_index import INDEX_PROBES, NeighborIndex
 
     _, entry = store_with_entry
     stored = entry.states(layer=1, kind="h")
-    index = NeighbourIndex(stored, exact=False)
+    index = NeighborIndex(stored, exact=False)
     copied = IVFIndex(index._reduce(stored.read_all()), n_cells=index.ivf.n_cells, n_probe=INDEX_PROBES,
                       random_state=0)
     np.testing.assert_allclose(index.ivf.points, copied.points, rtol=1e-6, atol=1e-6)
@@ -152,21 +152,21 @@ def test_a_large_entrys_index_is_built_once_and_reopened_memory_mapped_by_the_ne
         store_with_entry, large, monkeypatch):
     """Another server (or another process of --num-procs) opens the stored index at once, without
     reading a state, and answers exactly as the process that built it."""
-    from rnnpanel.pipeline.neighbour_index import index_name
+    from rnnpanel.pipeline.neighbor_index import index_name
     from rnnpanel.store import LayerStates
 
     store, entry = store_with_entry
-    built = large().neighbour_index()
+    built = large().neighbor_index()
     answers = [built.query(i, 5) for i in (0, 17, built.n - 1)]
     x = entry.states(layer=1, kind="h").read_all()
     by_vector = built.query_vectors(x[[3, 40]], 4)
     folder = store.derived_path(entry.key, index_name(1, "h", probes=10**6))
     assert (folder / "attrs.json").is_file()
     EntryStates._indexes.clear()                           # as in a new process
-    assert large().neighbour_index_ready()
+    assert large().neighbor_index_ready()
     monkeypatch.setattr(LayerStates, "__getitem__",
                         lambda *a: pytest.fail("the stored index was built again from the states"))
-    reopened = large().neighbour_index()
+    reopened = large().neighbor_index()
     assert reopened is not built and isinstance(reopened.ivf.points, np.memmap)
     for i, (idx, dist) in zip((0, 17, built.n - 1), answers, strict=True):
         got_idx, got_dist = reopened.query(i, 5)
@@ -174,8 +174,8 @@ def test_a_large_entrys_index_is_built_once_and_reopened_memory_mapped_by_the_ne
         np.testing.assert_array_equal(got_dist, dist)
     for got, want in zip(reopened.query_vectors(x[[3, 40]], 4), by_vector, strict=True):
         np.testing.assert_array_equal(got, want)
-    assert not large(layer=0).neighbour_index_ready()        # per layer
-    assert large(layer=-1).neighbour_index() is reopened     # the top one
+    assert not large(layer=0).neighbor_index_ready()         # per layer
+    assert large(layer=-1).neighbor_index() is reopened      # the top one
 
 
 def test_mapped_arrays_are_written_whole_or_not_at_all(tmp_path):
@@ -198,7 +198,7 @@ def test_mapped_arrays_are_written_whole_or_not_at_all(tmp_path):
 FAST_TSNE = {"max_iter": 60, "early_exaggeration_iter": 30, "perplexity": 10}
 
 
-def test_new_states_are_placed_by_the_fitted_backend_then_by_their_stored_neighbours(store_with_entry):
+def test_new_states_are_placed_by_the_fitted_backend_then_by_their_stored_neighbors(store_with_entry):
     from rnnpanel.pipeline import project
 
     store, entry = store_with_entry
@@ -228,7 +228,7 @@ def test_a_large_entrys_new_states_are_placed_through_its_shared_index_without_r
     xy, how = states.place(x[[3, 40]], result, k=1)
     assert how == "neighbors"
     np.testing.assert_allclose(xy, result.embedding[[3, 40]], atol=1e-5)
-    assert states.neighbour_index().approximate      # the Neighbours tab's index, built once and shared
+    assert states.neighbor_index().approximate       # the Neighbours tab's index, built once and shared
 
 
 def test_a_large_entrys_index_is_built_in_a_child_process_and_the_server_only_opens_it(
@@ -241,12 +241,12 @@ def test_a_large_entrys_index_is_built_in_a_child_process_and_the_server_only_op
     _, entry = store_with_entry
     seen = []
     states = large()
-    assert states.store_neighbour_index(report=lambda f, m="": seen.append(m))
+    assert states.store_neighbor_index(report=lambda f, m="": seen.append(m))
     assert seen and "neighbour index" in seen[0]
     monkeypatch.setattr(LayerStates, "__getitem__", lambda *a: pytest.fail("the server read the states itself"))
-    index = states.neighbour_index()
+    index = states.neighbor_index()
     assert isinstance(index.ivf.points, np.memmap) and index.n == entry.attrs["n_states"]
-    assert not states.store_neighbour_index()     # stored once
+    assert not states.store_neighbor_index()      # stored once
 
 
 def test_a_map_is_computed_in_a_child_process_once(store_with_entry):

@@ -192,7 +192,7 @@ def test_finding_a_word_rings_its_states_on_the_map(page, ui_store):
     wait_until(lambda: count(page, "search_marks") == 0)
 
 
-def test_units_and_neighbours_tabs_show_the_selected_sequence(page):
+def test_units_and_neighbors_tabs_show_the_selected_sequence(page):
     t = select_first_row(page)
     page.get_by_text("Units", exact=True).click()
     units = "() => { " + FIND + " const s = find('units_src'); return s && s.data.image.length ? s.data.dw[0] : 0; }"

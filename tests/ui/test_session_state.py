@@ -113,8 +113,8 @@ def test_live_input_draws_the_typed_text_in_every_per_sequence_view(small_store)
     app.tabs.tabs.active = TABS.index("Units")                  # the unit view reads the live states
     assert details._units_src.data["image"][0].shape[1] == len(words)
     app.tabs.tabs.active = TABS.index("Neighbours")
-    assert "of the live input" in details._neighbour_title.object
-    assert len(details._neighbour_table.value) == 10
+    assert "of the live input" in details._neighbor_title.object
+    assert len(details._neighbor_table.value) == 10
     app.tabs.tabs.active = 0
     app.sequence = 3                                            # a selected sequence replaces it
     assert not app.shown.live and app.live_input.read is None
@@ -212,7 +212,7 @@ def test_on_a_rasterised_map_search_rings_one_state_per_few_pixels_and_follows_t
     assert len(app.map.found_src.data["x"]) == 0
 
 
-def test_units_and_neighbours_tabs_follow_the_shown_sequence_and_hovered_word(small_store):
+def test_units_and_neighbors_tabs_follow_the_shown_sequence_and_hovered_word(small_store):
     app = make_app(small_store)
     details = app.tabs.details
     states = StateStore(small_store["store"]).entry(small_store["entry"]).states(layer=-1, kind="h").read_all()
@@ -223,7 +223,7 @@ def test_units_and_neighbours_tabs_follow_the_shown_sequence_and_hovered_word(sm
     assert image.shape == (states.shape[1], rows.stop - rows.start)
     assert sorted(image[:, 0].tolist()) == pytest.approx(sorted(states[rows.start].tolist()))
     app.tabs.tabs.active = TABS.index("Neighbours")
-    table = details._neighbour_table.value
+    table = details._neighbor_table.value
     assert len(table) == 10 and list(table["distance"]) == sorted(table["distance"])
     last = rows.stop - 1                                       # by default: the state that predicts
     brute = np.sqrt(((states - states[last]) ** 2).sum(1))
@@ -231,9 +231,9 @@ def test_units_and_neighbours_tabs_follow_the_shown_sequence_and_hovered_word(sm
     assert table["distance"].iloc[0] == pytest.approx(brute.min(), abs=1e-3)
     app.views.hover.data = {"x": [0.0], "y": [0.0], "t": [1], "wx": [0.0], "wy": [0.0], "ww": [1.0]}
     word = html.escape(str(app.sample.words[rows.start + 1]))
-    assert f"<b>{word}</b> (t = 1" in details._neighbour_title.object
-    row = int(details._neighbour_table.value["row"].iloc[3])
-    details._neighbour_table.selection = [3]                   # a neighbour's row selects its sequence
+    assert f"<b>{word}</b> (t = 1" in details._neighbor_title.object
+    row = int(details._neighbor_table.value["row"].iloc[3])
+    details._neighbor_table.selection = [3]                    # a neighbour's row selects its sequence
     assert app.sequence == row
 
 

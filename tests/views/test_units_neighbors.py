@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnpanel.views.neighbours import context_of, neighbour_frame
+from rnnpanel.views.neighbors import context_of, neighbor_frame
 from rnnpanel.views.units import unit_columns, unit_order
 from tests.views.test_sequence_views import make_sample
 
@@ -29,9 +29,9 @@ def test_the_image_puts_the_first_unit_on_top_and_time_along_x():
     np.testing.assert_array_equal(image[0], values[:, 0])
 
 
-def test_neighbour_rows_name_sequence_step_and_words_in_context():
+def test_neighbor_rows_name_sequence_step_and_words_in_context():
     sample = make_sample(2, lengths=(5, 3, 7))
-    frame = neighbour_frame(sample, np.array([9, 2]), np.array([0.5, 1.25]))
+    frame = neighbor_frame(sample, np.array([9, 2]), np.array([0.5, 1.25]))
     assert list(frame["sequence"]) == [int(sample.sequence_ids[2]), int(sample.sequence_ids[0])]
     assert list(frame["t"]) == [1, 2] and list(frame["row"]) == [2, 0]
     assert frame["words"].iloc[0] == "w8 [w9]" and frame["words"].iloc[1] == "w0 w1 [w2]"

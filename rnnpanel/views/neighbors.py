@@ -20,7 +20,7 @@ def context_of(sample: Sample, i: int, before: int = CONTEXT) -> str:
     return lead + " ".join(words + [f"[{sample.words[i]}]"])
 
 
-def neighbour_frame(sample: Sample, indices: np.ndarray, distances: np.ndarray) -> pd.DataFrame:
+def neighbor_frame(sample: Sample, indices: np.ndarray, distances: np.ndarray) -> pd.DataFrame:
     """One row per neighbour, nearest first: distance, its sequence, step, word in context, the
     class predicted there and with which probability."""
     names = np.asarray(sample.class_names, dtype=object)

@@ -3,8 +3,8 @@
 Up to a few hundred thousand states the matrix itself is searched exactly; above, the states are
 reduced to :data:`INDEX_COMPONENTS` principal components in the IVF index the projection's
 placement uses (:class:`~rnnpanel.compute.ann.IVFIndex`), searched in milliseconds. Such an
-index is saved beside its entry (:meth:`NeighbourIndex.arrays`) and reopened memory-mapped by
-every later process (:meth:`NeighbourIndex.from_arrays`).
+index is saved beside its entry (:meth:`NeighborIndex.arrays`) and reopened memory-mapped by
+every later process (:meth:`NeighborIndex.from_arrays`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ INDEX_TRAIN_ROWS = 100_000      # states the principal components are computed f
 INDEX_PROBES = 32
 
 
-class NeighbourIndex:
+class NeighborIndex:
     """The nearest stored states of a state, exact over the held ``matrix`` or approximate over the
     states reduced by PCA in an IVF index (``approximate``); distances are in that space. An
     approximate index is saved (:meth:`arrays`) and reopened memory-mapped (:meth:`from_arrays`)."""
@@ -62,7 +62,7 @@ class NeighbourIndex:
                 **{f"ivf_{name}": array for name, array in self.ivf.arrays().items()}}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> NeighbourIndex:
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> NeighborIndex:
         """The approximate index :meth:`arrays` saved, over those arrays (memory-mapped or not)."""
         index = cls.__new__(cls)
         index.matrix, index.approximate = None, True
