@@ -57,17 +57,46 @@ def explore(
 ):
     """The app showing ``model``'s hidden states over ``texts``; see the module docstring.
 
-    * ``model``: a model folder (path), a ``RecurrentClassifier``, or an ``nn.Module`` with an
-      embedding, one recurrent module and a head on the last layer's final state (a Linear or a
-      chain such as an MLP). ``model_options`` go to
-      :func:`rnnpanel.models.adapter.convert_module`: ``embedding``/``rnn``/``head`` submodule
-      names when they cannot be found, ``pad_id``/``unk_id``, ``max_length``/``truncation``
-      (default: the longest text, so nothing is cut).
-    * ``labels``: class indices or names, one per text; None shows the model's predictions.
-    * ``tokenizer``: ``str -> list[str]`` (``vocab`` maps token → id) or ``str -> list[int]``
-      (``vocab`` names the ids: a list, an id → name mapping or a callable); default rnnpanel's
-      tokenizer with the model's vocabulary.
-    * ``store``: the state store's folder (default: the user's cache, ``$RNNPANEL_HOME/store``).
+    Parameters
+    ----------
+    model
+        A model folder (path), a ``RecurrentClassifier``, or an ``nn.Module`` with an embedding,
+        one recurrent module and a head on the last layer's final state (a Linear or a chain such
+        as an MLP).
+    texts
+        The texts to read, one sequence each.
+    labels
+        Class indices or names, one per text; None shows the model's predictions.
+    class_names
+        Names of the classes (default: the model's, else the labels' own names).
+    tokenizer
+        ``str -> list[str]`` (``vocab`` maps token → id) or ``str -> list[int]`` (``vocab`` names
+        the ids: a list, an id → name mapping or a callable); default rnnpanel's tokenizer with the
+        model's vocabulary.
+    vocab
+        The vocabulary, as above; needed for an ``nn.Module`` (a model folder holds its own).
+    store
+        The state store's folder (default: the user's cache, ``$RNNPANEL_HOME/store``).
+    method, backend
+        The projection shown first, and its backend ("auto": the first that runs here).
+    progress
+        Show progress bars while the states are read and projected.
+    **model_options
+        Go to :func:`rnnpanel.models.adapter.convert_module`: ``embedding``/``rnn``/``head``
+        submodule names when they cannot be found, ``pad_id``/``unk_id``,
+        ``max_length``/``truncation`` (default: the longest text, so nothing is cut).
+
+    Returns
+    -------
+    RnnPanelApp
+        The same app ``panel serve apps/`` shows, on this model's entry.
+
+    Raises
+    ------
+    DataError
+        Texts, labels, tokenizer or vocabulary that do not fit the model (the message says how).
+    ModelError
+        A model that cannot be read or converted, or options that do not apply to it.
     """
     from rnnpanel.app.session import RnnPanelApp
     from rnnpanel.pipeline.project import project_states

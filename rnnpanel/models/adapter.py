@@ -138,9 +138,21 @@ def _module_state(module: nn.Module, embedding: str | None, rnn: str | None, hea
 
 @dataclass(frozen=True)
 class ModelWindow:
-    """What a converted model records beside its weights: the input window it was trained with
-    (``max_length`` tokens, keeping the ``truncation`` end), its class names and dataset, and the
-    ``dropout`` (which matters only if it is trained further). Its defaults are the only ones."""
+    """What a converted model records beside its weights.
+
+    Its defaults are the only ones: :func:`from_module`, :func:`convert_module` and
+    :func:`from_checkpoint` all read them from here.
+
+    Attributes
+    ----------
+    max_length, truncation
+        The input window the model was trained with: ``max_length`` tokens, keeping the
+        ``truncation`` end ("last" or "first").
+    dropout
+        Matters only if the model is trained further.
+    class_names, dataset
+        Names of the classes, and of the data set (both optional).
+    """
 
     max_length: int = 100
     truncation: str = "last"
@@ -192,8 +204,26 @@ def from_module(
     if the result is trained further. Token id 0 must be padding and 1 unknown, as in
     :class:`~rnnpanel.data.text.Vocabulary`; :func:`convert_module` lifts that requirement.
 
-    The result is in eval mode on the CPU and gives the same logits as ``module`` on sequences
-    without padding (and, packed, on padded batches).
+    Parameters
+    ----------
+    module
+        The user's model, left unchanged.
+    embedding, rnn, head
+        Submodule names, as above (None: found by :func:`find_parts`).
+    class_names, max_length, truncation, dropout, dataset
+        The :class:`ModelWindow` recorded with the model.
+
+    Returns
+    -------
+    RecurrentClassifier
+        In eval mode on the CPU; gives the same logits as ``module`` on sequences without padding
+        (and, packed, on padded batches).
+
+    Raises
+    ------
+    ModelError
+        A module of another shape, parts that cannot be found or do not fit together, or a head
+        that does not reproduce the module's output.
     """
     state, cell, layers, _ = _module_state(module, embedding, rnn, head)
     source = f"{type(module).__name__} module"
@@ -227,7 +257,28 @@ def convert_module(
     defaults to the embedding's ``padding_idx``; a model without one, or without an unknown id,
     gets a fresh zero row for it (never read: padding is masked and unknown tokens are dropped).
     The embedding's rows are reordered so that padding is 0 and unknown 1, the rest in the
-    user's order; ``options`` are :func:`from_module`'s keywords.
+    user's order.
+
+    Parameters
+    ----------
+    module
+        The user's model, left unchanged.
+    words
+        ``words[i]`` names token id ``i`` (None: every id gets ``<id i>``).
+    pad_id, unk_id
+        The user's padding and unknown ids (None: the embedding's ``padding_idx``, and none).
+    **options
+        :func:`from_module`'s keywords (``embedding``, ``rnn``, ``head`` and the window).
+
+    Returns
+    -------
+    Converted
+        The model, its vocabulary, and the map from the user's ids to the model's.
+
+    Raises
+    ------
+    ModelError
+        As :func:`from_module`, and for a ``pad_id``/``unk_id`` outside the embedding or both the same.
     """
     for name in ("embedding", "rnn", "head"):
         options.setdefault(name, None)
@@ -284,6 +335,23 @@ def from_checkpoint(
     * ``max_length``, ``truncation``, ``class_names``, ``dataset``, ``dropout``.
 
     Sizes (vocabulary, embedding, hidden, layers, bidirectional, classes) come from the tensors.
+
+    Parameters
+    ----------
+    state_dict_path
+        A ``torch.save``'d state dict or a safetensors file.
+    config_json
+        The config above: a JSON file's path, or the parsed dict.
+
+    Returns
+    -------
+    RecurrentClassifier
+        In eval mode on the CPU.
+
+    Raises
+    ------
+    ModelError
+        A config with unknown keys or malformed values, or tensors missing or of the wrong shapes.
     """
     if isinstance(config_json, dict):
         spec, source = dict(config_json), "config"

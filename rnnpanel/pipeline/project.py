@@ -142,6 +142,14 @@ def project_states(
         (normalised by the sample maximum, NaN at sequence ends); its ``attrs`` hold
         ``backend_used``, ``skipped`` (name → reason), ``seconds_backend``, ``seconds_overhead``
         (everything but the backend and the metrics) and the resolved parameters.
+
+    Raises
+    ------
+    BackendUnavailable
+        No backend of ``method`` runs here (or the one named does not).
+    ParameterError
+        Parameters the backend refuses; :class:`~rnnpanel.compute.projection.base.NonFiniteStates`
+        (a ``DataError`` too) for states with NaN or infinite values.
     """
     started = time.perf_counter()
     entry, store = states.entry, states.entry.store
@@ -227,10 +235,32 @@ def projection_request(*, kind: str = "h", params: dict[str, Any] | None = None,
 
 
 def requested_key(states: LayerStates, *, method: str = "tsne", backend: str = "auto", **request: Any) -> str:
-    """The store key of the map :func:`project_states` makes for these arguments (``request``: those
-    of :func:`projection_request`). Whether the store holds it says whether that map can be read
-    without computing it: a map stored by another version of the placement, or with other
-    parameters, is under another key."""
+    """The store key of the map :func:`project_states` makes for these arguments.
+
+    Whether the store holds it says whether that map can be read without computing it: a map
+    stored by another version of the placement, or with other parameters, is under another key.
+
+    Parameters
+    ----------
+    states
+        The layer's states, as given to :func:`project_states`.
+    method, backend
+        As for :func:`project_states` (an alias names its backend; "auto" stays "auto").
+    **request
+        The other arguments of :func:`project_states` that name a map (those of
+        :func:`projection_request`: ``params``, ``max_fit``, ``random_state``, ``polish_iter``,
+        ``refine_iter``).
+
+    Returns
+    -------
+    str
+        The projection key (:meth:`StateStore.has_projection` tells whether it is stored).
+
+    Raises
+    ------
+    ValueError
+        An unknown method, or a backend that is unknown or computes another method.
+    """
     return projection_key(states.entry.key, layer=states.layer, state=states.kind, method=method,
                           backend=resolve_name(method, backend), params=projection_request(kind=states.kind, **request))
 

@@ -192,7 +192,17 @@ class EntryStates:
     def store_neighbor_index(self, report: Report | None = None) -> bool:
         """Build and store a large entry's neighbour index in a child process (its gigabyte of
         temporaries and its minute of CPU never the server's), unless :meth:`neighbor_index`
-        can already answer at once. True if an index was built.
+        can already answer at once.
+
+        Parameters
+        ----------
+        report
+            ``report(fraction, message)`` follows the child's progress (None: not followed).
+
+        Returns
+        -------
+        bool
+            True if an index was built.
 
         Raises
         ------
@@ -209,6 +219,13 @@ class EntryStates:
         """The ``k`` stored states nearest in the original space to ``query``: a stored state's index
         (itself left out) or a state vector ``(D,)`` (e.g. of the live input).
 
+        Parameters
+        ----------
+        query
+            A stored state's row, or a state vector ``(D,)``.
+        k
+            How many neighbours.
+
         Returns
         -------
         indices, distances
@@ -218,8 +235,18 @@ class EntryStates:
 
     # -- maps and the sample the views draw -------------------------------------------------------
     def project(self, **options: Any) -> ProjectionResult:
-        """The map of these states (computed and stored unless the store holds it); ``options`` are
-        those of :func:`~rnnpanel.pipeline.project.project_states` (``method``, ``backend``, ...)."""
+        """The map of these states (computed and stored unless the store holds it).
+
+        Parameters
+        ----------
+        **options
+            Those of :func:`~rnnpanel.pipeline.project.project_states` (``method``, ``backend``, ...).
+
+        Returns
+        -------
+        ProjectionResult
+            As :func:`~rnnpanel.pipeline.project.project_states` returns it, and raising as it does.
+        """
         return project_states(self.stored, **options)
 
     def has_map(self, method: str) -> bool:
@@ -241,8 +268,21 @@ class EntryStates:
         return wanted if not earlier or wanted in earlier else next(m for m in METHODS if m in earlier)
 
     def store_map(self, method: str, report: Report | None = None) -> bool:
-        """Compute and store the app's ``method`` map in a child process unless the store holds
-        it; ``report(fraction, message)`` follows the child's progress. True if a map was computed.
+        """Compute and store the app's ``method`` map in a child process unless the store holds it.
+
+        The child keeps the fit's memory and CPU off the server's process.
+
+        Parameters
+        ----------
+        method
+            "tsne", "umap" or "pca".
+        report
+            ``report(fraction, message)`` follows the child's progress (None: not followed).
+
+        Returns
+        -------
+        bool
+            True if a map was computed.
 
         Raises
         ------
@@ -257,7 +297,20 @@ class EntryStates:
 
     def sample(self, *, method: str = "tsne", backend: str = "auto", progress: Report | None = None) -> Sample:
         """The :class:`Sample` the views draw with the ``method`` map, made once per process and shared
-        by every session (the map is computed here, and stored, if the store lacks it)."""
+        by every session (the map is computed here, and stored, if the store lacks it).
+
+        Parameters
+        ----------
+        method, backend
+            The map's method and backend, as for :func:`~rnnpanel.pipeline.project.project_states`.
+        progress
+            ``progress(fraction, message)`` while a missing map is computed.
+
+        Returns
+        -------
+        Sample
+            Shared: callers must not change it.
+        """
         return self._samples.get_or_make((self.stored.address, method, backend),
                                          lambda: build_sample(self.stored, method=method, backend=backend,
                                                               progress=progress))
@@ -271,6 +324,25 @@ class EntryStates:
         new state goes to the robust centre of the map positions of its ``k`` nearest stored
         states (``how="neighbors"``), found in the shared :meth:`neighbor_index` (built once per
         entry, in a child process), so a whole corpus is never read or scanned per typed text.
+
+        Parameters
+        ----------
+        new_states
+            ``(M, D)`` states of the same layer and kind.
+        projection
+            A map of these states (:meth:`project`).
+        k
+            Stored neighbours per new state, when placed by neighbours.
+
+        Returns
+        -------
+        xy, how
+            ``(M, 2)`` float32 positions, and "transform" or "neighbors".
+
+        Raises
+        ------
+        RnnpanelError
+            Building the neighbour index in the child failed.
         """
         from rnnpanel.compute.projection.placement import position_from_neighbors
 

@@ -226,8 +226,18 @@ class StoredEntry:
     def states(self, *, layer: int = -1, kind: str = "h") -> LayerStates:
         """The states of one layer (negative counts from the top) and kind, read on demand.
 
-        ``h``/``c`` are the layer's full state (both directions concatenated when
-        bidirectional); ``h_fwd``/``h_bwd``/``c_fwd``/``c_bwd`` select one direction's half.
+        Parameters
+        ----------
+        layer
+            The layer; negative counts from the top.
+        kind
+            ``h``/``c`` are the layer's full state (both directions concatenated when
+            bidirectional); ``h_fwd``/``h_bwd``/``c_fwd``/``c_bwd`` select one direction's half.
+
+        Returns
+        -------
+        LayerStates
+            A chunked ``(N, D)`` view; nothing is read until rows are asked for.
 
         Raises
         ------
@@ -288,6 +298,16 @@ class StateStore:
     def entry(self, key: str) -> StoredEntry:
         """The entry ``key``, opened once per process while its files stay the same (an entry is
         written whole and never changed, so every session shares one opened copy).
+
+        Parameters
+        ----------
+        key
+            The entry's key (``rnnpanel extract`` prints it; :meth:`entries` lists them).
+
+        Returns
+        -------
+        StoredEntry
+            Shared by the process: callers must not change it.
 
         Raises
         ------
