@@ -16,11 +16,11 @@ import param
 from bokeh.models import ColorBar, ColumnDataSource
 
 from rnnpanel.app.rastermap import RasterMap
-from rnnpanel.app.sequence_views import SequenceViews
+from rnnpanel.app.sequence_views import TOP_HEIGHT, SequenceViews
 from rnnpanel.app.shown import Shown
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.views.colors import scale_palette
-from rnnpanel.views.projection import color_bar, color_mapper, projection_figure
+from rnnpanel.views.projection import CONTEXT_FADE, color_bar, color_mapper, projection_figure, selection_veil
 from rnnpanel.views.raster import EMPTY_RASTER
 from rnnpanel.views.region import region_outline, states_in_polygon
 from rnnpanel.views.sequence import point_columns
@@ -31,6 +31,10 @@ RASTER_ABOVE = 20_000
 #: states, whose rings would cost the browser seconds to draw. On a rasterised map the rings are
 #: thinned to one per few pixels of the visible ranges first (:func:`rnnpanel.views.raster.one_per_cell`).
 MAX_RINGS = 20_000
+#: The map's least size, colour bar and toolbar included; the row beside the per-sequence views is
+#: at least as high (Panel adds the 5 px margins), and the map fits beside them and the sidebar in a
+#: 1280 px wide window.
+MIN_WIDTH, MIN_HEIGHT = 380, TOP_HEIGHT - 10
 
 
 def ringed(mask: np.ndarray) -> np.ndarray:
@@ -56,11 +60,16 @@ class ProjectionMap(pn.viewable.Viewer):
                         doc="(N,) bool: the states a word search found, ringed; None: no search.")
     region = param.Array(default=None, allow_None=True,
                          doc="(N,) bool: the states inside the region drawn on the map; None: no region.")
+    context_fade = param.Number(default=CONTEXT_FADE, bounds=(0.0, 0.95), step=0.05, allow_refs=True,
+                                doc="How far the other states fade behind a shown trajectory (the white "
+                                    "veil's opacity; 0: not at all).")
 
     def __init__(self, trajectory: SequenceViews, select: Callable[[int], None], **params) -> None:
         super().__init__(**params)
         self._trajectory, self._select = trajectory, select
         self.figure = None
+        # one veil for every map this component draws: the fade control is linked to it in the browser
+        self._veil = selection_veil(self.context_fade)
         self._raster_map: RasterMap | None = None     # large samples: the map as an image
 
     @param.depends("sample", watch=True)
@@ -75,10 +84,11 @@ class ProjectionMap(pn.viewable.Viewer):
         fig = projection_figure(
             sample, points=self.points, states=views.states, segments=views.segments, ends=views.ends,
             labels=views.labels, hover=views.hover, mapper=self._mapper, color_by=self.color_by,
-            raster=self.raster if rasterised else None, found=self.found_src, region=self.region_src)
+            raster=self.raster if rasterised else None, found=self.found_src, region=self.region_src,
+            veil=self._veil)
+        fig.update(min_width=MIN_WIDTH, min_height=MIN_HEIGHT)
         fig.on_event("selectiongeometry", self._on_region_geometry)
         self.figure = fig
-        self._veil = next(r for r in fig.renderers if r.name == "selection_veil")
         self.region_outline = next(r for r in fig.renderers if r.name == "region_outline")
         self._raster_map = None
         if rasterised:
@@ -134,6 +144,19 @@ class ProjectionMap(pn.viewable.Viewer):
             shown = self.shown
             self._veil.visible = shown.present and shown.belongs_to(self.sample)
 
+    @param.depends("context_fade", watch=True)
+    def _set_fade(self) -> None:
+        """One property of the veil: the browser repaints the overlay, the points are not touched.
+        (From :meth:`fade_slider` the browser has set it already; this keeps the server's copy.)"""
+        self._veil.fill_alpha = self.context_fade
+
+    def fade_slider(self, **params) -> pn.widgets.FloatSlider:
+        """A slider of ``context_fade`` that also sets the veil's opacity in the browser as it moves,
+        before the server hears of it."""
+        slider = pn.widgets.FloatSlider.from_param(self.param.context_fade, **params)
+        slider.jslink(self._veil, value="fill_alpha")
+        return slider
+
     def _select_state(self, i: int) -> None:
         """Select the sequence of state ``i`` (a click on the map)."""
         self._select(int(self.sample.sequence_of_state[i]))
@@ -168,4 +191,4 @@ class ProjectionMap(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         if self.figure is None:
             return pn.Column()
-        return pn.pane.Bokeh(self.figure, sizing_mode="stretch_both", min_height=560)
+        return pn.pane.Bokeh(self.figure, sizing_mode="stretch_both")

@@ -50,6 +50,9 @@ class RasterMap:
         fig.on_event("rangesupdate", self._on_ranges)
         fig.on_change("inner_width", self._on_size)
         fig.on_change("inner_height", self._on_size)
+        for rng in (fig.x_range, fig.y_range):     # widened in the browser to keep the map's aspect
+            rng.on_change("start", self._on_range_change)
+            rng.on_change("end", self._on_range_change)
 
     def show(self, points: dict[str, np.ndarray], *, now: bool = False, key: Hashable = None) -> None:
         """Draw ``points`` (the glyph view's columns): ``now``, or on the next tick (in a server).
@@ -119,6 +122,15 @@ class RasterMap:
         self.request()
 
     def _on_size(self, _attr, _old, _new) -> None:
+        self.request()
+
+    def _on_range_change(self, _attr, _old, _new) -> None:
+        """A range set in the browser without a ranges event: the equal-aspect code widens them once
+        the frame's size is known (:func:`rnnpanel.views.projection.keep_equal_aspect`), after the
+        size reached the server; an image of the narrower ranges was stretched to the wider ones."""
+        if self._ranges is not None:
+            fig = self.fig
+            self._ranges = ((fig.x_range.start, fig.x_range.end), (fig.y_range.start, fig.y_range.end))
         self.request()
 
     def _on_tap(self, event) -> None:

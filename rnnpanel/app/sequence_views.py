@@ -15,7 +15,8 @@ import weakref
 
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, Range1d
+from bokeh.core.property.descriptors import UnsetValueError
+from bokeh.models import ColumnDataSource, CustomJS, Range1d
 
 from rnnpanel.app.shown import Shown
 from rnnpanel.pipeline.cache import LockedCache
@@ -24,15 +25,34 @@ from rnnpanel.views.distances import distance_figure
 from rnnpanel.views.heatmap import heatmap_figure
 from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHOLD
 from rnnpanel.views.linking import empty_hover_source
-from rnnpanel.views.sequence import (LINE_HEIGHT, distance_columns, empty_like, heatmap_columns, label_columns,
-                                     segment_columns, state_columns, text_layout)
+from rnnpanel.views.sequence import (
+    LINE_HEIGHT,
+    distance_columns,
+    empty_like,
+    heatmap_columns,
+    label_columns,
+    segment_columns,
+    state_columns,
+    text_layout,
+)
 from rnnpanel.views.text import LINE_PIXELS, TEXT_PIXELS, text_figure, text_height
 
 START_RING, END_RING = "#8c8c8c", "#000000"
-#: Height of the row holding the projection and the per-sequence views; the text view gets the
-#: lines left over by the heatmap and the distance bars (longer texts scroll with the wheel). Every
-#: height there is fixed per entry: a figure changing height on a selection re-lays out the page.
+#: Least height of the row holding the projection and the per-sequence views; the text view gets at
+#: least the lines left over there by the heatmap and the distance bars (longer texts scroll with
+#: the wheel). In a taller window the row fills the height above the tabs: the text view grows up
+#: to the entry's longest text, the heatmap and the distance bars share the rest. No height depends
+#: on the selection: a figure changing height on a selection would re-lay out the page.
 TOP_HEIGHT = 620
+#: Keeps the text view at :data:`~rnnpanel.views.text.LINE_PIXELS` per line whatever its height:
+#: a taller view shows more lines (from the same first one), not taller ones. Run in the browser
+#: when the view is resized; a selection sets the range for the height the browser last reported.
+TEXT_LINES_JS = """
+const h = fig.inner_height;
+if (!(h > 0)) return;
+const yr = fig.y_range, start = yr.end - h / line_pixels * line_height;
+if (Math.abs(yr.start - start) > 1e-6 * line_height) yr.start = start;
+"""
 HEADER_HEIGHT = 40
 PANE_MARGINS = 40        # Panel's default 5 px above and below each of the four panes
 MIN_TEXT_LINES = 2
@@ -76,6 +96,23 @@ def header_html(shown: Shown) -> str:
     return (f"<b>Sequence {int(sample.sequence_ids[s])}</b> · true: {html.escape(names[sample.labels[s]])}"
             f" · predicted: {html.escape(names[sample.predictions[s]])} "
             f"({sample.confidence[s]:.2f}, {verdict}) · {n_words} words{html.escape(cut_note)}")
+
+
+def fit_lines(fig) -> None:
+    """Show as many lines as the text view ``fig`` has room for (:data:`TEXT_LINES_JS`), in the browser."""
+    callback = CustomJS(args={"fig": fig, "line_pixels": LINE_PIXELS, "line_height": LINE_HEIGHT},
+                        code=TEXT_LINES_JS)
+    fig.js_on_change("inner_height", callback)
+
+
+def lines_shown(fig, default: int) -> float:
+    """Lines the text view ``fig`` has room for, as the browser last reported its height (``default``
+    until it has)."""
+    try:
+        height = fig.inner_height
+    except UnsetValueError:
+        return default
+    return height / LINE_PIXELS if height else default
 
 
 class SequenceViews(pn.viewable.Viewer):
@@ -127,12 +164,18 @@ class SequenceViews(pn.viewable.Viewer):
         room = TOP_HEIGHT - HEADER_HEIGHT - PANE_MARGINS - heat.height - dist.height - text_height(0)
         needed = text_lines_needed(sample)
         self._text_lines = max(MIN_TEXT_LINES, min(needed, room // LINE_PIXELS))
-        self._text_fig = text_figure(self.states, self.hover, n_lines=self._text_lines,
-                                     scrollable=needed > self._text_lines)
+        self._text_fig = text = text_figure(self.states, self.hover, n_lines=self._text_lines,
+                                            scrollable=needed > self._text_lines)
+        fit_lines(text)
+        # a taller window: the text view grows to the longest text, the heatmap and the bars share the rest
+        text.update(sizing_mode="stretch_height", min_height=text.height,
+                    max_height=max(text.height, text_height(needed)))
+        for fig in (heat, dist):
+            fig.update(sizing_mode="stretch_height", min_height=fig.height)
         self.header = pn.pane.HTML(HINT, sizing_mode="stretch_width", height=HEADER_HEIGHT,
                                    margin=(5, 10, 5, 10), name="sequence_header")
-        self._panel = pn.Column(self.header, pn.pane.Bokeh(self._text_fig), pn.pane.Bokeh(heat),
-                                pn.pane.Bokeh(dist), width=TEXT_PIXELS + 20)
+        panes = [pn.pane.Bokeh(fig, sizing_mode="stretch_height") for fig in (text, heat, dist)]
+        self._panel = pn.Column(self.header, *panes, width=TEXT_PIXELS + 20, sizing_mode="stretch_height")
         self._fill()
 
     @param.depends("shown", "trajectory_color", "thickness", "distance_threshold", "ep_threshold", "class_flips",
@@ -167,7 +210,8 @@ class SequenceViews(pn.viewable.Viewer):
             self.step_range.update(start=-0.5, end=n - 0.5)
             # back to the first line, scrolling no further than the last
             lines = max(self._text_lines, int(round(-min(states["wy"]) / LINE_HEIGHT)) + 1 if n else 1)
-            self._text_fig.y_range.update(start=-(self._text_lines - 0.5) * LINE_HEIGHT, end=0.5 * LINE_HEIGHT,
+            visible = lines_shown(self._text_fig, self._text_lines)
+            self._text_fig.y_range.update(start=(0.5 - visible) * LINE_HEIGHT, end=0.5 * LINE_HEIGHT,
                                           bounds=(-(lines - 0.5) * LINE_HEIGHT, 0.5 * LINE_HEIGHT))
         self._span.location = self.distance_threshold
         self.header.object = header_html(shown)

@@ -34,10 +34,10 @@ from rnnpanel.app.live_input import LiveInput
 from rnnpanel.app.loading import SampleLoader
 from rnnpanel.app.projection_map import RASTER_ABOVE, ProjectionMap
 from rnnpanel.app.sequence_tabs import SequenceTabs
-from rnnpanel.app.sequence_views import TOP_HEIGHT, SequenceViews
+from rnnpanel.app.sequence_views import SequenceViews
 from rnnpanel.app.shown import Shown
-from rnnpanel.app.sidebar_tools import Downloads, WordSearch
 from rnnpanel.app.sidebar_settings import sidebar_settings
+from rnnpanel.app.sidebar_tools import Downloads, WordSearch
 from rnnpanel.app.widgets import notify
 from rnnpanel.compute.projection.names import METHODS
 from rnnpanel.errors import RnnpanelError
@@ -47,7 +47,7 @@ from rnnpanel.pipeline.states import EntryStates
 from rnnpanel.store import StateStore, StoredEntry
 from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHOLD
 
-#: Sidebar + projection (at least 440) + per-sequence column (620) fit a 1400 px wide window.
+#: Sidebar + projection (at least 380) + per-sequence column (620) fit a 1280 px wide window.
 SIDEBAR_WIDTH = 270
 #: What the sidebar says in a page's first frame, until its settings arrive (one model).
 SETTINGS_PENDING = "<p style='color:#777;margin:12px 10px'>Loading the settings…</p>"
@@ -184,7 +184,8 @@ class RnnPanelApp(pn.viewable.Viewer):
             part.sample = sample
         self.live_input.param.update(states=self._states(), sample=sample)   # the typed text, placed in the new map
         self._update_shown()
-        top = pn.Row(self.map, self.views, sizing_mode="stretch_width", height=TOP_HEIGHT)
+        # the height above the tabs, at least the map's least height (Panel takes it from the map)
+        top = pn.Row(self.map, self.views, sizing_mode="stretch_both")
         self._main.objects = [top, self.tabs]
         self._after_first_page(partial(self._show_rest, sample))
 

@@ -10,7 +10,8 @@ from rnnpanel.app.widgets import labelled, titled
 
 
 def sidebar_settings(app) -> list:
-    """The widgets of a :class:`~rnnpanel.app.session.RnnPanelApp`'s parameters, then its tools."""
+    """The widgets of a :class:`~rnnpanel.app.session.RnnPanelApp`'s parameters (and of its map's
+    fade, :meth:`~rnnpanel.app.projection_map.ProjectionMap.fade_slider`), then its tools."""
     p, choice = app.param, pn.widgets.RadioButtonGroup.from_param
     return [
         *titled("Entry", pn.widgets.Select.from_param(p.entry, name="", sizing_mode="stretch_width")),
@@ -19,6 +20,7 @@ def sidebar_settings(app) -> list:
                labelled("State", choice(p.state, name=""))),
         *titled("Colour points by", choice(p.color_by, name="")),
         *titled("Fade sequences", choice(p.fade, name="")),
+        app.map.fade_slider(name="Fade the map behind a trajectory", format="0%", sizing_mode="stretch_width"),
         *titled("Trajectory colour", choice(p.trajectory_color, name="")),
         *titled("Trajectory thickness", choice(p.thickness, name="")),
         pn.widgets.FloatSlider.from_param(p.distance_threshold, name="Label: step distance >",

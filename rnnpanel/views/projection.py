@@ -19,9 +19,26 @@ benchmarks/RESULTS.md). On a workstation with a GPU, ``"webgl"`` repaints faster
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import (BoxAnnotation, BoxSelectTool, BoxZoomTool, ColorBar, ColumnDataSource, CustomJS, Ellipse,
-                          FixedTicker, ImageRGBA, LabelSet, LassoSelectTool, LinearColorMapper, Patches, Range1d,
-                          Scatter, Segment, TapTool)
+from bokeh.models import (
+    BoxAnnotation,
+    BoxSelectTool,
+    BoxZoomTool,
+    ColorBar,
+    ColumnDataSource,
+    CustomJS,
+    Dodge,
+    Ellipse,
+    FixedTicker,
+    ImageRGBA,
+    LabelSet,
+    LassoSelectTool,
+    LinearColorMapper,
+    Patches,
+    Range1d,
+    Scatter,
+    Segment,
+    TapTool,
+)
 from bokeh.plotting import figure
 
 from rnnpanel.pipeline.sample import Sample
@@ -29,7 +46,15 @@ from rnnpanel.views.colors import positive_class, scale_palette
 from rnnpanel.views.glyphs import add_glyph
 from rnnpanel.views.linking import hover_tool
 
-FADED_ALPHA = 0.15
+#: How far the other states fade behind a shown trajectory, by default: the white veil's opacity
+#: (a slider in the sidebar sets it). The former 0.85 left so little of the points' colour that the
+#: two classes of the demo could no longer be told apart at a glance.
+CONTEXT_FADE = 0.5
+FADED_ALPHA = 1.0 - CONTEXT_FADE      # what the veil leaves of the other points' contrast
+#: Under each trajectory segment, a white halo this many pixels wider and a dark casing CASING_PX
+#: wider: the path stays in front of points of its own colour, however little they are faded, and a
+#: step of EP near 0.5 (light grey) stays visible on white.
+HALO_PX, CASING_PX = 6.0, 1.5
 SEARCH_COLOR = "#ff7f00"      # orange rings: apart from the pink/grey/blue scale and the class colours
 OVERLAY = "overlay"
 OUTPUT_BACKEND = "canvas"
@@ -75,10 +100,11 @@ def _marker(pixels: float) -> dict:
     return {"width": pixels, "height": pixels, "width_units": "screen", "height_units": "screen"}
 
 
-def selection_veil() -> BoxAnnotation:
+def selection_veil(fade: float = CONTEXT_FADE) -> BoxAnnotation:
     """A white sheet over the whole frame, under the trajectory: shown while a sequence is selected,
-    it fades every other point to about :data:`FADED_ALPHA` of its contrast."""
-    return BoxAnnotation(fill_color="white", fill_alpha=1.0 - FADED_ALPHA, line_color=None, level=OVERLAY,
+    it fades every other point (glyphs or image alike) to ``1 - fade`` of its contrast. Changing
+    ``fill_alpha`` repaints only the overlay canvas: no point is sent or recomputed."""
+    return BoxAnnotation(fill_color="white", fill_alpha=fade, line_color=None, level=OVERLAY,
                          visible=False, name="selection_veil")
 
 
@@ -104,14 +130,17 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
                       segments: ColumnDataSource, ends: ColumnDataSource, labels: ColumnDataSource,
                       hover: ColumnDataSource, mapper: LinearColorMapper, color_by: str,
                       raster: ColumnDataSource | None = None, found: ColumnDataSource | None = None,
-                      region: ColumnDataSource | None = None):
+                      region: ColumnDataSource | None = None, veil: BoxAnnotation | None = None):
     """All states with the trajectory overlays: a glyph per state drawn from ``points``, or, given
     a ``raster`` source (large samples, :mod:`rnnpanel.views.raster`), one image drawn from it.
     ``found`` holds the states a word search matched, ringed on the points' level (they change
     with a search, not with every hover). ``region`` holds the outline of the box or lasso drawn
-    to select a region; the select tools report their geometry, and the app finds the states."""
+    to select a region; the select tools report their geometry, and the app finds the states.
+    ``veil``: the :func:`selection_veil` to draw (an app keeps one across its maps, so that a
+    control linked to it in the browser stays linked); a new one by default."""
     fig = figure(title=f"Projection · {sample.projection} · layer {sample.layer} {sample.state}",
-                 tools=["pan", "wheel_zoom", BoxZoomTool(match_aspect=True), "reset", "save"], active_scroll="wheel_zoom",
+                 tools=["pan", "wheel_zoom", BoxZoomTool(match_aspect=True), "reset", "save"],
+                 active_scroll="wheel_zoom",
                  output_backend=OUTPUT_BACKEND, sizing_mode="stretch_both", min_height=420, min_width=440,
                  x_range=padded_range(sample.xy[:, 0]), y_range=padded_range(sample.xy[:, 1]),
                  name="projection",
@@ -132,7 +161,12 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
         # the tools select nothing themselves (the points keep their selection for clicks): the app
         # receives the drawn geometry and finds the states inside
         fig.add_tools(BoxSelectTool(renderers=[]), LassoSelectTool(renderers=[]))
-    fig.renderers.append(selection_veil())        # after the points, before the trajectory
+    fig.renderers.append(veil if veil is not None else selection_veil())   # after the points, before the trajectory
+    for name, color, alpha, wider in (("trajectory_halo", "white", 0.9, HALO_PX),
+                                      ("trajectory_casing", "#333333", 0.6, CASING_PX)):
+        add_glyph(fig, Segment(x0="x0", y0="y0", x1="x1", y1="y1", line_color=color, line_alpha=alpha,
+                               line_cap="round", line_width={"field": "width", "transform": Dodge(value=wider)}),
+                  segments, level=OVERLAY, name=name)
     seg = add_glyph(fig, Segment(x0="x0", y0="y0", x1="x1", y1="y1", line_color="color", line_width="width",
                                  line_alpha=0.95), segments, level=OVERLAY, name="trajectory_segments")
     fig.add_tools(hover_tool(seg, states, hover, step_field="t",
@@ -142,7 +176,9 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
                                   line_width=0.5), states, level=OVERLAY, name="trajectory_states")
     fig.add_tools(hover_tool(dots, states, hover, tooltips=[("word", "@word"), ("t", "@t"),
                                                             ("EP", "@pred @conf{0.00}")]))
-    add_glyph(fig, Ellipse(x="x", y="y", **_marker(16), fill_color=None, line_color="color", line_width=3),
+    add_glyph(fig, Ellipse(x="x", y="y", **_marker(18), fill_color=None, line_color="white", line_width=7,
+                           line_alpha=0.9), ends, level=OVERLAY, name="trajectory_ends_halo")
+    add_glyph(fig, Ellipse(x="x", y="y", **_marker(18), fill_color=None, line_color="color", line_width=3.5),
               ends, level=OVERLAY, name="trajectory_ends")
     add_glyph(fig, Ellipse(x="x", y="y", **_marker(18), fill_color="#ffd400", fill_alpha=0.6, line_color="#000000",
                            line_width=2), hover, level=OVERLAY, name="projection_hover")
