@@ -144,8 +144,7 @@ def _is_bokeh(figure: Any) -> bool:
 
 def _save_html(figure: Any, html: Path, *, title: str) -> None:
     """One self-contained page (Bokeh's scripts inline)."""
-    from bokeh.embed import file_html
-    from bokeh.resources import INLINE
+    from rnnpanel.views.export import standalone_page
 
     model = figure
     if not _is_bokeh(figure):       # a HoloViews object: render it with the Bokeh backend
@@ -153,4 +152,4 @@ def _save_html(figure: Any, html: Path, *, title: str) -> None:
 
         hv.extension("bokeh", logo=False)
         model = hv.render(figure, backend="bokeh")
-    html.write_text(file_html(model, INLINE, title), encoding="utf-8")
+    html.write_text(standalone_page(model, title), encoding="utf-8")

@@ -104,12 +104,27 @@ def map_figure(sample: Sample, *, max_points: int = MAP_GLYPHS, seed: int = 0):
     return fig
 
 
-def map_html(sample: Sample, **options) -> str:
-    """:func:`map_figure` as one HTML page with Bokeh's scripts inline: opens offline, in any browser."""
+def standalone_page(model, title: str) -> str:
+    """``model`` as one HTML page with Bokeh's scripts inline, made in a document of its own.
+
+    Bokeh's ``file_html`` copies the current document's JavaScript callbacks into the page. A
+    standalone page wants none of a session's, and in a process serving other sessions from
+    threads (a test's in-process server) the current document may be another thread's, already
+    destroyed; a fresh document for the duration of the call avoids both.
+    """
+    from bokeh.document import Document
     from bokeh.embed import file_html
+    from bokeh.io.doc import patch_curdoc
     from bokeh.resources import INLINE
 
-    page = file_html(map_figure(sample, **options), INLINE, f"rnnpanel map · {sample.name}")
+    own = Document()                 # held here: Bokeh keeps only a weak reference to it
+    with patch_curdoc(own):
+        return file_html(model, INLINE, title)
+
+
+def map_html(sample: Sample, **options) -> str:
+    """:func:`map_figure` as one HTML page with Bokeh's scripts inline: opens offline, in any browser."""
+    page = standalone_page(map_figure(sample, **options), f"rnnpanel map · {sample.name}")
     # Once a Panel extension is loaded in this process, Bokeh's resources also list its scripts by
     # server-relative paths: a page opened from a file cannot load them, and the map needs none.
     return _SERVER_SCRIPT.sub("", page)

@@ -34,3 +34,16 @@ def test_a_large_map_keeps_a_seeded_sample_and_says_so():
     assert f"a sample of 5 of {sample.n_states:,} states" in fig.title.text
     again = map_figure(sample, max_points=5).renderers[0].data_source.data["word"]
     assert list(again) == list(fig.renderers[0].data_source.data["word"])
+
+
+def test_the_page_is_made_whatever_document_is_current():
+    """A process serving sessions from threads may have another thread's document, already
+    destroyed, as Bokeh's current one while a user downloads the map: the page is still made."""
+    from bokeh.document import Document
+    from bokeh.io.doc import patch_curdoc
+
+    gone = Document()
+    gone.callbacks.destroy()          # what destroying a served session's document does to it
+    with patch_curdoc(gone):
+        page = map_html(make_sample())
+    assert page.lstrip().lower().startswith("<!doctype html>") and "Bokeh" in page
