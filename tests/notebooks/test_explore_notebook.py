@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.notebooks.served import points_drawn
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "explore.ipynb"
 SMALL = {"EXPLORE_TRAIN": "1200", "EXPLORE_SHOW": "120"}
@@ -78,41 +79,11 @@ def _free_port() -> int:
 
 @pytest.mark.browser
 def test_panel_serve_of_the_notebook_draws_the_app(executed, notebook_home, tmp_path):
-    from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, screenshot
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
     port = _free_port()
     env = {**os.environ, "RNNPANEL_HOME": str(notebook_home), **small(notebook_home)}
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "panel", "serve", str(NOTEBOOK), "--port", str(port),
-                               "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport=VIEWPORT)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    page.goto(f"http://127.0.0.1:{port}/explore", timeout=180_000)
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(1)
-            page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                                   "Bokeh.documents[0].get_model_by_name('points') !== null", timeout=180_000)
-            n_points = page.evaluate("() => Bokeh.documents[0].get_model_by_name('points').data_source.get_length()")
-            screenshot(page, "explore-notebook-served")
-            browser.close()
-        assert n_points == executed["n_states"]
-        assert not errors, errors
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+    command = [sys.executable, "-m", "panel", "serve", str(NOTEBOOK), "--port", str(port),
+               "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
+    n_points, errors = points_drawn(command, port, cwd=None, env=env, log=tmp_path / "serve.log", timeout_s=180,
+                                    shot="explore-notebook-served")
+    assert n_points == executed["n_states"]
+    assert not errors, errors

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.notebooks.served import points_drawn
 from tests.test_readme_tour import QUICK, tour_commands
 
 pytestmark = [pytest.mark.slow]
@@ -84,39 +85,10 @@ def test_the_tours_figure_is_made_without_a_browser(installed):
 
 @pytest.mark.browser
 def test_the_notebook_is_served_by_the_demo_install(installed, tmp_path):
-    from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
     root, port = installed["root"], _free_port()
     env = {**installed["env"], "EXPLORE_TRAIN": "600", "EXPLORE_SHOW": "60",
            "EXPLORE_WEIGHTS": str(tmp_path / "review_gru.pt")}
-    command = f"panel serve examples/explore.ipynb --port {port} --address 127.0.0.1"
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(shlex.split(command) + ["--allow-websocket-origin", f"127.0.0.1:{port}"], cwd=root,
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport=VIEWPORT)
-            deadline = time.monotonic() + 60
-            while True:
-                assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-                try:
-                    page.goto(f"http://127.0.0.1:{port}/explore", timeout=300_000)
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(1)
-            page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                                   "Bokeh.documents[0].get_model_by_name('points') !== null", timeout=300_000)
-            n_points = page.evaluate("() => Bokeh.documents[0].get_model_by_name('points').data_source.get_length()")
-            browser.close()
-        assert n_points > 60
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+    command = f"panel serve examples/explore.ipynb --port {port} --address 127.0.0.1"   # as the README says
+    n_points, _ = points_drawn(shlex.split(command) + ["--allow-websocket-origin", f"127.0.0.1:{port}"], port,
+                               cwd=root, env=env, log=tmp_path / "serve.log")
+    assert n_points > 60
