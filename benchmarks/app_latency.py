@@ -212,6 +212,7 @@ def lasso_around(xy: np.ndarray, n: int) -> dict:
     """A lasso (octagon) around the ``n`` states nearest the map's densest point's neighbourhood."""
     centre = np.median(xy, axis=0)
     d = np.sqrt(((xy - centre) ** 2).sum(1))
+    n = min(n, len(d) - 1)                          # an entry smaller than the region asked for
     radius = float(np.partition(d, n)[n]) * 1.05    # an octagon inside the circle holds a bit less
     angles = np.linspace(0, 2 * np.pi, 9)[:-1]
     return {"type": "poly", "x": (centre[0] + radius * np.cos(angles)).tolist(),
