@@ -6,17 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from rnnpanel.cli import main
-from rnnpanel.data.text import Vocabulary, tokenize
-from rnnpanel.models import ModelConfig, load_model, save_model
-from rnnpanel.models.io import build_classifier
+from rnnpanel.models import load_model
+from tests.cli.conftest import review_rows, untrained_gru
 
-WORDS = {"pos": ["good", "great", "fun", "warm"], "neg": ["bad", "dull", "poor", "cold"]}
-FILLER = ["the", "film", "a", "plot", "and", "."]
 DEFAULT_LINE = ("reviews.csv: 80/20 stratified split by label (seed 0): 48 train, 12 test; "
                 "use --split-column, --test-fraction or --split-seed to change")
 
@@ -24,13 +20,7 @@ DEFAULT_LINE = ("reviews.csv: 80/20 stratified split by label (seed 0): 48 train
 @pytest.fixture(scope="module")
 def csv_file(tmp_path_factory) -> Path:
     """60 reviews; every fourth row is marked test in ``fold`` (in mixed spellings)."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(60):
-        label = "pos" if i % 2 else "neg"
-        pool = WORDS[label] + FILLER
-        rows.append({"text": " ".join(rng.choice(pool, size=int(rng.integers(2, 15)))), "label": label,
-                     "fold": ["Test", "train", "TRAINING", "train"][i % 4]})
+    rows = [{**row, "fold": ["Test", "train", "TRAINING", "train"][i % 4]} for i, row in enumerate(review_rows())]
     path = tmp_path_factory.mktemp("data") / "reviews.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
@@ -38,14 +28,7 @@ def csv_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, csv_file) -> Path:
-    """An untrained GRU over the file's vocabulary: extraction needs weights, not good ones."""
-    texts = pd.read_csv(csv_file)["text"]
-    vocab = Vocabulary.build((tokenize(t) for t in texts), min_freq=1)
-    config = ModelConfig(cell="gru", vocab_size=len(vocab), n_classes=2, embedding_dim=6, hidden_size=5,
-                         class_names=("neg", "pos"), max_length=10)
-    directory = tmp_path_factory.mktemp("models") / "gru"
-    save_model(directory, build_classifier(config, seed=0), vocab)
-    return directory
+    return untrained_gru(csv_file, tmp_path_factory.mktemp("models") / "gru")
 
 
 def extract(model_dir, csv_file, store, *extra: str) -> list[str]:
