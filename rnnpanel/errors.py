@@ -23,3 +23,12 @@ class StoreError(RnnpanelError):
 
 class BackendUnavailable(RnnpanelError):
     """A projection backend cannot be imported or initialised on this machine."""
+
+
+class DamagedEntry(StoreError):
+    """A store entry (or a map of it) whose stored bytes or metadata are damaged; the message names
+    what is damaged and the command that repairs it. ``key`` is the entry's key."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key

@@ -109,10 +109,13 @@ def extract_to_store(
         logger.info("cache hit: entry %s", cached.key)
         return cached, summary_of(cached, store, start, cache_hit=True)
 
+    recorded = extraction_request(files.directory, dataset, split=split, n=n, seed=seed, batch_size=batch_size,
+                                  chunk_states=chunk_states, text_column=text_column, label_column=label_column,
+                                  file_split=file_split)
     entry, reused = _extract(files, dataset, source, request, store, split=split, n=n, seed=seed,
                              device=device, batch_size=batch_size, progress=progress,
                              text_column=text_column, label_column=label_column, file_split=file_split,
-                             cluster=cluster, chunk_states=chunk_states)
+                             cluster=cluster, chunk_states=chunk_states, recorded=recorded)
     return entry, summary_of(entry, store, start, cache_hit=reused)
 
 
@@ -208,7 +211,7 @@ def _extract(
     files: ModelFiles, dataset: str, source: dict, request: str, store: StateStore, *, split: str,
     n: int | None, seed: int, device: str, batch_size: int | None, progress: Any,
     text_column: str | None, label_column: str | None, file_split: FileSplit | None, cluster: str | None,
-    chunk_states: int | None,
+    chunk_states: int | None, recorded: dict[str, Any],
 ) -> tuple[StoredEntry, bool]:
     """Load, sample, then stream the states into the store shard by shard; returns the entry and
     whether it was already stored. A run killed earlier for the same entry is resumed."""
@@ -244,7 +247,7 @@ def _extract(
         dataset=content_key("sequence-source", dataset=source, vocab=files.vocab_sha256),
         split=split, sequence_ids=sequence_ids, max_length=config.max_length, truncation=config.truncation,
     )
-    if store.has_entry(key):  # another request chose the same sample
+    if store.entry_path(key).is_dir():  # another request chose the same sample (or its metadata is damaged)
         logger.info("entry %s already stored", key)
         return store.entry(key), True
 
@@ -252,7 +255,8 @@ def _extract(
         chunk_states = chunk_rows_for(4 * max(config.state_size, config.n_classes))
     started = time.perf_counter()
     stages: dict[str, float] = {"read_tokenise": started - read_started}
-    with partial_entry_for(store, key, config, sample, batch_size=batch_size, chunk_states=chunk_states) as partial:
+    with partial_entry_for(store, key, config, sample, batch_size=batch_size, chunk_states=chunk_states,
+                           request={**recorded, "chunk_states": chunk_states}) as partial:
         probs, shard_stages = stream_states(partial, files, sample, device=device, batch_size=batch_size,
                                              progress=progress, cluster=cluster, chunk_states=chunk_states)
         seconds = time.perf_counter() - started
@@ -313,6 +317,7 @@ def commit_entry(store: StateStore, partial, files: ModelFiles, loaded, corpus, 
         "resumed": partial.resumed,
         "extraction_seconds": seconds,
         "created": time.time(),
+        **({"request": partial.request} if partial.request else {}),
     }
     entry = store.commit_partial(partial, per_sequence, attrs, list(loaded.vocab.words))
     stages = {name: round(value, 3) for name, value in {**stages, "commit": time.perf_counter() - committing}.items()}
@@ -326,15 +331,48 @@ def _state_kinds(config) -> tuple[str, ...]:
     return ("h", "c") if config.cell == "lstm" else ("h",)
 
 
-def partial_entry_for(store: StateStore, key: str, config, sample, *, batch_size: int | None, chunk_states: int):
-    """The entry's partial folder: every per-state array, empty, one chunk per shard."""
+def partial_entry_for(store: StateStore, key: str, config, sample, *, batch_size: int | None, chunk_states: int,
+                      request: dict[str, Any] | None = None):
+    """The entry's partial folder: every per-state array, empty, one chunk per shard. ``request``
+    (:func:`extraction_request`) is kept with it: the command that resumes it, the data that repairs it."""
     n_states, width, classes = sample.n_tokens, config.state_size, config.n_classes
     layout = {"token_ids": ((n_states,), "int32"), "ep": ((n_states, classes), "float32")}
     for layer in range(config.num_layers):
         for kind in _state_kinds(config):
             layout[f"layer_{layer}/{kind}"] = ((n_states, width), "float32")
     plan = {"n_sequences": sample.n_sequences, "batch_size": batch_size, "version": PIPELINE_VERSION}
-    return store.partial_entry(key, layout, chunk_rows=chunk_states, plan=plan)
+    return store.partial_entry(key, layout, chunk_rows=chunk_states, plan=plan, request=request)
+
+
+def extraction_request(model_dir: str | Path, dataset: str, *, split: str, n: int | None, seed: int,
+                       batch_size: int | None, chunk_states: int | None, text_column: str | None = None,
+                       label_column: str | None = None, file_split: FileSplit | None = None) -> dict[str, Any]:
+    """The arguments of an extraction, as kept with its entry: what resumes it and what repairs it
+    (paths made absolute, so the command works from any folder)."""
+    from dataclasses import asdict
+
+    path = Path(dataset).expanduser()
+    return {"model": str(Path(model_dir).expanduser().resolve()),
+            "dataset": dataset if dataset in REGISTRY or not path.exists() else str(path.resolve()),
+            "split": split, "n": n, "seed": seed, "batch_size": batch_size, "chunk_states": chunk_states,
+            "text_column": text_column, "label_column": label_column,
+            "file_split": None if file_split is None else asdict(file_split)}
+
+
+def extract_command(request: dict[str, Any], store_root: str | Path) -> str:
+    """The ``rnnpanel extract`` command line that makes (or resumes) the entry of ``request``."""
+    import shlex
+
+    split = request.get("file_split") or {}
+    options = [("--model", request["model"]), ("--dataset", request["dataset"]), ("--split", request["split"]),
+               ("--n", request.get("n")), ("--seed", request.get("seed")), ("--store", str(store_root)),
+               ("--batch-size", request.get("batch_size")), ("--chunk-states", request.get("chunk_states")),
+               ("--text-column", request.get("text_column")), ("--label-column", request.get("label_column")),
+               ("--split-column", split.get("column")),
+               ("--test-fraction", None if split.get("column") else split.get("test_fraction")),
+               ("--split-seed", None if split.get("column") else split.get("seed"))]
+    return shlex.join(["rnnpanel", "extract", *(part for name, value in options if value is not None
+                                                for part in (name, str(value)))])
 
 
 def stream_states(partial, files: ModelFiles, sample, *, device: str, batch_size: int | None, progress: Any,

@@ -30,10 +30,12 @@ import zarr
 
 from rnnpanel.errors import StoreError
 from rnnpanel.store.atomic import PARTIAL_PREFIX
+from rnnpanel.store.integrity import chunk_codecs, write_record
 
 log = logging.getLogger(__name__)
 
 SHARDS = "shards"
+REQUEST_FILE = "request.json"  # the extraction's arguments: what resumes the folder's work
 LOCK_SUFFIX = ".lock"  # beside the folder, so rewriting the folder never drops the lock
 
 #: name → (shape, dtype) of every per-state array; rows are states, chunked by ``chunk_rows``.
@@ -69,7 +71,7 @@ class PartialEntry:
     """The writer's side of an entry under construction; use as a context manager (holds the lock)."""
 
     def __init__(self, entries_dir: Path, key: str, layout: Layout, *, chunk_rows: int,
-                 plan: dict[str, Any]) -> None:
+                 plan: dict[str, Any], request: dict[str, Any] | None = None) -> None:
         self.key = key
         self.path = partial_path(entries_dir, key)
         self.lock_path = self.path.with_name(self.path.name + LOCK_SUFFIX)
@@ -77,6 +79,7 @@ class PartialEntry:
         self.chunk_rows = int(chunk_rows)
         self.plan = {**plan, "chunk_rows": self.chunk_rows,
                      "layout": {name: [list(shape), dtype] for name, (shape, dtype) in self.layout.items()}}
+        self.request = dict(request or {})
         self._lock: Any = None
         self.resumed = False
 
@@ -111,15 +114,21 @@ class PartialEntry:
             self.resumed = bool(self.done())
             if self.resumed:
                 log.info("resuming entry %s: %d shard(s) already written", self.key, len(self.done()))
+            self._keep_request()
             return
         if previous is not None:
             log.info("entry %s was started with other settings; starting it again", self.key)
         group = zarr.open_group(str(self.path), mode="w")
         for name, (shape, dtype) in self.layout.items():
             chunks = (min(self.chunk_rows, max(1, shape[0])),) + shape[1:]
-            group.create_array(name, shape=shape, dtype=dtype, chunks=chunks)
+            group.create_array(name, shape=shape, dtype=dtype, chunks=chunks, **chunk_codecs())
         (self.path / SHARDS).mkdir()
         group.attrs.update({"partial": self.plan})  # written last: the folder is usable from here on
+        self._keep_request()
+
+    def _keep_request(self) -> None:
+        if self.request:
+            (self.path / REQUEST_FILE).write_text(json.dumps(self.request))
 
     def done(self) -> set[int]:
         """Indices of the shards whose rows and results are complete."""
@@ -143,15 +152,17 @@ class PartialEntry:
         for name, value in arrays.items():
             value = np.ascontiguousarray(value)
             chunks = (min(self.chunk_rows, max(1, value.shape[0])),) + value.shape[1:]
-            group.create_array(name, data=value, chunks=chunks)
+            group.create_array(name, data=value, chunks=chunks, overwrite=True, **chunk_codecs())
         (self.path / vocab_file).write_text(json.dumps(list(words)))
         shutil.rmtree(self.path / SHARDS)
+        (self.path / REQUEST_FILE).unlink(missing_ok=True)  # kept in the attributes from here on
         attributes = dict(group.attrs)
         attributes.pop("partial", None)
         group.attrs.clear()
         group.attrs.update({**attributes, **attrs, "entry_key": self.key,
                             "created": attrs.get("created", time.time()),
                             "format_version": format_version, "complete": True})
+        write_record(self.path)
         target = self.path.parent / self.key
         try:
             os.rename(self.path, target)

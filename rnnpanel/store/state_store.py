@@ -34,12 +34,13 @@ from typing import Any
 import numpy as np
 import zarr
 
-from rnnpanel.errors import StoreError
+from rnnpanel.errors import DamagedEntry, StoreError
 from rnnpanel.store.atomic import (
     atomic_directory,
     is_temporary,
     remove_stale_temporaries,
 )
+from rnnpanel.store.integrity import METADATA_FILE, bad_chunk_of, chunk_codecs, write_record
 from rnnpanel.store.partial import Layout, PartialEntry
 from rnnpanel.store.state_kinds import checked_kind, direction_half, layer_index
 
@@ -62,21 +63,33 @@ def chunk_rows_for(row_bytes: int) -> int:
 
 
 
+def repair_command(root: Path) -> str:
+    """The command that checks a store and repairs what is damaged in it."""
+    return f"rnnpanel store check --store {root} --repair"
+
+
 def _write_group(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
     group = zarr.open_group(str(path), mode="w")
     for name, value in arrays.items():
         value = np.ascontiguousarray(value)
         chunks = (min(ROW_CHUNK, max(1, value.shape[0])),) + value.shape[1:] if value.ndim else ()
-        group.create_array(name, data=value, chunks=chunks)
+        group.create_array(name, data=value, chunks=chunks, **chunk_codecs())
     group.attrs.update({**attrs, "format_version": FORMAT_VERSION, "complete": True})
+    write_record(path)
 
 
-def _open_group(path: Path, what: str) -> zarr.Group:
+def _open_group(path: Path, what: str, *, key: str, root: Path) -> zarr.Group:
+    """The completed group at ``path`` (of entry ``key`` of the store at ``root``); its metadata
+    missing or unreadable is :class:`DamagedEntry` (the group's integrity record restores it),
+    another format version a plain :class:`StoreError`."""
     try:
+        if not (path / METADATA_FILE).is_file():
+            raise FileNotFoundError(f"its metadata file {METADATA_FILE} is missing")
         group = zarr.open_group(str(path), mode="r")
         attrs = dict(group.attrs)
     except Exception as exc:  # zarr raises several types for damaged metadata
-        raise StoreError(f"{what} at {path} cannot be read ({exc}); delete it and recompute") from exc
+        raise DamagedEntry(f"{what} cannot be read: {exc}; repair it with `{repair_command(root)}`",
+                           key=key) from exc
     if attrs.get("format_version") != FORMAT_VERSION or not attrs.get("complete"):
         raise StoreError(
             f"{what} at {path} has format {attrs.get('format_version')!r}, expected {FORMAT_VERSION}; "
@@ -147,8 +160,7 @@ class LayerStates:
         try:
             full = np.asarray(self._array[rows], dtype=np.float32)
         except Exception as exc:  # a damaged chunk fails in the codec, with its own error types
-            raise StoreError(f"store entry {self.entry.key} cannot read layer {self.layer} {self.kind} "
-                             f"({type(exc).__name__}: {exc}); delete the entry and extract it again") from exc
+            raise self.entry.damaged(f"layer_{self.layer}/{self.kind.partition('_')[0]}", rows, exc) from exc
         return direction_half(full, self.kind, hidden_size=self._hidden, bidirectional=self._bidirectional)
 
     @property
@@ -172,7 +184,7 @@ class StoredEntry:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.key = self.path.name
-        self._group = _open_group(self.path, f"store entry {self.key}")
+        self._group = _open_group(self.path, f"store entry {self.key}", key=self.key, root=self.path.parent.parent)
         self.attrs: dict[str, Any] = dict(self._group.attrs)
         self._arrays: dict[str, zarr.Array] = {}
 
@@ -196,10 +208,16 @@ class StoredEntry:
         try:
             return np.asarray(array[...])
         except Exception as exc:  # a damaged chunk fails in the codec, with its own error types
-            raise StoreError(
-                f"store entry {self.key} cannot read its array {name!r} ({type(exc).__name__}: {exc}); "
-                "delete the entry and extract it again"
-            ) from exc
+            raise self.damaged(name, slice(0, array.shape[0] if array.ndim else 1), exc) from exc
+
+    def damaged(self, name: str, rows: slice, exc: BaseException) -> DamagedEntry:
+        """The error for a failed read of ``rows`` of array ``name``: which rows, why, and the repair."""
+        array = self.array(name)
+        where = bad_chunk_of(array, rows) if array.ndim else None
+        start, stop, reason = where if where else (rows.start or 0, rows.stop, f"{type(exc).__name__}: {exc}")
+        return DamagedEntry(
+            f"store entry {self.key} is damaged: {name} rows {start:,}-{stop - 1:,} cannot be read ({reason}); "
+            f"repair it with `{repair_command(self.path.parent.parent)}`", key=self.key)
 
     @property
     def state_choices(self) -> list[str]:
@@ -293,7 +311,7 @@ class StateStore:
         return self.entries_dir / key
 
     def has_entry(self, key: str) -> bool:
-        return (self.entry_path(key) / "zarr.json").is_file()
+        return (self.entry_path(key) / METADATA_FILE).is_file()
 
     def entry(self, key: str) -> StoredEntry:
         """The entry ``key``, opened once per process while its files stay the same (an entry is
@@ -316,26 +334,41 @@ class StateStore:
         """
         path = self.entry_path(key)
         try:
-            stamp = (path / "zarr.json").stat().st_mtime_ns
+            stamp = (path / METADATA_FILE).stat().st_mtime_ns
         except OSError:
+            if path.is_dir():
+                _open_group(path, f"store entry {key}", key=key, root=self.root)  # raises DamagedEntry
             known = ", ".join(e.key for e in self.entries()) or "none"
             raise StoreError(f"no entry {key!r} in store {self.root} (entries: {known}); "
                              "run `rnnpanel extract` first") from None
         return _opened(path, stamp)
 
     def entries(self) -> list[StoredEntry]:
-        """Complete, readable entries, oldest first; damaged ones are logged and skipped."""
-        if not self.entries_dir.is_dir():
-            return []
+        """Complete, readable entries, oldest first; the others are logged and skipped
+        (:meth:`unreadable` lists them with the reason)."""
         found = []
-        for path in self.entries_dir.iterdir():
-            if is_temporary(path) or not path.is_dir():
-                continue
+        for key in self._entry_folders():
             try:
-                found.append(self.entry(path.name))
+                found.append(self.entry(key))
             except StoreError as exc:
                 log.warning("skipping %s", exc)
         return sorted(found, key=lambda e: (e.attrs.get("created", 0), e.key))
+
+    def unreadable(self) -> dict[str, str]:
+        """Entry folders that cannot be opened, by key: what is wrong and what to do about it
+        (damaged metadata, another format version)."""
+        problems = {}
+        for key in self._entry_folders():
+            try:
+                self.entry(key)
+            except StoreError as exc:
+                problems[key] = str(exc)
+        return problems
+
+    def _entry_folders(self) -> list[str]:
+        if not self.entries_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.entries_dir.iterdir() if p.is_dir() and not is_temporary(p))
 
     def write_entry(self, key: str, arrays: dict[str, np.ndarray], attrs: dict[str, Any],
                     words: list[str]) -> StoredEntry:
@@ -347,10 +380,11 @@ class StateStore:
         return self.entry(key)
 
     def partial_entry(self, key: str, layout: Layout, *, chunk_rows: int = ROW_CHUNK,
-                      plan: dict[str, Any] | None = None) -> PartialEntry:
+                      plan: dict[str, Any] | None = None, request: dict[str, Any] | None = None) -> PartialEntry:
         """The entry ``key`` under construction, streamed shard by shard (a context manager that
-        holds its lock); resumes the work of an earlier run with the same ``layout`` and ``plan``."""
-        return PartialEntry(self.entries_dir, key, layout, chunk_rows=chunk_rows, plan=plan or {})
+        holds its lock); resumes the work of an earlier run with the same ``layout`` and ``plan``.
+        ``request`` (the extraction's arguments) is kept with it, then in the entry's attributes."""
+        return PartialEntry(self.entries_dir, key, layout, chunk_rows=chunk_rows, plan=plan or {}, request=request)
 
     def commit_partial(self, partial: PartialEntry, arrays: dict[str, np.ndarray], attrs: dict[str, Any],
                        words: list[str]) -> StoredEntry:
@@ -367,7 +401,7 @@ class StateStore:
         return self.entry_path(entry_key) / PROJECTIONS / projection_key
 
     def has_projection(self, entry_key: str, projection_key: str) -> bool:
-        return (self.projection_path(entry_key, projection_key) / "zarr.json").is_file()
+        return (self.projection_path(entry_key, projection_key) / METADATA_FILE).is_file()
 
     def write_projection(self, entry_key: str, projection_key: str, arrays: dict[str, np.ndarray],
                          attrs: dict[str, Any]) -> None:
@@ -384,8 +418,18 @@ class StateStore:
         path = self.projection_path(entry_key, projection_key)
         if not self.has_projection(entry_key, projection_key):
             raise StoreError(f"no projection {projection_key!r} for entry {entry_key!r}; run `rnnpanel project`")
-        group = _open_group(path, f"projection {projection_key}")
-        return {name: np.asarray(arr[...]) for name, arr in group.arrays()}, dict(group.attrs)
+        group = _open_group(path, f"projection {projection_key} of store entry {entry_key}", key=entry_key,
+                            root=self.root)
+        arrays = {}
+        for name, array in group.arrays():
+            try:
+                arrays[name] = np.asarray(array[...])
+            except Exception as exc:  # a damaged chunk fails in the codec, with its own error types
+                raise DamagedEntry(
+                    f"projection {projection_key} of store entry {entry_key} is damaged: its {name} cannot be read "
+                    f"({type(exc).__name__}: {exc}); repair it with `{repair_command(self.root)}`",
+                    key=entry_key) from exc
+        return arrays, dict(group.attrs)
 
     def projections(self, entry_key: str) -> list[dict[str, Any]]:
         """Attributes of every complete projection of an entry."""
@@ -397,7 +441,8 @@ class StateStore:
             if is_temporary(path):
                 continue
             try:
-                out.append(dict(_open_group(path, f"projection {path.name}").attrs))
+                out.append(dict(_open_group(path, f"projection {path.name} of store entry {entry_key}",
+                                            key=entry_key, root=self.root).attrs))
             except StoreError as exc:
                 log.warning("skipping %s", exc)
         return out

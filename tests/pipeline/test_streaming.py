@@ -183,5 +183,6 @@ def test_a_damaged_chunk_is_a_store_error_that_names_the_remedy(source, tmp_path
     entry, _ = extract(model_dir, csv, tmp_path)
     chunk = next(p for p in (entry.path / "ep" / "c").rglob("*") if p.is_file())
     chunk.write_bytes(b"not a zstd frame")
-    with pytest.raises(StoreError, match="cannot read its array 'ep'.*extract it again"):
+    with pytest.raises(StoreError, match=r"damaged: ep rows 0-.*checksum mismatch.*rnnpanel store check "
+                                         r"--store .* --repair"):
         StateStore(tmp_path).entry(entry.key).load("ep")
