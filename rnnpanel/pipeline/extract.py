@@ -217,8 +217,6 @@ def _extract(
     whether it was already stored. A run killed earlier for the same entry is resumed."""
     # torch and the corpus are needed only now, on a cache miss
     from rnnpanel.compute.device import resolve_device
-    from rnnpanel.data import resolve_corpus
-    from rnnpanel.models.encoding import encode_flat
 
     read_started = time.perf_counter()
     target = resolve_device(device)
@@ -226,27 +224,10 @@ def _extract(
     if loaded.weights_sha256 != files.weights_sha256:
         raise ModelError(f"the weights in {files.directory} changed while extracting; run the command again")
     config = loaded.config
-    corpus = resolve_corpus(dataset, text_column=text_column, label_column=label_column, split=file_split,
-                            progress=progress is not False)
-    _check_classes(config, corpus, dataset, files.directory)
-    chosen_split = corpus.split(split)
-    encoded = encode_flat(_tokenising(chosen_split.texts, progress), loaded.vocab, config)
-    kept_rows = np.flatnonzero(encoded.kept)
-    if len(kept_rows) == 0:
-        raise DataError(
-            f"no text of {dataset}'s {split} split has a word the model knows; "
-            "extract with the dataset the model was trained on"
-        )
-    picked = choose_sample(len(kept_rows), n, seed)
-    sequence_ids = kept_rows[picked]
-    sample = encoded if len(picked) == len(kept_rows) else encoded.subset(picked)
-    del encoded
-
-    key = entry_key(
-        weights_sha256=loaded.weights_sha256,
-        dataset=content_key("sequence-source", dataset=source, vocab=files.vocab_sha256),
-        split=split, sequence_ids=sequence_ids, max_length=config.max_length, truncation=config.truncation,
-    )
+    corpus, sample, sequence_ids, n_available = read_sample(
+        loaded, dataset, files.directory, split=split, n=n, seed=seed, text_column=text_column,
+        label_column=label_column, file_split=file_split, progress=progress)
+    key = sample_key(loaded, files, source, split=split, sequence_ids=sequence_ids)
     if store.entry_path(key).is_dir():  # another request chose the same sample (or its metadata is damaged)
         logger.info("entry %s already stored", key)
         return store.entry(key), True
@@ -262,10 +243,44 @@ def _extract(
         seconds = time.perf_counter() - started
         stages.update(shard_stages, shards_wall=seconds)
         entry = commit_entry(store, partial, files, loaded, corpus, sample, probs, sequence_ids, source, request,
-                        split=split, n=n, seed=seed, n_available=len(kept_rows), target=target, cluster=cluster,
+                        split=split, n=n, seed=seed, n_available=n_available, target=target, cluster=cluster,
                         seconds=seconds, stages=stages)
     logger.info("stored %d states of %d sequences as entry %s", sample.n_tokens, sample.n_sequences, key)
     return entry, False
+
+
+def read_sample(loaded, dataset: str, model_dir: Path, *, split: str, n: int | None, seed: int,
+                text_column: str | None = None, label_column: str | None = None,
+                file_split: FileSplit | None = None, progress: Any = False):
+    """The corpus, the sample's token ids (:class:`~rnnpanel.models.encoding.EncodedTexts`), its
+    sequence ids in the split and the number of sequences it was drawn from: what an extraction
+    reads (and what a repair reads again)."""
+    from rnnpanel.data import resolve_corpus
+    from rnnpanel.models.encoding import encode_flat
+
+    corpus = resolve_corpus(dataset, text_column=text_column, label_column=label_column, split=file_split,
+                            progress=progress is not False)
+    _check_classes(loaded.config, corpus, dataset, model_dir)
+    encoded = encode_flat(_tokenising(corpus.split(split).texts, progress), loaded.vocab, loaded.config)
+    kept_rows = np.flatnonzero(encoded.kept)
+    if len(kept_rows) == 0:
+        raise DataError(
+            f"no text of {dataset}'s {split} split has a word the model knows; "
+            "extract with the dataset the model was trained on"
+        )
+    picked = choose_sample(len(kept_rows), n, seed)
+    sample = encoded if len(picked) == len(kept_rows) else encoded.subset(picked)
+    return corpus, sample, kept_rows[picked], len(kept_rows)
+
+
+def sample_key(loaded, files: ModelFiles, source: dict, *, split: str, sequence_ids: np.ndarray) -> str:
+    """The entry key of a sample of a registered corpus or user file read by this model."""
+    config = loaded.config
+    return entry_key(
+        weights_sha256=loaded.weights_sha256,
+        dataset=content_key("sequence-source", dataset=source, vocab=files.vocab_sha256),
+        split=split, sequence_ids=sequence_ids, max_length=config.max_length, truncation=config.truncation,
+    )
 
 
 def commit_entry(store: StateStore, partial, files: ModelFiles, loaded, corpus, sample, probs: np.ndarray,
@@ -358,21 +373,6 @@ def extraction_request(model_dir: str | Path, dataset: str, *, split: str, n: in
             "text_column": text_column, "label_column": label_column,
             "file_split": None if file_split is None else asdict(file_split)}
 
-
-def extract_command(request: dict[str, Any], store_root: str | Path) -> str:
-    """The ``rnnpanel extract`` command line that makes (or resumes) the entry of ``request``."""
-    import shlex
-
-    split = request.get("file_split") or {}
-    options = [("--model", request["model"]), ("--dataset", request["dataset"]), ("--split", request["split"]),
-               ("--n", request.get("n")), ("--seed", request.get("seed")), ("--store", str(store_root)),
-               ("--batch-size", request.get("batch_size")), ("--chunk-states", request.get("chunk_states")),
-               ("--text-column", request.get("text_column")), ("--label-column", request.get("label_column")),
-               ("--split-column", split.get("column")),
-               ("--test-fraction", None if split.get("column") else split.get("test_fraction")),
-               ("--split-seed", None if split.get("column") else split.get("seed"))]
-    return shlex.join(["rnnpanel", "extract", *(part for name, value in options if value is not None
-                                                for part in (name, str(value)))])
 
 
 def stream_states(partial, files: ModelFiles, sample, *, device: str, batch_size: int | None, progress: Any,

@@ -20,6 +20,7 @@ import fcntl
 import json
 import logging
 import os
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -65,6 +66,20 @@ def mark_done(path: str | Path, shard: int, values: dict[str, np.ndarray]) -> No
     with open(tmp, "wb") as handle:
         np.savez(handle, **values)
     os.replace(tmp, final)
+
+
+def extract_command(request: dict[str, Any], store_root: str | Path) -> str:
+    """The ``rnnpanel extract`` command line that makes (or resumes) the entry of ``request``."""
+    split = request.get("file_split") or {}
+    options = [("--model", request["model"]), ("--dataset", request["dataset"]), ("--split", request["split"]),
+               ("--n", request.get("n")), ("--seed", request.get("seed")), ("--store", str(store_root)),
+               ("--batch-size", request.get("batch_size")), ("--chunk-states", request.get("chunk_states")),
+               ("--text-column", request.get("text_column")), ("--label-column", request.get("label_column")),
+               ("--split-column", split.get("column")),
+               ("--test-fraction", None if split.get("column") else split.get("test_fraction")),
+               ("--split-seed", None if split.get("column") else split.get("seed"))]
+    return shlex.join(["rnnpanel", "extract", *(part for name, value in options if value is not None
+                                                for part in (name, str(value)))])
 
 
 class PartialEntry:
