@@ -65,7 +65,7 @@ def chunk_rows_for(row_bytes: int) -> int:
 
 def repair_command(root: Path) -> str:
     """The command that checks a store and repairs what is damaged in it."""
-    return f"rnnpanel store check --store {root} --repair"
+    return f"rnnpanel store check --store {Path(root).resolve()} --repair"
 
 
 def _write_group(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
@@ -350,8 +350,8 @@ class StateStore:
         for key in self._entry_folders():
             try:
                 found.append(self.entry(key))
-            except StoreError as exc:
-                log.warning("skipping %s", exc)
+            except StoreError as exc:  # said where it matters: the app's entry list, `rnnpanel store check`
+                log.info("skipping %s", exc)
         return sorted(found, key=lambda e: (e.attrs.get("created", 0), e.key))
 
     def unreadable(self) -> dict[str, str]:
