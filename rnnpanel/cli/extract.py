@@ -63,6 +63,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--chunk-states", type=int, default=None, metavar="N",
                    help="states written per chunk, the unit a killed run resumes from (default: 65,536, "
                         "fewer for wide models so that a chunk of one array stays near 32 MB)")
+    p.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                   help="when another process is writing the same entry, wait up to this long for it and then "
+                        "read its entry (a cache hit); 0 refuses at once (default: 3600)")
     return p
 
 
@@ -100,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             file_split=file_split,
             cluster=args.cluster,
             chunk_states=args.chunk_states,
+            wait=args.wait,
         )
     if said:
         print(*said, sep="\n", file=sys.stderr, flush=True)

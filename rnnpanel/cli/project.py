@@ -69,6 +69,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="place the states that are not fitted on a Dask cluster: local[:N], local-cuda or "
                         "tcp://HOST:PORT (default: this process's threads)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                   help="when another process is computing the same map, wait up to this long for it and then "
+                        "read its map (a cache hit); 0 refuses at once (default: 3600)")
     return p
 
 
@@ -115,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             entry.states(layer=args.layer, kind=args.state), method=args.method, backend=args.backend,
             params=backend_params(args), max_fit=max_fit, random_state=args.seed, quality=args.quality,
             progress=not args.no_progress, cluster=args.cluster, polish_iter=args.polish_iter,
-            refine_iter=args.refine_iter,
+            refine_iter=args.refine_iter, wait=args.wait,
         )
     except ValueError as exc:  # parameter values a backend refuses
         print(f"rnnpanel project: error: {exc}", file=sys.stderr)

@@ -32,6 +32,8 @@ from rnnpanel.data.splitting import FileSplit
 from rnnpanel.errors import DataError, ModelError
 from rnnpanel.hashing import file_sha256
 from rnnpanel.store import StateStore, StoredEntry, content_key, entry_key
+from rnnpanel.store.disk_space import BLOCK_BYTES, telling_full_disk
+from rnnpanel.store.locks import wait_seconds
 from rnnpanel.store.state_store import chunk_rows_for
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ def extract_to_store(
     file_split: FileSplit | None = None,
     cluster: str | None = None,
     chunk_states: int | None = None,
+    wait: float | None = None,
 ) -> tuple[StoredEntry, dict[str, Any]]:
     """Extract the states of ``n`` sequences (all when ``None``) of ``dataset``'s ``split`` into the store.
 
@@ -86,10 +89,18 @@ def extract_to_store(
     scheduler address, see :mod:`rnnpanel.pipeline.cluster`) runs the shards on Dask workers, which write
     their own rows: the entry is the same either way. ``file_split`` is how a user file's rows become train
     and test (``None``: the default 80/20 stratified split, seed 0).
+
+    Another process writing the same entry is waited for, up to ``wait`` seconds (None: an hour,
+    :data:`~rnnpanel.store.locks.DEFAULT_WAIT`; 0: refused at once), following its shards on the
+    progress bar; its entry is then a cache hit. Before writing, the entry's uncompressed size is
+    compared with the free space of the store's disk: a :class:`~rnnpanel.store.disk_space.DiskFull`
+    (a ``StoreError``) refuses a disk too small before anything is written, and says so if the disk
+    fills while writing, keeping the shards written so far for the same call to resume from.
     """
     start = time.perf_counter()
     _check_arguments(split=split, n=n, seed=seed, device=device, batch_size=batch_size)
     _check_streaming(cluster=cluster, chunk_states=chunk_states)
+    wait = wait_seconds(wait)
     n, seed = (None if n is None else int(n)), int(seed)
     store = StateStore(store_root)
     files = model_files(model_dir)
@@ -115,7 +126,7 @@ def extract_to_store(
     entry, reused = _extract(files, dataset, source, request, store, split=split, n=n, seed=seed,
                              device=device, batch_size=batch_size, progress=progress,
                              text_column=text_column, label_column=label_column, file_split=file_split,
-                             cluster=cluster, chunk_states=chunk_states, recorded=recorded)
+                             cluster=cluster, chunk_states=chunk_states, recorded=recorded, wait=wait)
     return entry, summary_of(entry, store, start, cache_hit=reused)
 
 
@@ -211,10 +222,11 @@ def _extract(
     files: ModelFiles, dataset: str, source: dict, request: str, store: StateStore, *, split: str,
     n: int | None, seed: int, device: str, batch_size: int | None, progress: Any,
     text_column: str | None, label_column: str | None, file_split: FileSplit | None, cluster: str | None,
-    chunk_states: int | None, recorded: dict[str, Any],
+    chunk_states: int | None, recorded: dict[str, Any], wait: float = 0.0,
 ) -> tuple[StoredEntry, bool]:
     """Load, sample, then stream the states into the store shard by shard; returns the entry and
-    whether it was already stored. A run killed earlier for the same entry is resumed."""
+    whether it was already stored. A run killed earlier (or stopped by a full disk) for the same
+    entry is resumed; one running now is waited for, up to ``wait`` seconds."""
     # torch and the corpus are needed only now, on a cache miss
     from rnnpanel.compute.device import resolve_device
 
@@ -236,15 +248,24 @@ def _extract(
         chunk_states = chunk_rows_for(4 * max(config.state_size, config.n_classes))
     started = time.perf_counter()
     stages: dict[str, float] = {"read_tokenise": started - read_started}
-    with partial_entry_for(store, key, config, sample, batch_size=batch_size, chunk_states=chunk_states,
-                           request={**recorded, "chunk_states": chunk_states}) as partial:
-        probs, shard_stages = stream_states(partial, files, sample, device=device, batch_size=batch_size,
-                                             progress=progress, cluster=cluster, chunk_states=chunk_states)
-        seconds = time.perf_counter() - started
-        stages.update(shard_stages, shards_wall=seconds)
-        entry = commit_entry(store, partial, files, loaded, corpus, sample, probs, sequence_ids, source, request,
-                        split=split, n=n, seed=seed, n_available=n_available, target=target, cluster=cluster,
-                        seconds=seconds, stages=stages)
+    on_wait, stop_waiting = _wait_reporter(progress, key)
+    partial = partial_entry_for(store, key, config, sample, batch_size=batch_size, chunk_states=chunk_states,
+                                request={**recorded, "chunk_states": chunk_states}, wait=wait, on_wait=on_wait,
+                                words=loaded.vocab.words)
+    try:
+        with telling_full_disk(store.entries_dir, lambda free: _full_disk_message(store, partial, free)), partial:
+            stop_waiting()
+            if partial.already_stored:  # the process this one waited for wrote it
+                return store.entry(key), True
+            probs, shard_stages = stream_states(partial, files, sample, device=device, batch_size=batch_size,
+                                                progress=progress, cluster=cluster, chunk_states=chunk_states)
+            seconds = time.perf_counter() - started
+            stages.update(shard_stages, shards_wall=seconds)
+            entry = commit_entry(store, partial, files, loaded, corpus, sample, probs, sequence_ids, source,
+                                 request, split=split, n=n, seed=seed, n_available=n_available, target=target,
+                                 cluster=cluster, seconds=seconds, stages=stages)
+    finally:
+        stop_waiting()
     logger.info("stored %d states of %d sequences as entry %s", sample.n_tokens, sample.n_sequences, key)
     return entry, False
 
@@ -347,16 +368,77 @@ def _state_kinds(config) -> tuple[str, ...]:
 
 
 def partial_entry_for(store: StateStore, key: str, config, sample, *, batch_size: int | None, chunk_states: int,
-                      request: dict[str, Any] | None = None):
+                      request: dict[str, Any] | None = None, wait: float = 0.0,
+                      on_wait: Callable[[int, int], Any] | None = None, words: list[str] | None = None):
     """The entry's partial folder: every per-state array, empty, one chunk per shard. ``request``
-    (:func:`extraction_request`) is kept with it: the command that resumes it, the data that repairs it."""
+    (:func:`extraction_request`) is kept with it: the command that resumes it, the data that repairs it.
+    ``wait`` and ``on_wait`` are :class:`~rnnpanel.store.partial.PartialEntry`'s: how long to wait for
+    another process writing the entry. ``words`` (the vocabulary) sizes the entry's word list for its
+    estimate (None: guessed from the vocabulary's size)."""
     n_states, width, classes = sample.n_tokens, config.state_size, config.n_classes
     layout = {"token_ids": ((n_states,), "int32"), "ep": ((n_states, classes), "float32")}
     for layer in range(config.num_layers):
         for kind in _state_kinds(config):
             layout[f"layer_{layer}/{kind}"] = ((n_states, width), "float32")
     plan = {"n_sequences": sample.n_sequences, "batch_size": batch_size, "version": PIPELINE_VERSION}
-    return store.partial_entry(key, layout, chunk_rows=chunk_states, plan=plan, request=request)
+    partial = store.partial_entry(key, layout, chunk_rows=chunk_states, plan=plan, request=request)
+    partial.wait, partial.on_wait = float(wait), on_wait
+    partial.extra_bytes = beside_states_bytes(sample.n_sequences, classes, n_shards=partial.n_shards,
+                                              chunk_rows=chunk_states, words=words,
+                                              vocab_size=config.vocab_size)
+    return partial
+
+
+def beside_states_bytes(n_sequences: int, n_classes: int, *, n_shards: int, chunk_rows: int,
+                        words: list[str] | None, vocab_size: int) -> int:
+    """What an entry stores beside its per-state arrays, uncompressed: the per-sequence arrays of
+    :func:`commit_entry` (six of 8 bytes a sequence, and the probabilities), the shards' results
+    (the probabilities again, one file a shard) and the word list."""
+    sequence_chunks = -(-int(n_sequences) // max(1, int(chunk_rows)))
+    per_sequence = int(n_sequences) * (6 * 8 + 4 * n_classes) + 8 + 7 * sequence_chunks * BLOCK_BYTES
+    results = int(n_sequences) * 4 * n_classes + int(n_shards) * (BLOCK_BYTES + 1024)
+    vocabulary = len(json.dumps(list(words)).encode()) if words is not None else 32 * int(vocab_size)
+    return per_sequence + results + vocabulary
+
+
+def _full_disk_message(store: StateStore, partial, free: str) -> str:
+    """The one line for a disk that filled while writing ``partial``: what is kept, and how to go on."""
+    done, total = len(partial.done()), partial.n_shards
+    if not partial.path.exists():
+        kept = "nothing of it was written"
+    elif done == total:
+        kept = f"all {total} of its shards are written and kept, only completing it failed"
+    else:
+        kept = f"the {done} of its {total} shards written so far are kept ({partial.path})"
+    return (f"the disk holding the store {store.root} is full ({free} free) while writing entry {partial.key}: "
+            f"{kept}; free some space and run the same command again: it resumes where this one stopped")
+
+
+def _wait_reporter(progress: Any, key: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """``(on_wait(done_shards, total_shards), stop)`` while waiting for another process writing
+    entry ``key``: a tqdm bar of its shards on the terminal (``progress=True``), else one log line."""
+    bar: list[Any] = []
+
+    def on_wait(done: int, total: int) -> None:
+        if not bar:
+            logger.info("waiting for another process writing entry %s (%d of %d shards written)", key, done, total)
+            if progress is not True:
+                bar.append(None)
+                return
+            from tqdm import tqdm
+
+            bar.append(tqdm(total=total, desc=f"waiting for another process writing entry {key[:12]}",
+                            unit="shard", leave=False, dynamic_ncols=True))
+        if bar[0] is not None:
+            bar[0].n = max(bar[0].n, done)  # its shard files go when it completes the entry
+            bar[0].refresh()
+
+    def stop() -> None:
+        if bar and bar[0] is not None:
+            bar[0].close()
+        bar[:] = [None] if bar else []
+
+    return on_wait, stop
 
 
 def extraction_request(model_dir: str | Path, dataset: str, *, split: str, n: int | None, seed: int,
@@ -465,6 +547,7 @@ def summary_of(entry: StoredEntry, store: StateStore, start: float, *, cache_hit
         "store": str(store.root),
         "device": attrs.get("device"),
         "cluster": attrs.get("cluster"),
+        **({"resumed": bool(attrs.get("resumed"))} if not cache_hit else {}),
         **({"stages": attrs["stages"]} if not cache_hit and "stages" in attrs else {}),
     }
 

@@ -72,6 +72,9 @@ def extract_encoded(
     started = time.perf_counter()
     with _extract.partial_entry_for(store, key, config, encoded, batch_size=batch_size,
                                  chunk_states=chunk_states) as partial:
+        if partial.already_stored:  # another process completed it just before this one took the lock
+            entry = store.entry(key)
+            return entry, _extract.summary_of(entry, store, start, cache_hit=True)
         probs, stages = _extract.stream_states(partial, files, encoded, device=device, batch_size=batch_size,
                                                 progress=progress, cluster=None, chunk_states=chunk_states)
         if labels is None:  # the model's own answer stands in for the truth

@@ -11,10 +11,13 @@ states (live input) can be placed by its own ``transform``.
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,8 +29,12 @@ from rnnpanel.compute.projection.names import resolve_name
 from rnnpanel.compute.projection.placement import DEFAULT_POLISH_ITER
 from rnnpanel.errors import StoreError
 from rnnpanel.pipeline.cache import LockedCache
-from rnnpanel.store import LayerStates, StateStore, StoredEntry, projection_key
+from rnnpanel.store import LayerStates, StateStore, StoredEntry, locks, projection_key
+from rnnpanel.store.atomic import LOCK_PREFIX
+from rnnpanel.store.disk_space import BLOCK_BYTES, METADATA_BYTES, check_room, telling_full_disk
+from rnnpanel.store.locks import wait_seconds
 from rnnpanel.store.state_kinds import known_kind
+from rnnpanel.store.state_store import PROJECTIONS, ROW_CHUNK
 
 if TYPE_CHECKING:
     from rnnpanel.compute.projection import AutoProjection, ProgressCallback
@@ -82,6 +89,9 @@ def default_entry(store: StateStore) -> StoredEntry:
     """The only entry of the store, or the most recently created one."""
     entries = store.entries()
     if not entries:
+        unreadable = store.unreadable()
+        if unreadable:  # the one there is damaged: say so, rather than that there is none
+            raise StoreError(next(iter(unreadable.values())))
         raise StoreError(f"store {store.root} has no entries; run `rnnpanel extract` first")
     if len(entries) > 1:
         log.info("store has %d entries; using the most recent, %s", len(entries), entries[-1].key)
@@ -107,6 +117,7 @@ def project_states(
     quality: bool = False,
     progress: bool | ProgressCallback | None = None,
     cluster: str | None = None,
+    wait: float | None = None,
 ) -> ProjectionResult:
     """Project one layer's states of a stored entry, or read the map the store already holds.
 
@@ -134,6 +145,10 @@ def project_states(
     cluster
         A Dask cluster (see :mod:`rnnpanel.pipeline.cluster`) whose workers place the points that
         were not fitted, instead of this process's threads.
+    wait
+        Seconds to wait for another process computing the same map (None: an hour,
+        :data:`~rnnpanel.store.locks.DEFAULT_WAIT`; 0: refuse at once); its map is then read
+        from the store, a cache hit. Meanwhile ``progress`` follows that process's progress.
 
     Returns
     -------
@@ -150,32 +165,60 @@ def project_states(
     ParameterError
         Parameters the backend refuses; :class:`~rnnpanel.compute.projection.base.NonFiniteStates`
         (a ``DataError`` too) for states with NaN or infinite values.
+    StoreError
+        Another process still computing the same map after ``wait`` seconds;
+        :class:`~rnnpanel.store.disk_space.DiskFull` when the store's disk cannot hold the map
+        (checked before computing it, and said so if the disk fills while it is written).
     """
     started = time.perf_counter()
     entry, store = states.entry, states.entry.store
     request = {"params": params, "max_fit": max_fit, "random_state": random_state, "polish_iter": polish_iter,
                "refine_iter": refine_iter}
     pkey = requested_key(states, method=method, backend=backend, **request)
+    wait = wait_seconds(wait)
 
     if store.has_projection(entry.key, pkey):
-        arrays, attrs = store.read_projection(entry.key, pkey)
-        measured = attrs.get("quality") or None
-        if quality and not measured:
-            measured = stored_quality(states, arrays["embedding"], state_labels(entry))
-        log.info("projection %s of entry %s: cache hit", pkey, entry.key)
-        return ProjectionResult(arrays["embedding"], pkey, attrs, cache_hit=True, quality=measured)
+        return _stored_map(states, pkey, quality=quality)
+    label = f"{method} · layer {states.layer} · {states.kind}"
+    what = f"the {method} map of layer {states.layer} {states.kind} of entry {entry.key}"
+    with _map_lock(store, entry.key, pkey, wait=wait, progress=progress, label=label, what=what) as lock:
+        if store.has_projection(entry.key, pkey):  # the process this one waited for stored it
+            return _stored_map(states, pkey, quality=quality)
+        folder = store.entry_path(entry.key) / PROJECTIONS
+        check_room(folder, map_bytes(len(states)), what=what, where=f"the store {store.root}",
+                   remedy="free some space, or move the store to another disk")
+        return _compute_map(states, pkey, method=method, backend=backend, request=request, quality=quality,
+                            progress=progress, cluster=cluster, lock=lock, label=label, what=what, started=started)
 
+
+def _stored_map(states: LayerStates, pkey: str, *, quality: bool) -> ProjectionResult:
+    """The map the store holds under ``pkey`` (a cache hit), with its quality measured if asked and not stored."""
+    entry, store = states.entry, states.entry.store
+    arrays, attrs = store.read_projection(entry.key, pkey)
+    measured = attrs.get("quality") or None
+    if quality and not measured:
+        measured = stored_quality(states, arrays["embedding"], state_labels(entry))
+    log.info("projection %s of entry %s: cache hit", pkey, entry.key)
+    return ProjectionResult(arrays["embedding"], pkey, attrs, cache_hit=True, quality=measured)
+
+
+def _compute_map(states: LayerStates, pkey: str, *, method: str, backend: str, request: dict[str, Any],
+                 quality: bool, progress: Any, cluster: str | None, lock: Any, label: str, what: str,
+                 started: float) -> ProjectionResult:
+    """Fit the map (holding its lock), store it unless stopped early, and return it."""
+    entry, store = states.entry, states.entry.store
     # torch and scikit-learn load only on a cache miss
     from rnnpanel.compute.projection import AutoProjection
 
-    callback, close = progress_callback(progress, f"{method} · layer {states.layer} · {states.kind}")
+    callback, close = progress_callback(progress, label)
     try:
         offsets = entry.load("offsets")
         labels = np.repeat(entry.load("labels"), np.diff(offsets))
         distances, distance_scale = normalize_by_max(stored_step_distances(states, offsets))
-        runner = AutoProjection(method=method, backend=resolve_name(method, backend), params=params,
-                                max_fit=max_fit, polish_iter=int(polish_iter), refine_iter=int(refine_iter),
-                                random_state=random_state, progress=callback)
+        runner = AutoProjection(method=method, backend=resolve_name(method, backend), params=request["params"],
+                                max_fit=request["max_fit"], polish_iter=int(request["polish_iter"]),
+                                refine_iter=int(request["refine_iter"]), random_state=request["random_state"],
+                                progress=_publishing(lock, callback))
         if cluster is None:
             runner.fit(states, labels)
         else:
@@ -211,12 +254,101 @@ def project_states(
     if runner.stopped_early_:
         log.warning("projection was stopped early; the partial result is returned but not cached")
     else:
-        store.write_projection(entry.key, pkey, arrays, attrs)
+        folder = store.entry_path(entry.key) / PROJECTIONS
+        with telling_full_disk(folder, lambda free: (
+                f"the disk holding the store {store.root} is full ({free} free): {what} was computed but could not "
+                "be stored, and nothing of it was kept; free some space and run the same command again")):
+            store.write_projection(entry.key, pkey, arrays, attrs)
         _remember(entry.key, pkey, runner)
     total = time.perf_counter() - started
     attrs["seconds_overhead"] = max(0.0, total - runner.seconds_)
     measured = stored_quality(states, embedding, labels) if quality else None
     return ProjectionResult(embedding, pkey, attrs, cache_hit=False, seconds_total=total, quality=measured)
+
+
+def map_bytes(n_states: int) -> int:
+    """What a stored map of ``n_states`` states takes, uncompressed: its embedding (two float32), the
+    ``fitted`` mask and the step distances, one block more per chunk file, and its metadata."""
+    chunks = -(-int(n_states) // ROW_CHUNK)
+    return int(n_states) * (2 * 4 + 1 + 4) + 3 * chunks * BLOCK_BYTES + METADATA_BYTES
+
+
+@contextmanager
+def _map_lock(store: StateStore, entry_key: str, pkey: str, *, wait: float, progress: Any, label: str,
+              what: str) -> Iterator[Any]:
+    """Hold the lock of map ``pkey`` (a file beside its folder), waiting up to ``wait`` seconds for
+    another process computing it; yields the lock file (None where the store cannot be written:
+    then nobody can store the map there, so nobody is waited for)."""
+    folder = store.entry_path(entry_key) / PROJECTIONS
+    path = folder / f"{LOCK_PREFIX}{pkey}"
+    on_wait, stop = _map_wait_reporter(progress, path, label)
+    try:
+        with telling_full_disk(folder, lambda free: f"the disk holding the store {store.root} is full ({free} free): "
+                               f"{what} cannot be started; free some space and run the same command again"):
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = locks.acquire(path, wait=wait, on_wait=on_wait)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        log.warning("cannot lock %s (%s): computing without it", path, exc)
+        handle, path = None, None
+    finally:
+        stop()
+    if path is not None and handle is None:
+        raise StoreError(_busy_message(path, wait, what))
+    try:
+        yield handle
+    finally:
+        if path is not None:
+            locks.release(handle, path, remove=True)
+
+
+def _busy_message(path: Path, wait: float, what: str) -> str:
+    if wait <= 0:
+        return (f"another process is computing {what} right now; wait for it to finish (its map will be a cache hit: "
+                "give --wait SECONDS), or stop it first")
+    fraction = locks.published(path).get("fraction")
+    done = f" ({100 * float(fraction):.0f}% done)" if isinstance(fraction, (int, float)) else ""
+    return (f"waited {wait:g} s for another process computing {what}{done} and it is still running; wait longer "
+            "with --wait SECONDS (0 refuses at once), or stop it first")
+
+
+def _publishing(lock: Any, callback: ProgressCallback | None) -> ProgressCallback:
+    """The fit's progress callback, also telling processes waiting for this map how far it is (in
+    its lock file, at most twice a second)."""
+    last = [0.0]
+
+    def report(fraction: float, message: str = "") -> Any:
+        now = time.monotonic()
+        if now - last[0] >= 0.5:
+            locks.publish(lock, fraction=float(fraction), message=str(message)[:200])
+            last[0] = now
+        return callback(fraction, message) if callback is not None else False
+
+    return report
+
+
+def _map_wait_reporter(progress: Any, path: Path, label: str) -> tuple[Callable[[float], None], Callable[[], None]]:
+    """``(on_wait(seconds), stop)`` while another process computes the map whose lock is ``path``:
+    its progress (what it publishes in the lock file) on a bar or the caller's callback, and a log line."""
+    state: dict[str, Any] = {}
+
+    def on_wait(seconds: float) -> None:
+        status = locks.published(path)
+        fraction = float(status.get("fraction") or 0.0)
+        message = f"waiting for another process computing this map: {status.get('message') or 'starting'}"
+        if not state:
+            log.info("%s: waiting for another process computing the same map", label)
+            state["callback"], state["close"] = progress_callback(progress, f"waiting for another process: {label}")
+        if state["callback"] is not None:
+            state["callback"](fraction, message)
+
+    def stop() -> None:
+        if state:
+            state.pop("close")()
+            state.clear()
+
+    return on_wait, stop
 
 
 def projection_request(*, kind: str = "h", params: dict[str, Any] | None = None, max_fit: Any = "auto",

@@ -37,6 +37,7 @@ from rnnpanel.pipeline.project import (
 )
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.store import LayerStates, StateStore, StoredEntry
+from rnnpanel.store.disk_space import BLOCK_BYTES, METADATA_BYTES, check_room, telling_full_disk
 from rnnpanel.store.mapped import has_mapped, read_mapped, write_mapped
 
 log = logging.getLogger(__name__)
@@ -173,8 +174,7 @@ class EntryStates:
                 folder = self._index_folder()
                 if not has_mapped(folder):
                     built = NeighborIndex(self.stored, exact=False, probes=self.index_probes)
-                    write_mapped(folder, built.arrays(), {"entry_key": self.entry.key, "layer": self.layer,
-                                                          "state": self.kind})
+                    self._store_index(folder, built.arrays())
                     del built
                 index = NeighborIndex.from_arrays(read_mapped(folder)[0])
             log.info("neighbour index of %s layer %d %s: %d states, %.0f MB, %.1f s", self.entry.key, self.layer,
@@ -182,6 +182,18 @@ class EntryStates:
             return index
 
         return self._indexes.get_or_make(self.settings, build)
+
+    def _store_index(self, folder, arrays: dict[str, np.ndarray]) -> None:
+        """Write a built index beside the entry, after checking that the disk holds it: a full disk
+        is one :class:`~rnnpanel.store.disk_space.DiskFull` line, and nothing of the index is kept."""
+        what = f"the neighbour index of layer {self.layer} {self.kind} of entry {self.entry.key}"
+        needed = sum(int(a.nbytes) for a in arrays.values()) + len(arrays) * BLOCK_BYTES + METADATA_BYTES
+        check_room(folder.parent, needed, what=what, where=f"the store {self.entry.store.root}",
+                   remedy="free some space, or move the store to another disk")
+        with telling_full_disk(folder.parent, lambda free: (
+                f"the disk holding the store {self.entry.store.root} is full ({free} free): {what} could not be "
+                "stored, and nothing of it was kept; free some space and open it again")):
+            write_mapped(folder, arrays, {"entry_key": self.entry.key, "layer": self.layer, "state": self.kind})
 
     def neighbor_index_ready(self) -> bool:
         """Whether :meth:`neighbor_index` answers at once: small entries, an index this process

@@ -19,11 +19,12 @@ STALE_SECONDS = 6 * 3600
 
 
 PARTIAL_PREFIX = ".partial-"  # an entry being streamed (rnnpanel.store.partial): resumable, never stale
+LOCK_PREFIX = ".lock-"  # the lock file of work under way beside its result (a map: rnnpanel.store.locks)
 
 
 def is_temporary(path: Path) -> bool:
-    """Whether a folder is unfinished work that readers must not trust."""
-    return path.name.startswith((TMP_PREFIX, PARTIAL_PREFIX))
+    """Whether a folder is unfinished work that readers must not trust (or the lock of such work)."""
+    return path.name.startswith((TMP_PREFIX, PARTIAL_PREFIX, LOCK_PREFIX))
 
 
 @contextlib.contextmanager

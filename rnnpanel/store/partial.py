@@ -11,18 +11,22 @@ the per-sequence arrays and the attributes that make the entry complete, then re
 folder to its key, so readers never see a partial entry under an entry's name.
 
 One run at a time holds the folder's lock (``fcntl.flock`` on a file beside it, released by the kernel when the
-holder dies, even by ``kill -9``); a second run for the same key is refused with a message.
+holder dies, even by ``kill -9``: :mod:`rnnpanel.store.locks`). A second run for the same key waits for it, up to
+its ``wait`` (0: it is refused at once), following the first one's shards as they are marked done; it then finds
+the entry complete (:attr:`PartialEntry.already_stored`: a cache hit) or, when the first one failed, resumes its
+work. Before writing, the run's remaining size is compared with the disk's free space
+(:mod:`rnnpanel.store.disk_space`), so a disk too small refuses it before anything is written.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import shlex
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +34,10 @@ import numpy as np
 import zarr
 
 from rnnpanel.errors import StoreError
+from rnnpanel.store import locks
 from rnnpanel.store.atomic import PARTIAL_PREFIX
-from rnnpanel.store.integrity import chunk_codecs, write_record
+from rnnpanel.store.disk_space import METADATA_BYTES, check_room, rows_bytes
+from rnnpanel.store.integrity import METADATA_FILE, chunk_codecs, write_record
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +69,13 @@ def mark_done(path: str | Path, shard: int, values: dict[str, np.ndarray]) -> No
     folder = Path(path) / SHARDS
     final = folder / f"{shard:06d}.npz"
     tmp = folder / f".tmp-{shard:06d}-{os.getpid()}.npz"
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **values)
-    os.replace(tmp, final)
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **values)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not keep half a file
+        raise
 
 
 def extract_command(request: dict[str, Any], store_root: str | Path) -> str:
@@ -83,10 +93,19 @@ def extract_command(request: dict[str, Any], store_root: str | Path) -> str:
 
 
 class PartialEntry:
-    """The writer's side of an entry under construction; use as a context manager (holds the lock)."""
+    """The writer's side of an entry under construction; use as a context manager (holds the lock).
+
+    ``wait`` is how long to wait for another process writing the same entry (seconds; 0: refuse
+    at once), ``on_wait(done_shards, total_shards)`` follows that process's shards meanwhile.
+    ``extra_bytes`` is what the entry adds beside its per-state arrays (per-sequence arrays,
+    words, shard results): with the rows still to write, the size checked against the free space.
+    After entering, :attr:`already_stored` says another process completed the entry while this
+    one waited: there is nothing to write, the entry is read as it is.
+    """
 
     def __init__(self, entries_dir: Path, key: str, layout: Layout, *, chunk_rows: int,
-                 plan: dict[str, Any], request: dict[str, Any] | None = None) -> None:
+                 plan: dict[str, Any], request: dict[str, Any] | None = None, wait: float = 0.0,
+                 on_wait: Callable[[int, int], Any] | None = None, extra_bytes: int = 0) -> None:
         self.key = key
         self.path = partial_path(entries_dir, key)
         self.lock_path = self.path.with_name(self.path.name + LOCK_SUFFIX)
@@ -95,36 +114,84 @@ class PartialEntry:
         self.plan = {**plan, "chunk_rows": self.chunk_rows,
                      "layout": {name: [list(shape), dtype] for name, (shape, dtype) in self.layout.items()}}
         self.request = dict(request or {})
+        self.wait = float(wait)
+        self.on_wait = on_wait
+        self.extra_bytes = int(extra_bytes)
         self._lock: Any = None
         self.resumed = False
+        self.already_stored = False
+
+    @property
+    def n_rows(self) -> int:
+        return next(iter(self.layout.values()))[0][0] if self.layout else 0
+
+    @property
+    def n_shards(self) -> int:
+        """How many shards (of :attr:`chunk_rows` rows) the entry is written in."""
+        return -(-self.n_rows // max(1, self.chunk_rows))
 
     def __enter__(self) -> PartialEntry:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.mkdir(exist_ok=True)
-        self._lock = open(self.lock_path, "a")
+        self._lock = locks.acquire(self.lock_path, wait=self.wait, on_wait=self._waiting)
+        if self._lock is None:
+            raise StoreError(self._busy_message())
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            self._lock = None
-            raise StoreError(
-                f"another process is writing entry {self.key} of this store right now; wait for it to "
-                "finish (its result will be a cache hit), or stop it first"
-            ) from None
-        self._prepare()
+            if (self.path.parent / self.key / METADATA_FILE).is_file():
+                self.already_stored = True  # written by the process this one waited for
+                log.info("entry %s was completed by another process meanwhile", self.key)
+                return self
+            self._check_room()
+            self.path.mkdir(exist_ok=True)
+            self._prepare()
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         if self._lock is not None:
-            self._lock.close()  # releases the lock
+            # nothing of this run's is left beside the lock: drop its file too (released by closing)
+            locks.release(self._lock, self.lock_path, remove=not self.path.exists())
             self._lock = None
+
+    def _waiting(self, seconds: float) -> None:
+        if self.on_wait is not None:
+            self.on_wait(min(len(self.done()), self.n_shards), self.n_shards)
+
+    def _busy_message(self) -> str:
+        if self.wait <= 0:
+            return (f"another process is writing entry {self.key} of this store right now; wait for it to finish "
+                    "(its result will be a cache hit: give --wait SECONDS), or stop it first")
+        return (f"waited {self.wait:g} s for another process writing entry {self.key} of this store "
+                f"({len(self.done())} of {self.n_shards} shards written) and it is still running; "
+                "wait longer with --wait SECONDS (0 refuses at once), or stop it first")
+
+    def _previous_plan(self) -> Any:
+        try:
+            return dict(zarr.open_group(str(self.path), mode="r").attrs).get("partial")
+        except Exception:  # no group yet, or its metadata was cut short by a kill
+            return None
+
+    def needed_bytes(self, done: set[int] | None = None) -> int:
+        """The size still to write, uncompressed (an upper bound: states compress little): the rows
+        of every shard not in ``done`` and :attr:`extra_bytes`."""
+        done = done or set()
+        rows = sum(min(self.chunk_rows, self.n_rows - i * self.chunk_rows) for i in range(self.n_shards)
+                   if i not in done)
+        return rows_bytes(self.layout, rows, self.n_shards - len(done)) + self.extra_bytes + METADATA_BYTES
+
+    def _check_room(self) -> None:
+        """Refuse before writing when the disk cannot hold what is left to write."""
+        resumable = self._previous_plan() == json.loads(json.dumps(self.plan))
+        done = self.done() if resumable else set()
+        left = f"{self.n_shards - len(done)} of {self.n_shards} shards to write, uncompressed"
+        check_room(self.path.parent, self.needed_bytes(done), what=f"entry {self.key} ({left})",
+                   where=f"the store {self.path.parent.parent}",
+                   remedy="free some space, or choose a store on another disk (--store)")
 
     def _prepare(self) -> None:
         """Resume the folder's work when it was started with the same plan; else start afresh."""
-        try:
-            previous = dict(zarr.open_group(str(self.path), mode="r").attrs).get("partial")
-        except Exception:  # no group yet, or its metadata was cut short by a kill
-            previous = None
+        previous = self._previous_plan()
         if previous == json.loads(json.dumps(self.plan)):
             self.resumed = bool(self.done())
             if self.resumed:
@@ -164,20 +231,27 @@ class PartialEntry:
         is kept and this copy discarded: equal keys mean equal content.
         """
         group = zarr.open_group(str(self.path), mode="r+")
-        for name, value in arrays.items():
+        for name, value in arrays.items():  # made again whole when an earlier commit stopped half-way
             value = np.ascontiguousarray(value)
             chunks = (min(self.chunk_rows, max(1, value.shape[0])),) + value.shape[1:]
             group.create_array(name, data=value, chunks=chunks, overwrite=True, **chunk_codecs())
         (self.path / vocab_file).write_text(json.dumps(list(words)))
+        before = dict(group.attrs)
+        attributes = {name: value for name, value in before.items() if name != "partial"}
+        # one write (Zarr writes its metadata whole, then renames it into place): a commit stopped
+        # before it (a full disk) leaves the folder resumable with every shard, the next run commits it
+        group.attrs.put({**attributes, **attrs, "entry_key": self.key, "created": attrs.get("created", time.time()),
+                         "format_version": format_version, "complete": True})
+        try:
+            write_record(self.path)
+        except BaseException:
+            try:
+                group.attrs.put(before)  # resumable again, its plan back
+            except Exception as exc:  # the disk is still full: the next run starts the entry afresh
+                log.warning("entry %s: could not put back its plan after a failed commit (%s)", self.key, exc)
+            raise
         shutil.rmtree(self.path / SHARDS)
         (self.path / REQUEST_FILE).unlink(missing_ok=True)  # kept in the attributes from here on
-        attributes = dict(group.attrs)
-        attributes.pop("partial", None)
-        group.attrs.clear()
-        group.attrs.update({**attributes, **attrs, "entry_key": self.key,
-                            "created": attrs.get("created", time.time()),
-                            "format_version": format_version, "complete": True})
-        write_record(self.path)
         target = self.path.parent / self.key
         try:
             os.rename(self.path, target)
