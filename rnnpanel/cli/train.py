@@ -58,6 +58,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     rec.add_argument("--lr", type=float, default=recipe.lr, help=f"Adam learning rate (default {recipe.lr})")
     rec.add_argument("--batch-size", type=int, default=recipe.batch_size, help=f"default {recipe.batch_size}")
+    rec.add_argument("--checkpoints", type=int, default=None, metavar="K",
+                     help="also keep the model every K epochs and at the epoch training stopped, as model folders "
+                          "in DIR/checkpoints/ listed in DIR/checkpoints.json (DIR stays the best epoch's model); "
+                          "`rnnpanel extract --checkpoints` then extracts them all")
     rec.add_argument(
         "--seed",
         type=int,
@@ -85,10 +89,12 @@ def run(args: argparse.Namespace) -> int:
     from rnnpanel.data.splitting import FileSplit
     from rnnpanel.data.userfiles import reporting_splits
     from rnnpanel.errors import ModelError
+    from rnnpanel.models.checkpoints import CheckpointKeeper, save_checkpoints
     from rnnpanel.models.io import check_output_dir, save_model
     from rnnpanel.models.training import TrainingRecipe, train_model
 
     out = check_output_dir(args.out)
+    keeper = None if args.checkpoints is None else CheckpointKeeper(args.checkpoints)
     if args.threads < 0:
         raise ModelError(f"--threads must be 0 (torch's choice) or a positive integer, got {args.threads}")
     if args.threads:
@@ -116,8 +122,11 @@ def run(args: argparse.Namespace) -> int:
         truncation=args.truncation,
         device=args.device,
         progress=not args.no_progress,
+        on_epoch=keeper,
     )
     save_model(out, model, vocab, metrics=metrics)
+    saved = [] if keeper is None else save_checkpoints(out, model, vocab, keeper, best_epoch=metrics["best_epoch"],
+                                                         metrics=metrics)
     acc = metrics["test_accuracy"]
     summary = {
         "out": str(out),
@@ -128,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         "best_epoch": metrics["best_epoch"],
         "n_train": metrics["n_train"],
         "n_test": metrics["n_test"],
+        **({"checkpoints": [{"epoch": c.epoch, "val_accuracy": c.val_accuracy} for c in saved]} if saved else {}),
     }
     if said:
         print(*said, sep="\n", file=sys.stderr, flush=True)

@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,8 +224,12 @@ def fit(
     device: torch.device,
     progress: bool = True,
     desc: str = "train",
+    on_epoch: Callable[[int, RecurrentClassifier, dict[str, Any]], None] | None = None,
 ) -> tuple[list[dict[str, Any]], int, float | None]:
     """Train ``model`` in place with early stopping; leave it holding the best validation epoch's weights.
+
+    ``on_epoch(epoch, model, record)`` is called after each epoch with the model as it is then (a
+    :class:`~rnnpanel.models.checkpoints.CheckpointKeeper` keeps checkpoints this way).
 
     Returns the per-epoch history, the best epoch (1-based) and its validation accuracy (None
     without a validation split, in which case the last epoch is kept). Randomness comes from the
@@ -255,6 +260,8 @@ def fit(
                 best = score
         record["seconds"] = time.perf_counter() - started
         history.append(record)
+        if on_epoch is not None:
+            on_epoch(epoch, model, record)
         if improved:
             best_state = copy.deepcopy(model.state_dict())
             best_epoch, since_best = epoch, 0
@@ -286,8 +293,11 @@ def train_model(
     truncation: str | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    on_epoch: Callable[[int, RecurrentClassifier, dict[str, Any]], None] | None = None,
 ) -> tuple[RecurrentClassifier, Vocabulary, dict[str, Any]]:
     """Train a classifier on ``corpus.train`` and score it on ``corpus.test``.
+
+    ``on_epoch`` is passed to :func:`fit` (checkpoints).
 
     ``max_length``/``truncation`` default to the corpus's entry in :data:`DATASET_WINDOWS`.
     Returns the model (on the CPU, eval mode, best-validation weights), the vocabulary built
@@ -329,7 +339,8 @@ def train_model(
         torch.manual_seed(recipe.seed)  # seeds initial weights and dropout inside the fork only
         model = build_classifier(config).to(dev)
         history, best_epoch, val_accuracy = fit(
-            model, data["train"], data["val"], recipe, device=dev, progress=progress, desc=f"train {corpus.name}"
+            model, data["train"], data["val"], recipe, device=dev, progress=progress, desc=f"train {corpus.name}",
+            on_epoch=on_epoch,
         )
         test_logits = predict_logits(model, data["test"].ids, device=dev)
     model = model.cpu().eval()
