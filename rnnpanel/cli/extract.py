@@ -25,6 +25,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--model", required=True, metavar="DIR", help="model directory written by `rnnpanel train`")
+    p.add_argument("--checkpoints", action="store_true",
+                   help="--model is a run trained with --checkpoints K: extract every checkpoint over the same "
+                        "sample (one entry and one summary line each; a repeat is a cache hit)")
     p.add_argument("--dataset", required=True, metavar="NAME|PATH",
                    help="a registered corpus (e.g. rotten_tomatoes) or a CSV/TSV/Parquet/JSONL file")
     p.add_argument("--text-column", metavar="COLUMN", help="text column of a dataset file")
@@ -71,9 +74,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from rnnpanel.data.splitting import FileSplit
-    from rnnpanel.data.userfiles import reporting_splits
     from rnnpanel.errors import DataError
-    from rnnpanel.paths import default_store
 
     if args.threads < 0:
         raise DataError(f"--threads must be 0 (torch's choice) or a positive integer, got {args.threads}")
@@ -81,15 +82,30 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)  # this command's process only; the library never sets it
-    from rnnpanel.pipeline.extract import extract_to_store, summary_line
 
     file_split = FileSplit.from_options(
         column=args.split_column, test_fraction=args.test_fraction, seed=args.split_seed
     )
+    models = [args.model]
+    if args.checkpoints:
+        from rnnpanel.models.checkpoints import read_run
+
+        models = [str(c.path) for c in read_run(args.model)]
+    for model in models:
+        _extract_one(args, model, file_split)
+    return 0
+
+
+def _extract_one(args: argparse.Namespace, model: str, file_split) -> None:
+    """Extract one model (a checkpoint of a run, with --checkpoints) and print its summary line."""
+    from rnnpanel.data.userfiles import reporting_splits
+    from rnnpanel.paths import default_store
+    from rnnpanel.pipeline.extract import extract_to_store, summary_line
+
     said: list[str] = []  # the split line, printed once extraction succeeded, so an error stays one line
     with reporting_splits(said.append):
-        _, summary = extract_to_store(
-            args.model,
+        entry, summary = extract_to_store(
+            model,
             args.dataset,
             split=args.split,
             n=args.n,
@@ -107,9 +123,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if said:
         print(*said, sep="\n", file=sys.stderr, flush=True)
-    _warn_if_split_differs(args.model, args.dataset, file_split)
+    _warn_if_split_differs(model, args.dataset, file_split)
+    if "checkpoint" in entry.attrs:
+        summary["epoch"] = entry.attrs["checkpoint"]["epoch"]
     print(summary_line(summary), file=sys.stdout, flush=True)
-    return 0
 
 
 def _warn_if_split_differs(model_dir: str, dataset: str, file_split: FileSplit | None) -> None:

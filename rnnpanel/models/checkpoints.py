@@ -111,3 +111,17 @@ def read_run(path: str | os.PathLike) -> list[Checkpoint]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"the checkpoint list {run / MANIFEST_FILE} cannot be read ({exc}); train the run again") \
             from None
+
+
+def checkpoint_of(model_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """``{"run", "epoch", "val_accuracy"}`` when ``model_dir`` is a checkpoint of a run, else None
+    (what an entry extracted from it records, so that a run's entries find each other)."""
+    folder = Path(model_dir).expanduser().resolve()
+    run = folder.parent.parent
+    if folder.parent.name != CHECKPOINTS_DIR or not is_run(run):
+        return None
+    try:
+        record = json.loads((folder / "metrics.json").read_text())["checkpoint"]
+        return {"run": str(run), "epoch": int(record["epoch"]), "val_accuracy": record.get("val_accuracy")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -31,6 +31,7 @@ from rnnpanel.data.resolve import check_split_applies
 from rnnpanel.data.splitting import FileSplit
 from rnnpanel.errors import DataError, ModelError
 from rnnpanel.hashing import file_sha256
+from rnnpanel.models.checkpoints import checkpoint_of
 from rnnpanel.store import StateStore, StoredEntry, content_key, entry_key
 from rnnpanel.store.disk_space import BLOCK_BYTES, telling_full_disk
 from rnnpanel.store.locks import wait_seconds
@@ -351,6 +352,7 @@ def commit_entry(store: StateStore, partial, files: ModelFiles, loaded, corpus, 
         "device": str(target),
         "cluster": cluster,
         "resumed": partial.resumed,
+        **({"checkpoint": checkpoint} if (checkpoint := checkpoint_of(files.directory)) else {}),
         "extraction_seconds": seconds,
         "created": time.time(),
         **({"request": partial.request} if partial.request else {}),
