@@ -5,6 +5,10 @@ They read the original states (:class:`rnnpanel.pipeline.states.EntryStates`): t
 sequence's rows alone, the Neighbours tab an index built once per process and entry (for millions
 of states, in a worker thread the first time, so no session waits on it); both are computed only
 while their tab is open, so a selection does not pay for them otherwise.
+
+Reading the states is where a damaged chunk is found (the map and the views need none of them):
+a :class:`DamagedEntry` goes to ``damaged(error)``, which the session turns into a mark on the
+entry and a good entry shown instead; an index that could not be built says why in its tab.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import panel as pn
 import param
 from bokeh.models import ColumnDataSource, Range1d
 
+from rnnpanel.app.loading import cannot_show
 from rnnpanel.app.widgets import notify, on_session_loop
-from rnnpanel.errors import RnnpanelError
+from rnnpanel.errors import DamagedEntry
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.pipeline.states import EntryStates
 from rnnpanel.views.neighbors import neighbor_frame
@@ -29,6 +34,7 @@ from rnnpanel.views.units import EMPTY_UNITS, SORTS, unit_columns, units_figure
 UNITS, NEIGHBOURS = "Units", "Neighbours"
 N_NEIGHBOURS = 10
 HINT = "<p class='rp-hint'>{}</p>"
+FAILED = "<p class='rp-hint' style='color:#a12622'>{}</p>"
 
 
 class StateDetails(param.Parameterized):
@@ -37,9 +43,11 @@ class StateDetails(param.Parameterized):
     unit_sort = param.Selector(default="variance", objects=list(SORTS), doc="How the unit rows are sorted.")
 
     def __init__(self, *, states: EntryStates, sample: Sample, hover: ColumnDataSource,
-                 step_range: Range1d, select: Callable[[int], None], **params) -> None:
+                 step_range: Range1d, select: Callable[[int], None],
+                 damaged: Callable[[DamagedEntry], None] | None = None, **params) -> None:
         super().__init__(**params)
         self._states = states
+        self._damaged = damaged or (lambda error: notify(cannot_show(error)))
         self._sample, self._hover, self._step_range, self._select = sample, hover, step_range, select
         self._shown: tuple[Sample | None, int, int] = (None, -1, -1)
         self._vectors: np.ndarray | None = None
@@ -56,7 +64,7 @@ class StateDetails(param.Parameterized):
             sizing_mode="stretch_width",
         )
         self._building = False
-        self.param.watch(lambda _e: self._draw_units(), "unit_sort")
+        self.param.watch(lambda _e: self.show(UNITS, *self._shown, self._vectors), "unit_sort")
 
     def show(self, tab: str, sample: Sample | None, s: int, focus_t: int = -1,
              vectors: np.ndarray | None = None) -> None:
@@ -64,10 +72,13 @@ class StateDetails(param.Parameterized):
         or of its last state, the one the prediction is made from). A sequence that is not stored
         (the live input) comes with its state ``vectors`` (T, D)."""
         self._shown, self._vectors = (sample, s, focus_t), vectors
-        if tab == UNITS:
-            self._draw_units()
-        elif tab == NEIGHBOURS:
-            self._draw_neighbors()
+        try:
+            if tab == UNITS:
+                self._draw_units()
+            elif tab == NEIGHBOURS:
+                self._draw_neighbors()
+        except DamagedEntry as exc:     # a chunk of the states that fails its checksum
+            self._damaged(exc)
 
     def _drawable(self) -> bool:
         sample, s, _ = self._shown
@@ -136,18 +147,23 @@ class StateDetails(param.Parameterized):
         self.neighbors.loading = True
         back = on_session_loop()
 
-        def done(error: RnnpanelError | None) -> None:
+        def done(error: Exception | None) -> None:
             self._building = self.neighbors.loading = False
-            if error is not None:
-                notify(f"Cannot search neighbours: {error}")
+            if error is None:
+                self.show(NEIGHBOURS, *self._shown, self._vectors)
+                return
+            # the notice that it is indexing ends: the tab says why it cannot search
+            self.neighbors.objects = [pn.pane.HTML(FAILED.format(html.escape(f"Cannot search neighbours: {error}")))]
+            if isinstance(error, DamagedEntry):
+                self._damaged(error)
             else:
-                self._draw_neighbors()
+                notify(f"Cannot search neighbours: {error}")
 
         def work() -> None:
             try:
                 self._states.store_neighbor_index()      # in a child process
                 self._states.neighbor_index()            # then opened, memory-mapped
-            except RnnpanelError as exc:
+            except Exception as exc:    # noqa: BLE001 -- any failure ends the notice (a child killed, ...)
                 back(partial(done, exc))     # the name `exc` is gone once the except block ends
             else:
                 back(lambda: done(None))

@@ -11,7 +11,7 @@ import panel as pn
 import param
 
 from rnnpanel.app.widgets import Debounced, labelled, notify
-from rnnpanel.errors import RnnpanelError
+from rnnpanel.errors import DamagedEntry, RnnpanelError
 from rnnpanel.pipeline.live import LiveRead, live_sample
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.pipeline.states import EntryStates
@@ -29,10 +29,13 @@ class LiveInput(pn.viewable.Viewer):
     read = param.ClassSelector(class_=LiveRead, default=None, constant=True,
                                doc="The text as read and placed; None when there is none (or it was dropped).")
 
-    def __init__(self, typed: Callable[[str], None], **params) -> None:
-        """``typed(text)`` receives the box's text once a burst of keystrokes is over."""
+    def __init__(self, typed: Callable[[str], None], damaged: Callable[[DamagedEntry], None] | None = None,
+                 **params) -> None:
+        """``typed(text)`` receives the box's text once a burst of keystrokes is over; ``damaged(error)``
+        hears of the entry's states found damaged while placing it (else a notification)."""
         super().__init__(**params)
         self._typed = typed
+        self._damaged = damaged or (lambda error: notify(f"Cannot read this text: {error}"))
         self._box = pn.widgets.TextAreaInput(
             placeholder="Type or paste a text: the model reads it and its trajectory appears in the map.",
             rows=4, sizing_mode="stretch_width")
@@ -64,6 +67,9 @@ class LiveInput(pn.viewable.Viewer):
         if self.text.strip():
             try:
                 read = live_sample(self.states, self.text, method=self.method)
+            except DamagedEntry as exc:
+                self._damaged(exc)
+                return
             except RnnpanelError as exc:
                 notify(f"Cannot read this text: {exc}", level="warning")
                 return

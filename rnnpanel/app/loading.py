@@ -25,6 +25,9 @@ from rnnpanel.pipeline.states import EntryStates
 
 log = logging.getLogger(__name__)
 
+#: The status line of a load that failed.
+FAILED = "<p style='color:#a12622;margin:4px 0'>{}</p>"
+
 
 def cannot_show(error: Exception) -> str:
     """The notification for an entry that cannot be shown: the store's own message, or, for any
@@ -46,34 +49,45 @@ def shown_sample(open_states: Callable[[], EntryStates], method: str, report: Ca
 
 
 class SampleLoader:
-    """Loads samples, showing progress in ``progress`` and ``status``."""
+    """Loads samples, showing progress in ``progress`` and ``status``.
 
-    def __init__(self) -> None:
+    A load that fails, here or in the child process computing a map, ends its progress at once:
+    the bar is hidden and ``status`` says why instead of what was being computed (a status left
+    saying "Starting a process…" reads as work that never ends), until the next load starts.
+    ``failed(error)`` then tells the user (by default a notification); the session passes its own
+    to act on a damaged entry (:mod:`rnnpanel.app.damaged_entries`).
+    """
+
+    def __init__(self, failed: Callable[[Exception], None] | None = None) -> None:
         self.progress = pn.indicators.Progress(value=0, max=100, visible=False, sizing_mode="stretch_width")
         self.status = pn.pane.HTML("", sizing_mode="stretch_width")
+        self._failed = failed or (lambda error: notify(cannot_show(error)))
 
     def load_now(self, open_states: Callable[[], EntryStates], *, method: str) -> Sample | None:
-        """The sample of the states ``open_states()`` gives with their ``method`` map, or None with a
-        notification."""
+        """The sample of the states ``open_states()`` gives with their ``method`` map, or None
+        (``failed(error)`` is called)."""
+        self._begin()
         try:
-            return shown_sample(open_states, method, self._report)
+            sample = shown_sample(open_states, method, self._report)
         except Exception as exc:        # noqa: BLE001 -- a damaged entry must not take the page down
-            notify(cannot_show(exc))
+            self._end(exc)
+            self._failed(exc)
             return None
+        self._end(None)
+        return sample
 
     def load_later(self, open_states: Callable[[], EntryStates], done: Callable[[Sample | None], None],
                    busy: pn.viewable.Viewable, *, method: str) -> None:
         """Load in a worker thread; progress and ``done(sample or None)`` come back to the session's
         event loop (``pn.state.execute``), so the page stays responsive meanwhile. ``busy`` shows
-        Panel's loading spinner until then."""
+        Panel's loading spinner until then; a failure calls ``failed(error)`` before ``done(None)``."""
         on_loop = on_session_loop()
 
         def finish(sample: Sample | None, error: Exception | None) -> None:
-            self.progress.visible = False
             busy.loading = False
-            self.status.object = ""
+            self._end(error)
             if error is not None:
-                notify(cannot_show(error))
+                self._failed(error)
             done(sample)
 
         def report(fraction: float, message: str = "") -> None:
@@ -87,12 +101,20 @@ class SampleLoader:
             else:
                 on_loop(partial(finish, sample, None))
 
-        self.progress.visible = True
+        self._begin()
         busy.loading = True
         threading.Thread(target=work, name="rnnpanel-load", daemon=True).start()
+
+    def _begin(self) -> None:
+        self.progress.param.update(value=0, visible=True)
+        self.status.object = ""
+
+    def _end(self, error: Exception | None) -> None:
+        """The load is over: no progress; the status says why it failed, or nothing."""
+        self.progress.visible = False
+        self.status.object = "" if error is None else FAILED.format(html.escape(cannot_show(error)))
 
     def _report(self, fraction: float, message: str = "") -> None:
         self.progress.value = int(round(100 * max(0.0, min(1.0, fraction))))
         if message:
             self.status.object = html.escape(message)
-

@@ -10,9 +10,9 @@ import panel as pn
 
 from rnnpanel import paths
 from rnnpanel.app import ready_apps
+from rnnpanel.app.damaged_entries import entry_choices
 from rnnpanel.app.deep_link import apply_link, query_values, sample_choice
 from rnnpanel.app.session import RnnPanelApp
-from rnnpanel.pipeline.load import list_entries
 from rnnpanel.store import StateStore
 
 
@@ -22,7 +22,7 @@ def create_app(store_root: str | Path | None = None, **params) -> RnnPanelApp:
     without a link takes an app built ahead of it when one is ready (:mod:`rnnpanel.app.ready_apps`)."""
     root = Path(store_root or paths.default_store())
     link = query_values()
-    entries = list_entries(StateStore(root))
+    entries = entry_choices(StateStore(root))      # damaged ones too, marked
     if not link and getattr(pn.state.curdoc, "session_context", None) is not None:
         pool = ready_apps.pool_for((str(root.resolve()), tuple(sorted(params.items()))),
                                    build=partial(_built_ahead, root, params),
@@ -30,7 +30,7 @@ def create_app(store_root: str | Path | None = None, **params) -> RnnPanelApp:
         app = pool.take(tuple(entries)) if pool is not None else None
         if app is not None:
             return app.for_session()
-    keys = [key for key, _ in entries]
+    keys = [choice.key for choice in entries]
     app = RnnPanelApp(store_root=root, **{**sample_choice(RnnPanelApp, link, keys), **params})
     apply_link(app, link)
     return app

@@ -9,8 +9,8 @@ link) ready, built one at a time while the process is otherwise idle (no session
 tables and the selections come first); a session without a link takes one and only makes its
 document. ``$RNNPANEL_READY_APPS`` sets how many (0: none).
 
-An app is taken only if the store still lists the entries it was built with (an entry added or
-removed since is offered by a fresh one), and only an app that shows its map is kept ready (one
+An app is taken only if the store still lists the entries it was built with (an entry added,
+removed or found damaged since is offered by a fresh one), and only an app that shows its map is kept ready (one
 that could not load its entry is built in its session, which then gets the notification).
 """
 

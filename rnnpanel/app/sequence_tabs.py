@@ -19,6 +19,7 @@ from rnnpanel.app.region_tab import RegionPanel
 from rnnpanel.app.sequence_views import SequenceViews
 from rnnpanel.app.shown import Shown
 from rnnpanel.app.widgets import Debounced
+from rnnpanel.errors import DamagedEntry
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.pipeline.states import EntryStates
 from rnnpanel.views import overview
@@ -57,9 +58,11 @@ class SequenceTabs(pn.viewable.Viewer):
                          doc="(N,) bool: the table keeps the sequences with a state in it; None: all.")
 
     def __init__(self, *, views: SequenceViews, select: Callable[[int], None],
-                 clear_region: Callable[[], None], **params) -> None:
+                 clear_region: Callable[[], None], damaged: Callable[[DamagedEntry], None] | None = None,
+                 **params) -> None:
+        """``damaged(error)``: the Units or Neighbours tab found the entry's states damaged."""
         super().__init__(**params)
-        self._views, self._select, self._clear_region = views, select, clear_region
+        self._views, self._select, self._clear_region, self._damaged = views, select, clear_region, damaged
         self._panel = pn.Column(sizing_mode="stretch_width", min_height=TABLE_HEIGHT)
         self._redraw_later = Debounced(self._update_details)
         self.wait()
@@ -89,7 +92,7 @@ class SequenceTabs(pn.viewable.Viewer):
         self.table.param.watch(self._on_table, "selection")
         dataset = pn.param.ParamFunction(lambda: dataset_overview(sample), lazy=True)
         self.details = StateDetails(states=self.states, sample=sample, hover=views.hover,
-                                    step_range=views.step_range, select=self._select)
+                                    step_range=views.step_range, select=self._select, damaged=self._damaged)
         self.region_panel = RegionPanel(clear=self._clear_region)
         self.tabs = pn.Tabs(*zip(TABS, (self.table, dataset, self.details.units, self.details.neighbors,
                                         self.region_panel.panel)),

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from rnnpanel import paths
-from rnnpanel.errors import RnnpanelError
+from rnnpanel.errors import DamagedEntry, RnnpanelError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ def warm_caches(store_root: str | Path | None = None) -> None:
     """Load every entry's default sample once (the top layer's h, with a stored projection when
     there is one) with its word index, so the first session and search do not wait. A map the
     store lacks (a new entry, or one projected by an older placement) is computed in a child
-    process first, so its gigabytes are never the server's."""
+    process first, so its gigabytes are never the server's. An entry found damaged meanwhile is
+    marked for the sessions to come (:mod:`rnnpanel.app.damaged_entries`): they open on a good one."""
+    from rnnpanel.app.damaged_entries import DAMAGED
     from rnnpanel.pipeline.load import list_entries
     from rnnpanel.pipeline.states import EntryStates
     from rnnpanel.pipeline.word_index import word_index
@@ -72,6 +74,8 @@ def warm_caches(store_root: str | Path | None = None) -> None:
                 log.info("stored the %s map of %s", method, label)
             word_index(states.sample(method=method))
             log.info("warmed %s (%s)", label, method)
+        except DamagedEntry as exc:
+            DAMAGED.mark(store.root, exc.key, str(exc))
         except RnnpanelError as exc:
             log.warning("could not warm %s: %s", label, exc)
 

@@ -13,7 +13,9 @@ their small Bokeh sources and watchers and follow the session's parameters throu
   and :class:`~rnnpanel.app.live_input.LiveInput`: the sidebar's tools.
 
 The session decides which sequence is shown (``shown``: the selected stored one, else the live
-input's) and relays the keys (:mod:`rnnpanel.app.key_relay`). How it is built and why: docs/app.md.
+input's) and relays the keys (:mod:`rnnpanel.app.key_relay`). An entry found damaged, here or by
+any session of the process, is marked in the entry list (:mod:`rnnpanel.app.entry_list`) and the
+session shows a good one instead. How it is built and why: docs/app.md.
 """
 
 from __future__ import annotations
@@ -28,23 +30,25 @@ import param
 
 from rnnpanel import paths
 from rnnpanel.app import first_pages
+from rnnpanel.app.damaged_entries import DAMAGED, entry_choices
 from rnnpanel.app.deep_link import link_to_url
+from rnnpanel.app.entry_list import EntryList
 from rnnpanel.app.key_relay import KeyListener
 from rnnpanel.app.live_input import LiveInput
-from rnnpanel.app.loading import SampleLoader
+from rnnpanel.app.loading import SampleLoader, cannot_show
 from rnnpanel.app.projection_map import RASTER_ABOVE, ProjectionMap
 from rnnpanel.app.sequence_tabs import SequenceTabs
 from rnnpanel.app.sequence_views import SequenceViews
 from rnnpanel.app.shown import Shown
 from rnnpanel.app.sidebar_settings import sidebar_settings
 from rnnpanel.app.sidebar_tools import Downloads, WordSearch
-from rnnpanel.app.widgets import notify
+from rnnpanel.app.widgets import notify, on_session_loop
 from rnnpanel.compute.projection.names import METHODS
-from rnnpanel.errors import RnnpanelError
-from rnnpanel.pipeline.load import list_entries
+from rnnpanel.errors import DamagedEntry, RnnpanelError
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.pipeline.states import EntryStates
 from rnnpanel.store import StateStore, StoredEntry
+from rnnpanel.store.state_store import repair_command
 from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHOLD
 
 #: Sidebar + projection (at least 380) + per-sequence column (620) fit a 1280 px wide window.
@@ -88,21 +92,24 @@ class RnnPanelApp(pn.viewable.Viewer):
         first page is arranged when a session takes it (:meth:`for_session`)."""
         self.store_root = Path(store_root or paths.default_store())
         self.store = StateStore(self.store_root)
-        entries = list_entries(self.store)
-        self.entries_listed = tuple(entries)        # the store's entries as this session offers them
+        self.entries = EntryList(self.store_root, entry_choices(self.store))
+        self.entries_listed = self.entries.listed       # the store's entries as this session offers them
         self._ahead, self._after_taken = ahead, []
         wanted = {k: params.pop(k) for k in ("layer", "state") if k in params}   # offered once the entry is open
+        keep_method = "method" in params
         super().__init__(**params)
-        self.param.entry.objects = {label: key for key, label in entries}
-        if self.entry is None and entries:
-            self.entry = entries[0][0]
-        self._syncing = False
+        self.param.entry.objects = self.entries.options
+        self.entries.param.watch(self._on_entry_options, "options")     # marks found from now on
+        if self.entry is None and self.entries.listed:     # the first listed (if damaged: the notice, then the next)
+            self.entry = self.entries.listed[0].key
+        self._syncing = self._falling_back = self._opening = False
         self._sidebar_rest: pn.Column | None = None     # the sidebar's settings and tools, after the first page
         self._settings_pending = False
         self._opened: StoredEntry | None = None       # the chosen entry (opened once per process)
-        if self.entry is not None:
-            self._sync_state_choices(wanted, keep_method="method" in params)
-        self._loader = SampleLoader()
+        self._shown_key: str | None = None            # the entry of the sample shown
+        # runs a callback on the session's event loop (an app built ahead: once it has a session)
+        self._on_loop = None if ahead else on_session_loop()
+        self._loader = SampleLoader(failed=self._load_failed)
         self._keys = KeyListener()
         self._keys.param.watch(self._on_key, "presses")
         p = self.param
@@ -114,36 +121,61 @@ class RnnPanelApp(pn.viewable.Viewer):
         self.map = ProjectionMap(self.views, select=self._select, shown=p.shown, color_by=p.color_by, fade=p.fade,
                                  raster_above=p.raster_above, found=self.word_search.param.found)
         self.downloads = Downloads(shown=p.shown, found=self.word_search.param.found)
-        self.live_input = LiveInput(typed=partial(setattr, self, "live_text"), text=p.live_text, method=p.method)
+        self.live_input = LiveInput(typed=partial(setattr, self, "live_text"), damaged=self._found_damaged,
+                                    text=p.live_text, method=p.method)
         self.live_input.param.watch(self._on_live_read, "read")
-        self.tabs = SequenceTabs(views=self.views, select=self._select,
+        self.tabs = SequenceTabs(views=self.views, select=self._select, damaged=self._found_damaged,
                                  clear_region=self.map.clear_region, shown=p.shown, hover_step=p.hover_step,
                                  region=self.map.param.region)
         self._main = pn.Column(sizing_mode="stretch_both")
-        if self.entry is not None:
-            self._show(self._loader.load_now(self._states, method=self.method))
-        else:
-            self._main.objects = [pn.pane.HTML(
-                f"<p>No entries in the store <code>{html.escape(str(self.store_root))}</code>. "
-                "Run <code>rnnpanel serve</code> (it prepares the demo) or <code>rnnpanel extract</code>.</p>")]
+        self._top: pn.Row | None = None               # the map and the per-sequence views, once shown
+        self._opening = True
+        try:
+            self._open_first(wanted, keep_method)
+        finally:
+            self._opening = False
         self.param.watch(self._switch, ["entry", "method", "layer", "state"])
+        self.entries.param.watch(lambda _e: self._lay_out(), "notice")
+        DAMAGED.watch(self._marked_elsewhere)
+
+    def _open_first(self, wanted: dict, keep_method: bool) -> None:
+        """Show the chosen entry, or, while it is damaged, the next good one (with a notice why)."""
+        tried = set()
+        while self.entry is not None and self.entry not in tried:
+            tried.add(self.entry)
+            problem = self.entries.damage_of(self.entry)
+            if problem is None:
+                if self._sync_state_choices(wanted, keep_method):
+                    sample = self._loader.load_now(self._states, method=self.method)
+                    if sample is not None:
+                        self._show(sample)
+                        return
+                problem = self.entries.damage_of(self.entry)
+                if problem is None:       # another failure: its notification and status say why
+                    break
+            self._fall_back(self.entry, problem)
+            wanted, keep_method = None, False
+        self._lay_out()
 
     # -- which entry, layer, state kind and projection ------------------------------------------
     def _states(self) -> EntryStates:
         """The shown entry's states of the chosen layer and kind."""
         return EntryStates(self.store.entry(self.entry).states(layer=self.layer, kind=self.state))
 
-    def _sync_state_choices(self, wanted: dict | None = None, keep_method: bool = False) -> None:
+    def _sync_state_choices(self, wanted: dict | None = None, keep_method: bool = False) -> bool:
         """Offer the chosen entry's layers and state kinds; show its top layer's h unless the
         ``wanted`` layer and state exist there; its projection unless ``keep_method``: a stored
-        one when there is one (not a new t-SNE of a whole corpus)."""
+        one when there is one (not a new t-SNE of a whole corpus). False if the entry cannot be read."""
         self._opened = None
         try:
             self._opened = self.store.entry(self.entry)
             n_layers, kinds = int(self._opened.attrs["layers"]), self._opened.state_choices
+        except DamagedEntry as exc:
+            self._found_damaged(exc)
+            return False
         except (RnnpanelError, KeyError) as exc:
             notify(f"Cannot read this entry's layers: {exc}")
-            return
+            return False
         layers = {f"{i}{' (top)' if i == n_layers - 1 else ''}": i for i in range(n_layers)}
         wanted = wanted or {}
         layer = wanted["layer"] if wanted.get("layer") in layers.values() else n_layers - 1
@@ -151,23 +183,111 @@ class RnnPanelApp(pn.viewable.Viewer):
         try:
             method = self.method if keep_method else EntryStates(
                 self._opened.states(layer=layer, kind=state)).preferred_method(self.method)
+        except DamagedEntry as exc:
+            self._found_damaged(exc)
+            return False
         except RnnpanelError as exc:
             notify(f"Cannot read this entry's maps: {exc}")
-            return
+            return False
         self._syncing = True
         try:
             self.param.layer.objects, self.param.state.objects = layers, kinds
             self.param.update(layer=layer, state=state, method=method)
         finally:
             self._syncing = False
+        return True
 
     def _switch(self, *events) -> None:
-        """Load the chosen entry, layer, state kind and projection in a worker thread."""
-        if self._syncing:
+        """Load the chosen entry, layer, state kind and projection in a worker thread; a damaged
+        entry is not loaded: its notice is shown, and the entry shown stays (or a good one follows)."""
+        if self._syncing or self.entry is None:
             return
-        if any(e.name == "entry" for e in events):
-            self._sync_state_choices()
+        chosen = any(e.name == "entry" for e in events)
+        problem = self.entries.damage_of(self.entry) if chosen else None
+        if problem is not None:
+            self._refuse(self.entry, problem)
+            return
+        if not self._falling_back:      # the user moved on: the notice has been read
+            self.entries.quiet()
+        if chosen and not self._sync_state_choices():
+            return
         self._loader.load_later(self._states, self._show, busy=self._main, method=self.method)
+
+    # -- damaged entries ----------------------------------------------------------------------
+    def _load_failed(self, error: Exception) -> None:
+        """A load failed (the status says why already): a damaged entry is marked and left; any
+        other failure is a notification."""
+        if isinstance(error, DamagedEntry):
+            self._found_damaged(error)
+        else:
+            notify(cannot_show(error))
+
+    def _found_damaged(self, error: DamagedEntry) -> None:
+        """``error``'s entry was found damaged while loading or reading it (here, or in the child
+        process computing a map or an index): marked for every session of the process; if it is
+        the entry chosen or shown, a good one is shown instead."""
+        self.entries.found(error)
+        notify(cannot_show(error))
+        if not self._opening and error.key in (self.entry, self._shown_key):
+            self._fall_back(error.key, str(error))
+
+    def _refuse(self, key: str, message: str) -> None:
+        """A damaged entry was chosen: say why, and stay on the entry shown (or show a good one)."""
+        notify(f"Cannot show this entry: {message}")
+        back = self._shown_key
+        if back is None or back == key or self.entries.damage_of(back) is not None:
+            self._fall_back(key, message)
+            return
+        self.entries.say(key, message, instead=back)
+        self._syncing = True            # its layers and projection are still those offered
+        try:
+            self.entry = back
+        finally:
+            self._syncing = False
+
+    def _fall_back(self, key: str, message: str) -> None:
+        """Entry ``key`` cannot be shown: say why and show the entry shown before, if good, else the
+        next good one (or none)."""
+        back = self._shown_key
+        target = back if back not in (None, key) and self.entries.damage_of(back) is None else \
+            self.entries.next_good(key)
+        self.entries.say(key, message, instead=target)
+        self._falling_back = True
+        try:
+            self.entry = target
+        finally:
+            self._falling_back = False
+        if target is None:
+            self._top = None
+            self._lay_out()
+
+    def _on_entry_options(self, event) -> None:
+        self.param.entry.objects = event.new
+
+    def _marked_elsewhere(self) -> None:
+        """Another part of the process marked an entry damaged: the list follows (on this session's
+        event loop; an app built ahead is not given once the marks change: see ``entries_listed``)."""
+        if self._on_loop is not None:
+            self._on_loop(self.entries.refresh)
+
+    def _lay_out(self) -> None:
+        """The main area: the notice about an entry that cannot be shown, if any, above the map and
+        the views and the tabs (or, with no map, what to do)."""
+        notice = self.entries.notice_pane()
+        body = [self._top, self.tabs] if self._top is not None else [self._no_map()]
+        self._main.objects = ([notice] if notice is not None else []) + body
+
+    def _no_map(self) -> pn.pane.HTML:
+        root = html.escape(str(self.store_root))
+        if not self.entries.listed:
+            return pn.pane.HTML(
+                f"<p>No entries in the store <code>{root}</code>. "
+                "Run <code>rnnpanel serve</code> (it prepares the demo) or <code>rnnpanel extract</code>.</p>")
+        if self.entries.next_good(None) is None:
+            return pn.pane.HTML(
+                f"<p>No entry of the store <code>{root}</code> can be shown: each is damaged (choose one in the "
+                f"list to see why). Repair them with <code>{html.escape(repair_command(self.store_root))}</code>.</p>")
+        return pn.pane.HTML("")
 
     def _show(self, sample: Sample | None) -> None:
         """Show a new sample: every component rebuilds its sources and figures for it, the map after
@@ -180,13 +300,14 @@ class RnnPanelApp(pn.viewable.Viewer):
         with param.parameterized.discard_events(self):
             self.sequence = -1
         self.tabs.wait()
+        self._shown_key = self.entry
         for part in (self.views, self.map, self.word_search, self.downloads):
             part.sample = sample
         self.live_input.param.update(states=self._states(), sample=sample)   # the typed text, placed in the new map
         self._update_shown()
         # the height above the tabs, at least the map's least height (Panel takes it from the map)
-        top = pn.Row(self.map, self.views, sizing_mode="stretch_both")
-        self._main.objects = [top, self.tabs]
+        self._top = pn.Row(self.map, self.views, sizing_mode="stretch_both")
+        self._lay_out()
         self._after_first_page(partial(self._show_rest, sample))
 
     def _show_rest(self, sample: Sample | None) -> None:
@@ -305,5 +426,6 @@ class RnnPanelApp(pn.viewable.Viewer):
         if pn.state.curdoc is not None and not pn.state.loaded:
             first_pages.opened(pn.state.curdoc)
         self._keys.attach(pn.state.curdoc)
+        self._on_loop = on_session_loop()
         link_to_url(self)
         return pn.Row(self.sidebar(), self._main, sizing_mode="stretch_both")

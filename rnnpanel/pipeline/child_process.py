@@ -4,17 +4,19 @@ Minutes of CPU and gigabytes of temporaries (a t-SNE of a whole corpus, the neig
 millions of states) do not belong in the process that serves pages: there the memory would stay
 with it (the allocator keeps it) and its threads would compete with the pages. In a spawned
 child the memory is returned when the child ends, and the server then reads what the child stored
-like anything else in the store. Progress and errors come back through a queue.
+like anything else in the store. Progress and errors come back through a queue; a damaged entry
+comes back as :class:`DamagedEntry` with its key, so that the server can mark that entry.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import queue
+import signal
 from collections.abc import Callable
 from typing import Any
 
-from rnnpanel.errors import RnnpanelError
+from rnnpanel.errors import DamagedEntry, RnnpanelError
 
 Report = Callable[[float, str], None]
 
@@ -25,13 +27,18 @@ def report_to(messages) -> Report:
 
 
 def send_error(messages, exc: Exception) -> None:
-    """In the child: tell the parent why the work failed (a user's message, or the exception's type)."""
+    """In the child: tell the parent why the work failed (a user's message, or the exception's type;
+    a damaged entry with its key)."""
+    if isinstance(exc, DamagedEntry):
+        messages.put(("damaged", str(exc), exc.key))
+        return
     messages.put(("error", str(exc) if isinstance(exc, RnnpanelError) else f"{type(exc).__name__}: {exc}"))
 
 
 def run_in_child(target: Callable[..., None], args: tuple[Any, ...], report: Report, *, name: str, what: str) -> None:
     """Run ``target(*args, messages)`` in a spawned process and wait for it, passing its progress
-    to ``report``; raises :class:`RnnpanelError` with the child's message if it failed.
+    to ``report``; raises :class:`RnnpanelError` with the child's message if it failed (a
+    :class:`DamagedEntry` if it found the entry damaged), or if it ended without one (killed).
     ``what`` names the work for the user ("the t-SNE map")."""
     context = multiprocessing.get_context("spawn")     # a fresh interpreter: no server threads copied
     messages = context.Queue()
@@ -47,7 +54,24 @@ def run_in_child(target: Callable[..., None], args: tuple[Any, ...], report: Rep
         if kind == "progress":
             report(*value)
         elif kind == "error":
-            error = value[0]
+            error = RnnpanelError(value[0])
+        elif kind == "damaged":
+            error = DamagedEntry(value[0], key=value[1])
     child.join()
-    if error is not None or child.exitcode != 0:
-        raise RnnpanelError(error or f"the process computing {what} ended with code {child.exitcode}")
+    if error is not None:
+        raise error
+    if child.exitcode != 0:
+        raise RnnpanelError(f"the process computing {what} {_ended(child.exitcode)} before it was done")
+
+
+def _ended(code: int) -> str:
+    """How a child ended, for the user: its exit code, or the signal that killed it (SIGKILL is
+    most often the kernel's answer to running out of memory)."""
+    if code >= 0:
+        return f"ended with code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+    return f"was killed by {name}{hint}"
