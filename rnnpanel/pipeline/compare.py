@@ -246,28 +246,47 @@ def map_alignment(a: StoredEntry, b: StoredEntry, pairing: Pairing, *, layer_a: 
     }
 
 
-def run_entries(store: StateStore, entry: StoredEntry) -> list[StoredEntry]:
-    """The entries of every checkpoint of ``entry``'s run over the same sample, by epoch (empty when
-    ``entry`` is not a checkpoint's)."""
-    mine = entry.attrs.get("checkpoint")
-    if not mine:
+def run_epochs(run: str) -> dict[str, int]:
+    """Weights hash → epoch of every checkpoint of the run at ``run`` (empty when it is gone): the
+    same weights extracted from another folder (the run's best model) are that epoch too."""
+    from rnnpanel.errors import ModelError
+    from rnnpanel.hashing import file_sha256
+    from rnnpanel.models.checkpoints import read_run
+    from rnnpanel.models.io import WEIGHTS_FILE
+
+    try:
+        return {file_sha256(c.path / WEIGHTS_FILE): c.epoch for c in read_run(run)}
+    except (ModelError, OSError):
+        return {}
+
+
+def run_entries(store: StateStore, a: StoredEntry, b: StoredEntry) -> list[tuple[int, StoredEntry]]:
+    """``(epoch, entry)`` of every checkpoint of the run A or B was extracted from, over their sample,
+    by epoch; empty unless both are checkpoints of one run."""
+    run = next((e.attrs["checkpoint"]["run"] for e in (a, b) if e.attrs.get("checkpoint")), None)
+    if run is None:
         return []
-    ids = entry.load("sequence_ids")
-    same = [e for e in store.entries() if (e.attrs.get("checkpoint") or {}).get("run") == mine["run"]
-            and _source(e) == _source(entry) and np.array_equal(e.load("sequence_ids"), ids)]
-    return sorted(same, key=lambda e: int(e.attrs["checkpoint"]["epoch"]))
+    epochs = run_epochs(run) or {e.attrs["weights_sha256"]: int(e.attrs["checkpoint"]["epoch"])
+                                 for e in store.entries() if (e.attrs.get("checkpoint") or {}).get("run") == run}
+    if a.attrs["weights_sha256"] not in epochs or b.attrs["weights_sha256"] not in epochs:
+        return []
+    ids = a.load("sequence_ids")
+    found = {}
+    for e in store.entries():
+        epoch = epochs.get(e.attrs.get("weights_sha256"))
+        if epoch is not None and _source(e) == _source(a) and np.array_equal(e.load("sequence_ids"), ids):
+            found.setdefault(epoch, e)
+    return sorted(found.items())
 
 
 def checkpoint_progress(store: StateStore, a: StoredEntry, b: StoredEntry) -> list[dict[str, Any]] | None:
     """Per epoch of the run both entries belong to: accuracy, and agreement with the run's last
     checkpoint; None unless A and B are checkpoints of one run."""
-    run_a, run_b = (a.attrs.get("checkpoint") or {}), (b.attrs.get("checkpoint") or {})
-    if not run_a or run_a.get("run") != run_b.get("run"):
+    entries = run_entries(store, a, b)
+    if not entries:
         return None
-    entries = run_entries(store, a)
-    final = entries[-1].load("predictions")
+    final = entries[-1][1].load("predictions")
     labels = a.load("labels")
-    return [{"epoch": int(e.attrs["checkpoint"]["epoch"]), "entry": e.key,
-             "val_accuracy": e.attrs["checkpoint"].get("val_accuracy"),
+    return [{"epoch": epoch, "entry": e.key,
              "accuracy": float(np.mean(e.load("predictions") == labels)),
-             "agreement_with_final": float(np.mean(e.load("predictions") == final))} for e in entries]
+             "agreement_with_final": float(np.mean(e.load("predictions") == final))} for epoch, e in entries]
