@@ -36,6 +36,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--store", default=None, help="store folder (default: the store under $RNNPANEL_HOME)")
     p.add_argument("--entry", default=None, help="entry key (default: the store's only or most recent entry)")
+    p.add_argument("--run", default=None, metavar="RUN",
+                   help="instead of one entry, every extracted checkpoint of this run (trained with --checkpoints): "
+                        "the last epoch fitted first, each earlier one started from the next one's map, so that "
+                        "the maps stay aligned")
     p.add_argument("--method", choices=METHODS, default="tsne")
     p.add_argument("--backend", choices=backend_choices(), default="auto", metavar="NAME",
                    help=f"auto or one of: {', '.join(backend_choices()[1:])} (default: auto)")
@@ -112,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"rnnpanel project: error: {exc}", file=sys.stderr)
         return 2
     store = StateStore(args.store or paths.default_store())
+    if args.run is not None:
+        return _project_run(args, store, max_fit)
     try:
         entry = default_entry(store) if args.entry is None else store.entry(args.entry)
         result = project_states(
@@ -127,6 +133,24 @@ def run(args: argparse.Namespace) -> int:
     print(describe_backend(attrs), file=sys.stderr)
     summary = {key: attrs[key] for key in SUMMARY_KEYS if key in attrs}
     print(json.dumps(summary, sort_keys=False))
+    return 0
+
+
+def _project_run(args: argparse.Namespace, store: Any, max_fit: Any) -> int:
+    """Every checkpoint's map of a run, chained; one summary line per epoch."""
+    from rnnpanel.pipeline.run_maps import project_run, run_entries
+
+    if args.entry is not None:
+        print("rnnpanel project: error: give --entry or --run, not both", file=sys.stderr)
+        return 2
+    entries = run_entries(store, args.run)
+    results = project_run(entries, layer=args.layer, kind=args.state, method=args.method, backend=args.backend,
+                          params=backend_params(args), max_fit=max_fit, random_state=args.seed,
+                          progress=not args.no_progress, polish_iter=args.polish_iter, refine_iter=args.refine_iter,
+                          wait=args.wait, say=lambda message: print(message, file=sys.stderr, flush=True))
+    for epoch, result in results.items():
+        attrs = result.summary()
+        print(json.dumps({"epoch": epoch, **{key: attrs[key] for key in SUMMARY_KEYS if key in attrs}}))
     return 0
 
 

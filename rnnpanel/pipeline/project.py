@@ -461,6 +461,10 @@ def json_safe(value: Any) -> Any:
         return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):  # starting positions: named by their hash, as in the map's key
+        import hashlib
+
+        return {"array": list(value.shape), "sha256": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return repr(value)

@@ -155,3 +155,27 @@ def test_the_command_prints_and_writes_the_same_figures(trained, tmp_path, capsy
     assert main(["compare", entries["lstm"].key, entries["lstm"].key, "--store", str(store)]) == 2
     assert "needs two layers" in capsys.readouterr().err
     assert StateStore(store).entry(entries["lstm"].key)
+
+
+def test_a_runs_maps_are_chained_from_the_last_epoch_back_and_stay_aligned(trained):
+    import hashlib
+
+    from rnnpanel.compute.comparison import median_displacement
+    from rnnpanel.pipeline.run_maps import project_run, run_entries
+
+    store, entries = trained
+    run = entries["epoch1"].attrs["checkpoint"]["run"]
+    found = run_entries(StateStore(store), run)
+    assert [epoch for epoch, _ in found] == [1, 2, 3]
+    quick = {"params": {"max_iter": 150}, "progress": False}
+    maps = project_run(found, **quick)
+    for epoch in (1, 2):  # started from the next epoch's positions, recorded by their hash
+        start = maps[epoch + 1].embedding
+        recorded = maps[epoch].attrs["params"]["init"]
+        assert recorded == {"array": list(start.shape),
+                            "sha256": hashlib.sha256(np.ascontiguousarray(start).tobytes()).hexdigest()}
+    assert all(project_run(found, **quick)[e].cache_hit for e in (1, 2, 3))
+    alone = project_states(entries["epoch1"].states(), method="tsne", params={"max_iter": 150}, progress=False)
+    assert alone.key != maps[1].key
+    assert median_displacement(maps[2].embedding, maps[1].embedding) < \
+        median_displacement(maps[2].embedding, alone.embedding)

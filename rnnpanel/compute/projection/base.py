@@ -405,9 +405,22 @@ def check_choice(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
         raise ParameterError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
 
 
+def check_init(init: Any, allowed: tuple[str, ...], *, n_samples: int, n_components: int) -> np.ndarray | None:
+    """``init`` as one of the named initialisations, or as starting positions ``(n_samples,
+    n_components)`` (returned as float64: a neighbouring map to start from keeps two maps aligned)."""
+    if isinstance(init, str):
+        check_choice("init", init, allowed)
+        return None
+    positions = np.asarray(init, dtype=np.float64)
+    if positions.shape != (int(n_samples), int(n_components)) or not np.all(np.isfinite(positions)):
+        raise ParameterError(f"init must be one of {', '.join(map(repr, allowed))} or finite starting positions of "
+                             f"shape ({n_samples}, {n_components}); got {positions.shape}")
+    return positions
+
+
 def check_pca_init(init: Any, n_components: int, n_features: int) -> None:
     """A PCA initialisation needs at least ``n_components`` columns (the libraries fail deep inside otherwise)."""
-    if init == "pca" and int(n_features) < int(n_components):
+    if isinstance(init, str) and init == "pca" and int(n_features) < int(n_components):
         raise ParameterError(f"init='pca' needs at least n_components ({n_components}) columns, but the states have "
                              f"n_features = {n_features}; use init='random'")
 

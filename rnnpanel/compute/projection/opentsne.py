@@ -40,6 +40,7 @@ from rnnpanel.compute.projection.base import (
     ParameterError,
     ProjectionBackend,
     check_choice,
+    check_init,
     check_learning_rate,
     check_pca_init,
     check_positive_int,
@@ -89,7 +90,8 @@ class _OpenTSNEBase(ProjectionBackend):
         from openTSNE.tsne import OptimizationInterrupt
 
         check_positive_int("n_components", self.n_components)
-        check_choice("init", self.init, ("pca", "random", "spectral"))
+        start = check_init(self.init, ("pca", "random", "spectral"), n_samples=X.shape[0],
+                           n_components=self.n_components)
         check_pca_init(self.init, self.n_components, X.shape[1])
         check_learning_rate(self.learning_rate)
         ee_iter, n_iter = self._schedule()
@@ -104,7 +106,7 @@ class _OpenTSNEBase(ProjectionBackend):
             early_exaggeration=self.early_exaggeration,
             early_exaggeration_iter=ee_iter,
             n_iter=n_iter,
-            initialization=self.init,
+            initialization=self.init if start is None else openTSNE.initialization.rescale(start),
             metric=self.metric,
             random_state=seed_from(self.random_state),
             verbose=bool(self.verbose),
@@ -203,7 +205,7 @@ class OpenTSNEProjection(_OpenTSNEBase):
     early_exaggeration_iter : int, default=None
         None = the tuned share (a third) of ``max_iter``.
     early_exaggeration : float, default=12.0
-    init : {"pca", "random", "spectral"}, default="pca"
+    init : {"pca", "random", "spectral"} or array of shape (n_samples, n_components), default="pca"
     metric : str, default="euclidean"
     pca_components : int, default=50
         Reduce the input to this many principal components first (None = never).

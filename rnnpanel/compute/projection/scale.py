@@ -210,6 +210,9 @@ class ScaledProjection(BaseEstimator):
             sample = gather_rows(X, idx, block=self._block(X))
             timings["read"] = time.perf_counter() - tick
             log.info("%s: fitting a stratified sample of %d of %d points; placing the rest", estimator.name, limit, n)
+            start = getattr(estimator, "init", None)
+            if not isinstance(start, str) and start is not None and len(start) == n:
+                estimator.set_params(init=np.asarray(start)[idx])  # starting positions of the fitted sample
             estimator.fit(sample)
             timings["fit"] = time.perf_counter() - tick - timings["read"]
             tick = time.perf_counter()
