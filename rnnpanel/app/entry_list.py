@@ -19,19 +19,25 @@ import param
 
 from rnnpanel.app.damaged_entries import DAMAGED, EntryChoice, marked, next_good
 from rnnpanel.errors import DamagedEntry
+from rnnpanel.store.state_store import repair_command
 
 #: The notice above the map (Bootstrap's "danger" alert colours, without Bootstrap).
 NOTICE = ("<div class='rp-damaged' style='background:#f8d7da;color:#58151c;border:1px solid #f1aeb5;"
           "border-radius:4px;padding:8px 12px;margin:4px 10px;font-size:13px;line-height:1.4'>{}</div>")
 
 
-def notice_html(key: str, message: str, instead: str | None) -> str:
-    """The notice for entry ``key`` that cannot be shown: the store's ``message`` (escaped, its
-    `command` spans as code) and which entry is shown instead (None: none can be)."""
+#: The line under the entry choice.
+SUMMARY = ("<span style='color:#a12622;font-size:12px'>⚠ {} in the list, marked: choose one to see why and "
+           "how to repair it</span>")
+
+
+def notice_html(message: str, instead: str | None) -> str:
+    """The notice for an entry that cannot be shown: the store's ``message`` (which names the entry;
+    escaped, its `command` spans as code) and which entry is shown instead (None: none can be)."""
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(message))
     rest = (f"Showing <b>{html.escape(instead)}</b> instead." if instead is not None
             else "No other entry of this store can be shown.")
-    return NOTICE.format(f"<b>⚠ Entry {html.escape(key)} cannot be shown.</b> {text}<br>{rest}")
+    return NOTICE.format(f"<b>⚠ Cannot show this entry:</b> {text}<br>{rest}")
 
 
 def _options(choices: list[EntryChoice]) -> dict[str, str]:
@@ -52,6 +58,7 @@ class EntryList(param.Parameterized):
         self._choices = list(choices)
         self.options = _options(self._choices)
         self._pane: pn.pane.HTML | None = None
+        self._summary: pn.pane.HTML | None = None
 
     def refresh(self) -> None:
         """Mark the entries found damaged since (in any session of the process)."""
@@ -70,6 +77,13 @@ class EntryList(param.Parameterized):
         self.refresh()
         return next_good(self._choices, after)
 
+    def instead_of(self, key: str, shown: str | None) -> str | None:
+        """The entry to show instead of ``key``: the one ``shown`` before if it is good, else the
+        next good one (None: none is)."""
+        if shown is not None and shown != key and self.damage_of(shown) is None:
+            return shown
+        return self.next_good(key)
+
     def found(self, error: DamagedEntry) -> None:
         """``error``'s entry was found damaged here: marked for every session of the process."""
         DAMAGED.mark(self.store_root, error.key, str(error))
@@ -79,13 +93,26 @@ class EntryList(param.Parameterized):
         """The entry's label as listed before any mark."""
         return next((c.label for c in self.listed if c.key == key), key)
 
-    def say(self, key: str, message: str, instead: str | None) -> None:
-        """Show why entry ``key`` cannot be shown, and which entry is shown ``instead``."""
-        self.notice = notice_html(key, message, None if instead is None else self.label(instead))
+    def say(self, message: str, instead: str | None) -> None:
+        """Show why an entry cannot be shown (``message``, the store's), and which is shown ``instead``."""
+        self.notice = notice_html(message, None if instead is None else self.label(instead))
 
     def quiet(self) -> None:
         """Nothing to say any more (another entry was chosen)."""
         self.notice = ""
+
+    def no_map_html(self) -> str:
+        """What the main area says when no map is shown: an empty store, or one whose every entry is
+        damaged (with the repair command); nothing otherwise (a failure's notification said why)."""
+        root = html.escape(str(self.store_root))
+        if not self.listed:
+            return (f"<p>No entries in the store <code>{root}</code>. Run <code>rnnpanel serve</code> (it prepares "
+                    "the demo) or <code>rnnpanel extract</code>.</p>")
+        if self.next_good(None) is None:
+            return (f"<p>No entry of the store <code>{root}</code> can be shown: each is damaged (choose one in the "
+                    f"list to see why). Repair them with <code>{html.escape(repair_command(self.store_root))}</code>."
+                    "</p>")
+        return ""
 
     def notice_pane(self) -> pn.pane.HTML | None:
         """The notice for the page (made the first time there is one), or None when there is none:
@@ -96,3 +123,17 @@ class EntryList(param.Parameterized):
             self._pane = pn.pane.HTML(sizing_mode="stretch_width", name="damaged-entry-notice")
         self._pane.object = self.notice
         return self._pane
+
+    def summary(self) -> pn.pane.HTML:
+        """A line under the entry choice saying how many entries are damaged (hidden while none): a
+        closed list shows only the chosen entry, not the marks of the others."""
+        if self._summary is None:
+            self._summary = pn.pane.HTML(sizing_mode="stretch_width", margin=(0, 10))
+            self.param.watch(lambda _e: self._summarise(), "options")
+            self._summarise()
+        return self._summary
+
+    def _summarise(self) -> None:
+        n = sum(c.damaged is not None for c in self._choices)
+        self._summary.object = SUMMARY.format(f"{n} damaged entr{'y' if n == 1 else 'ies'}") if n else ""
+        self._summary.visible = bool(n)

@@ -20,7 +20,6 @@ session shows a good one instead. How it is built and why: docs/app.md.
 
 from __future__ import annotations
 
-import html
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
@@ -48,7 +47,6 @@ from rnnpanel.errors import DamagedEntry, RnnpanelError
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.pipeline.states import EntryStates
 from rnnpanel.store import StateStore, StoredEntry
-from rnnpanel.store.state_store import repair_command
 from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHOLD
 
 #: Sidebar + projection (at least 380) + per-sequence column (620) fit a 1280 px wide window.
@@ -235,10 +233,10 @@ class RnnPanelApp(pn.viewable.Viewer):
         """A damaged entry was chosen: say why, and stay on the entry shown (or show a good one)."""
         notify(f"Cannot show this entry: {message}")
         back = self._shown_key
-        if back is None or back == key or self.entries.damage_of(back) is not None:
+        if back is None or self.entries.instead_of(key, back) != back:
             self._fall_back(key, message)
             return
-        self.entries.say(key, message, instead=back)
+        self.entries.say(message, instead=back)
         self._syncing = True            # its layers and projection are still those offered
         try:
             self.entry = back
@@ -248,10 +246,8 @@ class RnnPanelApp(pn.viewable.Viewer):
     def _fall_back(self, key: str, message: str) -> None:
         """Entry ``key`` cannot be shown: say why and show the entry shown before, if good, else the
         next good one (or none)."""
-        back = self._shown_key
-        target = back if back not in (None, key) and self.entries.damage_of(back) is None else \
-            self.entries.next_good(key)
-        self.entries.say(key, message, instead=target)
+        target = self.entries.instead_of(key, self._shown_key)
+        self.entries.say(message, instead=target)
         self._falling_back = True
         try:
             self.entry = target
@@ -274,20 +270,8 @@ class RnnPanelApp(pn.viewable.Viewer):
         """The main area: the notice about an entry that cannot be shown, if any, above the map and
         the views and the tabs (or, with no map, what to do)."""
         notice = self.entries.notice_pane()
-        body = [self._top, self.tabs] if self._top is not None else [self._no_map()]
+        body = [self._top, self.tabs] if self._top is not None else [pn.pane.HTML(self.entries.no_map_html())]
         self._main.objects = ([notice] if notice is not None else []) + body
-
-    def _no_map(self) -> pn.pane.HTML:
-        root = html.escape(str(self.store_root))
-        if not self.entries.listed:
-            return pn.pane.HTML(
-                f"<p>No entries in the store <code>{root}</code>. "
-                "Run <code>rnnpanel serve</code> (it prepares the demo) or <code>rnnpanel extract</code>.</p>")
-        if self.entries.next_good(None) is None:
-            return pn.pane.HTML(
-                f"<p>No entry of the store <code>{root}</code> can be shown: each is damaged (choose one in the "
-                f"list to see why). Repair them with <code>{html.escape(repair_command(self.store_root))}</code>.</p>")
-        return pn.pane.HTML("")
 
     def _show(self, sample: Sample | None) -> None:
         """Show a new sample: every component rebuilds its sources and figures for it, the map after

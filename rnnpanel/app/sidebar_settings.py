@@ -1,6 +1,6 @@
 """The sidebar's settings and tools of a session, made once its first page is drawn (or at once in a
-notebook): which entry, projection, layer and state kind, how the views draw them, then word
-search, live input and export."""
+notebook): which entry (damaged ones marked, and counted under the list), projection, layer and
+state kind, how the views draw them, then word search, live input and export."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def sidebar_settings(app) -> list:
     p, choice = app.param, pn.widgets.RadioButtonGroup.from_param
     return [
         *titled("Entry", pn.widgets.Select.from_param(p.entry, name="", sizing_mode="stretch_width")),
+        app.entries.summary(),
         *titled("Projection", choice(p.method, name="")),
         pn.Row(labelled("Layer", pn.widgets.Select.from_param(p.layer, name="", width=90)),
                labelled("State", choice(p.state, name=""))),

@@ -91,7 +91,7 @@ def test_the_list_marks_entries_found_damaged_in_place_and_unreadable_ones_last(
 
 
 def test_the_notice_shows_the_repair_command_as_code_and_escapes_the_rest():
-    text = notice_html("k", "entry <k> is damaged; repair it with `rnnpanel store check --store S --repair`", "B & C")
+    text = notice_html("entry <k> is damaged; repair it with `rnnpanel store check --store S --repair`", "B & C")
     assert "<code>rnnpanel store check --store S --repair</code>" in text
     assert "entry &lt;k&gt; is damaged" in text and "Showing <b>B &amp; C</b> instead" in text
 
