@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import uuid
@@ -33,7 +34,7 @@ import zarr
 from rnnpanel.errors import RnnpanelError, StoreError
 from rnnpanel.store import StateStore, StoredEntry
 from rnnpanel.store.check import DAMAGED, FINE, UNCHECKED, EntryCheck, MapCheck, check_entry
-from rnnpanel.store.integrity import read_record, restore_metadata
+from rnnpanel.store.integrity import METADATA_FILE, read_record, restore_metadata
 from rnnpanel.store.state_store import DERIVED, VOCAB_FILE
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ def repair_entry(store: StateStore, check: EntryCheck, *, device: str | None = N
             raise StoreError(f"entry {check.key} still reads damaged after its repair: {after.describe()}")
         check = after
     _remake_derived(store, entry, check, repaired=set(damaged), say=say, done=done)
+    if done.rows or done.vocab:  # a new modification time: servers reopen the entry and forget its damage
+        os.utime(path / METADATA_FILE)
     return done
 
 

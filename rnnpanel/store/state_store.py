@@ -40,7 +40,7 @@ from rnnpanel.store.atomic import (
     is_temporary,
     remove_stale_temporaries,
 )
-from rnnpanel.store.integrity import METADATA_FILE, bad_chunk_of, chunk_codecs, write_record
+from rnnpanel.store.integrity import METADATA_FILE, bad_chunk_of, chunk_codecs, read_record, write_record
 from rnnpanel.store.partial import Layout, PartialEntry
 from rnnpanel.store.state_kinds import checked_kind, direction_half, layer_index
 
@@ -237,6 +237,10 @@ class StoredEntry:
         try:
             return self._arrays.setdefault(name, self._group[name])
         except KeyError:
+            record = read_record(self.path)
+            if record is not None and name in record["chunks"]:  # it had it: its folder or metadata is gone
+                raise DamagedEntry(f"store entry {self.key} is damaged: its array {name} is missing; repair it with "
+                                   f"`{repair_command(self.path.parent.parent)}`", key=self.key) from None
             raise StoreError(
                 f"store entry {self.key} has no array {name!r}; it has {', '.join(self.array_names)}"
             ) from None

@@ -237,3 +237,16 @@ def test_an_interrupted_extraction_is_listed_with_the_command_that_resumes_it(pr
     assert f"--model {model_dir.resolve()}" in command and f"--dataset {Path(csv).resolve()}" in command
     assert "--text-column text --label-column label" in command and f"--chunk-states {CHUNK}" in command
     assert os.path.isdir(store.entries_dir / f".partial-{check.key}")
+
+
+def test_a_deleted_array_folder_is_named_and_made_again(pristine, damaged_copy):
+    store, path = damaged_copy
+    shutil.rmtree(path / "layer_1" / "h")
+    with pytest.raises(DamagedEntry, match="its array layer_1/h is missing; repair it with"):
+        store.entry(path.name).states(layer=1, kind="h")
+    check = check_entry(store, path.name)
+    assert check.status == DAMAGED and check.metadata == ["layer_1/h/zarr.json"]
+    stamp = (path / "zarr.json").stat().st_mtime_ns
+    repair_entry(store, check)
+    assert differing_files(pristine[0], store.root) == []
+    assert (path / "zarr.json").stat().st_mtime_ns != stamp  # servers reopen the repaired entry
