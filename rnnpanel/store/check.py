@@ -8,7 +8,6 @@ changes nothing; :mod:`rnnpanel.pipeline.repair` mends what it finds.
 
 from __future__ import annotations
 
-import fcntl
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from rnnpanel.store.integrity import (
     damaged_metadata,
     read_record,
 )
+from rnnpanel.store.locks import held
 from rnnpanel.store.mapped import ATTRS_FILE
 from rnnpanel.store.partial import LOCK_SUFFIX, REQUEST_FILE, SHARDS, extract_command
 from rnnpanel.store.state_store import (
@@ -214,22 +214,10 @@ def check_partial(path: Path) -> EntryCheck:
         request = json.loads((path / REQUEST_FILE).read_text())
     except (OSError, ValueError):
         request = None
-    if _locked(path.with_name(path.name + LOCK_SUFFIX)):
+    if held(path.with_name(path.name + LOCK_SUFFIX)):
         return EntryCheck(key, BUSY, f"{done} of {total} shards written so far by a running extraction")
     resume = extract_command(request, path.parent.parent) if request else "the same `rnnpanel extract` command"
     return EntryCheck(key, INCOMPLETE, f"{done} of {total} shards written; resume with: {resume}")
-
-
-def _locked(lock_path: Path) -> bool:
-    if not lock_path.exists():
-        return False
-    with open(lock_path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
 
 
 def _children(folder: Path) -> list[Path]:

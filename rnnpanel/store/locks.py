@@ -107,3 +107,18 @@ def published(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def held(path: Path) -> bool:
+    """Whether a process holds the lock file ``path`` now (nothing is created or kept)."""
+    try:
+        handle = open(path)  # noqa: SIM115 -- closed below, after the probe
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False

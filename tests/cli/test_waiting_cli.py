@@ -8,7 +8,6 @@ certainly arrives while the work is under way, however fast the machine.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from rnnpanel.store import StateStore
+from rnnpanel.store.locks import held
 from tests.pipeline.conftest import synthetic_source
 
 pytestmark = pytest.mark.slow
@@ -31,21 +31,6 @@ def until(condition, what: str, timeout: float = 120) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.002)
-
-
-def held(lock: Path) -> bool:
-    """Whether another process holds the lock file ``lock`` (it is not created here)."""
-    try:
-        handle = open(lock)  # noqa: SIM115
-    except FileNotFoundError:
-        return False
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
 
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
