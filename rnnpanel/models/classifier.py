@@ -44,10 +44,13 @@ class RecurrentClassifier(nn.Module):
         Returns the top layer's padded per-step output ``(B, T, state_size)`` and the module's
         final state (``(h_n, c_n)`` for LSTM, ``h_n`` otherwise).
         """
-        emb = self.embedding(ids)
+        return self.encode_embedded(self.embedding(ids), lengths)
+
+    def encode_embedded(self, emb: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, object]:
+        """:meth:`encode` from the embedded batch ``(B, T, embedding_dim)``."""
         packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, final = self.rnn(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=ids.shape[1])
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=emb.shape[1])
         return out, final
 
     def final_state(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -69,8 +72,13 @@ class RecurrentClassifier(nn.Module):
         made training minutes longer. A bidirectional network's backward half must not read
         the padding, so it stays packed.
         """
+        return self.forward_embedded(self.embedding(ids), lengths)
+
+    def forward_embedded(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` from the embedded batch ``(B, T, embedding_dim)``: the same logits, and a
+        graph that gradients with respect to the embedded words flow through (word importance)."""
         if self.config.bidirectional:
-            out, _ = self.encode(ids, lengths)
+            out, _ = self.encode_embedded(emb, lengths)
         else:
-            out, _ = self.rnn(self.embedding(ids))
+            out, _ = self.rnn(emb)
         return self.head(self.dropout(self.final_state(out, lengths)))
