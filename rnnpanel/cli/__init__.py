@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from rnnpanel.errors import RnnpanelError
 
-SUBCOMMANDS = ("train", "extract", "project", "compare", "bench", "serve", "store")
+SUBCOMMANDS = ("train", "extract", "project", "compare", "explain", "bench", "serve", "store")
 
 EXIT_USER_ERROR = 2
 
