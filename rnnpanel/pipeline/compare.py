@@ -181,7 +181,7 @@ def compare_entries(a: StoredEntry, b: StoredEntry, *, threshold: float = PARTIN
         } for i in differ],
         "maps": map_alignment(a, b, pairing, layer_a=layer_a, layer_b=layer_b),
     }
-    run = checkpoint_progress(StateStore(a.path.parent.parent), a, b)
+    run = checkpoint_progress(a.store, a, b)
     if run is not None:
         result["checkpoints"] = run
     return result
@@ -216,7 +216,7 @@ def corresponding_states(a: StoredEntry, b: StoredEntry, pairing: Pairing) -> tu
 
 def stored_map(entry: StoredEntry, layer: int) -> tuple[str, np.ndarray, dict[str, Any]] | None:
     """A stored map of ``layer``'s h states (t-SNE first, then UMAP, then PCA), or None."""
-    store = StateStore(entry.path.parent.parent)
+    store = entry.store
     found = [m for m in store.projections(entry.key) if int(m.get("layer", -1)) == layer and m.get("state") == "h"]
     order = {"tsne": 0, "umap": 1, "pca": 2}
     found.sort(key=lambda m: (order.get(str(m.get("method")), 3), -float(m.get("created", 0))))
