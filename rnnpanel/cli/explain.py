@@ -29,14 +29,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="remove at most N words in the flip search (default 5)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the figures as JSON here")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (default 1: on a busy machine a second thread stalls every step of "
+                        "the recurrent layer, 10 to 30 times slower on a shared 2-core CPU, benchmarks/RESULTS.md, "
+                        "'What if'; 0: torch's choice)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnpanel.errors import DataError
     from rnnpanel.models import load_model
     from rnnpanel.pipeline.importance import DEFAULT_LIMIT, check_limit, smallest_flip, word_importance
 
     limit = check_limit(DEFAULT_LIMIT if args.limit is None else args.limit)
+    if args.threads < 0:
+        raise DataError(f"--threads must be 0 (torch's choice) or a positive integer, got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)  # this command's process only; the library never sets it
     text = " ".join(args.text)
     loaded = load_model(args.model, device=args.device)
     importance = word_importance(loaded, text)

@@ -63,6 +63,12 @@ DEFAULT_LIMIT = 5
 TOKEN_BUDGET = 1 << 17
 #: Tokens of edited sequences built at once by :func:`sequence_fragility` (several forward calls).
 GROUP_BUDGET = 1 << 20
+#: Position blocks of :func:`read_removals`: the removals of a block start from the state after its first word.
+PREFIX_BLOCKS = 8
+#: Windows shorter than this are read whole for every removal (the blocks would save little), and so are
+#: fewer windows than ``PREFIX_WORK / n²``: then the blocks' 2 × PREFIX_BLOCKS calls cost more than they save.
+PREFIX_FROM = 8
+PREFIX_WORK = 8192
 #: Words listed per class in :attr:`Fragility.flip_words`.
 TOP_FLIP_WORDS = 20
 
@@ -283,9 +289,7 @@ def _greedy_flips(runner: torch.nn.Module, device: torch.device, ids: np.ndarray
         m = n - k + 1  # length before this round's removal
         if m < 2 or active.size == 0:
             break
-        index = removal_index(m)
-        candidates = current[:, index]                                   # (A, m, m - 1)
-        probs = read_batch(runner, device, candidates.reshape(-1, m - 1)).reshape(active.size, m, n_classes)
+        probs = read_removals(runner, device, current)                    # (A, m, C)
         margin = margin_toward_other(probs, predicted[active, None])
         margin[repeated_positions(current)] = -np.inf
         best = margin.argmax(axis=1)
@@ -296,10 +300,58 @@ def _greedy_flips(runner: torch.nn.Module, device: torch.device, ids: np.ndarray
         flipped = after.argmax(axis=1) != predicted[active]
         removals[active[flipped]] = k
         keep = ~flipped
-        current = candidates[rows, best][keep]
-        places = places[rows[:, None], index[best]][keep]
+        kept = removal_index(m)[best]
+        current = current[rows[:, None], kept][keep]
+        places = places[rows[:, None], kept][keep]
         active = active[keep]
     return _Searched(predicted=predicted, removals=removals, removed=removed, path=path)
+
+
+def read_removals(runner: torch.nn.Module, device: torch.device, ids: np.ndarray) -> np.ndarray:
+    """The class probabilities ``(S, n, C)`` of every one-word removal of the windows ``ids`` ``(S, n)``.
+
+    A unidirectional model has read the same words before position ``t`` whichever later word is
+    removed, so the positions are cut into :data:`PREFIX_BLOCKS` blocks and the removals in block
+    ``[b, e)`` start from the state the model reached after ``b`` words (all layers, h and c): they
+    read only ``n - 1 - b`` words. That is about half the steps of reading every edited window
+    from its start (what a bidirectional model, whose backward half reads from the end, still
+    does, as do short windows and small batches: :data:`PREFIX_FROM`); the model's own modules (recurrent
+    layers, dropout, head) run the same arithmetic on the same inputs.
+    """
+    n_seq, n = ids.shape
+    n_classes = runner.config.n_classes
+    if runner.config.bidirectional or n < PREFIX_FROM or n_seq * n * n < PREFIX_WORK:
+        return read_batch(runner, device, ids[:, removal_index(n)].reshape(-1, n - 1)).reshape(n_seq, n, n_classes)
+    size = -(-n // PREFIX_BLOCKS)
+    starts = list(range(0, n - 1, size))   # every block reads at least one word after its start
+    ends = starts[1:] + [n]
+    out = np.empty((n_seq, n, n_classes), dtype=np.float64)
+    step = max(1, TOKEN_BUDGET // (size * n))
+    with torch.no_grad():
+        for first in range(0, n_seq, step):
+            part = np.ascontiguousarray(ids[first:first + step], dtype=np.int64)
+            rows = part.shape[0]
+            emb = runner.embedding(torch.from_numpy(part).to(device))
+            state, read = None, 0
+            for start, end in zip(starts, ends):
+                if start > read:
+                    _, state = runner.rnn(emb[:, read:start], state)
+                    read = start
+                k = end - start
+                suffix = part[:, start:][:, removal_index(n - start)[:k]].reshape(rows * k, n - 1 - start)
+                y, _ = runner.rnn(runner.embedding(torch.from_numpy(suffix).to(device)), _repeat(state, k))
+                logits = runner.head(runner.dropout(y[:, -1]))
+                out[first:first + rows, start:end] = torch.softmax(logits, -1).cpu().numpy().reshape(rows, k, -1)
+    return out
+
+
+def _repeat(state: Any, k: int) -> Any:
+    """A recurrent state (None, ``h`` or ``(h, c)``, each ``(layers, B, H)``) with each row repeated ``k`` times."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.repeat_interleave(k, dim=1) for s in state)
+    return state.repeat_interleave(k, dim=1)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,16 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 TEXT = "a warm film, but the plot is dull and the end is bad"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def threads_put_back():
+    """``rnnpanel explain`` sets torch's threads for its process (here: pytest's); put them back after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory) -> Path:
     """A GRU of 8 units trained for a few seconds on short synthetic reviews whose words carry their class."""

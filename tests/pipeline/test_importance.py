@@ -27,6 +27,17 @@ from rnnpanel.pipeline.importance import (
 )
 from tests.pipeline.conftest import synthetic_source
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Torch on one thread while these tiny models run (put back after): on a busy machine a second
+    thread stalls every recurrent step, 20 ms a call instead of well under 1."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 MODELS = {"lstm-2-layers": dict(cell="lstm", layers=2), "bidirectional-gru": dict(cell="gru", layers=1,
                                                                                    bidirectional=True)}
 
@@ -69,7 +80,7 @@ def texts_of(csv) -> list[str]:
 
 def test_removal_is_the_model_read_again_without_the_word(source):
     csv, loaded = source
-    for text in texts_of(csv)[:6]:
+    for text in texts_of(csv)[:4]:
         result = word_importance(loaded, text)
         whole = rerun(loaded, text)
         c = int(np.argmax(whole))
@@ -137,9 +148,23 @@ def flips_of(loaded, texts, limit):
     return [(text, smallest_flip(loaded, text, limit=limit)) for text in texts]
 
 
-def test_the_flip_really_flips_and_respects_the_limit(source):
+@pytest.fixture(params=["whole-windows", "shared-prefix"])
+def reads(request, monkeypatch):
+    """Removals read as whole edited windows (the default for few short windows) or from the shared
+    prefix (the default for many or long ones), whatever the size."""
+    import rnnpanel.pipeline.importance as importance
+
+    if request.param == "shared-prefix":
+        monkeypatch.setattr(importance, "PREFIX_WORK", 0)
+        monkeypatch.setattr(importance, "PREFIX_FROM", 3)
+    else:
+        monkeypatch.setattr(importance, "PREFIX_FROM", 10**9)
+    return request.param
+
+
+def test_the_flip_really_flips_and_respects_the_limit(source, reads):
     csv, loaded = source
-    found = flips_of(loaded, texts_of(csv), 4)
+    found = flips_of(loaded, texts_of(csv)[:24], 4)
     flipped = [(text, f) for text, f in found if f.flipped]
     assert flipped, "no text of the sample flips within 4 removals"
     for text, flip in flipped:
@@ -149,7 +174,7 @@ def test_the_flip_really_flips_and_respects_the_limit(source):
         assert int(np.argmax(again)) == flip.predicted_after != flip.predicted
         np.testing.assert_allclose(again, flip.probabilities_after, atol=1e-5)
         assert int(np.argmax(rerun(loaded, text))) == flip.predicted
-        # one removal fewer never flips: each earlier step of the greedy path kept the class
+    for text, flip in flipped[:4]:  # one removal fewer never flips: each earlier step kept the class
         for k in range(len(flip.removed)):
             kept = [w for i, w in enumerate(text.split()) if i not in flip.removed[:k]]
             assert int(np.argmax(rerun(loaded, " ".join(kept)))) == flip.predicted
@@ -194,7 +219,7 @@ def stored(tmp_path_factory):
     return entry, loaded
 
 
-def test_fragility_of_an_entry_agrees_with_the_one_text_search(stored):
+def test_fragility_of_an_entry_agrees_with_the_one_text_search(stored, reads):
     entry, loaded = stored
     ticks = []
     result = fragility(entry, limit=3, progress=lambda done, total: ticks.append((done, total)))
@@ -248,3 +273,24 @@ def test_the_arithmetic():
     probs = np.array([[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
     np.testing.assert_allclose(margin_toward_other(probs, 0), [-0.2, 0.3])
     np.testing.assert_allclose(margin_toward_other(probs, np.array([2, 2])), [0.3, -0.2])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("n", [5, 8, 9, 23])
+def test_removals_read_from_the_shared_prefix_are_the_whole_edited_windows(cell, n, monkeypatch):
+    """A unidirectional model's removals start from the state after the words before them: the same
+    probabilities as reading every edited window from its start."""
+    import rnnpanel.pipeline.importance as importance
+    from rnnpanel.compute.whatif import removal_index
+    from rnnpanel.models import ModelConfig
+    from rnnpanel.models.io import build_classifier
+    from rnnpanel.pipeline.importance import read_batch, read_removals, reading
+
+    config = ModelConfig(cell=cell, vocab_size=50, n_classes=3, embedding_dim=6, hidden_size=7, num_layers=2)
+    model = build_classifier(config, seed=1)
+    ids = np.random.default_rng(n).integers(2, 50, size=(4, n))
+    monkeypatch.setattr(importance, "PREFIX_WORK", 0)   # the blocks even for a few short windows
+    with reading(model) as (runner, device):
+        shared = read_removals(runner, device, ids)
+        whole = read_batch(runner, device, ids[:, removal_index(n)].reshape(-1, n - 1)).reshape(4, n, 3)
+    np.testing.assert_allclose(shared, whole, atol=1e-6)
