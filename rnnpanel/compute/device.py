@@ -8,6 +8,7 @@ getting the CPU.
 from __future__ import annotations
 
 import logging
+import math
 
 import torch
 
@@ -76,11 +77,18 @@ def default_batch_size(device: str | torch.device | None = "auto") -> int:
     256 keeps a CPU's caches warm but leaves a data-centre GPU mostly idle between kernel
     launches, so on CUDA the batch grows with the device's memory: 1,024 per 16 GiB, from 256 up
     to 4,096 (an H100 or H200 gets 4,096; at a window of 256 tokens and 256 hidden units that is
-    a few GiB of activations).
+    a few GiB of activations). The memory is counted in units of 16 GiB *rounded to the nearest*
+    unit, not truncated: a "16 GB" card reports 14.6 to 15.9 GiB (what the driver reserves, GB
+    against GiB) and gets 1,024, not the CPU's 256; a 32 GB card gets 2,048, an 8 GB one 256.
     """
     target = resolve_device(device)
     if target.type != "cuda":
         return CPU_BATCH_SIZE
     index = target.index if target.index is not None else torch.cuda.current_device()
-    gib = torch.cuda.get_device_properties(index).total_memory / 2**30
-    return int(max(CPU_BATCH_SIZE, min(MAX_CUDA_BATCH_SIZE, 1024 * int(gib // 16))))
+    return batch_size_for_memory(torch.cuda.get_device_properties(index).total_memory)
+
+
+def batch_size_for_memory(total_bytes: int) -> int:
+    """The CUDA batch for ``total_bytes`` of device memory: 1,024 per 16 GiB (to the nearest 16), 256 to 4,096."""
+    units = math.floor(total_bytes / 2**30 / 16 + 0.5)  # halves round up (round() would round them to even)
+    return int(max(CPU_BATCH_SIZE, min(MAX_CUDA_BATCH_SIZE, 1024 * units)))

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from rnnpanel.compute.device import resolve_device
+import rnnpanel.compute.device as device_mod
+from rnnpanel.compute.device import default_batch_size, resolve_device
 from rnnpanel.compute.gates import lstm_cell_states
 from rnnpanel.errors import BackendUnavailable
 
@@ -28,6 +29,22 @@ def test_cuda_without_cuda_names_the_remedy():
 def test_unknown_device_names_the_choices():
     with pytest.raises(ValueError, match="auto, cpu, cuda"):
         resolve_device("tpu")
+
+
+@pytest.mark.parametrize(("gib", "batch"), [
+    (14.58, 1024), (15.6, 1024), (15.9, 1024), (16.0, 1024),  # "16 GB" cards as their drivers report them
+    (7.6, 256), (11.7, 1024), (23.6, 1024), (31.7, 2048), (39.4, 2048), (47.5, 3072), (79.1, 4096), (139.8, 4096),
+])
+def test_the_cuda_batch_rounds_the_memory_to_the_nearest_16_gib(gib, batch, monkeypatch):
+    """A 16 GB card that reports 15.6 GiB gets 1,024 sequences, not the CPU's 256 (truncating did that)."""
+    class Properties:
+        total_memory = int(gib * 2**30)
+
+    monkeypatch.setattr(device_mod, "resolve_device", lambda name: torch.device("cuda", 0))
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: Properties())
+    assert default_batch_size("cuda") == batch
+    monkeypatch.setattr(device_mod, "resolve_device", lambda name: torch.device("cpu"))
+    assert default_batch_size("cpu") == 256
 
 
 def test_cell_states_of_a_padded_batch_end_in_each_sequences_c_n():
