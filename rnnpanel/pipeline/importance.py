@@ -540,3 +540,64 @@ def fragility(entry: Any, *, limit: int = DEFAULT_LIMIT, progress: Any = None,
     return sequence_fragility(loaded.model, entry.load("token_ids"), entry.load("offsets"), limit=limit,
                               progress=progress, device=device, words=loaded.vocab.words,
                               names=class_names(loaded.config), top=top)
+
+
+# --------------------------------------------------------------------------------------------------
+# fragility for a server: in a child process, kept in the store
+
+
+def fragility_name(limit: int) -> str:
+    """The folder name of an entry's stored fragility (under its derived arrays)."""
+    return f"fragility-limit-{int(limit)}"
+
+
+def stored_fragility(entry: Any, *, limit: int = DEFAULT_LIMIT, report: Any = None) -> Fragility:
+    """:func:`fragility` of ``entry`` as a server wants it: read from the store when computed before,
+    else computed in a child process on one torch thread (minutes for tens of thousands of sequences:
+    its CPU stays off the serving process, and a second thread would stall every recurrent step on
+    a busy machine), stored beside the entry for every process, then read.
+
+    ``report(fraction, message)`` follows the child's progress. Raises
+    :class:`~rnnpanel.errors.ModelError` when the entry's model is gone or changed, and
+    :class:`~rnnpanel.errors.RnnpanelError` with the child's message when it failed.
+    """
+    from rnnpanel.pipeline.child_process import run_in_child
+    from rnnpanel.store.mapped import has_mapped
+
+    limit = check_limit(limit)
+    folder = entry.store.derived_path(entry.key, fragility_name(limit))
+    if not has_mapped(folder):
+        entry_model(entry)  # a missing or changed model is said here, before a child starts
+        run_in_child(_fragility_in_child, (str(entry.store.root), entry.key, limit),
+                     report or (lambda fraction, message="": None), name="rnnpanel-fragility",
+                     what="which sequences a few removed words flip")
+    return _read_fragility(folder)
+
+
+def _read_fragility(folder: Any) -> Fragility:
+    from rnnpanel.store.mapped import read_mapped
+
+    arrays, attrs = read_mapped(folder)
+    return Fragility(limit=int(attrs["limit"]), flip_words=attrs["flip_words"], seconds=float(attrs["seconds"]),
+                     **{name: np.asarray(arrays[name]) for name in ("removals", "removed", "predicted",
+                                                                     "predicted_after")})
+
+
+def _fragility_in_child(root: str, key: str, limit: int, messages: Any) -> None:
+    """In a child process: compute one entry's fragility on one thread and store it."""
+    from rnnpanel.pipeline.child_process import report_to, send_error
+    from rnnpanel.store import StateStore
+    from rnnpanel.store.mapped import write_mapped
+
+    try:
+        torch.set_num_threads(1)   # this child's own process
+        report = report_to(messages)
+        entry = StateStore(root).entry(key)
+        result = fragility(entry, limit=limit, progress=lambda done, total: report(
+            done / max(total, 1), f"{done:,} of {total:,} sequences searched"))
+        arrays = {"removals": result.removals, "removed": result.removed, "predicted": result.predicted,
+                  "predicted_after": result.predicted_after}
+        write_mapped(entry.store.derived_path(key, fragility_name(limit)), arrays,
+                     {"entry_key": key, "limit": limit, "flip_words": result.flip_words, "seconds": result.seconds})
+    except Exception as exc:        # noqa: BLE001 -- reported to the caller, which tells the user
+        send_error(messages, exc)

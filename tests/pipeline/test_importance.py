@@ -294,3 +294,25 @@ def test_removals_read_from_the_shared_prefix_are_the_whole_edited_windows(cell,
         shared = read_removals(runner, device, ids)
         whole = read_batch(runner, device, ids[:, removal_index(n)].reshape(-1, n - 1)).reshape(4, n, 3)
     np.testing.assert_allclose(shared, whole, atol=1e-6)
+
+
+@pytest.mark.slow   # a spawned child imports torch: 5-20 s
+def test_a_server_computes_fragility_once_in_a_child_and_reads_it_from_the_store(stored, monkeypatch):
+    import rnnpanel.pipeline.child_process as child_process
+    from rnnpanel.pipeline.importance import stored_fragility
+
+    entry, _ = stored
+    reports = []
+    first = stored_fragility(entry, limit=2, report=lambda fraction, message="": reports.append(fraction))
+    assert reports and reports[-1] == 1.0
+    here = fragility(entry, limit=2)
+    for name in ("removals", "removed", "predicted", "predicted_after"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(here, name))
+    assert first.flip_words == here.flip_words and first.limit == 2
+
+    def no_child(*args, **kwargs):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(child_process, "run_in_child", no_child)
+    again = stored_fragility(entry, limit=2)
+    np.testing.assert_array_equal(again.removals, first.removals)
