@@ -86,7 +86,8 @@ def test_cuml_reduces_wide_states_on_the_device():
 
 
 def test_tsnecuda_probe_runs_in_a_child_process_and_is_cached(tmp_path, monkeypatch):
-    """Whatever the build does (work, raise, or end its process), this process survives and remembers the verdict."""
+    """Whatever the build does (work, raise, or end its process), this process survives and remembers the verdict
+    of the build (a failure of the moment, such as out of memory, is not written to disk)."""
     from rnnpanel.compute.projection import forget_probes
     from rnnpanel.compute.projection import gpu as gpu_mod
 
@@ -97,7 +98,10 @@ def test_tsnecuda_probe_runs_in_a_child_process_and_is_cached(tmp_path, monkeypa
     monkeypatch.setenv("RNNPANEL_HOME", str(tmp_path))
     forget_probes()
     first = unavailable_reason("tsnecuda")
-    assert gpu_mod.verdicts_path().is_file()
+    if "tsnecuda" not in gpu_mod._read_verdicts():  # only a working build or one that does not load is written
+        assert first is not None and not gpu_mod.is_lasting_failure(first)
+        forget_probes()
+        return
     gpu_mod._probe_results.clear()
     assert unavailable_reason("tsnecuda") == (
         first if first is None else first + " (cached verdict; forget_probes() to probe again)"

@@ -68,14 +68,65 @@ def test_the_verdict_is_cached_on_disk_per_build(fresh_probes, fake_library):
 
     (fake_library / "_kernels.so").write_bytes(b"another build")  # a reinstall changes the key
     gpu_mod._probe_results.clear()
-    with pytest.raises(BackendUnavailable, match="exited with status 1"):
-        gpu_mod.probe_in_subprocess("fake", "fakegpulib", "raise SystemExit(1)")
+    with pytest.raises(gpu_mod.BrokenInstall, match="exited with status 3: OSError: libcudart.so.10.2: cannot open"):
+        gpu_mod.probe_in_subprocess("fake", "fakegpulib", IMPORT_FAILS)
     gpu_mod._probe_results.clear()
-    with pytest.raises(BackendUnavailable, match="cached verdict"):  # the failure is cached too
+    with pytest.raises(gpu_mod.BrokenInstall, match="cached verdict"):  # a build that does not load is cached
         gpu_mod.probe_in_subprocess("fake", "fakegpulib", ok_code(marker))
     gpu_mod.forget_probes()  # ... until forgotten
     gpu_mod.probe_in_subprocess("fake", "fakegpulib", ok_code(marker))
     assert marker.read_text() == "xx"
+
+
+IMPORT_FAILS = (f"print('{gpu_mod.PROBE_IMPORT_FAILED}: OSError: libcudart.so.10.2: cannot open shared object file')"
+                "; raise SystemExit(3)")
+OUT_OF_MEMORY = "import sys; sys.stderr.write('CUDA error in cuda_utils.cu:97: out of memory\\n'); raise SystemExit(1)"
+
+
+def test_a_fit_that_failed_for_a_moment_is_neither_cached_on_disk_nor_for_long(fresh_probes, fake_library,
+                                                                             monkeypatch):
+    """An out-of-memory of the probe (another job on the GPU) is not the build's verdict: probed again later."""
+    marker = fresh_probes / "runs.txt"
+    with pytest.raises(BackendUnavailable, match="exited with status 1: CUDA error .*out of memory") as info:
+        gpu_mod.probe_in_subprocess("fake", "fakegpulib", OUT_OF_MEMORY)
+    assert not isinstance(info.value, gpu_mod.BrokenInstall)
+    assert "fake" not in gpu_mod._read_verdicts()
+    with pytest.raises(BackendUnavailable, match="out of memory"):  # remembered for a while in this process ...
+        gpu_mod.probe_in_subprocess("fake", "fakegpulib", ok_code(marker))
+    assert not marker.exists()
+    monkeypatch.setattr(gpu_mod, "RETRY_AFTER_S", 0.0)  # ... and probed again once that while has passed
+    gpu_mod.probe_in_subprocess("fake", "fakegpulib", ok_code(marker))
+    assert marker.read_text() == "x" and gpu_mod._read_verdicts()["fake"]["reason"] is None
+    gpu_mod._probe_results.clear()
+    gpu_mod._write_verdict("fake", {"key": gpu_mod.module_fingerprint("fakegpulib"), "reason": "exited with status 1"})
+    gpu_mod.probe_in_subprocess("fake", "fakegpulib", ok_code(marker))  # an old file's unclassified failure: probed
+    assert marker.read_text() == "xx"
+
+
+def test_an_in_process_probe_keeps_only_lasting_failures(fresh_probes, monkeypatch):
+    """A cuML probe that ran out of memory is retried after RETRY_AFTER_S; one that could not import is not."""
+    runs = []
+
+    def flaky() -> None:
+        runs.append("flaky")
+        if len(runs) == 1:
+            raise RuntimeError("CUDA error: out of memory")
+
+    def broken() -> None:
+        runs.append("broken")
+        raise ImportError("libcuml++.so: undefined symbol: _ZN4raft")
+
+    for _ in range(2):
+        with pytest.raises(BackendUnavailable, match="flaky: RuntimeError: CUDA error: out of memory"):
+            gpu_mod.probe_once("flaky", flaky)
+        with pytest.raises(gpu_mod.BrokenInstall, match="undefined symbol"):
+            gpu_mod.probe_once("broken", broken)
+    assert runs == ["flaky", "broken"]
+    monkeypatch.setattr(gpu_mod, "RETRY_AFTER_S", 0.0)
+    gpu_mod.probe_once("flaky", flaky)  # the moment has passed: it works now
+    with pytest.raises(gpu_mod.BrokenInstall):
+        gpu_mod.probe_once("broken", broken)
+    assert runs == ["flaky", "broken", "flaky"]
 
 
 def test_a_missing_library_is_not_probed(fresh_probes):

@@ -10,6 +10,11 @@ run never crashes while a later candidate can still answer, and never returns a 
 Only a :class:`~.base.ParameterError` (our own check of the parameters or the input, which
 every backend would refuse) reaches the caller at once.
 
+A GPU backend skipped for any reason but its library being absent is logged as a **warning**:
+on a machine with a GPU stack installed, a map computed on the CPU instead is something to
+notice, not an INFO line (a CPU machine without cuML or tsnecuda is not warned about). The map's
+stored attributes record ``backend_used`` and ``skipped`` either way.
+
 Naming one backend instead of "auto" runs only that one: if it cannot run, the
 :class:`~rnnpanel.errors.BackendUnavailable` (with its reason and remedy) reaches the caller.
 """
@@ -25,6 +30,7 @@ from sklearn.utils import Tags, TransformerTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from rnnpanel.compute.projection.base import ParameterError, ProjectionBackend, validate_states
+from rnnpanel.compute.projection.gpu import LibraryAbsent
 from rnnpanel.compute.projection.placement import DEFAULT_POLISH_ITER
 from rnnpanel.compute.projection.registry import (
     AUTO_ORDER,
@@ -174,7 +180,7 @@ class AutoProjection(BaseEstimator):
             except (BackendUnavailable, ValueError) as exc:
                 if not fallback:
                     raise
-                skip(name, _reason(name, exc))
+                skip(name, _reason(name, exc), level=_skip_level(name, exc))
                 continue
             except Exception as exc:  # a broken install can fail in any way while initialising
                 if not fallback:
@@ -191,7 +197,7 @@ class AutoProjection(BaseEstimator):
             except BackendUnavailable as exc:
                 if not fallback:
                     raise
-                skip(name, _reason(name, exc))
+                skip(name, _reason(name, exc), level=_skip_level(name, exc))
                 continue
             except Exception as exc:  # noqa: BLE001 - a library failing at run time is a reason to fall back
                 if not fallback:
@@ -264,6 +270,13 @@ class AutoProjection(BaseEstimator):
 def _on_disk(X: Any) -> bool:
     """A chunked array read block by block (zarr, HDF5): validated as it is read, never loaded whole."""
     return not in_memory(X) and hasattr(X, "chunks") and hasattr(X, "shape")
+
+
+def _skip_level(name: str, exc: Exception) -> int:
+    """WARNING for a GPU backend that is installed but was not used (broken, out of memory, refused), else INFO."""
+    if backend_class(name).hardware == "gpu" and not isinstance(exc, LibraryAbsent):
+        return logging.WARNING
+    return logging.INFO
 
 
 def _reason(name: str, exc: Exception) -> str:

@@ -6,7 +6,16 @@ MKL: it imports, then fails when the estimator loads its library or runs. A buil
 therefore decided by a real tiny fit, and a broken build is reported with the library's own
 error as the reason. That fit runs in a child process (:func:`.gpu.probe_in_subprocess`):
 tsnecuda's C code calls ``exit()`` on CUDA errors and ``assert(0)`` on cuBLAS errors, which
-would end the caller's process; the verdict is cached on disk for this build and set-up.
+would end the caller's process; the verdict is cached on disk for this build and set-up when it
+is a working build or one that does not load (see :mod:`.gpu`).
+
+The real fit runs in a spawned child too (:func:`rnnpanel.compute.spawned.call_in_child`): a
+probe that passed on 256 points says nothing about a million — the fit itself may run out of
+memory, and tsnecuda then ends its process. A dead child is a :class:`BackendUnavailable` naming
+its exit status or signal and its last line of output, so ``auto`` falls back to the next
+backend with that reason. The child computes the PCA starting positions (CuPy when it sees a
+device) and frees CuPy's memory pool before tsnecuda allocates its own. Starting the child costs
+a second or two (an interpreter, NumPy, tsnecuda's library, a CUDA context).
 
 tsnecuda takes host NumPy arrays only (its C++ code copies them to the device), so GPU input is
 copied to the host once here. Its ``random_seed`` never reaches its C code, so its maps differ
@@ -31,11 +40,14 @@ from rnnpanel.compute.projection.base import (
     seed_from,
 )
 from rnnpanel.compute.projection.gpu import (
+    PROBE_IMPORT_FAILED,
     PROBE_OK,
     TINY_INPUT_SOURCE,
+    free_cupy_pools,
     probe_in_subprocess,
 )
 from rnnpanel.compute.projection.pca import principal_axes, project_on_axes
+from rnnpanel.compute.spawned import ChildProcessDied, call_in_child
 from rnnpanel.compute.xp import cupy_or_none, to_numpy
 from rnnpanel.errors import BackendUnavailable
 
@@ -47,8 +59,13 @@ DEFAULT_EE_ITER = 250
 INIT_STD = 1e-4  # scale of a PCA initialisation, as openTSNE uses
 
 PROBE_CODE = TINY_INPUT_SOURCE + f"""
-import tsnecuda
-out = np.asarray(tsnecuda.TSNE(n_components=2, perplexity=10.0, n_iter=300, verbose=0).fit_transform(x))
+try:  # importing tsnecuda and constructing its estimator loads its CUDA library: a failure is the build's
+    import tsnecuda
+    estimator = tsnecuda.TSNE(n_components=2, perplexity=10.0, n_iter=300, verbose=0)
+except Exception as exc:
+    print(f"{PROBE_IMPORT_FAILED}: {{type(exc).__name__}}: {{exc}}", flush=True)
+    raise SystemExit(3)
+out = np.asarray(estimator.fit_transform(x))
 if out.shape != (256, 2) or not np.isfinite(out).all():
     raise SystemExit(f"tsnecuda's probe fit returned {{out.shape}} with non-finite values; the build is broken")
 print({PROBE_OK!r})
@@ -59,14 +76,32 @@ def initial_positions(X: np.ndarray) -> np.ndarray:
     """The PCA initialisation tsnecuda starts from: first two principal components scaled to ``INIT_STD``.
 
     Computed on the GPU when CuPy sees one (float32 block products), else in float32 on the
-    CPU; Fortran order, as tsnecuda reads it.
+    CPU; Fortran order, as tsnecuda reads it. CuPy's memory pool is emptied afterwards: tsnecuda
+    allocates with ``cudaMalloc`` itself and would otherwise find the PCA's blocks still reserved.
     """
     cp = cupy_or_none()
     data = cp.asarray(X) if cp is not None else X
     mean, comps, _ = principal_axes(data, 2)
     pca = to_numpy(project_on_axes(data, mean, comps))
+    del data, mean, comps
+    if cp is not None:
+        free_cupy_pools()
     std = float(np.std(pca[:, 0])) or 1.0
     return np.asfortranarray(pca / std * INIT_STD, dtype=np.float32)
+
+
+def fit_in_this_process(X: np.ndarray, *, options: dict[str, Any], pca_init: bool) -> np.ndarray:
+    """tsnecuda's fit of ``X`` with ``options`` (its own keyword names): what the spawned child runs.
+
+    It may end the process that calls it (see the module's docstring); call it through
+    :func:`rnnpanel.compute.spawned.call_in_child`.
+    """
+    init = initial_positions(X) if pca_init else None
+    import tsnecuda
+
+    data = np.ascontiguousarray(X, dtype=np.float32)
+    embedding = tsnecuda.TSNE(**options).fit_transform(data, init)  # its second argument: the starting positions
+    return np.asarray(embedding, dtype=np.float32)
 
 
 class TsneCudaProjection(ProjectionBackend):
@@ -130,8 +165,6 @@ class TsneCudaProjection(ProjectionBackend):
 
     def _fit(self, X: np.ndarray) -> np.ndarray:
         self.check_available()
-        import tsnecuda
-
         if self.n_components != 2:
             raise BackendUnavailable(
                 f"tsnecuda embeds into 2 dimensions only, n_components={self.n_components} was asked"
@@ -156,21 +189,24 @@ class TsneCudaProjection(ProjectionBackend):
         self.deterministic_ = False
         if seed is not None:
             log.info("tsnecuda does not pass random_state on to its C code; its maps differ between runs")
-        tsne = tsnecuda.TSNE(
-            n_components=2,
-            perplexity=self.perplexity_,
-            learning_rate=self.learning_rate_,
-            early_exaggeration=float(self.early_exaggeration),
-            force_magnify_iters=min(int(self.early_exaggeration_iter), max_iter),
-            n_iter=max_iter,
-            num_neighbors=min(1023, max(1, int(3 * self.perplexity_)), n - 1),
-            random_seed=seed,
-            device=int(self.device),
-            verbose=1 if self.verbose else 0,
-        )
-        init = initial_positions(X) if self.init == "pca" else None
-        self._report(0.05, "tsnecuda: running on the GPU (no intermediate progress)")
-        data = np.ascontiguousarray(X, dtype=np.float32)
-        embedding = tsne.fit_transform(data, init)  # tsnecuda reads its second argument as the initial positions
+        options = {
+            "n_components": 2,
+            "perplexity": self.perplexity_,
+            "learning_rate": self.learning_rate_,
+            "early_exaggeration": float(self.early_exaggeration),
+            "force_magnify_iters": min(int(self.early_exaggeration_iter), max_iter),
+            "n_iter": max_iter,
+            "num_neighbors": min(1023, max(1, int(3 * self.perplexity_)), n - 1),
+            "random_seed": seed,
+            "device": int(self.device),
+            "verbose": 1 if self.verbose else 0,
+        }
+        self._report(0.05, "tsnecuda: running on the GPU in a separate process (no intermediate progress)")
+        free_cupy_pools()  # memory this process's CuPy keeps reserved is memory the child's tsnecuda lacks
+        try:
+            embedding = call_in_child(fit_in_this_process, np.asarray(X),
+                                      {"options": options, "pca_init": self.init == "pca"}, what="the tsnecuda map")
+        except ChildProcessDied as exc:
+            raise BackendUnavailable(f"tsnecuda: its fit in a separate process failed ({exc})") from exc
         self.n_iter_ = max_iter
         return np.asarray(embedding)
