@@ -8,7 +8,16 @@ nearest its own cell's centroid. Queries are grouped by their cell, so each grou
 matrix product against one contiguous candidate block (BLAS or cuBLAS), and the ``k``
 smallest distances of a row are found by ``k`` rounds of ``argmin`` — no sorting or
 partitioning of whole rows, which on NumPy measured six times faster than ``argpartition``
-for ``k = 10`` and on CuPy avoids a full sort. Everything runs on NumPy or CuPy arrays alike.
+for ``k = 10`` and on CuPy avoids a full sort; from ``k`` = 17 on (t-SNE's 90 neighbours) one
+``argpartition`` of each row and a sort of its ``k`` smallest replace the rounds. Everything runs
+on NumPy or CuPy arrays alike.
+
+On CuPy nothing crosses between host and device inside the loops: a cell's candidates are the
+reordered reference's contiguous blocks of its probed cells, joined on the device from slices
+whose bounds the index keeps on the host (never an index array uploaded per cell), and the only
+transfers of a query are its input (when it comes from the host) and the one download of the
+query cells' bounds. :meth:`IVFIndex.self_neighbors` builds the k-nearest-neighbour graph of the
+indexed points themselves (cuML's t-SNE takes it instead of its exact, quadratic search).
 """
 
 from __future__ import annotations
@@ -26,11 +35,22 @@ _BLOCK_BYTES = 64 * 2**20  # bound on one block of a distance matrix (or any oth
 _ASSIGN_BYTES = 8 * 2**20
 
 
+#: Up to this ``k``, :func:`smallest_k` takes ``k`` rounds of ``argmin``; above, a partition and a short sort.
+ARGMIN_ROUNDS_UP_TO = 16
+
+
 def smallest_k(xp: Any, d2: Any, k: int) -> tuple[Any, Any]:
     """Column indices and values of the ``k`` smallest entries of each row, in increasing order.
 
-    ``k`` rounds of ``argmin``; ``d2`` is overwritten (the chosen entries become ``inf``).
+    ``k`` rounds of ``argmin`` up to :data:`ARGMIN_ROUNDS_UP_TO` (``d2`` is overwritten: the chosen
+    entries become ``inf``); for a larger ``k``, ``argpartition`` then a stable sort of the ``k``
+    chosen (``d2`` is left as it was).
     """
+    if k > ARGMIN_ROUNDS_UP_TO and k < int(d2.shape[1]):
+        part = xp.argpartition(d2, k - 1, axis=1)[:, :k]
+        val = xp.take_along_axis(d2, part, axis=1)
+        order = xp.argsort(val, axis=1, kind="stable")
+        return xp.take_along_axis(part, order, axis=1).astype(xp.int64), xp.take_along_axis(val, order, axis=1)
     rows = xp.arange(d2.shape[0])
     idx = xp.empty((d2.shape[0], k), dtype=xp.int64)
     val = xp.empty((d2.shape[0], k), dtype=d2.dtype)
@@ -193,10 +213,51 @@ class IVFIndex:
     def n_cells(self) -> int:
         return int(self.centroids.shape[0])
 
-    def candidates(self, cell: int) -> Any:
-        """Positions (into the reordered reference) searched for queries of ``cell``."""
-        parts = [np.arange(self.bounds_host[c], self.bounds_host[c + 1]) for c in self.probes_host[cell]]
-        return np.concatenate(parts)
+    def candidates(self, cell: int) -> np.ndarray:
+        """Positions (into the reordered reference) searched for queries of ``cell``, on the host."""
+        parts = [np.arange(a, b) for a, b in self._candidate_ranges(cell)]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+    def _candidate_ranges(self, cell: int) -> list[tuple[int, int]]:
+        """The contiguous blocks ``(start, stop)`` of the reordered reference that ``cell``'s queries search."""
+        bounds = self.bounds_host
+        return [(int(bounds[c]), int(bounds[c + 1])) for c in self.probes_host[cell] if bounds[c + 1] > bounds[c]]
+
+    def _gather(self, ranges: list[tuple[int, int]] | None) -> tuple[Any, Any, Any]:
+        """``(points, squared norms, reference indices)`` of the candidate blocks ``ranges`` (None = all points),
+        joined in their namespace from slices: no index array travels to the device."""
+        if ranges is None:
+            return self.points, self.points_sq, self.order
+        if len(ranges) == 1:
+            (a, b), = ranges
+            return self.points[a:b], self.points_sq[a:b], self.order[a:b]
+        join = self.xp.concatenate
+        return (join([self.points[a:b] for a, b in ranges]), join([self.points_sq[a:b] for a, b in ranges]),
+                join([self.order[a:b] for a, b in ranges]))
+
+    def _search_cell(self, cell: int, q: Any, q_sq: Any, k: int) -> tuple[Any, Any]:
+        """The ``k`` nearest candidates ``(reference indices, distances)`` of the queries ``q`` (all of ``cell``)."""
+        xp = self.xp
+        ranges = self._candidate_ranges(cell)
+        if sum(b - a for a, b in ranges) < k:  # sparse cells around this one: search everything (exact, and rare)
+            ranges = None
+        pts, pts_sq, ids = self._gather(ranges)
+        m = int(q.shape[0])
+        idx = xp.empty((m, k), dtype=xp.int64)
+        dist = xp.empty((m, k), dtype=q.dtype)
+        block = max(1, _BLOCK_BYTES // (4 * int(pts.shape[0])))
+        for s in range(0, m, block):
+            d2 = pts_sq[None, :] - 2.0 * (q[s : s + block] @ pts.T)
+            j, v = smallest_k(xp, d2, k)
+            idx[s : s + block] = ids[j]
+            dist[s : s + block] = xp.sqrt(xp.maximum(v + q_sq[s : s + block][:, None], 0.0))
+        return idx, dist
+
+    def _check_k(self, k: int) -> None:
+        if not 1 <= int(k) <= int(self.points.shape[0]):
+            raise ValueError(
+                f"k must be between 1 and the number of reference points ({self.points.shape[0]}), got {k}"
+            )
 
     def query(self, queries: Any, k: int) -> tuple[Any, Any]:
         """``(indices (M, k) int64 into the reference, distances (M, k))``, nearest first."""
@@ -204,29 +265,45 @@ class IVFIndex:
         q = asarray(queries, xp=xp, dtype=self.points.dtype)
         if q.ndim != 2 or q.shape[1] != self.points.shape[1]:
             raise ValueError(f"queries must be (M, {self.points.shape[1]}), got shape {tuple(q.shape)}")
+        self._check_k(k)
         m = int(q.shape[0])
-        if not 1 <= int(k) <= int(self.points.shape[0]):
-            raise ValueError(
-                f"k must be between 1 and the number of reference points ({self.points.shape[0]}), got {k}"
-            )
         idx = xp.empty((m, k), dtype=xp.int64)
         dist = xp.empty((m, k), dtype=q.dtype)
         q_sq = xp.sum(q * q, axis=1)
         cells = nearest_centroid(xp, q, self.centroids, self.centroid_sq)
         order, bounds = _group(xp, cells, self.n_cells)
-        bounds_h = np.asarray(bounds.get() if hasattr(bounds, "get") else bounds)
+        bounds_h = np.asarray(bounds.get() if hasattr(bounds, "get") else bounds)  # the one download
         for cell in np.flatnonzero(np.diff(bounds_h)):
             members = order[int(bounds_h[cell]) : int(bounds_h[cell + 1])]
-            found = self.candidates(int(cell))
-            if found.size < k:  # sparse cells around this one: search everything (exact, and rare)
-                found = np.arange(int(self.points.shape[0]))
-            cand = xp.asarray(found)
-            block = max(1, _BLOCK_BYTES // (4 * int(cand.shape[0])))
-            pts, pts_sq = self.points[cand], self.points_sq[cand]
-            for s in range(0, int(members.shape[0]), block):
-                rows = members[s : s + block]
-                d2 = pts_sq[None, :] - 2.0 * (q[rows] @ pts.T)
-                j, v = smallest_k(xp, d2, k)
-                idx[rows] = self.order[cand[j]]
-                dist[rows] = xp.sqrt(xp.maximum(v + q_sq[rows][:, None], 0.0))
+            idx[members], dist[members] = self._search_cell(int(cell), q[members], q_sq[members], k)
         return idx, dist
+
+    def self_neighbors(self, k: int) -> tuple[Any, Any]:
+        """The k-NN graph of the indexed points: ``(indices (N, k + 1), distances (N, k + 1))`` in their namespace.
+
+        Row ``i`` is reference point ``i``: column 0 is ``i`` itself at distance 0, then its ``k``
+        nearest other points (approximate: the ``n_probe`` cells nearest its own), nearest first —
+        the layout cuML's ``TSNE.fit(X, knn_graph=(indices, distances))`` takes (self references
+        first, Euclidean distances that it squares). The points are already grouped by cell, so a
+        cell's queries are one contiguous block; nothing is uploaded to the device.
+        """
+        xp = self.xp
+        n = int(self.points.shape[0])
+        self._check_k(k + 1)
+        indices = xp.empty((n, k + 1), dtype=xp.int64)
+        distances = xp.empty((n, k + 1), dtype=self.points.dtype)
+        indices[:, 0] = xp.arange(n)
+        distances[:, 0] = 0.0
+        for cell in np.flatnonzero(np.diff(self.bounds_host)):
+            start, stop = int(self.bounds_host[cell]), int(self.bounds_host[cell + 1])
+            found, dist = self._search_cell(int(cell), self.points[start:stop], self.points_sq[start:stop], k + 1)
+            rows = self.order[start:stop]
+            own = found == rows[:, None]
+            # the column each row drops: its own, or its farthest when duplicates pushed it out (no boolean
+            # indexing, whose size CuPy would have to read back from the device)
+            drop = xp.where(own.any(axis=1), xp.argmax(own, axis=1), k)
+            cols = xp.arange(k)[None, :]
+            cols = cols + (cols >= drop[:, None])
+            indices[rows, 1:] = xp.take_along_axis(found, cols, axis=1)
+            distances[rows, 1:] = xp.take_along_axis(dist, cols, axis=1)
+        return indices, distances

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnnpanel.compute import gates
 from rnnpanel.compute.batching import (
     Bucket,
     FlatSequences,
@@ -53,7 +54,6 @@ from rnnpanel.compute.batching import (
     n_buckets,
 )
 from rnnpanel.compute.device import default_batch_size, resolve_device
-from rnnpanel.compute.gates import packed_lstm_cell_states
 from rnnpanel.compute.layers import direction_weights, split_layers
 from rnnpanel.compute.precision import ieee_float32
 from rnnpanel.errors import ModelError
@@ -188,6 +188,8 @@ def _extract_bucket(
 
     x = runner.embedding(ids)  # (T, B, E), time-major and padded: what the fused modules read
     x_packed = _packed(x, index)  # the same inputs, valid steps only: what the gate products read
+    # the cell-state recurrence's one host array, the same for every layer and direction: copied once per batch
+    previous = gates.previous_rows(bucket.batch_sizes, device) if "c" in result["layers"][0] else None
     for number, directions in enumerate(layers):
         states = result["layers"][number]
         outs = []
@@ -202,8 +204,8 @@ def _extract_bucket(
             host.put(states["h"], (destinations[direction], columns), h)
             if "c" in states:
                 w = direction_weights(module)
-                c = packed_lstm_cell_states(
-                    inputs_packed, h, bucket.batch_sizes, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh
+                c = gates.packed_lstm_cell_states(
+                    inputs_packed, h, bucket.batch_sizes, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, previous
                 )
                 host.put(states["c"], (destinations[direction], columns), c)
             outs.append(out)

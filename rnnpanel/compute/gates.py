@@ -9,6 +9,12 @@ ill-conditioned where ``o`` or ``1 - tanh²`` is small, so it is never done.
 The work is done on *packed* states (``PackedSequence.data`` order: step by step, and within
 a step the sequences still running, longest first), so neither the matrix products nor the
 recurrence spend anything on padding, and each step's slice is contiguous.
+
+The one host array the recurrence needs, each packed row's row one step earlier
+(:func:`previous_rows`), depends only on the batch's step sizes: extraction builds it once per
+batch and hands it to every layer and direction, and on CUDA it travels through pinned memory
+without blocking the stream (a pageable copy would wait for all queued work, per layer and
+direction).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ def packed_lstm_cell_states(
     weight_hh: torch.Tensor,
     bias_ih: torch.Tensor | None,
     bias_hh: torch.Tensor | None,
+    previous: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-step cell states ``(n, H)`` of a one-direction LSTM layer, in packed order.
 
@@ -32,14 +39,17 @@ def packed_lstm_cell_states(
     step ``t`` holds rows ``sum(batch_sizes[:t]) + b`` for ``b < batch_sizes[t]``, and
     ``batch_sizes`` is non-increasing (sequences sorted longest first, as ``PackedSequence``
     requires). The initial states are zero. Weights are PyTorch's ``(4H, ·)`` blocks in gate
-    order i, f, g, o; only i, f, g are needed.
+    order i, f, g, o; only i, f, g are needed. ``previous`` is :func:`previous_rows` of
+    ``batch_sizes`` on ``h``'s device, when the caller already has it (None: built here).
     """
     n, hidden = h.shape
     rows = 3 * hidden  # i, f, g; the output gate is not needed for c
     first = batch_sizes[0]
     pre = torch.addmm(_gate_bias(bias_ih, bias_hh, rows, h), x, weight_ih[:rows].t())
     if n > first:  # step t >= 1 reads h_{t-1}: the row ``batch_sizes[t - 1]`` places earlier
-        pre[first:].addmm_(h.index_select(0, _previous_rows(batch_sizes, h.device)), weight_hh[:rows].t())
+        if previous is None:
+            previous = previous_rows(batch_sizes, h.device)
+        pre[first:].addmm_(h.index_select(0, previous), weight_hh[:rows].t())
     pre[:, : 2 * hidden].sigmoid_()  # i and f
     write = pre[:, 2 * hidden :]
     write.tanh_().mul_(pre[:, :hidden])  # i ⊙ g, in g's place
@@ -78,11 +88,18 @@ def lstm_cell_states(
     return cell.view(steps, batch, hidden).transpose(0, 1)
 
 
-def _previous_rows(batch_sizes: list[int], device: torch.device) -> torch.Tensor:
-    """For each packed row of steps 1.., the row of the same sequence one step earlier."""
+def previous_rows(batch_sizes: list[int], device: torch.device) -> torch.Tensor:
+    """For each packed row of steps 1.., the row of the same sequence one step earlier, on ``device``.
+
+    Built on the host (the step sizes are host integers); to CUDA through pinned memory without
+    blocking (the copy is ordered on the stream before the kernels that read it; torch's pinned
+    allocator keeps the staging buffer until it is done). Build it once per batch.
+    """
     sizes = np.asarray(batch_sizes, dtype=np.int64)
-    rows = np.arange(sizes[0], sizes.sum(), dtype=np.int64) - np.repeat(sizes[:-1], sizes[1:])
-    return torch.from_numpy(rows).to(device)
+    rows = torch.from_numpy(np.arange(sizes[0], sizes.sum(), dtype=np.int64) - np.repeat(sizes[:-1], sizes[1:]))
+    if device.type != "cuda":
+        return rows
+    return rows.pin_memory().to(device, non_blocking=True)
 
 
 def _gate_bias(

@@ -108,3 +108,65 @@ def test_nearest_centroid_is_the_brute_force_argmin_whatever_the_block(monkeypat
     monkeypatch.setattr(ann, "_ASSIGN_BYTES", 4 * 37 * 99)        # blocks of 99 rows, the last one short
     np.testing.assert_array_equal(ann.nearest_centroid(np, points, centroids), whole)
     assert np.mean(whole == brute) > 0.99                          # ties up to rounding aside
+
+
+class CopySpy:
+    """NumPy standing in for CuPy's namespace, counting the calls that would copy host arrays to the device."""
+
+    def __init__(self) -> None:
+        self.copies = 0
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+    def asarray(self, *args, **kwargs):
+        self.copies += 1
+        return np.asarray(*args, **kwargs)
+
+    def array(self, *args, **kwargs):
+        self.copies += 1
+        return np.array(*args, **kwargs)
+
+
+def test_smallest_k_above_the_argmin_rounds_partitions_and_sorts():
+    d = np.random.default_rng(3).random((30, 200)).astype(np.float32)
+    idx, val = smallest_k(np, d, 40)
+    np.testing.assert_array_equal(idx, np.argsort(d, axis=1, kind="stable")[:, :40])
+    np.testing.assert_allclose(val, np.sort(d, axis=1)[:, :40])
+    assert idx.dtype == np.int64
+
+
+def test_a_query_copies_nothing_to_the_device_per_cell():
+    """A cell's candidates are joined from slices of the index's own arrays: the number of copies through the
+    namespace does not grow with the cells searched (was one upload of candidate positions per cell)."""
+    x = _blobs(3600)
+    index = IVFIndex(x[:3000], n_cells=60, n_probe=4, random_state=0)
+    expected = index.query(x[3000:], 10)
+    spy = CopySpy()
+    index.xp = spy
+    idx, dist = index.query(x[3000:], 10)
+    np.testing.assert_array_equal(idx, expected[0])
+    np.testing.assert_array_equal(dist, expected[1])
+    assert spy.copies <= 1  # the queries themselves
+    spy.copies = 0
+    index.self_neighbors(30)
+    assert spy.copies == 0
+
+
+def test_the_self_graph_puts_each_point_first_then_its_nearest_others():
+    x = _blobs(900)
+    x[100:140] = x[99]  # 41 exact duplicates: more than k + 1, so some searches miss their own row
+    exact_idx, exact_dist = kneighbors(x, 20)
+    index = IVFIndex(x, n_cells=12, n_probe=12, random_state=0)  # every cell probed: exact
+    idx, dist = index.self_neighbors(20)
+    assert idx.shape == dist.shape == (900, 21) and idx.dtype == np.int64
+    np.testing.assert_array_equal(idx[:, 0], np.arange(900))
+    assert np.all(dist[:, 0] == 0) and np.all(np.diff(dist, axis=1) >= -1e-4)
+    assert np.all(idx[:, 1:] != np.arange(900)[:, None])
+    tied = np.arange(99, 140)
+    plain = np.flatnonzero(~np.isin(np.arange(900), tied) & ~np.isin(exact_idx, tied).any(axis=1))
+    np.testing.assert_array_equal(idx[plain, 1:], exact_idx[plain])  # rows without ties: the exact neighbours
+    np.testing.assert_allclose(dist[:, 1:], exact_dist, atol=2e-3)
+    approx, _ = IVFIndex(x, random_state=0).self_neighbors(20)  # the default probes
+    recall = np.mean([len(set(a) & set(b)) / 20 for a, b in zip(approx[plain, 1:], exact_idx[plain], strict=True)])
+    assert recall > 0.9

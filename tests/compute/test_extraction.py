@@ -262,3 +262,24 @@ def test_a_forward_that_ignores_the_final_state_is_refused():
     pooled.load_state_dict(model.state_dict())
     with pytest.raises(ModelError, match="do not reproduce the model's own prediction"):
         extract_states(pooled.eval(), make_sequences(), batch_size=BATCH_SIZE, device="cpu")
+
+
+def test_the_cell_state_rows_are_copied_once_per_batch_not_per_layer_and_direction(monkeypatch):
+    """The packed rows one step earlier (the recurrence's one host array) go to the device once per batch; every layer
+    and direction of the batch reuses them (on CUDA a pinned, non-blocking copy), and the states are unchanged."""
+    from rnnpanel.compute import gates
+
+    model, sequences = make_model("lstm", 2, True), make_sequences()
+    expected = extract_states(model, sequences, device="cpu", batch_size=BATCH_SIZE)
+    built = []
+    real = gates.previous_rows
+
+    def counting(batch_sizes, device):
+        built.append(tuple(batch_sizes))
+        return real(batch_sizes, device)
+
+    monkeypatch.setattr(gates, "previous_rows", counting)
+    again = extract_states(model, sequences, device="cpu", batch_size=BATCH_SIZE)
+    assert len(built) == -(-N_SEQUENCES // BATCH_SIZE)  # one per batch (5 batches), not 2 layers x 2 directions each
+    for a, b in zip(expected.layers, again.layers, strict=True):
+        np.testing.assert_array_equal(a["c"], b["c"])

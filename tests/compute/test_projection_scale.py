@@ -260,3 +260,32 @@ def test_polish_on_cupy_matches_numpy():
     cpu = polish(start, anchors, affinity, RepulsionField(fitted), 30)
     gpu = polish(cp.asarray(start), cp.asarray(anchors), cp.asarray(affinity), RepulsionField(cp.asarray(fitted)), 30)
     np.testing.assert_allclose(cp.asnumpy(gpu), cpu, atol=1e-2)  # float rounding may flip a gain
+
+
+def test_placed_positions_stay_on_the_device_between_the_median_and_the_polish(monkeypatch):
+    """One copy in (the rows) and one out (the positions) per placed block: the starting positions are not
+    downloaded and uploaded again for the polish."""
+    import rnnpanel.compute.projection.placement as placement_mod
+
+    x, _ = _clusters(n_per=150)
+    emb = PCAProjection(device="cpu").fit_transform(x[:600])
+    placer = NeighborPlacer(x[:600], emb, k=5, components=10, polish_iter=10, random_state=0)
+    expected = placer.place(x[600:])
+
+    class Spy:  # NumPy standing in for CuPy's namespace, counting the copies made through it
+        copies = 0
+
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        def asarray(self, *args, **kwargs):
+            Spy.copies += 1
+            return np.asarray(*args, **kwargs)
+
+    downloads = []
+    real = placement_mod.to_numpy
+    monkeypatch.setattr(placement_mod, "to_numpy", lambda a: downloads.append(a.shape) or real(a))
+    placer.index.xp = Spy()
+    placed = placer.place(x[600:])
+    np.testing.assert_array_equal(placed, expected)
+    assert downloads == [(300, 2)] and Spy.copies <= 2  # the rows (and their reduction handed to the index)

@@ -82,6 +82,11 @@ def position_from_neighbors(embedding: Any, idx: Any, dist: Any) -> np.ndarray:
     return to_numpy(weighted_geometric_median(embedding[idx], neighbor_weights(dist))).astype(np.float32)
 
 
+def _positions_on_device(embedding: Any, idx: Any, weights: Any) -> Any:
+    """:func:`position_from_neighbors`'s positions, float32, left in the namespace of ``embedding`` (no download)."""
+    return weighted_geometric_median(embedding[idx], weights).astype(array_namespace(embedding).float32)
+
+
 def neighbor_weights(dist: Any) -> Any:
     """``exp(−(d² − d₁²) / d₁²)`` per row of ``dist`` (M, k), nearest first.
 
@@ -248,14 +253,18 @@ class NeighborPlacer:
         return self.index.query(self.reduce(asarray(rows, xp=self.index.xp, dtype=self.mean.dtype)), self.k)
 
     def place(self, rows: Any) -> np.ndarray:
-        """Map positions (M, C) float32 NumPy for ``rows`` (M, D) in the original space."""
+        """Map positions (M, C) float32 NumPy for ``rows`` (M, D) in the original space.
+
+        The starting positions stay in the index's namespace for the polish (on a GPU: no round trip
+        through the host); the only transfers are ``rows`` in (when they are on the host) and the
+        positions out.
+        """
         idx, dist = self.neighbors(rows)
-        start = position_from_neighbors(self.embedding, idx, dist)
-        if self.field_ is None:
-            return start
-        moved = polish(asarray(start, xp=self.index.xp), self.embedding[idx], neighbor_weights(dist), self.field_,
-                       self.polish_iter)
-        return to_numpy(moved).astype(np.float32)
+        weights = neighbor_weights(dist)
+        placed = _positions_on_device(self.embedding, idx, weights)
+        if self.field_ is not None:
+            placed = polish(placed, self.embedding[idx], weights, self.field_, self.polish_iter)
+        return to_numpy(placed).astype(np.float32)
 
 
 def place_block(
