@@ -31,7 +31,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (default 1: on a busy machine a second thread stalls every step of "
-                        "the recurrent layer, 10 to 30 times slower on a shared 2-core CPU, benchmarks/RESULTS.md, "
+                        "the recurrent layer: about 10 times slower on a busy 2-core CPU, benchmarks/RESULTS.md, "
                         "'What if'; 0: torch's choice)")
     return p
 

@@ -189,8 +189,9 @@ def gradient_x_input(model: torch.nn.Module, ids: Sequence[int], cls: int, *,
     probability of class ``cls`` with respect to the word's embedding times the embedding
     ``(T,)``; one backward pass, the model's parameters' gradients untouched.
 
-    On CUDA, cuDNN's RNN cannot run backward in eval mode, so its RNN kernels are switched off for
-    this one pass (and switched back after).
+    On CUDA, cuDNN's RNN cannot run backward in eval mode, so cuDNN is switched off for this one
+    pass (``torch.backends.cudnn.enabled``, put back after; other threads of the process see it
+    meanwhile), and torch's own RNN kernels run.
     """
     ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64))[None]
     with reading(model, device) as (runner, target), torch.enable_grad(), _backward_in_eval(target):
@@ -201,10 +202,18 @@ def gradient_x_input(model: torch.nn.Module, ids: Sequence[int], cls: int, *,
         return (grad * emb).sum(dim=-1)[0].detach().cpu().double().numpy()
 
 
-def _backward_in_eval(device: torch.device):
-    if device.type == "cuda":
-        return torch.backends.cudnn.flags(enabled=False)
-    return contextlib.nullcontext()
+@contextlib.contextmanager
+def _backward_in_eval(device: torch.device) -> Iterator[None]:
+    """cuDNN off for the block on CUDA (its RNN backward refuses eval mode), put back after; nothing on the CPU."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cudnn.enabled
+    torch.backends.cudnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.enabled = saved
 
 
 @dataclass(frozen=True)
