@@ -407,6 +407,7 @@ class Flip:
 
 
 def check_limit(limit: int) -> int:
+    """``limit`` (words a flip search may remove) as an int; a :class:`DataError` unless positive."""
     if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
         raise DataError(f"the limit on removed words must be a positive integer, got {limit!r}")
     return int(limit)
