@@ -57,9 +57,9 @@ def run_benchmark(
     ``seconds_all``): on a shared machine one run can be unlucky.
     Records carry ``backend, backend_used, method, n, dims, seconds, trustworthiness,
     knn_preservation, neighborhood_hit, speedup_vs_sklearn, available, reason``, and
-    ``seeded`` / ``seed_costs_speed``: ``random_state`` None times each backend's fastest path
-    (a seed sends cuML ≥ 26.08 to a slower deterministic one, and the record says so); the
-    quality subsample is seeded either way.
+    ``seeded`` / ``seed_costs_speed``: a seed costs nothing by default (GPU backends take it only
+    with ``params={"deterministic": True}``, which sends cuML ≥ 26.08 to its slower deterministic
+    t-SNE, and the record then says so); the quality subsample is seeded either way.
     """
     data = np.ascontiguousarray(X, dtype=np.float32)
     records: list[dict[str, Any]] = []
@@ -134,7 +134,7 @@ def _run_one(xs: np.ndarray, ys: np.ndarray | None, name: str, method: str, para
     slower = bool(getattr(runner.estimator_, "deterministic_", False))
     if slower:
         log.warning(
-            "benchmark: %s ran its seeded deterministic path, slower than unseeded; time with random_state=None",
+            "benchmark: %s ran its deterministic path (deterministic=True), slower than its default one",
             runner.backend_used_,
         )
     return {

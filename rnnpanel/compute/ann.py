@@ -37,6 +37,10 @@ _ASSIGN_BYTES = 8 * 2**20
 
 #: Up to this ``k``, :func:`smallest_k` takes ``k`` rounds of ``argmin``; above, a partition and a short sort.
 ARGMIN_ROUNDS_UP_TO = 16
+#: Up to this many probed cells a cell's candidates are joined from slices (CuPy copies each with one kernel);
+#: more, and on CuPy they are gathered through positions built once for every cell (CuPy would upload pointer
+#: arrays to join more than 8 slices at once). NumPy always joins slices (no positions held in memory).
+SLICES_UP_TO = 8
 
 
 def smallest_k(xp: Any, d2: Any, k: int) -> tuple[Any, Any]:
@@ -223,17 +227,32 @@ class IVFIndex:
         bounds = self.bounds_host
         return [(int(bounds[c]), int(bounds[c + 1])) for c in self.probes_host[cell] if bounds[c + 1] > bounds[c]]
 
-    def _gather(self, ranges: list[tuple[int, int]] | None) -> tuple[Any, Any, Any]:
-        """``(points, squared norms, reference indices)`` of the candidate blocks ``ranges`` (None = all points),
-        joined in their namespace from slices: no index array travels to the device."""
+    def _gather(self, cell: int, ranges: list[tuple[int, int]] | None) -> tuple[Any, Any, Any]:
+        """``(points, squared norms, reference indices)`` of ``cell``'s candidate blocks ``ranges`` (None = all
+        points), in their namespace: joined from slices, or gathered through :meth:`_candidate_positions`;
+        nothing travels to the device per cell."""
         if ranges is None:
             return self.points, self.points_sq, self.order
         if len(ranges) == 1:
             (a, b), = ranges
             return self.points[a:b], self.points_sq[a:b], self.order[a:b]
-        join = self.xp.concatenate
-        return (join([self.points[a:b] for a, b in ranges]), join([self.points_sq[a:b] for a, b in ranges]),
-                join([self.order[a:b] for a, b in ranges]))
+        if len(ranges) <= SLICES_UP_TO or self.xp is np:  # NumPy joins any number of slices in place
+            join = self.xp.concatenate
+            return (join([self.points[a:b] for a, b in ranges]), join([self.points_sq[a:b] for a, b in ranges]),
+                    join([self.order[a:b] for a, b in ranges]))
+        positions, offsets = self._candidate_positions()
+        cand = positions[int(offsets[cell]) : int(offsets[cell + 1])]
+        return self.points[cand], self.points_sq[cand], self.order[cand]
+
+    def _candidate_positions(self) -> tuple[Any, np.ndarray]:
+        """Every cell's candidate positions, one after the other, in the index's namespace (built and copied
+        once), and each cell's offset into them on the host."""
+        if getattr(self, "_positions", None) is None:
+            parts = [self.candidates(cell) for cell in range(self.n_cells)]
+            offsets = np.concatenate([[0], np.cumsum([p.size for p in parts])])
+            dtype = np.int32 if int(self.points.shape[0]) < 2**31 else np.int64
+            self._positions = (self.xp.asarray(np.concatenate(parts).astype(dtype)), offsets)
+        return self._positions
 
     def _search_cell(self, cell: int, q: Any, q_sq: Any, k: int) -> tuple[Any, Any]:
         """The ``k`` nearest candidates ``(reference indices, distances)`` of the queries ``q`` (all of ``cell``)."""
@@ -241,7 +260,7 @@ class IVFIndex:
         ranges = self._candidate_ranges(cell)
         if sum(b - a for a, b in ranges) < k:  # sparse cells around this one: search everything (exact, and rare)
             ranges = None
-        pts, pts_sq, ids = self._gather(ranges)
+        pts, pts_sq, ids = self._gather(cell, ranges)
         m = int(q.shape[0])
         idx = xp.empty((m, k), dtype=xp.int64)
         dist = xp.empty((m, k), dtype=q.dtype)

@@ -151,6 +151,15 @@ def test_a_query_copies_nothing_to_the_device_per_cell():
     spy.copies = 0
     index.self_neighbors(30)
     assert spy.copies == 0
+    wide = IVFIndex(x[:3000], n_cells=60, n_probe=12, random_state=0)  # more probes than slices joined at once
+    expected = wide.query(x[3000:], 10), wide.self_neighbors(30)
+    wide.xp = spy
+    spy.copies = 0
+    got = wide.query(x[3000:], 10), wide.self_neighbors(30)
+    assert spy.copies <= 2  # the queries, and every cell's candidate positions once
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
 
 
 def test_the_self_graph_puts_each_point_first_then_its_nearest_others():

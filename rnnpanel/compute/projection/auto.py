@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import Tags, TransformerTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from rnnpanel.compute.projection.base import ParameterError, ProjectionBackend, validate_states
+from rnnpanel.compute.projection.base import GPU_ONLY_PARAMS, ParameterError, ProjectionBackend, validate_states
 from rnnpanel.compute.projection.gpu import LibraryAbsent
 from rnnpanel.compute.projection.placement import DEFAULT_POLISH_ITER
 from rnnpanel.compute.projection.registry import (
@@ -58,7 +58,8 @@ class AutoProjection(BaseEstimator):
     candidates : tuple of str, default=None
         The backends "auto" walks, in order; None = the built-in order for the method.
     params : dict, default=None
-        Backend parameters under the shared names (see :mod:`.base`).
+        Backend parameters under the shared names (see :mod:`.base`); a GPU-only option
+        (``deterministic``) goes only to the backends that take it.
     max_fit : "auto", int or None, default="auto"
         Scale strategy (see :class:`~.scale.ScaledProjection`): "auto" = the backend's limit.
     n_neighbors : int, default=10
@@ -245,6 +246,9 @@ class AutoProjection(BaseEstimator):
             raise BackendUnavailable(f"{name}: availability check failed ({type(exc).__name__}: {exc})") from exc
         params = dict(self.params or {})
         accepted = cls._get_param_names()
+        for option in GPU_ONLY_PARAMS:  # e.g. deterministic: meaningless to a backend that is reproducible anyway
+            if option not in accepted:
+                params.pop(option, None)
         if "random_state" in accepted:
             params.setdefault("random_state", self.random_state)
         if "progress" in accepted and self.progress is not None:

@@ -20,8 +20,12 @@ What the shared t-SNE parameters cannot make equal, and each backend records:
   neighbours and exaggeration). Fitted backends record both rates in ``learning_rate_`` and
   ``post_learning_rate_``.
 * ``random_state``: tsnecuda does not pass its seed on to its C code, so its maps differ from
-  run to run; a seed sends cuML ≥ 26.08 to its deterministic path, 1.2–2.8× slower up to
-  200,000 points (``deterministic_`` says when; the benchmark records it).
+  run to run; cuML gets it only with ``deterministic=True`` (a seed sends cuML ≥ 26.08 to its
+  deterministic t-SNE, 1.2–2.8× slower up to 200,000 points, and its UMAP to brute-force
+  neighbours), so by default GPU maps are fast and unseeded (``deterministic_`` says which ran;
+  the reasons are in :mod:`.cuml_backend`). ``deterministic`` is a GPU-only option
+  (:data:`GPU_ONLY_PARAMS`): ``auto`` hands it to the backends that take it and leaves it out for
+  the others, whose maps a seed already makes reproducible.
 * ``n_iter_`` is the number of iterations actually run (cuML's own count where it reports one).
 
 Parameter and input errors raise :class:`ParameterError` (a ``ValueError``): ``auto`` passes
@@ -80,6 +84,9 @@ class TransformUnavailable(AttributeError, NotImplementedError):
     typing expects, and a ``NotImplementedError``, as callers were told before.
     """
 
+
+#: Options only some (GPU) backends take; ``auto`` drops them for a backend without them instead of skipping it.
+GPU_ONLY_PARAMS = ("deterministic",)
 
 ProgressCallback = Callable[[float, str], Any]
 """``progress(fraction, message)``: ``fraction`` in [0, 1] of the fit done, ``message`` the phase.

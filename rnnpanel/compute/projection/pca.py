@@ -177,12 +177,14 @@ def principal_axes(X: Any, n_components: int, *, block_rows: int = BLOCK_ROWS) -
     return mean, comps.astype(xp.float32), kept
 
 
-def reduce_dimensions(X: Any, n_components: int | None, min_variance: float) -> tuple[Any, float]:
+def reduce_dimensions(X: Any, n_components: int | None, min_variance: float, *,
+                      order: str = "C") -> tuple[Any, float]:
     """``X`` on its first ``n_components`` principal axes when that keeps ``min_variance`` of the variance, else ``X``.
 
     Returns ``(data, share kept)``, in ``X``'s namespace. Neighbour searches and affinities cost
     about linearly in the dimension, so GPU t-SNE runs on the reduced states, like the tuned
-    openTSNE backend (``None`` = never reduce).
+    openTSNE backend (``None`` = never reduce). ``order`` is the memory layout of a reduced result
+    ("F" for cuML's t-SNE, which reads column-major input and would copy anything else).
     """
     if n_components is None or int(X.shape[1]) <= int(n_components):
         return X, 1.0
@@ -191,14 +193,14 @@ def reduce_dimensions(X: Any, n_components: int | None, min_variance: float) -> 
     mean, comps, kept = principal_axes(X, int(n_components))
     if kept < min_variance:
         return X, 1.0
-    return project_on_axes(X, mean, comps), kept
+    return project_on_axes(X, mean, comps, order=order), kept
 
 
-def project_on_axes(X: Any, mean: Any, components: Any, *, block_rows: int = BLOCK_ROWS) -> Any:
-    """``(X − mean) · componentsᵀ`` in float32, block by block, in ``X``'s namespace."""
+def project_on_axes(X: Any, mean: Any, components: Any, *, block_rows: int = BLOCK_ROWS, order: str = "C") -> Any:
+    """``(X − mean) · componentsᵀ`` in float32, block by block, in ``X``'s namespace (``order``: "C" or "F")."""
     x = asarray(X)
     xp = array_namespace(x)
-    out = xp.empty((int(x.shape[0]), int(components.shape[0])), dtype=xp.float32)
+    out = xp.empty((int(x.shape[0]), int(components.shape[0])), dtype=xp.float32, order=order)
     for start in range(0, int(x.shape[0]), block_rows):
         out[start : start + block_rows] = (
             x[start : start + block_rows].astype(xp.float32, copy=False) - mean
