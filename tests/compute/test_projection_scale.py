@@ -289,3 +289,36 @@ def test_placed_positions_stay_on_the_device_between_the_median_and_the_polish(m
     placed = placer.place(x[600:])
     np.testing.assert_array_equal(placed, expected)
     assert downloads == [(300, 2)] and Spy.copies <= 2  # the rows (and their reduction handed to the index)
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_receives_the_placer_once_not_with_every_task(monkeypatch):
+    """The placer (IVF index and fitted sample: hundreds of MB at scale) is scattered to the workers once; the
+    tasks get its future. Counted by how often this process pickles it, on two worker processes over loopback."""
+    distributed = pytest.importorskip("distributed")
+    from rnnpanel.compute.projection.placement import place_all
+
+    x, _ = _clusters(n_per=200)
+    emb = PCAProjection(device="cpu").fit_transform(x[:600])
+    placer = NeighborPlacer(x[:600], emb, k=5, components=10, polish_iter=5, random_state=0)
+    rows = np.arange(600, 1200)
+    expected = place_all(placer, x, rows, block=50)
+    pickled = []
+
+    def counting(self, protocol):
+        pickled.append(protocol)
+        return object.__reduce_ex__(self, protocol)
+
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                 dashboard_address="127.0.0.1:0") as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        monkeypatch.setattr(NeighborPlacer, "__reduce_ex__", counting, raising=False)
+        placed = place_all(placer, x, rows, executor=client.get_executor(), block=50)
+        monkeypatch.undo()
+        n_workers = len(client.scheduler_info()["workers"])
+    np.testing.assert_allclose(placed, expected, rtol=1e-5, atol=1e-4)  # the tasks had the placer
+    # once by the client, and (the local cluster's scheduler runs in this process) at most once per worker it
+    # forwards to; never once per task (12 blocks of 50 rows)
+    assert n_workers == 2 and 1 <= len(pickled) <= 1 + n_workers, f"pickled {len(pickled)} times for 12 tasks"

@@ -35,7 +35,7 @@ import numpy as np
 
 from rnnpanel.compute.ann import IVFIndex
 from rnnpanel.compute.projection.base import check_finite
-from rnnpanel.compute.row_blocks import block_rows, read_rows, row_blocks
+from rnnpanel.compute.row_blocks import block_rows, in_memory, read_rows, row_blocks
 from rnnpanel.compute.xp import array_namespace, asarray, to_numpy
 
 #: Steps of :func:`polish` a placed t-SNE point gets by default (measured in benchmarks/RESULTS.md).
@@ -275,11 +275,27 @@ def place_block(
     Raises :class:`~.base.NonFiniteStates` for a block with NaN or infinite values: states read
     from disk are checked here, as they are read, instead of in a pass of their own.
     """
-    rows = read_rows(X, start, stop)
-    check_finite(rows, what=f"the states (rows {start:,} to {stop - 1:,})")
+    return start, _place_rows(placer, read_rows(X, start, stop), start, keep)
+
+
+def _place_rows(placer: NeighborPlacer, rows: Any, start: int, keep: np.ndarray | None) -> np.ndarray:
+    """Place the block ``rows`` (rows ``start``.. of the input; only ``keep`` of them), checked finite first."""
+    check_finite(rows, what=f"the states (rows {start:,} to {start + int(rows.shape[0]) - 1:,})")
     if keep is not None:
         rows = rows[array_namespace(rows).asarray(keep)]
-    return start, placer.place(rows)
+    return placer.place(rows)
+
+
+def _place_block_of(placer: NeighborPlacer, block: Any, start: int, keep: np.ndarray | None) -> np.ndarray:
+    """:func:`place_block` for a block already read (an in-memory input's rows, sent to a worker by themselves)."""
+    return _place_rows(placer, read_rows(block, 0, int(block.shape[0])), start, keep)
+
+
+def _dask_client(executor: cf.Executor | None) -> Any:
+    """The ``distributed.Client`` behind ``Client.get_executor()`` (its ``ClientExecutor`` keeps it as ``_client``,
+    distributed 2026.11), or None for any other executor."""
+    client = getattr(executor, "_client", None)
+    return client if client is not None and hasattr(client, "scatter") else None
 
 
 def place_all(placer: NeighborPlacer, X: Any, rows: np.ndarray, *, executor: cf.Executor | None = None,
@@ -290,6 +306,11 @@ def place_all(placer: NeighborPlacer, X: Any, rows: np.ndarray, *, executor: cf.
     At most ``max_in_flight`` blocks are submitted and unfinished (None = twice a thread or
     process pool's workers, else 16), so a Dask cluster never holds the whole input at once.
     ``progress(n_done)`` is called as blocks finish.
+
+    On a Dask cluster (``executor`` = ``Client.get_executor()``) the placer — its IVF index and the
+    fitted sample, hundreds of megabytes — is scattered to every worker once
+    (``client.scatter(placer, broadcast=True)``) and each task gets the future, not a pickled copy;
+    an in-memory input is sent block by block (each task its own rows), never whole.
     """
     rows = np.asarray(rows)
     out = np.empty((rows.size, int(placer.embedding.shape[1])), dtype=np.float32)
@@ -311,23 +332,35 @@ def place_all(placer: NeighborPlacer, X: Any, rows: np.ndarray, *, executor: cf.
                 progress(done)
         return out
     width = max_in_flight or 2 * int(getattr(executor, "_max_workers", None) or 8)
-    pending: set[cf.Future] = set()
+    client = _dask_client(executor)
+    shared = client.scatter(placer, broadcast=True, hash=False) if client is not None else placer
+    whole = in_memory(X)  # an array in memory: each task gets its own block (a view for threads)
+    pending: dict[cf.Future, int] = {}
     queue = iter(jobs)
-    while True:
-        for _lo, _hi, start, stop, keep in queue:
-            pending.add(executor.submit(place_block, placer, X, start, stop, keep))
-            if len(pending) >= width:
-                break
-        if not pending:
-            return out
-        finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-        for future in finished:
-            start, placed = future.result()
-            lo, hi = offsets[start]
-            out[lo:hi] = placed
-            done += hi - lo
-            if progress is not None:
-                progress(done)
+    try:
+        while True:
+            for _lo, _hi, start, stop, keep in queue:
+                if whole:
+                    future = executor.submit(_place_block_of, shared, X[start:stop], start, keep)
+                else:
+                    future = executor.submit(place_block, shared, X, start, stop, keep)
+                pending[future] = start
+                if len(pending) >= width:
+                    break
+            if not pending:
+                return out
+            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                result = future.result()
+                placed = result[1] if isinstance(result, tuple) else result
+                lo, hi = offsets[pending.pop(future)]
+                out[lo:hi] = placed
+                done += hi - lo
+                if progress is not None:
+                    progress(done)
+    finally:
+        if client is not None:
+            client.cancel(shared)  # the workers drop their copies
 
 
 def knn_graph(points: Any, k: int, *, n_probe: int = 8, random_state: Any = None) -> np.ndarray:
