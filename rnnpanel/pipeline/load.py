@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnpanel.pipeline.project import project_states
+from rnnpanel.pipeline.project import ProjectionResult, project_states
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.store import LayerStates, StateStore, StoredEntry
 from rnnpanel.store.mapped import has_mapped, read_mapped, write_mapped
@@ -60,8 +60,14 @@ def mapped_arrays(entry: StoredEntry) -> dict[str, np.ndarray]:
 
 def build_sample(states: LayerStates, *, method: str = "tsne", backend: str = "auto", progress: Any = None) -> Sample:
     """The sample of ``states`` with their ``method`` map, computing (and storing) the map if needed."""
+    return map_sample(states, project_states(states, method=method, backend=backend, progress=progress),
+                      backend=backend)
+
+
+def map_sample(states: LayerStates, projection: ProjectionResult, *, backend: str = "auto") -> Sample:
+    """The sample of ``states`` drawn with ``projection``, a map of them the store holds (the
+    app's own map, or another: a run's chained maps, :mod:`rnnpanel.pipeline.run_maps`)."""
     entry = states.entry
-    projection = project_states(states, method=method, backend=backend, progress=progress)
     arrays, _ = entry.store.read_projection(entry.key, projection.key)
     return Sample(
         name=entry_label(entry),
@@ -78,5 +84,5 @@ def build_sample(states: LayerStates, *, method: str = "tsne", backend: str = "a
         truncation=str(entry.attrs.get("truncation", "last")),
         layer=states.layer,
         state=states.kind,
-        projection=f"{method}/{projection.attrs.get('backend_used', backend)}",
+        projection=f"{projection.method}/{projection.attrs.get('backend_used', backend)}",
     )
