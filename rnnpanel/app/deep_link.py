@@ -20,10 +20,13 @@ from rnnpanel.app.widgets import notify
 
 #: Session parameter → URL query key.
 URL_PARAMS = {"entry": "entry", "method": "projection", "layer": "layer", "state": "state",
-              "sequence": "sequence", "search": "search"}
+              "sequence": "sequence", "search": "search", "compare": "compare", "layer_b": "layer_b",
+              "epoch": "epoch"}
 #: Those that decide the sample, applied when the session is built.
 SAMPLE_PARAMS = ("entry", "method", "layer", "state")
-INTEGER_PARAMS = ("layer", "sequence")
+INTEGER_PARAMS = ("layer", "sequence", "layer_b", "epoch")
+#: Set once the session is built, in this order (B's layer and epoch before the comparison opens).
+VIEW_PARAMS = ("layer_b", "epoch", "compare", "search", "sequence")
 
 
 def query_values() -> dict[str, str]:
@@ -52,13 +55,16 @@ def sample_choice(cls: type[param.Parameterized], link: dict[str, str], entries:
 
 
 def apply_link(app: param.Parameterized, link: dict[str, str]) -> None:
-    """Select the ``link``'s sequence and search in the built session, then say which of its values
-    the session could not show (an unknown entry, a layer the model lacks, a sequence beyond the map)."""
-    for name in ("search", "sequence"):
+    """Open the ``link``'s comparison and select its sequence and search in the built session, then
+    say which of its values the session could not show (an unknown entry, a layer the model lacks, a
+    sequence beyond the map); values the session refused with a message of its own
+    (``app.link_explained``: a comparison of other texts) are not named again."""
+    for name in VIEW_PARAMS:
         value = _value(name, link)
-        if value is not None and (name != "sequence" or value >= -1):
+        if value is not None and (name not in INTEGER_PARAMS or value >= -1):
             setattr(app, name, value)
-    refused = {name: raw for name, raw in link.items() if _serialized(app, name) != raw}
+    explained = getattr(app, "link_explained", ())
+    refused = {name: raw for name, raw in link.items() if _serialized(app, name) != raw and name not in explained}
     if refused:
         shown = ", ".join(f"{URL_PARAMS[k]}={html.escape(v)}" for k, v in refused.items())
         notify(f"This link asks for {shown}, which this server cannot show; showing the nearest view instead.",

@@ -71,6 +71,7 @@ class ProjectionMap(pn.viewable.Viewer):
         # one veil for every map this component draws: the fade control is linked to it in the browser
         self._veil = selection_veil(self.context_fade)
         self._raster_map: RasterMap | None = None     # large samples: the map as an image
+        self.ranges = None      # (x, y) Range1d to draw the next sample in (shared by compared maps); None: its own
 
     @param.depends("sample", watch=True)
     def _build(self) -> None:
@@ -85,7 +86,7 @@ class ProjectionMap(pn.viewable.Viewer):
             sample, points=self.points, states=views.states, segments=views.segments, ends=views.ends,
             labels=views.labels, hover=views.hover, mapper=self._mapper, color_by=self.color_by,
             raster=self.raster if rasterised else None, found=self.found_src, region=self.region_src,
-            veil=self._veil)
+            veil=self._veil, ranges=self.ranges)
         fig.update(min_width=MIN_WIDTH, min_height=MIN_HEIGHT)
         fig.on_event("selectiongeometry", self._on_region_geometry)
         self.figure = fig

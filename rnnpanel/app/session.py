@@ -10,7 +10,9 @@ their small Bokeh sources and watchers and follow the session's parameters throu
   trajectory; it publishes a drawn region;
 * :class:`~rnnpanel.app.sequence_tabs.SequenceTabs`: the sequence table and the other tabs;
 * :class:`~rnnpanel.app.sidebar_tools.WordSearch`, :class:`~rnnpanel.app.sidebar_tools.Downloads`
-  and :class:`~rnnpanel.app.live_input.LiveInput`: the sidebar's tools.
+  and :class:`~rnnpanel.app.live_input.LiveInput`: the sidebar's tools;
+* :class:`~rnnpanel.app.compare_view.Comparison`: the compare view, made when a comparison is
+  first asked for (``compare``), shown instead of the map and the per-sequence views.
 
 The session decides which sequence is shown (``shown``: the selected stored one, else the live
 input's) and relays the keys (:mod:`rnnpanel.app.key_relay`). An entry found damaged, here or by
@@ -29,6 +31,7 @@ import param
 
 from rnnpanel import paths
 from rnnpanel.app import first_pages
+from rnnpanel.app.compare_view import CompareRequest, Comparison, refusal_html
 from rnnpanel.app.damaged_entries import DAMAGED, entry_choices
 from rnnpanel.app.deep_link import link_to_url
 from rnnpanel.app.entry_list import EntryList
@@ -83,6 +86,13 @@ class RnnPanelApp(pn.viewable.Viewer):
     live_text = param.String(default="", doc="A text read by the entry's model and drawn in its map (live input).")
     raster_above = param.Integer(default=RASTER_ABOVE, bounds=(0, None),
                                  doc="Draw the projection as an image (not a glyph per state) above this many states.")
+    compare = param.String(default="", doc="What the entry shown (A) is compared with: another entry's key, its "
+                                           "own key (another layer), 'run' (the other checkpoints of its run), "
+                                           "or '' (no comparison).")
+    layer_b = param.Integer(default=-1, bounds=(-1, None),
+                            doc="B's layer in a comparison (-1: B's top layer; of A's own entry, the one next to A's).")
+    epoch = param.Integer(default=-1, bounds=(-1, None),
+                          doc="The checkpoint of A's run B shows (-1: the first; the last when A is the first).")
     sample = param.ClassSelector(class_=Sample, default=None, constant=True, doc="The sample the map shows.")
 
     def __init__(self, store_root: str | Path | None = None, *, ahead: bool = False, **params) -> None:
@@ -127,12 +137,18 @@ class RnnPanelApp(pn.viewable.Viewer):
                                  region=self.map.param.region)
         self._main = pn.Column(sizing_mode="stretch_both")
         self._top: pn.Row | None = None               # the map and the per-sequence views, once shown
+        self.comparison: Comparison | None = None     # made when a comparison is first asked for
+        self._compare_notice: pn.pane.HTML | None = None    # why a comparison asked for cannot be shown
+        self._page_up = False                         # comparisons open in a worker thread once it is
+        self.link_explained: set[str] = set()         # link values refused with their own message
         self._opening = True
         try:
             self._open_first(wanted, keep_method)
         finally:
             self._opening = False
         self.param.watch(self._switch, ["entry", "method", "layer", "state"])
+        self.param.watch(self._open_comparison, ["compare", "layer_b"])
+        self.param.watch(self._on_epoch, "epoch")
         self.entries.param.watch(lambda _e: self._lay_out(), "notice")
         DAMAGED.watch(self._marked_elsewhere)
 
@@ -267,11 +283,75 @@ class RnnPanelApp(pn.viewable.Viewer):
             self._on_loop(self.entries.refresh)
 
     def _lay_out(self) -> None:
-        """The main area: the notice about an entry that cannot be shown, if any, above the map and
-        the views and the tabs (or, with no map, what to do)."""
-        notice = self.entries.notice_pane()
-        body = [self._top, self.tabs] if self._top is not None else [pn.pane.HTML(self.entries.no_map_html())]
-        self._main.objects = ([notice] if notice is not None else []) + body
+        """The main area: the notice about an entry that cannot be shown, or a comparison, if any,
+        above the map and the views (or the compare view) and the tabs (or, with no map, what to do)."""
+        notices = [n for n in (self.entries.notice_pane(), self._compare_notice) if n is not None and n.visible]
+        if self.comparison is not None and self.comparison.active:
+            body = [self.comparison, self.tabs]
+        else:
+            body = [self._top, self.tabs] if self._top is not None else [pn.pane.HTML(self.entries.no_map_html())]
+        self._main.objects = notices + body
+
+    # -- the compare view ---------------------------------------------------------------------
+    def _comparison(self) -> Comparison:
+        """The compare view, made the first time a comparison is asked for (a session without one
+        makes none of its models)."""
+        if self.comparison is None:
+            p = self.param
+            self.comparison = Comparison(
+                self.store, select=self._select, refused=self._compare_refused, close=self._close_comparison,
+                sequence=p.sequence, color_by=p.color_by, fade=p.fade, raster_above=p.raster_above,
+                context_fade=self.map.param.context_fade, search=p.search, trajectory_color=p.trajectory_color,
+                thickness=p.thickness, distance_threshold=p.distance_threshold, ep_threshold=p.ep_threshold,
+                class_flips=p.class_flips)
+            self.comparison.param.watch(self._on_compared_epoch, "epoch")
+        return self.comparison
+
+    def _open_comparison(self, *_events) -> None:
+        """Show the comparison ``compare`` and ``layer_b`` ask for, with the entry, layer, state kind
+        and projection shown as A (again after any of them changed); or leave it."""
+        if not self.compare or self.entry is None:
+            if self.comparison is not None and self.comparison.active:
+                self.comparison.close()
+                self._lay_out()
+            return
+        request = CompareRequest(self.entry, self.layer, self.state, self.method, self.compare, self.layer_b,
+                                 self.epoch)
+        comparison = self._comparison()
+        shown = comparison.request
+        if shown is not None and shown == CompareRequest(**{**request.__dict__, "epoch": shown.epoch}):
+            return
+        self._set_compare_notice("")
+        comparison.open(request, now=not self._page_up)
+        self._lay_out()
+
+    def _compare_refused(self, message: str) -> None:
+        """A comparison asked for cannot be shown: say why (the store's reason), stay in the single view."""
+        notify(f"Cannot compare: {message}")
+        self.link_explained.add("compare")
+        self._set_compare_notice(message)
+        self.compare = ""
+        self._lay_out()
+
+    def _close_comparison(self) -> None:
+        self._set_compare_notice("")
+        self.compare = ""
+
+    def _set_compare_notice(self, message: str) -> None:
+        if self._compare_notice is None:
+            if not message:
+                return
+            self._compare_notice = pn.pane.HTML(sizing_mode="stretch_width", name="compare-notice")
+        self._compare_notice.object = refusal_html(message)
+        self._compare_notice.visible = bool(message)
+
+    def _on_epoch(self, event) -> None:
+        if self.comparison is not None and self.comparison.active:
+            self.comparison.show_epoch(event.new)
+
+    def _on_compared_epoch(self, event) -> None:
+        if self.epoch != event.new:
+            self.epoch = event.new
 
     def _show(self, sample: Sample | None) -> None:
         """Show a new sample: every component rebuilds its sources and figures for it, the map after
@@ -292,6 +372,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         # the height above the tabs, at least the map's least height (Panel takes it from the map)
         self._top = pn.Row(self.map, self.views, sizing_mode="stretch_both")
         self._lay_out()
+        self._open_comparison()         # A changed: the comparison follows
         self._after_first_page(partial(self._show_rest, sample))
 
     def _show_rest(self, sample: Sample | None) -> None:
@@ -411,5 +492,6 @@ class RnnPanelApp(pn.viewable.Viewer):
             first_pages.opened(pn.state.curdoc)
         self._keys.attach(pn.state.curdoc)
         self._on_loop = on_session_loop()
+        self._page_up = pn.state.curdoc is not None
         link_to_url(self)
         return pn.Row(self.sidebar(), self._main, sizing_mode="stretch_both")

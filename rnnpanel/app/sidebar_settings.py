@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import panel as pn
 
+from rnnpanel.app.compare_view import compare_controls
 from rnnpanel.app.widgets import labelled, titled
 
 
@@ -19,6 +20,7 @@ def sidebar_settings(app) -> list:
         *titled("Projection", choice(p.method, name="")),
         pn.Row(labelled("Layer", pn.widgets.Select.from_param(p.layer, name="", width=90)),
                labelled("State", choice(p.state, name=""))),
+        *compare_controls(app),
         *titled("Colour points by", choice(p.color_by, name="")),
         *titled("Fade sequences", choice(p.fade, name="")),
         app.map.fade_slider(name="Fade the map behind a trajectory", format="0%", sizing_mode="stretch_width"),

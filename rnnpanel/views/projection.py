@@ -130,20 +130,23 @@ def projection_figure(sample: Sample, *, points: ColumnDataSource, states: Colum
                       segments: ColumnDataSource, ends: ColumnDataSource, labels: ColumnDataSource,
                       hover: ColumnDataSource, mapper: LinearColorMapper, color_by: str,
                       raster: ColumnDataSource | None = None, found: ColumnDataSource | None = None,
-                      region: ColumnDataSource | None = None, veil: BoxAnnotation | None = None):
+                      region: ColumnDataSource | None = None, veil: BoxAnnotation | None = None,
+                      ranges: tuple[Range1d, Range1d] | None = None):
     """All states with the trajectory overlays: a glyph per state drawn from ``points``, or, given
     a ``raster`` source (large samples, :mod:`rnnpanel.views.raster`), one image drawn from it.
     ``found`` holds the states a word search matched, ringed on the points' level (they change
     with a search, not with every hover). ``region`` holds the outline of the box or lasso drawn
     to select a region; the select tools report their geometry, and the app finds the states.
     ``veil``: the :func:`selection_veil` to draw (an app keeps one across its maps, so that a
-    control linked to it in the browser stays linked); a new one by default."""
+    control linked to it in the browser stays linked); a new one by default. ``ranges``: the x and
+    y ranges to show (two maps sharing them pan and zoom together); fixed ones around the states by
+    default."""
+    x_range, y_range = ranges if ranges is not None else (padded_range(sample.xy[:, 0]), padded_range(sample.xy[:, 1]))
     fig = figure(title=f"Projection · {sample.projection} · layer {sample.layer} {sample.state}",
                  tools=["pan", "wheel_zoom", BoxZoomTool(match_aspect=True), "reset", "save"],
                  active_scroll="wheel_zoom",
                  output_backend=OUTPUT_BACKEND, sizing_mode="stretch_both", min_height=420, min_width=440,
-                 x_range=padded_range(sample.xy[:, 0]), y_range=padded_range(sample.xy[:, 1]),
-                 name="projection",
+                 x_range=x_range, y_range=y_range, name="projection",
                  x_axis_type=None, y_axis_type=None)  # no axes: fewer models, no CSS lookups per paint
     if raster is None:
         scatter = add_glyph(fig, Scatter(x="x", y="y", size=4, line_color=None,
