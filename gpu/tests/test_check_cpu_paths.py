@@ -60,11 +60,16 @@ def test_benchmark_leaves_slow_cpu_peers_out_above_20k(check, tmp_path, monkeypa
     ctx.states, ctx.labels, ctx.source = synthetic_states(400, dims=6)
     status, detail = check.check_benchmark(ctx)
     assert status == check.PASS and "auto=opentsne" in detail
-    assert seen == [((300,), ("auto", "cuml", "tsnecuda", "opentsne", "opentsne-default", "sklearn"), None),
-                    ((400,), ("auto", "cuml", "tsnecuda", "opentsne"), None)]
+    assert seen == [((300,), ("auto", "cuml", "tsnecuda", "opentsne", "opentsne-default", "sklearn"), 0),
+                    ((400,), ("auto", "cuml", "tsnecuda", "opentsne"), 0)]  # the seed users run with
 
 
 def test_speed_section_times_auto_and_fails_without_a_gpu_backend(check, tmp_path, monkeypatch):
+    import rnnpanel.bench.projection as bench_projection
+
+    asked = []
+    real = bench_projection.synthetic_states
+    monkeypatch.setattr(bench_projection, "synthetic_states", lambda *a, **kw: asked.append(kw) or real(*a, **kw))
     monkeypatch.setattr(check, "SPEED_LIMITS_S", {400: 600.0})
     monkeypatch.setattr(check, "CPU_REFERENCE_N", 400)
     ctx = context(check, tmp_path)
@@ -72,8 +77,32 @@ def test_speed_section_times_auto_and_fails_without_a_gpu_backend(check, tmp_pat
     assert status == check.FAIL and "n=400 d=6: opentsne" in detail and "openTSNE on the CPU" in detail
     (record,) = ctx.speed
     assert record["backend_used"] == "opentsne" and not record["passed"] and record["limit_s"] == 600.0
-    assert record["params_used"]["random_state"] is None and record["opentsne_cpu_seconds"] > 0
+    assert record["params_used"]["random_state"] == 0 and record["opentsne_cpu_seconds"] > 0  # what users run
+    assert asked == [{"dims": 6, "seed": 1, "spectrum_decay": 1.0}]  # states with real states' spectrum
+    assert set(record["timings"]) == {"read", "fit", "place", "refine"}
     assert json.loads(Path(ctx.args.json).read_text())[-1]["record"] == "speed"
+
+
+def test_the_speed_states_keep_most_variance_in_50_components_as_real_states_do():
+    """cuML reduces states to 50 components only when those keep 90 % of the variance: the timed states must."""
+    from rnnpanel.bench.projection import synthetic_states
+    from rnnpanel.compute.projection.pca import principal_axes
+
+    for dims in (100, 256):
+        states, _, description = synthetic_states(6000, dims=dims, seed=1, spectrum_decay=1.0)
+        assert principal_axes(states, 50)[2] > 0.92 and description["spectrum_decay"] == 1.0
+    white, _, _ = synthetic_states(6000, dims=256, seed=1)
+    assert principal_axes(white, 50)[2] < 0.7  # what check.py timed before: cuML ran on all 256 dimensions
+
+
+def test_graph_recall_compares_the_approximate_graph_with_exact_search(check):
+    from rnnpanel.bench.projection import synthetic_states
+    from rnnpanel.compute.projection.cuml_backend import CumlTSNE
+
+    states, _, _ = synthetic_states(3000, dims=64, seed=1, spectrum_decay=1.0)
+    assert check.graph_recall(states, CumlTSNE(perplexity=10), n_sample=200) == 1.0  # 3 cells, all probed: exact
+    approximate = check.graph_recall(states, CumlTSNE(perplexity=10, n_probe=1), n_sample=200)
+    assert 0.3 < approximate < 1.0
 
 
 def test_extraction_speed_reads_the_extraction_benchmark(check, tmp_path, monkeypatch):
