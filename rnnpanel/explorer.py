@@ -62,7 +62,9 @@ def explore(
     model
         A model folder (path), a ``RecurrentClassifier``, or an ``nn.Module`` with an embedding,
         one recurrent module and a head on the last layer's final state (a Linear or a chain such
-        as an MLP).
+        as an MLP). A list of two of them opens the compare view on the first against the second;
+        a run (a model folder trained with ``rnnpanel train --checkpoints K``) reads every
+        checkpoint and opens the compare view that moves through its epochs.
     texts
         The texts to read, one sequence each.
     labels
@@ -89,7 +91,8 @@ def explore(
     Returns
     -------
     RnnPanelApp
-        The same app ``panel serve apps/`` shows, on this model's entry.
+        The same app ``panel serve apps/`` shows, on this model's entry (with two models or a run:
+        the first model's or the last epoch's, compared).
 
     Raises
     ------
@@ -99,20 +102,52 @@ def explore(
         A model that cannot be read or converted, or options that do not apply to it.
     """
     from rnnpanel.app.session import RnnPanelApp
-    from rnnpanel.pipeline.project import project_states
     from rnnpanel.store import StateStore
 
-    prepared = store_states(model, texts, labels, class_names=class_names, tokenizer=tokenizer, vocab=vocab,
-                            store=store, progress=progress, **model_options)
+    models, run = _models_of(model)
+    prepared = [store_states(m, texts, labels, class_names=class_names, tokenizer=tokenizer, vocab=vocab,
+                             store=store, progress=progress, **model_options) for m in models]
+    entries = [StateStore(p.store_root).entry(p.entry_key) for p in prepared]
+    if run:
+        from rnnpanel.pipeline.run_maps import project_run
+
+        project_run(list(zip(run, entries)), method=method, backend=backend, progress=progress,
+                    say=log.info)
+        return RnnPanelApp(store_root=prepared[-1].store_root, entry=prepared[-1].entry_key, method=method,
+                           compare="run")
+    for entry in entries:
+        _project(entry, method=method, backend=backend, progress=progress)
+    if len(entries) == 1:
+        return RnnPanelApp(store_root=prepared[0].store_root, entry=prepared[0].entry_key, method=method)
+    return RnnPanelApp(store_root=prepared[0].store_root, entry=prepared[0].entry_key, method=method,
+                       compare=prepared[1].entry_key)
+
+
+def _models_of(model: Any) -> tuple[list[Any], list[int]]:
+    """The models :func:`explore` reads: the one given, the two given in a list, or every checkpoint
+    of a run (a model folder trained with ``--checkpoints``, with their epochs)."""
+    from rnnpanel.models.checkpoints import is_run, read_run
+
+    if isinstance(model, (list, tuple)):
+        if len(model) != 2:
+            raise ModelError(f"explore compares two models; got a list of {len(model)}")
+        return list(model), []
+    if isinstance(model, (str, Path)) and is_run(model):
+        checkpoints = read_run(model)
+        return [c.path for c in checkpoints], [c.epoch for c in checkpoints]
+    return [model], []
+
+
+def _project(entry: Any, *, method: str, backend: str, progress: bool) -> None:
+    from rnnpanel.pipeline.project import project_states
+
     bar = _bar(f"{method} map", total=100) if progress else None
     try:
-        states = StateStore(prepared.store_root).entry(prepared.entry_key).states(layer=-1, kind="h")
-        project_states(states, method=method, backend=backend,
+        project_states(entry.states(layer=-1, kind="h"), method=method, backend=backend,
                        progress=_follow_fraction(bar) if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()
-    return RnnPanelApp(store_root=prepared.store_root, entry=prepared.entry_key, method=method)
 
 
 def store_states(

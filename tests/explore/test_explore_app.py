@@ -56,3 +56,31 @@ def test_user_mistakes_get_one_line_each(tmp_path):
         store_states(42, TEXTS, store=tmp_path, progress=False)
     with pytest.raises(DataError, match="class names"):
         store_states(built(BiGRU), TEXTS, class_names=["a", "b", "c"], vocab=WORDS, store=tmp_path, progress=False)
+
+
+def test_two_models_or_a_run_open_the_compare_view(tmp_path):
+    import torch
+
+    from rnnpanel.models.checkpoints import CheckpointKeeper, save_checkpoints
+
+    first = from_module(built(PackedLSTM), head="fc1")
+    second = from_module(built(PackedLSTM), head="fc1")
+    with torch.no_grad():
+        for p in second.parameters():
+            p.mul_(1.5)     # another model of the same shape: other weights, other states
+    save_model(tmp_path / "a", first, Vocabulary(WORDS))
+    save_model(tmp_path / "b", second, Vocabulary(WORDS))
+    app = rnnpanel.explore([tmp_path / "a", tmp_path / "b"], TEXTS, store=tmp_path / "store", method="pca",
+                           progress=False)
+    b_key = store_states(tmp_path / "b", TEXTS, store=tmp_path / "store", progress=False).entry_key
+    assert app.compare == b_key and app.entry != b_key
+
+    keeper = CheckpointKeeper(1)
+    keeper(1, first, {"val_accuracy": 0.5})
+    keeper(2, second, {"val_accuracy": 0.6})
+    save_model(tmp_path / "run", second, Vocabulary(WORDS))
+    save_checkpoints(tmp_path / "run", second, Vocabulary(WORDS), keeper, best_epoch=2, metrics={})
+    app = rnnpanel.explore(tmp_path / "run", TEXTS, store=tmp_path / "run-store", method="pca", progress=False)
+    assert app.compare == "run" and app.comparison is not None
+    with pytest.raises(ModelError, match="compares two models"):
+        rnnpanel.explore([tmp_path / "a"], TEXTS, store=tmp_path / "store", progress=False)
