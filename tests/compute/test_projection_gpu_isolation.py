@@ -97,6 +97,26 @@ def test_a_child_that_raises_or_dies_is_reported(tmp_path, monkeypatch):
         call_in_child(dying.die, x, {"code": 7}, what="it")
 
 
+def test_a_daemonic_process_can_call_in_a_child(tmp_path, monkeypatch):
+    """The app computes maps in a daemonic multiprocessing child, which may not start multiprocessing children:
+    the call goes through a plain interpreter instead."""
+    import multiprocessing
+
+    (tmp_path / "daemonic.py").write_text(
+        "import numpy as np\nfrom rnnpanel.compute.spawned import call_in_child\n\n"
+        "def run(queue):\n    queue.put(call_in_child(np.sum, np.ones((3, 2), dtype=np.float32)).tolist())\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import daemonic
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=daemonic.run, args=(queue,), daemon=True)
+    child.start()
+    assert queue.get(timeout=120) == 6.0
+    child.join(timeout=60)
+    assert child.exitcode == 0
+
+
 def test_cupy_pools_are_freed_after_the_starting_positions(monkeypatch):
     """With CuPy (here NumPy standing in, with pools that count), tsnecuda finds no PCA blocks still reserved."""
     freed = []
