@@ -349,13 +349,14 @@ def graph_recall(x: np.ndarray, estimator: Any, n_sample: int = RECALL_SAMPLE, s
 
     cp = cupy_or_none()
     data = estimator.reduce(cp.asarray(x) if cp is not None else x)
-    k = int(estimator.tsne_options(int(x.shape[0]))["n_neighbors"])
-    indices, _ = neighbor_graph(data, k, n_probe=estimator.n_probe, random_state=seed)
+    n_neighbors = int(estimator.tsne_options(int(x.shape[0]))["n_neighbors"])  # each state itself included
+    indices, _ = neighbor_graph(data, n_neighbors, n_probe=estimator.n_probe, random_state=seed)
     sample = np.sort(np.random.default_rng(seed).choice(int(x.shape[0]), size=min(n_sample, int(x.shape[0])),
                                                         replace=False))
     xp_sample = asarray(sample, xp=cp) if cp is not None else sample
-    exact, _ = kneighbors(data, k + 1, queries=data[xp_sample])  # each state's own row comes first
+    exact, _ = kneighbors(data, n_neighbors + 1, queries=data[xp_sample])  # own row (first) and one spare
     found, exact = to_numpy(indices[xp_sample])[:, 1:], to_numpy(exact)
+    k = n_neighbors - 1
     hits = [len(set(f) & set([j for j in e if j != s][:k])) / k for f, e, s in zip(found, exact, sample, strict=True)]
     return round(float(np.mean(hits)), 4)
 

@@ -98,11 +98,11 @@ def test_cuml_gets_column_major_states_an_approximate_graph_and_no_seed(stand_in
     data, (indices, distances) = call["X"], call["knn_graph"]
     assert data.flags.f_contiguous and data.dtype == np.float32 and data.shape == (3000, 50)
     assert call["kwargs"]["random_state"] is None and est.deterministic_ is False  # fast path, unseeded
-    k = call["kwargs"]["n_neighbors"]
-    assert indices.shape == distances.shape == (3000, k + 1) and indices.dtype == np.int64
+    k = call["kwargs"]["n_neighbors"]  # cuML counts each state itself among its neighbours, first
+    assert indices.shape == distances.shape == (3000, k) and indices.dtype == np.int64
     assert np.all(distances[:, 0] == 0) and np.all(np.diff(distances, axis=1) >= -1e-3)
-    exact, _ = kneighbors(np.ascontiguousarray(data), k)
-    recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(indices[:, 1:], exact, strict=True)])
+    exact, _ = kneighbors(np.ascontiguousarray(data), k - 1)
+    recall = np.mean([len(set(a) & set(b)) / (k - 1) for a, b in zip(indices[:, 1:], exact, strict=True)])
     assert recall > 0.9
     assert est.neighbors_ == "approximate" and est.neighbor_seconds_ > 0 and est.input_dims_ == 50
     assert [type(r).__name__ for r in stand_in_cuml] == ["CudaMemoryResource", "CudaAsyncMemoryResource"]

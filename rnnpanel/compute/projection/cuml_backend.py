@@ -114,14 +114,15 @@ def neighbor_graph(data: Any, n_neighbors: int, *, n_probe: int = GRAPH_PROBES,
                    random_state: Any = None) -> tuple[Any, Any]:
     """The approximate ``n_neighbors``-NN graph cuML's ``TSNE.fit(X, knn_graph=...)`` takes, on ``data``'s device.
 
-    ``(indices (N, n_neighbors + 1) int64, distances float32)``: each row's own index first at distance
-    0, then its nearest others (Euclidean; cuML squares them), from an IVF index of cells of about
-    :data:`GRAPH_CELL_POINTS` states with ``n_probe`` cells searched per cell.
+    ``(indices (N, n_neighbors) int64, distances float32)``, as cuML's own search returns them:
+    each row's own index first at distance 0, then its ``n_neighbors − 1`` nearest others
+    (Euclidean; cuML squares them), from an IVF index of cells of about :data:`GRAPH_CELL_POINTS`
+    states with ``n_probe`` cells searched per cell.
     """
     n = int(data.shape[0])
     index = IVFIndex(data, n_cells=max(1, round(n / GRAPH_CELL_POINTS)), n_probe=int(n_probe),
                      random_state=random_state)
-    return index.self_neighbors(int(n_neighbors))
+    return index.self_neighbors(int(n_neighbors) - 1)
 
 
 def release_tuple(version: str) -> tuple[int, int]:
