@@ -190,9 +190,10 @@ def use_pooled_rmm() -> str:
     cuML's import routes CuPy's allocations through RMM (``cupy.cuda.set_allocator(rmm_cupy_allocator)``)
     whose default resource is plain ``cudaMalloc``/``cudaFree`` per array: every temporary of the
     t-SNE's input reduction and of the neighbour graph would be a synchronising driver call. This
-    sets ``CudaAsyncMemoryResource`` (the driver's stream-ordered pool: fast, and memory freed here
-    returns to the driver for torch or another process), or ``PoolMemoryResource`` over
-    ``cudaMalloc`` where the driver has no async allocator. Only the *default* resource is replaced:
+    sets ``CudaAsyncMemoryResource`` (the driver's stream-ordered pool, no fixed up-front
+    reservation; like torch's caching allocator it keeps freed memory for the next allocation, RMM's
+    default release threshold), or ``PoolMemoryResource`` over ``cudaMalloc`` where the driver has
+    no async allocator. Only the *default* resource is replaced:
     one the user (or ``cuml.accel``) chose is kept, and a second call finds this one and keeps it.
     Without RMM (no cuML) nothing happens.
     """
