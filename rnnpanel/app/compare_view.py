@@ -55,6 +55,7 @@ from rnnpanel.views.sequence import empty_like
 
 #: The list of disagreements and the figures above it.
 LIST_WIDTH = 560
+HEADER_HEIGHT = 36
 LIST_HEIGHT = 230
 #: Heights of the view's rows but the maps (which take the rest, at least their least height): its
 #: title, the run's slider, the EP plot with the figures and the list beside it, the note under
@@ -189,6 +190,10 @@ class Comparison(pn.viewable.Viewer):
         # height as Panel's columns are: the tabs follow under it
         self._panel = pn.Column(sizing_mode="stretch_width", name="compare_view", styles={"max-height": "none"})
         self._ep_pane = self._table = self._player = None
+        # the list of disagreements (a Tabulator: the slowest view to draw) follows a first page
+        # that opens on a comparison, with the session's tabs (:meth:`show_rest`)
+        self._list = pn.Column(sizing_mode="stretch_width", height=LIST_HEIGHT)
+        self._rest_pending = False
 
     # -- opening and closing ------------------------------------------------------------------
     def open(self, request: CompareRequest, *, now: bool) -> bool:
@@ -203,6 +208,7 @@ class Comparison(pn.viewable.Viewer):
         self._loading += 1
         ticket = self._loading
         self._begin()
+        self._rest_pending = now and pn.state.curdoc is not None and not pn.state.loaded
         if now:
             try:
                 loaded = load(self.store, request, self._report)
@@ -309,10 +315,17 @@ class Comparison(pn.viewable.Viewer):
         self._ep_fig = fig
         link_hover(t_a.hover, mine=t_a.states, other=t_b.states, mark=t_b.mark, span=hovered, link=pair.link, side="a")
         link_hover(t_b.hover, mine=t_b.states, other=t_a.states, mark=t_a.mark, span=hovered, link=pair.link, side="b")
-        self.header = pn.pane.HTML("", sizing_mode="stretch_width", margin=(4, 10), name="compare_sequence")
+        # of a fixed height: a text changing height with the selection would lay the page out again
+        self.header = pn.pane.HTML("", sizing_mode="stretch_width", height=HEADER_HEIGHT, margin=(4, 10),
+                                   name="compare_sequence", styles={"overflow": "hidden"})
         self._ep_pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
 
     def _build_table(self, pair: ComparedPair) -> None:
+        self._list_title = pn.pane.HTML(self._list_html(pair), margin=(4, 10, 0, 10), sizing_mode="stretch_width")
+        if self._rest_pending:
+            self._table = None
+            self._list.objects = [pn.pane.HTML("<p class='rp-hint' style='margin:4px 10px'>Loading the list…</p>")]
+            return
         frame = disagreement_frame(pair)
         self._rows = [int(i) for i in frame.index]
         self._table = pn.widgets.Tabulator(
@@ -321,7 +334,15 @@ class Comparison(pn.viewable.Viewer):
             formatters={"first words": {"type": "plaintext"}, "parts at": {"type": "plaintext"}},
             widths={"id": 54, "true": 66, "A": 80, "B": 80, "apart": 64, "parts at": 92, "first words": 120})
         self._table.param.watch(self._on_table, "selection")
-        self._list_title = pn.pane.HTML(self._list_html(pair), margin=(4, 10, 0, 10), sizing_mode="stretch_width")
+        self._list.objects = [self._table]
+        self._follow_sequence()
+
+    def show_rest(self) -> None:
+        """The list of disagreements, once the first page is drawn (when it opened on a comparison)."""
+        if self._rest_pending:
+            self._rest_pending = False
+            if self.pair is not None:
+                self._build_table(self.pair)
 
     @staticmethod
     def _list_html(pair: ComparedPair) -> str:
@@ -347,7 +368,7 @@ class Comparison(pn.viewable.Viewer):
             rows.append(self._run_controls(epoch))
         rows += [
             pn.Row(pn.Column(self.header, self._ep_pane, sizing_mode="stretch_width", min_width=360),
-                   pn.Column(self.figures, self._list_title, self._table, width=LIST_WIDTH + 20),
+                   pn.Column(self.figures, self._list_title, self._list, width=LIST_WIDTH + 20),
                    sizing_mode="stretch_width", height=BELOW_HEIGHT),
             pn.pane.HTML(NOT_HERE, sizing_mode="stretch_width", height=NOTE_HEIGHT),
         ]
@@ -381,9 +402,10 @@ class Comparison(pn.viewable.Viewer):
             self.search_b.sample = pair.b
             self.map_b.move_to(pair.b)
             self.figures.object = figures_html(pair)
-            frame = disagreement_frame(pair)
-            self._rows = [int(i) for i in frame.index]
-            self._table.value = frame
+            if self._table is not None:
+                frame = disagreement_frame(pair)
+                self._rows = [int(i) for i in frame.index]
+                self._table.value = frame
             self._list_title.object = self._list_html(pair)
             self._epochs.object = epoch_html(run, epoch)
             if self._player is not None and self._player.value != epoch:

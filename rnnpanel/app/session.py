@@ -386,6 +386,8 @@ class RnnPanelApp(pn.viewable.Viewer):
                 self._sidebar_rest.objects = sidebar_settings(self)
             if sample is not None and sample is self.sample:       # else another entry was chosen meanwhile
                 self.tabs.param.update(states=self._states(), sample=sample)
+            if self.comparison is not None:                        # its list of disagreements
+                self.comparison.show_rest()
 
     def _after_first_page(self, callback) -> None:
         """``callback`` once the browser has drawn the page; for a page's first drawing, once the
