@@ -76,7 +76,8 @@ def call_in_child(target: Callable[..., Any], X: np.ndarray, kwargs: dict[str, A
                 raise
         answer = folder / "answer.pkl"
         if not answer.is_file():
-            raise ChildProcessDied(f"the process computing {what} {_ended(code)}: {_last_line(folder / 'output.log')}")
+            last = _last_line(folder / "output.log")
+            raise ChildProcessDied(f"the process computing {what} {how_ended(code)}: {last}")
         with open(answer, "rb") as f:
             kind, value = pickle.load(f)
     if kind == "ok":
@@ -102,7 +103,7 @@ def _child_main(folder: str) -> None:
     os.replace(partial, path / "answer.pkl")  # a child killed while writing leaves no answer, not half of one
 
 
-def _ended(code: int | None) -> str:
+def how_ended(code: int | None) -> str:
     """How a child ended: its exit status, or the signal that killed it (SIGABRT: an abort or a failed
     assertion in C code; SIGKILL: most often the kernel's out-of-memory killer)."""
     if code is None:

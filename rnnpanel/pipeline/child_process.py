@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
-import signal
 from collections.abc import Callable
 from typing import Any
 
+from rnnpanel.compute.spawned import how_ended
 from rnnpanel.errors import DamagedEntry, RnnpanelError
 
 Report = Callable[[float, str], None]
@@ -61,17 +61,4 @@ def run_in_child(target: Callable[..., None], args: tuple[Any, ...], report: Rep
     if error is not None:
         raise error
     if child.exitcode != 0:
-        raise RnnpanelError(f"the process computing {what} {_ended(child.exitcode)} before it was done")
-
-
-def _ended(code: int) -> str:
-    """How a child ended, for the user: its exit code, or the signal that killed it (SIGKILL is
-    most often the kernel's answer to running out of memory)."""
-    if code >= 0:
-        return f"ended with code {code}"
-    try:
-        name = signal.Signals(-code).name
-    except ValueError:
-        name = f"signal {-code}"
-    hint = " (out of memory?)" if -code == signal.SIGKILL else ""
-    return f"was killed by {name}{hint}"
+        raise RnnpanelError(f"the process computing {what} {how_ended(child.exitcode)} before it was done")
