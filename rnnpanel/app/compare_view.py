@@ -332,7 +332,7 @@ class Comparison(pn.viewable.Viewer):
             frame, pagination="local", page_size=6, selectable=1, disabled=True, show_index=False,
             width=LIST_WIDTH, height=LIST_HEIGHT,
             formatters={"first words": {"type": "plaintext"}, "parts at": {"type": "plaintext"}},
-            widths={"id": 54, "true": 66, "A": 80, "B": 80, "apart": 64, "parts at": 92, "first words": 120})
+            widths={"id": 54, "true": 66, "A": 80, "B": 80, "apart": 72, "parts at": 92, "first words": 112})
         self._table.param.watch(self._on_table, "selection")
         self._list.objects = [self._table]
         self._follow_sequence()
@@ -424,6 +424,19 @@ class Comparison(pn.viewable.Viewer):
         with pn.io.hold():
             self.trajectory_a.shown, self.trajectory_b.shown = shown_a, shown_b
             self.map_a.shown, self.map_b.shown = shown_a, shown_b
+        # the maps first, in a patch of their own; the EP plot, the line above it and the list on the
+        # next tick (the plot's new range and words cost the browser 30 ms or so: the maps need not wait)
+        doc = pn.state.curdoc
+        if doc is None or not pn.state.loaded:
+            self._follow_below(pair, i, j)
+        else:
+            doc.add_next_tick_callback(partial(self._follow_below, pair, i, j))
+
+    def _follow_below(self, pair: ComparedPair, i: int, j: int) -> None:
+        """The EP plot, the sequence line and the list's selection for A's sequence ``i`` (B's ``j``)."""
+        if pair is not self.pair:           # another epoch or comparison meanwhile: its own call follows
+            return
+        with pn.io.hold():
             self._fill_ep(pair, i, j)
             self.header.object = sequence_html(pair, i)
             if self._table is not None:

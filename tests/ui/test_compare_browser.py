@@ -103,7 +103,7 @@ def test_a_link_opens_a_comparison_and_a_disagreement_is_drawn_in_both_maps(brow
             row.click()
             wait_until(lambda n=length: count(pg, "compare_a_trajectory_states") == n, timeout=30)
             wait_until(lambda: count(pg, "compare_b_trajectory_states") > 0)
-            assert count(pg, "compare_ep_a") == length and count(pg, "compare_ep_b") > 0
+            wait_until(lambda n=length: count(pg, "compare_ep_a") == n and count(pg, "compare_ep_b") > 0)
             assert count(pg, "compare_a_trajectory_segments") == length - 1
             assert pg.get_by_text(f"Sequence {sequence_id}").count() > 0
             # hovering a state of A's trajectory marks its partner in B's map, in the browser
