@@ -36,6 +36,24 @@ process's resident memory after all of it:
 
     python benchmarks/app_latency.py --store STORE --json corpus.json
 
+The compare view (``--compare STORE``: a store holding a run's checkpoints, extracted over the same
+texts as another entry, and the run's maps, e.g. made by ``rnnpanel train --checkpoints 1``,
+``rnnpanel extract --model RUN --checkpoints`` and ``rnnpanel project --run RUN``) is measured on
+``?entry=A&compare=B`` (A the run's last checkpoint, B the other entry) and ``?entry=A&compare=run``:
+
+* ``compare_interactive_s``: navigation start → both maps drawn (every point in their sources, or
+  their images), the document idle and the keys listened to (median of ``--loads``); the single
+  view of A (``single_interactive_s``, ``single_selection_ms_median``) is measured first, under
+  the same load;
+* ``compare_selection_ms``: an arrow key → both maps' trajectory sources replaced and the next
+  frame drawn (``compare_selection_with_ep_ms``: A's EP curve too, which follows on the next tick);
+* ``run_interactive_s``: the same for ``?entry=A&compare=run`` (``run_interactive_first_s``: its
+  first open in the server process, which compares A with every checkpoint);
+* ``compare_step_ms``: a click on the run's "next" (or "previous") button → B's points (or its
+  image) replaced in their source and the next frame drawn (the glyphs' travel, 0.7 s, follows);
+
+    python benchmarks/app_latency.py --compare STORE --json compare.json
+
 ``--modes``: ``auto`` serves the app as users get it (the map is an image above the app's raster
 threshold, glyphs below); ``glyphs`` and ``raster`` force one way for every size, to compare.
 
@@ -128,6 +146,63 @@ SEARCH_ARM_JS = """
 SEARCH_SOURCE = "search_src"
 SEARCH_BOX = "e.g. good, bad*  (Enter)"
 BROWSER_SEARCHES = ("the", "god", "car*", "space, nasa", "film", "good, bad*")
+
+COMPARE_READY_JS = """
+([prefixes, sizes, timeout]) => new Promise((resolve) => {
+  const give_up = performance.now() + timeout;
+  const drawn_as = [];
+  function ready() {
+    if (!(window.Bokeh && Bokeh.documents.length)) return false;
+    const doc = Bokeh.documents[0];
+    if (!doc.is_idle) return false;
+    if (document.documentElement.dataset.rnnpanelKeys !== 'ready') return false;
+    for (let i = 0; i < prefixes.length; i++) {
+      const p = prefixes[i];
+      const pts = doc.get_model_by_name(p + 'points_src'), raster = doc.get_model_by_name(p + 'raster_src');
+      const glyphs = pts && pts.data.x && pts.data.x.length === sizes[i];
+      const image = raster && raster.data.image && raster.data.image.length === 1;
+      if (!(glyphs || image)) return false;
+      drawn_as[i] = glyphs ? 'glyphs' : 'raster';
+      const fig = doc.get_model_by_name(p + 'map');
+      const view = fig && doc.views_manager.find_one(fig);
+      if (!(view && view.has_finished())) return false;
+    }
+    return true;
+  }
+  function poll() {
+    if (ready()) { resolve({ms: performance.now(), drawn_as: drawn_as}); return; }
+    if (performance.now() > give_up) { resolve(null); return; }
+    requestAnimationFrame(poll);
+  }
+  poll();
+})
+"""
+
+STEP_ARM_JS = """
+([names, timeout]) => {
+  const doc = Bokeh.documents[0];
+  const sources = names.map((n) => doc.get_model_by_name(n)).filter((s) => s !== null);
+  const before = sources.map((s) => s.data);
+  window.__step_ms = new Promise((resolve) => {
+    let t0 = null;
+    const give_up = performance.now() + timeout;
+    document.addEventListener('pointerdown', (e) => { if (t0 === null) t0 = e.timeStamp; },
+                              {capture: true, once: true});
+    function poll() {
+      if (t0 !== null && sources.some((s, i) => s.data !== before[i])) {
+        requestAnimationFrame(() => resolve({ms: performance.now() - t0}));
+        return;
+      }
+      if (performance.now() > give_up) { resolve(null); return; }
+      requestAnimationFrame(poll);
+    }
+    poll();
+  });
+}
+"""
+COMPARE_PREFIXES = ("compare_a_", "compare_b_")
+COMPARE_SELECTION_SOURCES = ("compare_a_states_src", "compare_b_states_src")
+COMPARE_SELECTION_ALL = ("compare_a_states_src", "compare_b_states_src", "compare_ep_a_src")
 
 # --- data: real states of the demo model ---------------------------------------------------------
 
@@ -399,6 +474,134 @@ def measure(browser, url: str, n_states: int, *, loads: int, selections: int, ho
     return record
 
 
+def compare_entries_of(root: Path) -> dict:
+    """A: the last checkpoint of the store's newest run; B: another entry over the same texts (one
+    that is not of the run, else the run's first checkpoint)."""
+    from rnnpanel.pipeline.compare import pair_entries
+    from rnnpanel.store import StateStore
+
+    entries = StateStore(root).entries()
+    runs = [e for e in entries if e.attrs.get("checkpoint")]
+    if not runs:
+        raise SystemExit(f"--compare: no checkpoint of a run in {root} (rnnpanel extract --model RUN --checkpoints)")
+    run = runs[-1].attrs["checkpoint"]["run"]
+    epochs = sorted((e for e in runs if e.attrs["checkpoint"]["run"] == run),
+                    key=lambda e: e.attrs["checkpoint"]["epoch"])
+    a = epochs[-1]
+    others = [e for e in entries if not e.attrs.get("checkpoint")] + epochs[:1]
+    for b in others:
+        try:
+            pairing = pair_entries(a, b)
+        except Exception:       # noqa: BLE001 -- other texts: try the next one
+            continue
+        return {"a": a.key, "b": b.key, "n_states": [int(a.attrs["n_states"]), int(b.attrs["n_states"])],
+                "n_states_run": [int(e.attrs["n_states"]) for e in epochs], "epochs": len(epochs),
+                "link": pairing.link, "models": [a.attrs.get("model_name"), b.attrs.get("model_name")]}
+    raise SystemExit(f"--compare: no entry of {root} is over the same texts as {a.key}")
+
+
+def _selections(browser, url: str, sources: list[str], selections: int, timeout_ms: float, ready_js: str,
+                ready_args: list) -> tuple[list[float], int]:
+    """Milliseconds of ``selections`` arrow-key selections on the page at ``url`` (until ``sources``
+    are replaced and the next frame drawn; the first two dropped), and how many never arrived."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(url, wait_until="commit")
+    page.evaluate(ready_js, ready_args)
+    page.get_by_text("Loading the settings").wait_for(state="detached", timeout=timeout_ms * 20)
+    page.mouse.click(20, VIEWPORT["height"] - 20)
+    select_ms, missed = [], 0
+    for _ in range(selections + 2):
+        result = page.evaluate(SELECT_JS, [sources, timeout_ms])
+        if result is None:
+            missed += 1
+            continue
+        select_ms.append(result["ms"])
+        page.wait_for_timeout(50)
+    context.close()
+    return select_ms[2:], missed
+
+
+def measure_compare(browser, base: str, entries: dict, *, loads: int, selections: int, steps: int,
+                    timeout_ms: float) -> dict:
+    """Page load and selection of ``?entry=A&compare=B``, and steps of the run's slider on
+    ``?entry=A&compare=run``."""
+    pair_url = f"{base}?entry={entries['a']}&compare={entries['b']}"
+    run_url = f"{base}?entry={entries['a']}&compare=run"
+    sizes = entries["n_states"]
+    single = []             # the single view of A, under the same load, for comparison
+    for _ in range(loads):
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        page.goto(f"{base}?entry={entries['a']}", wait_until="commit")
+        ready = page.evaluate(READY_JS, [POINTS_SOURCE, RASTER_SOURCE, PROJECTION_FIGURE, sizes[0], timeout_ms * 50])
+        single.append(ready["ms"] / 1000.0 if ready else None)
+        context.close()
+    single_select = _selections(browser, f"{base}?entry={entries['a']}", list(SELECTION_SOURCES), selections,
+                                timeout_ms, READY_JS, [POINTS_SOURCE, RASTER_SOURCE, PROJECTION_FIGURE, sizes[0],
+                                                       timeout_ms * 50])
+    interactive, drawn_as = [], None
+    for _ in range(loads):
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        page.goto(pair_url, wait_until="commit")
+        ready = page.evaluate(COMPARE_READY_JS, [list(COMPARE_PREFIXES), sizes, timeout_ms * 50])
+        if ready is None:
+            raise SystemExit(f"the compare view at {pair_url} never became interactive")
+        interactive.append(ready["ms"] / 1000.0)
+        drawn_as = ready["drawn_as"]
+        context.close()
+
+    select_ms, missed = _selections(browser, pair_url, list(COMPARE_SELECTION_SOURCES), selections, timeout_ms,
+                                    COMPARE_READY_JS, [list(COMPARE_PREFIXES), sizes, timeout_ms * 50])
+    select_all_ms, _ = _selections(browser, pair_url, list(COMPARE_SELECTION_ALL), selections, timeout_ms,
+                                   COMPARE_READY_JS, [list(COMPARE_PREFIXES), sizes, timeout_ms * 50])
+
+    run_interactive = []        # the first open makes the run's figures (once per process), the second reads them
+    for _ in range(2):
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        page.goto(run_url, wait_until="commit")
+        ready = page.evaluate(COMPARE_READY_JS, [list(COMPARE_PREFIXES), [sizes[0], entries["n_states_run"][0]],
+                                                 timeout_ms * 200])
+        run_interactive.append(ready["ms"] / 1000.0 if ready else None)
+        if len(run_interactive) == 1:
+            context.close()
+    page.get_by_text("Loading the settings").wait_for(state="detached", timeout=timeout_ms * 20)
+    step_ms, direction = [], "next"
+    for k in range(steps + 1):         # the first warms the path and is dropped
+        if entries["epochs"] > 1 and k % (entries["epochs"] - 1) == 0 and k:
+            direction = "previous" if direction == "next" else "next"
+        page.evaluate(STEP_ARM_JS, [["compare_b_points_src", "compare_b_raster_src"], timeout_ms * 4])
+        page.locator(f"button.{direction}").click()
+        result = page.evaluate("window.__step_ms")
+        if result is not None and k:
+            step_ms.append(result["ms"])
+        page.wait_for_timeout(900)      # the points' travel, then the next step
+    context.close()
+    return {
+        "compare_entries": entries,
+        "compare_interactive_s": statistics.median(interactive),
+        "compare_interactive_runs_s": interactive,
+        "single_interactive_runs_s": single,
+        "single_interactive_s": statistics.median([x for x in single if x is not None]) if any(single) else None,
+        "compare_maps_drawn_as": drawn_as,
+        "compare_selection_ms_median": statistics.median(select_ms) if select_ms else None,
+        "compare_selection_ms_p95": percentile(select_ms, 95) if select_ms else None,
+        "compare_selection_ms": select_ms,
+        "compare_selections_missed": missed,
+        "compare_selection_with_ep_ms_median": statistics.median(select_all_ms) if select_all_ms else None,
+        "compare_selection_with_ep_ms": select_all_ms,
+        "single_selection_ms_median": statistics.median(single_select[0]) if single_select[0] else None,
+        "single_selection_ms": single_select[0],
+        "run_interactive_first_s": run_interactive[0],
+        "run_interactive_s": run_interactive[1],
+        "compare_step_ms_median": statistics.median(step_ms) if step_ms else None,
+        "compare_step_ms_max": max(step_ms) if step_ms else None,
+        "compare_step_ms": step_ms,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) == 5 and sys.argv[1] == "--server-side":
         logging.basicConfig(level=logging.WARNING)
@@ -420,6 +623,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", type=Path, default=None,
                         help="measure an existing store's newest entry (its stored projection) instead of "
                              "making entries of --sizes; adds the server-side measures of the tools")
+    parser.add_argument("--compare", type=Path, default=None, metavar="STORE",
+                        help="measure the compare view on this store (a run's checkpoints with their maps, and "
+                             "another entry over the same texts) instead")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps of the run's slider (--compare)")
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["auto"],
                         help="how the map draws the states: as the app chooses (auto), or forced")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
@@ -433,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from rnnpanel import paths
 
+    if args.compare is not None:
+        return compare_main(args)
     stores = args.stores or (paths.home() / "bench-app")
     records = []
     with sync_playwright() as pw:
@@ -472,6 +681,45 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps([{k: r[k] for k in ("n_states", "mode", "map_drawn_as", "page_interactive_s", "page_complete_s",
                                          "selection_ms_median", "selection_ms_p95", "hover_ms_median",
                                          "hover_frames_max")}
+                      for r in records], indent=2))
+    return 0
+
+
+def compare_main(args: argparse.Namespace) -> int:
+    """``--compare STORE``: the compare view's measures, one record per mode."""
+    from playwright.sync_api import sync_playwright
+
+    entries = compare_entries_of(args.compare)
+    records = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        for mode in args.modes:
+            port = free_port()
+            load_before = os.getloadavg()
+            server = start_server(args.compare, port, MODES[mode])
+            try:
+                record = measure_compare(browser, f"http://127.0.0.1:{port}/apps", entries, loads=args.loads,
+                                         selections=args.selections, steps=args.steps, timeout_ms=5000)
+                record["server_rss_mb"] = rss_mb(server.pid)
+            finally:
+                stop_server(server)
+            record.update(mode=mode, load_average_before=load_before, load_average=os.getloadavg(),
+                          browser=browser.version, cpu=platform.processor() or platform.machine(),
+                          cpus=os.cpu_count(), python=platform.python_version(),
+                          date=time.strftime("%Y-%m-%d %H:%M:%S"))
+            records.append(record)
+            log.info("compare (%s, maps as %s): interactive %.2f s, selection median %.0f ms, slider step median "
+                     "%.0f ms", mode, record["compare_maps_drawn_as"], record["compare_interactive_s"],
+                     record["compare_selection_ms_median"] or -1, record["compare_step_ms_median"] or -1)
+        browser.close()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(records, indent=2))
+    print(json.dumps([{k: r[k] for k in ("mode", "compare_maps_drawn_as", "single_interactive_s",
+                                         "compare_interactive_s", "compare_selection_ms_median",
+                                         "compare_selection_ms_p95", "compare_selection_with_ep_ms_median",
+                                         "single_selection_ms_median",
+                                         "run_interactive_first_s", "run_interactive_s", "compare_step_ms_median",
+                                         "compare_step_ms_max")}
                       for r in records], indent=2))
     return 0
 
