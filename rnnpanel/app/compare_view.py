@@ -145,7 +145,7 @@ def load(store: StateStore, request: CompareRequest, report) -> ComparedPair | C
 
 class Comparison(pn.viewable.Viewer):
     """The compare view of a session. ``select(sequence of A)`` for a click on a map or a
-    disagreement; ``refused(message)`` when a request cannot be shown (the view closes);
+    disagreement; ``refused(message, request)`` when a request cannot be shown (the view closes);
     ``close()`` asks the session to leave the comparison (the view's Close button)."""
 
     sequence = param.Integer(default=-1, allow_refs=True, doc="A's selected sequence (-1: none).")
@@ -202,7 +202,7 @@ class Comparison(pn.viewable.Viewer):
         try:
             check_request(self.store, request)
         except RnnpanelError as exc:
-            self._refuse(exc)
+            self._refuse(exc, request)
             return False
         self.request = request
         self._loading += 1
@@ -214,7 +214,7 @@ class Comparison(pn.viewable.Viewer):
                 loaded = load(self.store, request, self._report)
             except Exception as exc:    # noqa: BLE001 -- a failure is a message, never a broken page
                 self._end(exc)
-                self._refuse(exc)
+                self._refuse(exc, request)
                 return False
             self._end(None)
             self._show(loaded, request)
@@ -229,7 +229,7 @@ class Comparison(pn.viewable.Viewer):
                 return
             self._end(error)
             if error is not None:
-                self._refuse(error)
+                self._refuse(error, request)
             else:
                 self._show(loaded, request)
 
@@ -257,10 +257,10 @@ class Comparison(pn.viewable.Viewer):
     def active(self) -> bool:
         return self.request is not None
 
-    def _refuse(self, error: Exception) -> None:
+    def _refuse(self, error: Exception, request: CompareRequest) -> None:
         message = str(error) if isinstance(error, RnnpanelError) else cannot_show(error)
         self.close()
-        self._refused(message)
+        self._refused(message, request)
 
     def _begin(self) -> None:
         self.progress.param.update(value=0, visible=True)

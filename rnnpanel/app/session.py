@@ -23,6 +23,7 @@ session shows a good one instead. How it is built and why: docs/app.md.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -141,6 +142,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._compare_notice: pn.pane.HTML | None = None    # why a comparison asked for cannot be shown
         self._page_up = False                         # comparisons open in a worker thread once it is
         self.link_explained: set[str] = set()         # link values refused with their own message
+        self._refused_request: CompareRequest | None = None  # the comparison last refused (said once)
         self._opening = True
         try:
             self._open_first(wanted, keep_method)
@@ -317,17 +319,27 @@ class RnnPanelApp(pn.viewable.Viewer):
             return
         request = CompareRequest(self.entry, self.layer, self.state, self.method, self.compare, self.layer_b,
                                  self.epoch)
+        if self._refused_request == replace(request, epoch=-1):
+            # asked again for what was just refused (the URL's query read once more when the page
+            # comes up): the notice still says why; no second notification
+            self.compare = ""
+            return
         comparison = self._comparison()
         shown = comparison.request
-        if shown is not None and shown == CompareRequest(**{**request.__dict__, "epoch": shown.epoch}):
+        if shown is not None and shown == replace(request, epoch=shown.epoch):
             return
         self._set_compare_notice("")
+        self._refused_request = None
         comparison.open(request, now=not self._page_up)
         self._lay_out()
 
-    def _compare_refused(self, message: str) -> None:
+    def _compare_refused(self, message: str, request: CompareRequest) -> None:
         """A comparison asked for cannot be shown: say why (the store's reason), stay in the single view."""
-        notify(f"Cannot compare: {message}")
+        self._refused_request = replace(request, epoch=-1)
+        if pn.state.curdoc is not None and not pn.state.loaded:     # a toast made before the page is up is lost
+            pn.state.onload(partial(notify, f"Cannot compare: {message}"))
+        else:
+            notify(f"Cannot compare: {message}")
         self.link_explained.add("compare")
         self._set_compare_notice(message)
         self.compare = ""

@@ -147,8 +147,12 @@ def test_other_texts_are_refused_with_the_stores_reason_and_the_single_view_stay
     notice = app._compare_notice
     assert notice.visible and "not over the same texts" in notice.object and app._main.objects[0] is notice
     messages = [r.getMessage() for r in caplog.records]
-    assert any(m.startswith("Cannot compare: entries") and "not over the same texts" in m for m in messages)
+    assert sum(m.startswith("Cannot compare: entries") and "not over the same texts" in m for m in messages) == 1
     assert not any("This link asks for" in m for m in messages)        # said once, with the reason
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        app.compare = compare_store["other"]       # the URL's query read again as the page comes up
+    assert app.compare == "" and notice.visible and not caplog.records
     app.compare = compare_store["gru"]                                  # a good one clears the notice
     assert app.comparison.active and not notice.visible and app._main.objects[0] is app.comparison._panel
 
@@ -286,3 +290,17 @@ def test_a_request_names_the_layer_of_b(compare_store):  # noqa: F811
     assert default_layer_b(store, CompareRequest(lstm, 0, "h", "pca", lstm)) == 1
     assert default_layer_b(store, CompareRequest(gru, 0, "h", "pca", lstm)) == 1
     assert Comparison is not None
+
+
+def test_word_search_rings_both_maps_and_the_close_button_leaves_the_comparison(compare_store):  # noqa: F811
+    app = app_of(compare_store, "lstm", method="pca")
+    app.compare = compare_store["gru"]
+    view = app.comparison
+    app.search = "good"
+    for side in (view.map_a, view.map_b):
+        words = side.sample.words
+        found = side.found_src.data
+        assert len(found["x"]) == int(np.sum(words == "good")) > 0
+    close = next(o for row in view._panel.objects[:1] for o in row.objects if getattr(o, "label", "").startswith("✕"))
+    close.clicks += 1
+    assert app.compare == "" and not view.active and app._main.objects[0] is app._top

@@ -62,6 +62,8 @@ def rt_store(tmp_path_factory, shared_home):
     assert compare_entries(store_entry(store, keys["lstm"]), store_entry(store, keys["gru"]))["disagreements"]
     entries = run_entries(StateStore(store), str(folder / "run"))
     chain = project_run(entries, method="tsne", params=RUN_PARAMS, progress=False)
+    other, _ = extract_to_store(folder / "lstm", "rotten_tomatoes", **{**extract, "split": "train", "n": 30})
+    keys["other"] = other.key
     last = entries[-1][1]
     project_states(last.states(), method="tsne", progress=False)          # the single view's own map
     return {"store": store, **keys, "last": last.key, "epochs": [e for e, _ in entries],
@@ -145,3 +147,15 @@ def test_the_runs_slider_moves_the_points_of_bs_map(browser, compare_server, rt_
         pg.get_by_text("Loading the settings").wait_for(state="detached", timeout=60000)
         screenshot(pg, "compare-run-1400")
         assert pg.page_errors == []
+
+
+def test_a_link_to_other_texts_says_why_once_and_shows_the_entry_alone(browser, compare_server, rt_store):
+    url = f"{compare_server}?entry={rt_store['lstm']}&projection=pca&compare={rt_store['other']}"
+    with contextmanager(open_page)(browser, url, "projection") as pg:
+        toasts = pg.locator(".notyf__toast")
+        wait_until(lambda: toasts.count() > 0, timeout=30)
+        pg.wait_for_timeout(1500)
+        assert toasts.count() == 1 and "not over the same texts" in toasts.first.inner_text()
+        assert pg.get_by_text("Cannot compare:").count() > 0                 # the notice above the map
+        assert count(pg, "points") == StateStore(rt_store["store"]).entry(rt_store["lstm"]).attrs["n_states"]
+        assert count(pg, "compare_a_points") == -1 and pg.page_errors == []
