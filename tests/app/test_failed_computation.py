@@ -51,10 +51,11 @@ def test_a_sessions_map_whose_child_dies_says_why_and_the_session_keeps_its_map(
     shown = app.sample
     monkeypatch.setattr(states_module, "_project_in_child", die)
     app.state = "c"                                          # a map not stored: computed in a child, killed
-    wait_until(lambda: "killed by SIGKILL" in app._loader.status.object, timeout=60)
-    assert "Starting a process" not in app._loader.status.object and not app._loader.progress.visible
-    assert not app._main.loading and app.sample is shown
-    assert any("killed by SIGKILL" in r.getMessage() for r in caplog.records)      # the notification
+    # the status, the progress bar and the page's busy mark are set by separate callbacks: wait for all
+    wait_until(lambda: "killed by SIGKILL" in app._loader.status.object and not app._loader.progress.visible
+               and not app._main.loading and any("killed by SIGKILL" in r.getMessage() for r in caplog.records),
+               timeout=60)                                   # ... and the notification
+    assert "Starting a process" not in app._loader.status.object and app.sample is shown
     assert DAMAGED.messages(chunk_damaged["store"]) == {}                          # not a damaged entry
 
 
