@@ -356,14 +356,26 @@ def stored_chain(entries: list[tuple[int, StoredEntry]], request: dict[str, Any]
     return results
 
 
-def _run_maps_in_child(root: str, keys: list[tuple[int, str]], layer: int, kind: str, method: str,
-                       request: dict[str, Any], messages) -> None:
+@dataclass(frozen=True)
+class RunMapsJob:
+    """What a child process needs to make a run's chained maps: the store, each checkpoint's entry
+    by epoch, which states, and the request the chain is made with (a small value, plain to send)."""
+
+    root: str
+    entries: tuple[tuple[int, str], ...]
+    layer: int
+    kind: str
+    method: str
+    request: dict[str, Any]
+
+
+def _run_maps_in_child(job: RunMapsJob, messages) -> None:
     """In a child process: the run's chained maps, computed where the store lacks them and stored."""
     from rnnpanel.pipeline.run_maps import project_run
 
     try:
-        store = StateStore(root)
-        entries = [(epoch, store.entry(key)) for epoch, key in keys]
+        store = StateStore(job.root)
+        entries = [(epoch, store.entry(key)) for epoch, key in job.entries]
         report, done = report_to(messages), [-1, ""]
 
         def say(message: str) -> None:
@@ -373,9 +385,9 @@ def _run_maps_in_child(root: str, keys: list[tuple[int, str]], layer: int, kind:
         def progress(fraction: float, message: str = "") -> None:
             report((done[0] + fraction) / len(entries), f"{done[1]}: {message}" if message else done[1])
 
-        rest = {k: v for k, v in request.items() if k != "backend"}
-        project_run(entries, layer=layer, kind=kind, method=method, backend=request["backend"], say=say,
-                    progress=progress, **rest)
+        rest = {k: v for k, v in job.request.items() if k != "backend"}
+        project_run(entries, layer=job.layer, kind=job.kind, method=job.method, backend=job.request["backend"],
+                    say=say, progress=progress, **rest)
     except Exception as exc:        # noqa: BLE001 -- reported to the caller, which tells the user
         send_error(messages, exc)
 
@@ -392,8 +404,9 @@ def run_maps(store: StateStore, entries: list[tuple[int, StoredEntry]], *, layer
             return chain
     request = next((r for r in requests if stored_chain(entries[-1:], r, layer=layer, kind=kind, method=method)),
                    requests[-1])        # a chain begun: finish it
-    keys = [(epoch, entry.key) for epoch, entry in entries]
-    run_in_child(_run_maps_in_child, (str(store.root), keys, layer, kind, method, request), report or _quiet,
+    job = RunMapsJob(str(store.root), tuple((epoch, entry.key) for epoch, entry in entries), layer, kind, method,
+                     request)
+    run_in_child(_run_maps_in_child, (job,), report or _quiet,
                  name="rnnpanel-run-maps", what=f"the {method} maps of the run's {len(entries)} checkpoints")
     chain = stored_chain(entries, request, layer=layer, kind=kind, method=method)
     if len(chain) != len(entries):
