@@ -43,10 +43,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except RnnpanelError as exc:
         print(f"rnnpanel {args.command}: error: {exc}", file=sys.stderr)
+        _quiet_shutdown()
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"rnnpanel {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _quiet_shutdown() -> None:
+    """Keep the error the one line it is: a read that failed inside Zarr's concurrent chunk reads
+    leaves its sibling reads pending, and at exit asyncio would report each of them."""
+    import warnings
+
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
 
 
 if __name__ == "__main__":  # pragma: no cover
