@@ -25,7 +25,7 @@ from rnnpanel.pipeline.sample import Sample
 from rnnpanel.views.compare import animate_moves, partner_mark
 from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHOLD
 from rnnpanel.views.linking import empty_hover_source
-from rnnpanel.views.sequence import empty_like, label_columns, segment_columns, state_columns
+from rnnpanel.views.sequence import empty_like, trajectory_columns
 
 #: The compared maps' least height: the EP plot and the list of disagreements sit below them.
 MIN_HEIGHT = 440
@@ -73,13 +73,11 @@ class ComparedTrajectory(param.Parameterized):
                     src.data = empty_like(src.data)
                 return
             sample, s = shown.sample, shown.index
-            states = state_columns(sample, s)
-            self.states.data = states
-            self.segments.data = segment_columns(sample, s, color_by=self.trajectory_color, thickness=self.thickness)
-            self.ends.data = {"x": [states["x"][0], states["x"][-1]], "y": [states["y"][0], states["y"][-1]],
-                              "color": [START_RING, END_RING]}
-            self.labels.data = label_columns(sample, s, distance_threshold=self.distance_threshold,
-                                             ep_threshold=self.ep_threshold, class_flips=self.class_flips)
+            columns = trajectory_columns(sample, s, color_by=self.trajectory_color, thickness=self.thickness,
+                                         distance_threshold=self.distance_threshold, ep_threshold=self.ep_threshold,
+                                         class_flips=self.class_flips, rings=(START_RING, END_RING))
+            for name in ("states", "segments", "ends", "labels"):
+                getattr(self, name).data = columns[name]
             self.hover.data = empty_like(self.hover.data)
 
 

@@ -30,10 +30,8 @@ from rnnpanel.views.sequence import (
     distance_columns,
     empty_like,
     heatmap_columns,
-    label_columns,
-    segment_columns,
-    state_columns,
     text_layout,
+    trajectory_columns,
 )
 from rnnpanel.views.text import LINE_PIXELS, TEXT_PIXELS, text_figure, text_height
 
@@ -196,13 +194,12 @@ class SequenceViews(pn.viewable.Viewer):
                 src.data = empty_like(src.data)
         else:
             sample, s = shown.sample, shown.index
-            states = state_columns(sample, s)
-            self.states.data = states
-            self.segments.data = segment_columns(sample, s, color_by=self.trajectory_color, thickness=self.thickness)
-            self.ends.data = {"x": [states["x"][0], states["x"][-1]], "y": [states["y"][0], states["y"][-1]],
-                              "color": [START_RING, END_RING]}
-            self.labels.data = label_columns(sample, s, distance_threshold=self.distance_threshold,
-                                             ep_threshold=self.ep_threshold, class_flips=self.class_flips)
+            columns = trajectory_columns(sample, s, color_by=self.trajectory_color, thickness=self.thickness,
+                                         distance_threshold=self.distance_threshold, ep_threshold=self.ep_threshold,
+                                         class_flips=self.class_flips, rings=(START_RING, END_RING))
+            for name in ("states", "segments", "ends", "labels"):
+                getattr(self, name).data = columns[name]
+            states = columns["states"]
             self.cells.data = heatmap_columns(sample, s)
             self.bars.data = distance_columns(sample, s)
             self.hover.data = empty_like(self.hover.data)

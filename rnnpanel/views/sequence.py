@@ -142,3 +142,19 @@ def point_columns(sample: Sample, *, color_by: str, fade: str) -> dict[str, np.n
     elif fade == "wrong":
         alpha[~correct] = FADED_POINT_ALPHA
     return {"x": sample.xy[:, 0], "y": sample.xy[:, 1], "c": c, "a": alpha}
+
+
+def trajectory_columns(sample: Sample, s: int, *, color_by: str, thickness: str, distance_threshold: float,
+                       ep_threshold: float, class_flips: bool, rings: tuple[str, str]) -> dict[str, dict]:
+    """Everything a map draws for sequence ``s``: its states, the segments between them, the start and
+    end rings (``rings``: their two colours) and the word labels, keyed by source."""
+    states = state_columns(sample, s)
+    return {
+        "states": states,
+        "segments": segment_columns(sample, s, color_by=color_by, thickness=thickness),
+        "ends": {"x": [states["x"][0], states["x"][-1]], "y": [states["y"][0], states["y"][-1]],
+                 "color": list(rings)},
+        "labels": label_columns(sample, s, distance_threshold=distance_threshold, ep_threshold=ep_threshold,
+                                class_flips=class_flips),
+    }
+
