@@ -174,13 +174,14 @@ def read_batch(runner: torch.nn.Module, device: torch.device, ids: np.ndarray) -
 def removal_probabilities(model: torch.nn.Module, ids: Sequence[int], *, device: str | torch.device | None = None
                           ) -> tuple[np.ndarray, np.ndarray]:
     """The model's class probabilities for the whole window ``ids`` ``(C,)`` and with each word
-    removed in turn ``(T, C)`` (all ``T`` edited windows read in one batch; NaN for a one-word text)."""
+    removed in turn ``(T, C)`` (all ``T`` edited windows read as one batch, from their shared prefix
+    where the model allows: :func:`read_removals`; NaN for a one-word text)."""
     ids = np.asarray(ids, dtype=np.int64)
     with reading(model, device) as (runner, target):
         whole = read_batch(runner, target, ids[None])[0]
         if ids.size < 2:
             return whole, np.full((ids.size, whole.size), np.nan)
-        return whole, read_batch(runner, target, ids[removal_index(ids.size)])
+        return whole, read_removals(runner, target, ids[None])[0]
 
 
 def gradient_x_input(model: torch.nn.Module, ids: Sequence[int], cls: int, *,

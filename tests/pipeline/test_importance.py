@@ -92,6 +92,21 @@ def test_removal_is_the_model_read_again_without_the_word(source):
             assert abs(result.removal[t] - (whole[c] - rerun(loaded, edited)[c])) < 1e-5
 
 
+def test_removal_of_a_long_text_read_from_the_shared_prefix_is_the_model_read_again(source):
+    """A text long enough that a unidirectional model's removals start from the state before the
+    removed word (:func:`read_removals`' blocks): still the edited texts read again, word by word."""
+    csv, loaded = source
+    wide = dataclasses.replace(loaded, config=dataclasses.replace(loaded.config, max_length=200))
+    text = " ".join(" ".join(texts_of(csv)).split()[:120])
+    result = word_importance(wide, text)
+    whole = rerun(wide, text)
+    c = result.predicted
+    assert len(result.words) >= 100          # past the size where the blocks are used
+    for t in range(0, len(result.words), 7):
+        edited = " ".join(w for i, w in enumerate(result.words) if i != t)
+        assert abs(result.removal[t] - (whole[c] - rerun(wide, edited)[c])) < 1e-5
+
+
 @pytest.mark.parametrize("truncation", ["first", "last"])
 def test_a_text_longer_than_the_window_loses_words_from_its_window(source, truncation):
     """The window is not refilled: the edited text is the window's words without the removed one."""
