@@ -36,6 +36,7 @@ from rnnpanel.app.compare_view import CompareRequest, Comparison, refusal_html
 from rnnpanel.app.damaged_entries import DAMAGED, entry_choices
 from rnnpanel.app.deep_link import link_to_url
 from rnnpanel.app.entry_list import EntryList
+from rnnpanel.app.ghost import Ghost
 from rnnpanel.app.key_relay import KeyListener
 from rnnpanel.app.live_input import LiveInput
 from rnnpanel.app.loading import SampleLoader, cannot_show
@@ -74,6 +75,9 @@ class RnnPanelApp(pn.viewable.Viewer):
     hover_step = param.Integer(default=-1, bounds=(-1, None), constant=True,
                                doc="Step t of the shown sequence under the pointer (-1: none), as the "
                                    "browser reports it after drawing the highlight.")
+    ghost = param.ClassSelector(class_=Ghost, default=None, allow_None=True, constant=True,
+                                doc="A sequence drawn faintly beside the shown one (what an edit changed); "
+                                    "None: none. Set with show_ghost and clear_ghost.")
     color_by = param.Selector(default="ep", objects={"expected prediction": "ep", "true class": "true_class"})
     fade = param.Selector(default="none", objects={"none": "none", "correct": "correct", "wrong": "wrong"},
                           doc="Fade the correctly or wrongly classified sequences.")
@@ -455,6 +459,19 @@ class RnnPanelApp(pn.viewable.Viewer):
             return
         with pn.io.hold(), param.edit_constant(self):
             self.shown = shown
+
+    # -- the ghost of an edit ------------------------------------------------------------------
+    def show_ghost(self, shown: Shown, label: str) -> None:
+        """Draw ``shown`` (stored or live) faintly as the ghost named ``label``, replacing any ghost.
+        A stored one is drawn only on its own sample's map; a new selection drops it."""
+        with pn.io.hold(), param.edit_constant(self):
+            self.ghost = Ghost(shown, label)
+
+    def clear_ghost(self) -> None:
+        """Remove the ghost (the Clear ghost button; Esc)."""
+        if self.ghost is not None:
+            with pn.io.hold(), param.edit_constant(self):
+                self.ghost = None
 
     def _on_hover(self, event) -> None:
         with param.edit_constant(self):
