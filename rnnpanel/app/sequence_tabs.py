@@ -4,17 +4,21 @@ the Units and Neighbours tabs and the Region tab.
 They arrive once the browser has drawn the map (Tabulator is the slowest view to render, about
 0.4 s in Chromium, and the map, the keys and selection by click need not wait for it); the
 overview is built when first opened. The table follows the shown sequence and the region drawn
-on the map; a click on a row calls ``select``.
+on the map; a click on a row calls ``select``. Its ``fragile`` column and the Flip words tab show
+the entry's fragility once computed (:mod:`rnnpanel.app.fragility`); the column is filled in place,
+keeping the user's selection, sort and filters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import pandas as pd
 import panel as pn
 import param
 
 from rnnpanel.app.details import NEIGHBOURS, UNITS, StateDetails
+from rnnpanel.app.fragility import FragilityPanel
 from rnnpanel.app.region_tab import RegionPanel
 from rnnpanel.app.sequence_views import SequenceViews
 from rnnpanel.app.shown import Shown
@@ -23,9 +27,11 @@ from rnnpanel.errors import DamagedEntry
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.pipeline.states import EntryStates
 from rnnpanel.views import overview
+from rnnpanel.views.fragility import FRAGILE, fragile_filter, fragile_formatter, with_fragile
 
 TABLE_HEIGHT = 420
-TABS = ("Sequences", "Dataset overview", UNITS, NEIGHBOURS, "Region")
+FLIP_WORDS = "Flip words"
+TABS = ("Sequences", "Dataset overview", FLIP_WORDS, UNITS, NEIGHBOURS, "Region")
 WAITING = "<p class='rp-hint'>Loading the sequence table…</p>"
 
 
@@ -65,6 +71,8 @@ class SequenceTabs(pn.viewable.Viewer):
         self._views, self._select, self._clear_region, self._damaged = views, select, clear_region, damaged
         self._panel = pn.Column(sizing_mode="stretch_width", min_height=TABLE_HEIGHT)
         self._redraw_later = Debounced(self._update_details)
+        self.fragility = FragilityPanel()
+        self.fragility.param.watch(lambda _e: self._fill_fragile(), "fragility")
         self.wait()
 
     def wait(self) -> None:
@@ -83,24 +91,48 @@ class SequenceTabs(pn.viewable.Viewer):
     @param.depends("sample", watch=True)
     def _build(self) -> None:
         sample, views = self.sample, self._views
-        rows = sample.derived("sequence_frame", lambda: overview.sequence_frame(sample))   # one per server
+        self.fragility.open(self.states.entry, sample.class_names)
+        rows = self._rows()
+        limit = self.fragility.limit
         self.table = pn.widgets.Tabulator(
             rows, pagination="remote", page_size=12, selectable=1, disabled=True, show_index=False,
-            header_filters=True, sizing_mode="stretch_width", height=TABLE_HEIGHT,
-            formatters={"first words": {"type": "plaintext"}, "correct": {"type": "tickCross"}},
+            header_filters={c: fragile_filter(limit) if c == FRAGILE else True for c in rows.columns},
+            sizing_mode="stretch_width", height=TABLE_HEIGHT,
+            formatters={"first words": {"type": "plaintext"}, "correct": {"type": "tickCross"},
+                        FRAGILE: fragile_formatter(limit)},
             widths={"first words": 520}, selection=self._selection())
         self.table.param.watch(self._on_table, "selection")
         dataset = pn.param.ParamFunction(lambda: dataset_overview(sample), lazy=True)
         self.details = StateDetails(states=self.states, sample=sample, hover=views.hover,
                                     step_range=views.step_range, select=self._select, damaged=self._damaged)
         self.region_panel = RegionPanel(clear=self._clear_region)
-        self.tabs = pn.Tabs(*zip(TABS, (self.table, dataset, self.details.units, self.details.neighbors,
-                                        self.region_panel.panel)),
+        sequences = pn.Column(self.fragility.controls, self.table, sizing_mode="stretch_width")
+        self.tabs = pn.Tabs(*zip(TABS, (sequences, dataset, self.fragility.flip_words, self.details.units,
+                                        self.details.neighbors, self.region_panel.panel)),
                             sizing_mode="stretch_width", dynamic=True)
         self.tabs.param.watch(lambda _e: self._update_details(), "active")
         self._panel.objects = [self.tabs]
         if self.region is not None:            # drawn before the table arrived
             self._filter_region()
+
+    def _rows(self) -> pd.DataFrame:
+        """The table's rows (shared by every session of the server): the fragile column pending, or filled."""
+        sample, fragility = self.sample, self.fragility.fragility
+        rows = sample.derived("sequence_frame", lambda: overview.sequence_frame(sample))   # one per server
+        if fragility is None:
+            return sample.derived(("sequence_frame", FRAGILE, None), lambda: with_fragile(rows, None))
+        return sample.derived(("sequence_frame", FRAGILE, fragility.limit), lambda: with_fragile(rows, fragility))
+
+    def _fill_fragile(self) -> None:
+        """The fragile column filled (or emptied for another entry), the selection kept: the table
+        keeps its sort, filters and page (the same rows and columns), but a new value clears its selection."""
+        if self.table is None or self.sample is None:
+            return
+        selection = list(self.table.selection)
+        with pn.io.hold():
+            self.table.value = self._rows()
+            if selection and list(self.table.selection) != selection:
+                self.table.selection = selection
 
     def _selection(self) -> list[int]:
         shown = self.shown
