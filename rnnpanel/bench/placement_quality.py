@@ -62,9 +62,10 @@ def compare_placement(
 
     ``placements``: "neighbors" (the default scale placement), "median" (its start alone, the weighted
     geometric median of the fitted neighbours, without the polish), "neighbors+refine" (the same map after
-    ``refine_iter`` t-SNE iterations of all points, :func:`.placement.refine`) and/or "transform" (the
-    backend's own, e.g. openTSNE's); all start from one fitted sample. ``full_embedding`` reuses a full fit of
-    the same ``X`` (its seconds are then None). ``scaled_params`` go to :class:`ScaledProjection`
+    ``refine_iter`` t-SNE iterations of all points, :func:`.placement.refine`), "neighbors+refined" (the same
+    with the bounded-memory refinement the background job runs, :func:`.refinement.refine_streamed`) and/or
+    "transform" (the backend's own, e.g. openTSNE's); all start from one fitted sample. ``full_embedding``
+    reuses a full fit of the same ``X`` (its seconds are then None). ``scaled_params`` go to :class:`ScaledProjection`
     (``n_probe``, ``n_neighbors``, ``placement_components``, ``n_jobs``, ``block_size``). Returns a JSON-ready
     dict: the full fit's and each placement's quality on the placed points and on all
     (``quality.placed``/``quality.all``), the losses against the targets, and seconds.
@@ -74,6 +75,7 @@ def compare_placement(
     from rnnpanel.compute.projection import ScaledProjection, make_backend
     from rnnpanel.compute.projection.base import resolve_threads
     from rnnpanel.compute.projection.placement import knn_graph, position_from_neighbors, reduce_rows, refine
+    from rnnpanel.compute.projection.refinement import DEFAULT_REFINE_NEIGHBORS, knn_graph_int32, refine_streamed
 
     labels = np.asarray(labels)
     n = int(X.shape[0])
@@ -115,6 +117,14 @@ def compare_placement(
             embedding = refine(scaled.embedding_, graph, n_iter=refine_iter, n_jobs=resolve_threads(scaled.n_jobs),
                                random_state=random_state)
             seconds = scaled.timings_["place"] + time.perf_counter() - started
+        elif placement == "neighbors+refined" and scaled.placer_ is not None:
+            started = time.perf_counter()
+            with threadpool_limits(limits=1, user_api="blas"):
+                graph = knn_graph_int32(reduce_rows(scaled.placer_, X), DEFAULT_REFINE_NEIGHBORS,
+                                        n_probe=scaled.n_probe, random_state=random_state)
+            embedding = refine_streamed(scaled.embedding_, graph, n_iter=refine_iter,
+                                        n_jobs=resolve_threads(scaled.n_jobs))
+            seconds = scaled.timings_["place"] + time.perf_counter() - started
         elif placement == "transform":
             started = time.perf_counter()
             embedding = scaled.embedding_.copy()
@@ -122,7 +132,8 @@ def compare_placement(
             seconds = time.perf_counter() - started
         else:
             raise ValueError(
-                f"placements must be 'neighbors', 'median', 'neighbors+refine' or 'transform', got {placement!r}"
+                f"placements must be 'neighbors', 'median', 'neighbors+refine', 'neighbors+refined' or 'transform', "
+                f"got {placement!r}"
             )
         quality = {"placed": _quality(X, embedding, labels, placed_rows, max_points),
                    "all": _quality(X, embedding, labels, None, max_points)}

@@ -73,6 +73,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "iterations (150 brought a placed map's quality to a full fit's, at 9x the placement's time "
                         "on 200,000 states and 24x on 2.6 million, where it took 1,645 s and 6.4 GB; measured "
                         "2026-12-02, benchmarks/RESULTS.md; default 0)")
+    p.add_argument("--refine", action="store_true",
+                   help="when the t-SNE map was placed (more states than the backend fits), refine every state of it "
+                        "in a separate process after it is stored, following its progress, and store the refined map "
+                        "beside it (the app then shows that one); interrupted, the refinement goes on in the "
+                        "background (the app starts it by itself when it shows a placed map)")
     p.add_argument("--cluster", default=None, metavar="SPEC",
                    help="place the states that are not fitted on a Dask cluster: local[:N], local-cuda or "
                         "tcp://HOST:PORT (default: this process's threads)")
@@ -137,7 +142,53 @@ def run(args: argparse.Namespace) -> int:
     attrs = result.summary()
     print(describe_backend(attrs), file=sys.stderr)
     summary = {key: attrs[key] for key in SUMMARY_KEYS if key in attrs}
-    print(json.dumps(summary, sort_keys=False))
+    print(json.dumps(summary, sort_keys=False), flush=True)
+    if args.refine:
+        return _follow_refinement(entry.states(layer=args.layer, kind=args.state), result.key, not args.no_progress)
+    return 0
+
+
+def _follow_refinement(states: Any, placed_key: str, bar: bool) -> int:
+    """Start (or join) the separate process refining map ``placed_key`` and follow it to its end;
+    one more summary line, of the refined map."""
+    import time
+
+    from rnnpanel.pipeline.project import progress_callback
+    from rnnpanel.pipeline.refined_map import (
+        needs_refinement,
+        refined_key,
+        refinement_status,
+        start_refinement,
+    )
+
+    store, entry = states.entry.store, states.entry
+    if not needs_refinement(store.read_projection(entry.key, placed_key)[1]):
+        print("rnnpanel project: this map was fitted whole; nothing to refine", file=sys.stderr)
+        return 0
+    start_refinement(states, placed_key)
+    report, close = progress_callback(bar or None, "refining")
+    try:
+        status = refinement_status(states, placed_key)
+        waited = 0.0
+        while status.state != "done":
+            if status.state == "failed" or (status.state == "none" and waited > 30):
+                print(f"rnnpanel project: error: the refinement failed: {status.message or 'its process ended'}",
+                      file=sys.stderr)
+                return 1
+            if report is not None and status.state == "running":
+                report(status.fraction, status.message)
+            time.sleep(1.0)
+            waited += 1.0
+            status = refinement_status(states, placed_key)
+    except KeyboardInterrupt:
+        print("rnnpanel project: the refinement goes on in the background", file=sys.stderr)
+        return 130
+    finally:
+        close()
+    key = refined_key(placed_key)
+    attrs = store.read_projection(entry.key, key)[1]
+    print(json.dumps({"projection_key": key, "refined_from": placed_key, "placement": attrs.get("placement"),
+                      "refine": attrs.get("refine")}), flush=True)
     return 0
 
 

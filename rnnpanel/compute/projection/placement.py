@@ -43,13 +43,13 @@ DEFAULT_POLISH_ITER = 50
 _WEISZFELD_ITER = 8
 
 
-def reduce_rows(placer: NeighborPlacer, X: Any, *, block: int | None = None) -> np.ndarray:
+def reduce_rows(placer: NeighborPlacer | PrincipalAxes, X: Any, *, block: int | None = None) -> np.ndarray:
     """Every row of ``X`` in the placer's PCA space, float32 NumPy ``(N, d)``, read block by block."""
     step = block_rows(X) if block is None else block
     width = int(placer.basis.shape[1]) if placer.basis is not None else int(X.shape[1])
     out = np.empty((int(X.shape[0]), width), dtype=np.float32)
     for start, stop in row_blocks(int(X.shape[0]), step):
-        rows = asarray(read_rows(X, start, stop), xp=placer.index.xp, dtype=placer.mean.dtype)
+        rows = asarray(read_rows(X, start, stop), xp=array_namespace(placer.mean), dtype=placer.mean.dtype)
         out[start:stop] = to_numpy(placer.reduce(rows))
     return out
 
@@ -124,12 +124,31 @@ class RepulsionField:
         offsets = xp.arange(-g + 1, g, dtype=xp.float64) * self.spacing
         dx, dy = offsets[:, None], offsets[None, :]
         w = 1.0 / (1.0 + dx * dx + dy * dy)
+        shape = (2 * g, 2 * g)
+        # the kernels' spectra, kept: a field refreshed for moved points (:meth:`deposit`) reuses them
+        self._spectra = [xp.fft.rfft2(kernel, s=shape) for kernel in (w, w * w * dx, w * w * dy)]
+        self.deposit(y)
+
+    def deposit(self, points: Any) -> None:
+        """The field of ``points`` (n, 2) in this grid's frame (points outside it count at its edge).
+
+        The frame and the kernels' spectra stay: refreshing the field of a moving map costs one
+        deposit, one forward and three inverse FFTs.
+        """
+        xp = self.xp
+        y = points.astype(xp.float64)
         rho = self._deposit(y)
-        phi, fx, fy = (self._convolve(rho, kernel) for kernel in (w, w * w * dx, w * w * dy))
+        phi, fx, fy = self._convolve(rho)
         n = int(y.shape[0])
         z = float(xp.sum(self._read(phi, y))) - n  # every pair once each way; the self term w(0) = 1 removed
         scale = n / max(z, 1e-12)
         self.fx, self.fy = (scale * fx).astype(xp.float32), (scale * fy).astype(xp.float32)
+
+    def contains(self, points: Any) -> bool:
+        """Whether every point lies inside the grid (else its force would be read at the edge)."""
+        xp = self.xp
+        hi = self.lo + self.spacing * (self.size - 2)
+        return bool(xp.all(points >= self.lo) and xp.all(points <= hi))
 
     def _cells(self, y: Any) -> tuple[Any, Any, Any]:
         """Flat index of each point's lower-left grid node and its fractional offsets (x, y)."""
@@ -155,12 +174,13 @@ class RepulsionField:
             rho += xp.bincount(node, weights=weight, minlength=g * g)
         return rho.reshape(g, g)
 
-    def _convolve(self, rho: Any, kernel: Any) -> Any:
-        """``Σ_nodes rho · kernel(node − here)`` on the grid (zero-padded FFT, no wrap-around)."""
+    def _convolve(self, rho: Any) -> list[Any]:
+        """``Σ_nodes rho · kernel(here − node)`` on the grid for each kernel (zero-padded FFT, no wrap-around)."""
         xp, g = self.xp, self.size
         shape = (2 * g, 2 * g)
-        full = xp.fft.irfft2(xp.fft.rfft2(rho, s=shape) * xp.fft.rfft2(kernel, s=shape), s=shape)
-        return xp.ascontiguousarray(full[g - 1 : 2 * g - 1, g - 1 : 2 * g - 1]).ravel()
+        spectrum = xp.fft.rfft2(rho, s=shape)
+        return [xp.ascontiguousarray(xp.fft.irfft2(spectrum * kernel, s=shape)[g - 1 : 2 * g - 1, g - 1 : 2 * g - 1])
+                .ravel() for kernel in self._spectra]
 
     def _read(self, field: Any, y: Any) -> Any:
         return sum(weight * field[node] for node, weight in self._corners(y))
@@ -208,7 +228,35 @@ def polish(start: Any, anchors: Any, affinities: Any, field: RepulsionField, n_i
     return xp.stack([px, py], axis=1)
 
 
-class NeighborPlacer:
+def principal_axes(reference: Any, components: int | None) -> tuple[Any, Any]:
+    """``(mean, basis (D, components) or None)`` of ``reference`` (n, D) float32, in its namespace.
+
+    The placement space: :class:`NeighborPlacer` reduces by it, and a refinement of the map in
+    another process recomputes the same axes from the map's fitted states (same rows, same numbers).
+    None when ``components`` is None or not fewer than D (all dimensions are kept).
+    """
+    xp = array_namespace(reference)
+    mean = xp.mean(reference, axis=0)
+    if components is None or int(components) >= int(reference.shape[1]):
+        return mean, None
+    centred = (reference - mean).astype(xp.float64)
+    _, vectors = xp.linalg.eigh(centred.T @ centred)
+    return mean, xp.ascontiguousarray(vectors[:, ::-1][:, : int(components)].astype(xp.float32))
+
+
+class PrincipalAxes:
+    """Rows reduced to the placement space: centred, projected on ``basis`` (None: centred only)."""
+
+    def __init__(self, mean: Any, basis: Any) -> None:
+        self.mean, self.basis = mean, basis
+
+    def reduce(self, rows: Any) -> Any:
+        """Rows in the placement space (centred, projected on the principal components)."""
+        centred = rows - self.mean
+        return centred if self.basis is None else centred @ self.basis
+
+
+class NeighborPlacer(PrincipalAxes):
     """Places points at the weighted geometric median of the map positions of their nearest reference points.
 
     Built from the fitted sample (``reference`` (n, D), its map ``embedding`` (n, C)):
@@ -231,23 +279,13 @@ class NeighborPlacer:
         if not 1 <= int(k) <= int(ref.shape[0]):
             raise ValueError(f"k must be between 1 and the number of reference points ({ref.shape[0]}), got {k}")
         self.k = int(k)
-        self.mean = xp.mean(ref, axis=0)
-        self.basis = None
-        if components is not None and int(components) < int(ref.shape[1]):
-            centred = (ref - self.mean).astype(xp.float64)
-            _, vectors = xp.linalg.eigh(centred.T @ centred)
-            self.basis = xp.ascontiguousarray(vectors[:, ::-1][:, : int(components)].astype(xp.float32))
+        self.mean, self.basis = principal_axes(ref, components)
         if isinstance(polish_iter, bool) or not isinstance(polish_iter, (int, np.integer)) or polish_iter < 0:
             raise ValueError(f"polish_iter must be 0 or a positive number of iterations, got {polish_iter!r}")
         self.embedding = emb
         self.polish_iter = int(polish_iter) if emb.shape[1] == 2 else 0
         self.field_ = RepulsionField(emb) if self.polish_iter else None
         self.index = IVFIndex(self.reduce(ref), n_cells=n_cells, n_probe=n_probe, random_state=random_state)
-
-    def reduce(self, rows: Any) -> Any:
-        """Rows in the placement space (centred, projected on the principal components)."""
-        centred = rows - self.mean
-        return centred if self.basis is None else centred @ self.basis
 
     def neighbors(self, rows: Any) -> tuple[Any, Any]:
         return self.index.query(self.reduce(asarray(rows, xp=self.index.xp, dtype=self.mean.dtype)), self.k)
