@@ -54,6 +54,18 @@ texts as another entry, and the run's maps, e.g. made by ``rnnpanel train --chec
 
     python benchmarks/app_latency.py --compare STORE --json compare.json
 
+Selection while the entry's fragility is computed (``--fragility``; docs/design.md, "What if"): an
+entry of ``--fragility-sequences`` (default 50,000) Rotten Tomatoes texts drawn with replacement
+(seed 0, as ``benchmarks/importance.py`` draws its windows), read by the model and mapped by PCA
+(cached; with ``--store``, that store's newest entry instead). Its stored fragility is removed,
+the page opened, selections timed while idle (``selection_idle_ms``), then the page's "Compute
+fragility" button clicked and selections timed, one every ``--pause-ms``, until the column is filled
+(``selection_computing_ms``): ``fragility_stored_s`` (click → the result stored by the child) and
+``fragility_shown_s`` (click → the page says it is done), with the load average and the CPU seconds of
+the server and of its child every 10 s:
+
+    python benchmarks/app_latency.py --fragility --model MODEL --json fragility.json
+
 ``--modes``: ``auto`` serves the app as users get it (the map is an image above the app's raster
 threshold, glyphs below); ``glyphs`` and ``raster`` force one way for every size, to compare.
 
@@ -602,6 +614,172 @@ def measure_compare(browser, base: str, entries: dict, *, loads: int, selections
     }
 
 
+# --- selection while the fragility is computed ----------------------------------------------------
+
+def prepare_fragility_store(root: Path, n_sequences: int, *, model_dir: Path | None, seed: int) -> dict:
+    """A store of one entry of ``n_sequences`` Rotten Tomatoes texts (train and test) drawn with replacement,
+    read by the model, with a PCA map (cached). PCA, not t-SNE: a t-SNE of a million states would take
+    an hour of this machine, and the map is drawn as an image either way."""
+    import pandas as pd
+
+    from rnnpanel.data import load_corpus
+    from rnnpanel.pipeline.demo import DemoSpec, ensure_demo_model
+    from rnnpanel.pipeline.extract import extract_to_store
+    from rnnpanel.pipeline.states import EntryStates
+
+    if model_dir is None:
+        model_dir = ensure_demo_model(DemoSpec("rotten_tomatoes", n=0), progress=True)
+    csv = root.parent / f"rotten-tomatoes-drawn-{n_sequences}-seed-{seed}.csv"
+    if not csv.exists():
+        corpus = load_corpus("rotten_tomatoes")
+        every = corpus.split("all")
+        rows = np.random.default_rng(seed).integers(0, len(every.texts), size=n_sequences)
+        names = np.asarray(corpus.class_names, dtype=object)
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"text": [every.texts[r] for r in rows], "label": names[every.labels[rows]]}).to_csv(csv,
+                                                                                                          index=False)
+    entry, _ = extract_to_store(model_dir, str(csv), split="all", store_root=root, progress=True,
+                                text_column="text", label_column="label")
+    states = EntryStates(entry.states())
+    if not states.has_map("pca"):
+        states.project(method="pca")
+    return {"key": entry.key, "n_states": int(entry.attrs["n_states"]),
+            "n_sequences": int(entry.attrs["n_sequences"]), "model": Path(model_dir).name,
+            "dataset": f"rotten_tomatoes, {n_sequences:,} texts drawn with replacement (seed {seed})",
+            "projection": "pca"}
+
+
+def measure_fragility(browser, url: str, n_states: int, folder: Path, server_pid: int, *, selections: int,
+                      pause_ms: int, timeout_ms: float) -> dict:
+    """Selections while idle, then while the fragility asked for by the page's button is computed."""
+    from appbench import process_cpu_s
+
+    from rnnpanel.app.fragility import COMPUTE
+    from rnnpanel.store.mapped import has_mapped
+
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(url, wait_until="commit")
+    if page.evaluate(READY_JS, [POINTS_SOURCE, RASTER_SOURCE, PROJECTION_FIGURE, n_states, timeout_ms * 50]) is None:
+        raise SystemExit(f"the page at {url} never became interactive")
+    button = page.get_by_role("button", name=COMPUTE).first
+    button.wait_for(timeout=timeout_ms * 20)
+    page.mouse.click(20, VIEWPORT["height"] - 20)     # focus the page: empty sidebar space, no widget
+
+    def select() -> float | None:
+        result = page.evaluate(SELECT_JS, [list(SELECTION_SOURCES), timeout_ms])
+        return None if result is None else result["ms"]
+
+    idle = [select() for _ in range(selections + 2)][2:]
+    load_idle = os.getloadavg()
+    cpu_before = process_cpu_s(server_pid)
+    button.click()
+    clicked = time.monotonic()
+    page.mouse.click(20, VIEWPORT["height"] - 20)
+    computing, at, missed, samples, stored_s = [], [], 0, [], None
+    child_cpu: dict[int, float] = {}
+    next_sample = 0.0
+    while stored_s is None:
+        elapsed = time.monotonic() - clicked
+        if elapsed > 3600:
+            raise SystemExit("the fragility was not stored within an hour")
+        ms = select()
+        if ms is None:
+            missed += 1
+        else:
+            computing.append(ms)
+            at.append(round(elapsed, 2))
+        if elapsed >= next_sample:
+            used = process_cpu_s(server_pid)
+            child_cpu.update({pid: s for pid, s in used.items() if pid != server_pid})
+            samples.append({"s": round(elapsed, 1), "load_1min": round(os.getloadavg()[0], 2),
+                            "server_cpu_s": round(used.get(server_pid, 0.0) - cpu_before.get(server_pid, 0.0), 1),
+                            "children_cpu_s": round(sum(child_cpu.values()), 1)})
+            next_sample += 10.0
+        if has_mapped(folder):
+            stored_s = time.monotonic() - clicked
+        page.wait_for_timeout(pause_ms)
+    page.get_by_text("sequences flip;").wait_for(timeout=timeout_ms * 20)
+    shown_s = time.monotonic() - clicked
+    after = [select() for _ in range(10)]
+    cpu_after = process_cpu_s(server_pid)
+    context.close()
+    computing_ok = [m for m in computing if m is not None]
+
+    def summary(values: list[float]) -> dict:
+        values = [v for v in values if v is not None]
+        return {"n": len(values), "median": statistics.median(values), "p95": percentile(values, 95),
+                "max": max(values)} if values else {"n": 0}
+
+    return {
+        "n_states": n_states,
+        "selection_idle_ms": summary(idle),
+        "selection_computing_ms": summary(computing_ok),
+        "selection_computing_over_150_ms": sum(m > 150 for m in computing_ok),
+        "selection_after_ms": summary(after),
+        "selections_missed": missed,
+        "fragility_stored_s": round(stored_s, 1),
+        "fragility_shown_s": round(shown_s, 1),
+        "server_cpu_s_while_computing": round(cpu_after.get(server_pid, 0.0) - cpu_before.get(server_pid, 0.0), 1),
+        "child_cpu_s": round(sum(child_cpu.values()), 1),
+        "load_average_idle": load_idle,
+        "samples": samples,
+        "selection_computing_ms_all": computing,
+        "selection_computing_at_s": at,
+        "selection_idle_ms_all": idle,
+    }
+
+
+def fragility_main(args: argparse.Namespace) -> int:
+    """``--fragility``: selections while the fragility is computed, one record per mode."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from rnnpanel import paths
+    from rnnpanel.pipeline.importance import DEFAULT_LIMIT, fragility_name
+    from rnnpanel.store import StateStore
+
+    if args.store:
+        root, entry = args.store, existing_store(args.store)
+    else:
+        root = (args.stores or (paths.home() / "bench-app")) / f"fragility-{args.fragility_sequences}"
+        entry = prepare_fragility_store(root, args.fragility_sequences, model_dir=args.model, seed=args.seed)
+    folder = StateStore(root).derived_path(entry["key"], fragility_name(DEFAULT_LIMIT))
+    records = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        for mode in args.modes:
+            shutil.rmtree(folder, ignore_errors=True)          # computed again in every run
+            port = free_port()
+            load_before = os.getloadavg()
+            server = start_server(root, port, MODES[mode])
+            try:
+                record = measure_fragility(browser, f"http://127.0.0.1:{port}/apps?entry={entry['key']}",
+                                           entry["n_states"], folder, server.pid, selections=args.selections,
+                                           pause_ms=args.pause_ms, timeout_ms=5000)
+                record["server_rss_mb"] = rss_mb(server.pid)
+            finally:
+                stop_server(server)
+            record.update(mode=mode, entry=entry, load_average_before=load_before, load_average=os.getloadavg(),
+                          browser=browser.version, cpu=platform.processor() or platform.machine(),
+                          cpus=os.cpu_count(), python=platform.python_version(),
+                          date=time.strftime("%Y-%m-%d %H:%M:%S"))
+            records.append(record)
+            busy = record["selection_computing_ms"]
+            log.info("fragility of %d sequences: stored after %.0f s, shown after %.0f s; selection while computing: "
+                     "median %.0f ms p95 %.0f ms max %.0f ms (idle median %.0f ms)", entry["n_sequences"],
+                     record["fragility_stored_s"], record["fragility_shown_s"], busy.get("median", -1),
+                     busy.get("p95", -1), busy.get("max", -1), record["selection_idle_ms"].get("median", -1))
+        browser.close()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(records, indent=2))
+    print(json.dumps([{k: r[k] for k in ("mode", "fragility_stored_s", "fragility_shown_s", "selection_idle_ms",
+                                         "selection_computing_ms", "selection_after_ms", "load_average")}
+                      for r in records], indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) == 5 and sys.argv[1] == "--server-side":
         logging.basicConfig(level=logging.WARNING)
@@ -627,6 +805,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure the compare view on this store (a run's checkpoints with their maps, and "
                              "another entry over the same texts) instead")
     parser.add_argument("--steps", type=int, default=10, help="timed steps of the run's slider (--compare)")
+    parser.add_argument("--fragility", action="store_true",
+                        help="time selections while the page computes the entry's fragility instead")
+    parser.add_argument("--fragility-sequences", type=int, default=50_000,
+                        help="texts of the entry made for --fragility (without --store)")
+    parser.add_argument("--pause-ms", type=int, default=200, help="pause between selections (--fragility)")
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["auto"],
                         help="how the map draws the states: as the app chooses (auto), or forced")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
@@ -642,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.compare is not None:
         return compare_main(args)
+    if args.fragility:
+        return fragility_main(args)
     stores = args.stores or (paths.home() / "bench-app")
     records = []
     with sync_playwright() as pw:

@@ -27,6 +27,14 @@ HINT = "<p class='rp-hint' style='margin:6px 0'>{}</p>"
 FAILED = "<p class='rp-hint' style='margin:6px 0;color:#a12622'>{}</p>"
 
 
+def seconds(value: float) -> str:
+    """A computation's duration as a user reads it: ``0.4 s``, ``12 s``, ``3 min 16 s``."""
+    if value < 10:
+        return f"{value:.1f} s"
+    minutes, rest = divmod(int(round(value)), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
 class FragilityPanel(param.Parameterized):
     """``controls`` (above the sequence table) and ``flip_words`` (a tab's content) for one entry at a time."""
 
@@ -125,7 +133,7 @@ class FragilityPanel(param.Parameterized):
         self.status.object = HINT.format(
             f"<b>fragile</b>: how many removed words flip each prediction (greedy search; "
             f"<b>&gt; {fragility.limit}</b>: no flip within {fragility.limit}). {flipped:,} of "
-            f"{len(fragility.removals):,} sequences flip; computed in {fragility.seconds:,.0f} s.")
+            f"{len(fragility.removals):,} sequences flip; computed in {seconds(fragility.seconds)}.")
         self._words.object = flip_words_html(fragility, self._class_names)
         self.fragility = fragility
 

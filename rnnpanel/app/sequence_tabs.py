@@ -96,7 +96,7 @@ class SequenceTabs(pn.viewable.Viewer):
         limit = self.fragility.limit
         self.table = pn.widgets.Tabulator(
             rows, pagination="remote", page_size=12, selectable=1, disabled=True, show_index=False,
-            header_filters={c: fragile_filter(limit) if c == FRAGILE else True for c in rows.columns},
+            header_filters={c: fragile_filter() if c == FRAGILE else True for c in rows.columns},
             sizing_mode="stretch_width", height=TABLE_HEIGHT,
             formatters={"first words": {"type": "plaintext"}, "correct": {"type": "tickCross"},
                         FRAGILE: fragile_formatter(limit)},

@@ -53,10 +53,10 @@ def fragile_formatter(limit: int) -> dict:
     return {"type": "lookup", **labels, "NaN": PENDING, "null": PENDING, "": PENDING}
 
 
-def fragile_filter(limit: int) -> dict:
+def fragile_filter() -> dict:
     """The column's header filter: a number; the table keeps the sequences flipped by at most that
     many removals (``limit + 1`` keeps those with no flip within the limit too)."""
-    return {"type": "number", "func": "<=", "placeholder": f"≤ (1–{limit + 1})"}
+    return {"type": "number", "func": "<=", "placeholder": "≤"}
 
 
 def flip_words_html(fragility: Fragility, class_names: tuple[str, ...] | list[str], top: int = 10) -> str:
@@ -81,7 +81,7 @@ def flip_words_html(fragility: Fragility, class_names: tuple[str, ...] | list[st
         if not rows:
             body = "<tr><td colspan='4' class='rp-hint'>no flip found</td></tr>"
         parts.append(f"<table class='rp-flip-words' data-class='{html.escape(str(name), quote=True)}' "
-                     "style='border-collapse:collapse;min-width:260px'>"
+                     "style='border-collapse:collapse;min-width:260px' cellpadding='3'>"
                      f"{head}<tr><th style='text-align:left'>word</th><th>flips</th><th>of sequences</th>"
                      f"<th>share</th></tr>{body}</table>")
     parts.append("</div>")
