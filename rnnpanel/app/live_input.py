@@ -52,6 +52,17 @@ class LiveInput(pn.viewable.Viewer):
         with param.edit_constant(self):
             self.read = None
 
+    def read_now(self) -> None:
+        """Read ``text`` again (an edit gave the text it already had: a stored sequence shown since
+        dropped what it read)."""
+        self._read()
+
+    @param.depends("text", watch=True)
+    def _show_text(self) -> None:
+        """The box shows a text given from elsewhere (an edit of the shown words)."""
+        if self.text != (self._box.value_input or ""):
+            self._box.param.update(value=self.text, value_input=self.text)
+
     @param.depends("sample", watch=True)
     def _place_again(self) -> None:
         """A new map: the text read before is placed in it (or nothing, if it cannot be)."""

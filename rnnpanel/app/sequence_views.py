@@ -131,6 +131,8 @@ class SequenceViews(pn.viewable.Viewer):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self._panel: pn.Column | None = None
+        #: Small widgets at the right of the header (the edit buttons), set before a sample.
+        self.header_tools: list[pn.viewable.Viewable] = []
         self._build_sources()
         self._sources_used = False          # by a sample's figures (a new sample gets fresh ones)
 
@@ -159,6 +161,7 @@ class SequenceViews(pn.viewable.Viewer):
         heat = heatmap_figure(self.cells, self.states, self.hover, sample.class_names, self.step_range)
         dist, self._span = distance_figure(self.bars, self.states, self.hover, self.step_range,
                                            self.distance_threshold)
+        self.heatmap_fig, self.distance_fig = heat, dist      # a ghost's strips and bars are drawn in them
         room = TOP_HEIGHT - HEADER_HEIGHT - PANE_MARGINS - heat.height - dist.height - text_height(0)
         needed = text_lines_needed(sample)
         self._text_lines = max(MIN_TEXT_LINES, min(needed, room // LINE_PIXELS))
@@ -173,7 +176,8 @@ class SequenceViews(pn.viewable.Viewer):
         self.header = pn.pane.HTML(HINT, sizing_mode="stretch_width", height=HEADER_HEIGHT,
                                    margin=(5, 10, 5, 10), name="sequence_header")
         panes = [pn.pane.Bokeh(fig, sizing_mode="stretch_height") for fig in (text, heat, dist)]
-        self._panel = pn.Column(self.header, *panes, width=TEXT_PIXELS + 20, sizing_mode="stretch_height")
+        top = pn.Row(self.header, *self.header_tools, margin=0) if self.header_tools else self.header
+        self._panel = pn.Column(top, *panes, width=TEXT_PIXELS + 20, sizing_mode="stretch_height")
         self._fill()
 
     @param.depends("shown", "trajectory_color", "thickness", "distance_threshold", "ep_threshold", "class_flips",
@@ -212,6 +216,11 @@ class SequenceViews(pn.viewable.Viewer):
                                           bounds=(-(lines - 0.5) * LINE_HEIGHT, 0.5 * LINE_HEIGHT))
         self._span.location = self.distance_threshold
         self.header.object = header_html(shown)
+
+    @property
+    def text_fig(self):
+        """The text view's figure (its title says what the words' backgrounds show)."""
+        return self._text_fig
 
     def _on_hover(self, _attr, _old, new) -> None:
         steps = new.get("t", [])

@@ -36,7 +36,7 @@ from rnnpanel.app.compare_view import CompareRequest, Comparison, refusal_html
 from rnnpanel.app.damaged_entries import DAMAGED, entry_choices
 from rnnpanel.app.deep_link import link_to_url
 from rnnpanel.app.entry_list import EntryList
-from rnnpanel.app.ghost import Ghost
+from rnnpanel.app.ghost import Ghost, GhostLayers, ghost_in_new_map, ghost_label
 from rnnpanel.app.key_relay import KeyListener
 from rnnpanel.app.live_input import LiveInput
 from rnnpanel.app.loading import SampleLoader, cannot_show
@@ -47,6 +47,7 @@ from rnnpanel.app.shown import Shown
 from rnnpanel.app.sidebar_settings import sidebar_settings
 from rnnpanel.app.sidebar_tools import Downloads, WordSearch
 from rnnpanel.app.widgets import notify, on_session_loop
+from rnnpanel.app.word_edits import EditButtons, WordClicks, edited_words
 from rnnpanel.compute.projection.names import METHODS
 from rnnpanel.errors import DamagedEntry, RnnpanelError
 from rnnpanel.pipeline.sample import Sample
@@ -130,6 +131,14 @@ class RnnPanelApp(pn.viewable.Viewer):
                                    distance_threshold=p.distance_threshold, ep_threshold=p.ep_threshold,
                                    class_flips=p.class_flips)
         self.views.param.watch(self._on_hover, "hover_step")
+        self.ghosts = GhostLayers(ghost=p.ghost, shown=p.shown, thickness=p.thickness,
+                                  distance_threshold=p.distance_threshold, ep_threshold=p.ep_threshold,
+                                  class_flips=p.class_flips)
+        self._ghost_next: tuple[Ghost | None] | None = None   # (the ghost to come with the next shown), or None
+        self._placing = False         # the live text is placed in a new map (not an edit)
+        self.word_clicks = WordClicks()
+        self.word_clicks.param.watch(self._on_word_click, "clicks")
+        self.views.header_tools.append(EditButtons(edit=self.edit_text, clear=self.clear_ghost, ghost=p.ghost))
         self.word_search = WordSearch(search=p.search, raster_above=p.raster_above)
         self.map = ProjectionMap(self.views, select=self._select, shown=p.shown, color_by=p.color_by, fade=p.fade,
                                  raster_above=p.raster_above, found=self.word_search.param.found)
@@ -380,10 +389,16 @@ class RnnPanelApp(pn.viewable.Viewer):
         with param.parameterized.discard_events(self):
             self.sequence = -1
         self.tabs.wait()
+        same_entry = self._shown_key == self.entry
         self._shown_key = self.entry
         for part in (self.views, self.map, self.word_search, self.downloads):
             part.sample = sample
-        self.live_input.param.update(states=self._states(), sample=sample)   # the typed text, placed in the new map
+        self._ghost_in(sample, same_entry)
+        self._placing = True
+        try:
+            self.live_input.param.update(states=self._states(), sample=sample)   # the typed text, placed in the new map
+        finally:
+            self._placing = False
         self._update_shown()
         # the height above the tabs, at least the map's least height (Panel takes it from the map)
         self._top = pn.Row(self.map, self.views, sizing_mode="stretch_both")
@@ -439,9 +454,14 @@ class RnnPanelApp(pn.viewable.Viewer):
             return
         if self.sequence >= 0:
             self.live_input.drop()      # a selected sequence replaces the live input's trajectory
+            if self.ghost is not None:
+                self._ghost_next = (None,)      # ... and the ghost of its edits
         self._update_shown()
 
     def _on_live_read(self, event) -> None:
+        before = self.shown
+        if event.new is not None and not self._placing and before.present and before.belongs_to(self.sample):
+            self._ghost_next = (Ghost(before, ghost_label(before)),)      # an edit: what was shown is its ghost
         if event.new is not None and self.sequence >= 0:
             self.sequence = -1          # shows the live input
         else:
@@ -455,12 +475,55 @@ class RnnPanelApp(pn.viewable.Viewer):
             shown = Shown.live_read(read)
         else:
             shown = Shown(self.sample, self.sequence)
-        if self.shown.same_as(shown):
+        ghost, self._ghost_next = self._ghost_next, None
+        if self.shown.same_as(shown) and ghost is None:
             return
+        changes = {"shown": shown} if ghost is None else {"shown": shown, "ghost": ghost[0]}
         with pn.io.hold(), param.edit_constant(self):
-            self.shown = shown
+            self.param.update(changes)      # one batch: the ghost's views are filled once
 
     # -- the ghost of an edit ------------------------------------------------------------------
+    def _ghost_in(self, sample: Sample, same_entry: bool) -> None:
+        """The ghost is drawn in the new map's figures: placed again there, or dropped."""
+        self.ghosts.draw_in(sample, map=self.map.figure, text=self.views.text_fig, heatmap=self.views.heatmap_fig,
+                            distances=self.views.distance_fig)
+        self.word_clicks.listen(self.views.text_fig, self.views.states)
+        if self.ghost is not None:
+            moved = ghost_in_new_map(self.ghost, sample, same_entry=same_entry, states=self._states(),
+                                     method=self.method)
+            with param.edit_constant(self):
+                self.ghost = moved
+
+    def edit_text(self) -> None:
+        """Edit this text: the shown stored sequence's words go to the live input; once read, the
+        stored sequence is the ghost."""
+        shown = self.shown
+        if shown.live:
+            notify("This is the live text already: click a word to remove it, double-click to replace it.",
+                   level="info")
+        elif not shown.present:
+            notify("Select a sequence first: its words go to the live input, to edit.", level="info")
+        else:
+            self._edit(shown.text())
+
+    def _on_word_click(self, _event) -> None:
+        """A word of the shown text clicked (removed) or double-clicked (replaced): the edited text
+        is read as the live input, what was shown becomes the ghost."""
+        shown, t = self.shown, self.word_clicks.step
+        if not shown.present or not 0 <= t < len(shown.words):
+            return
+        words = edited_words(shown.words, t, self.word_clicks.replacement)
+        if not words:
+            notify("A one-word text has no removal: an empty text has no prediction.", level="warning")
+            return
+        self._edit(" ".join(words))
+
+    def _edit(self, text: str) -> None:
+        if text == self.live_text:
+            self.live_input.read_now()      # dropped when a stored sequence was selected since
+        else:
+            self.live_text = text
+
     def show_ghost(self, shown: Shown, label: str) -> None:
         """Draw ``shown`` (stored or live) faintly as the ghost named ``label``, replacing any ghost.
         A stored one is drawn only on its own sample's map; a new selection drops it."""
@@ -482,6 +545,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             return
         key = self._keys.key
         if key == "Escape":
+            self.clear_ghost()
             if self.sequence < 0:
                 self.live_input.clear()
             self.sequence = -1

@@ -48,3 +48,13 @@ class Shown:
     def rows(self) -> slice:
         """The sequence's rows among its sample's states."""
         return self.sample.sequence_slice(self.index)
+
+    @property
+    def words(self) -> list[str]:
+        """Its words as the model read them (the window's words)."""
+        return [str(w) for w in self.sample.words[self.rows]]
+
+    def text(self) -> str:
+        """Its words joined with spaces: a text the model reads back to the same words
+        (docs/design.md, What if), for live input to start edits from."""
+        return " ".join(self.words)

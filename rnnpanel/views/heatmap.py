@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, FixedTicker, Range1d, Rect
+from bokeh.models import ColumnDataSource, Dodge, FixedTicker, Range1d, Rect
 from bokeh.plotting import figure
 
 from rnnpanel.views.glyphs import add_glyph
 from rnnpanel.views.linking import hover_tool
+
+#: Where a ghost's strip lies in each class row (rows are one unit high around the class's index):
+#: its lower part, below the shown sequence's cells.
+GHOST_STRIP_OFFSET, GHOST_STRIP_HEIGHT = 0.27, 0.38
+TITLE = "Class probability per word (bottom row: winning class)"
 
 
 def row_pixels(n_classes: int) -> int:
@@ -17,7 +22,7 @@ def row_pixels(n_classes: int) -> int:
 def heatmap_figure(cells: ColumnDataSource, states: ColumnDataSource, hover: ColumnDataSource,
                    class_names: tuple[str, ...], x_range: Range1d):
     c = len(class_names)
-    fig = figure(title="Class probability per word (bottom row: winning class)", tools="", x_range=x_range,
+    fig = figure(title=TITLE, tools="", x_range=x_range,
                  y_range=Range1d(c + 1.0, -0.6), height=70 + row_pixels(c) * (c + 1), width=600,
                  toolbar_location=None, name="heatmap")
     renderer = add_glyph(fig, Rect(x="t", y="row", width=1.0, height=0.95, fill_color="color", fill_alpha="alpha",
@@ -31,3 +36,19 @@ def heatmap_figure(cells: ColumnDataSource, states: ColumnDataSource, hover: Col
     fig.xaxis.axis_label = "word (t)"
     fig.grid.visible = False
     return fig
+
+
+def add_ghost_cells(fig, cells: ColumnDataSource) -> None:
+    """Draw a ghost's cells (:func:`rnnpanel.views.ghost.ghost_heatmap_columns`) as a strip in the
+    lower part of each row: white under them, so the shown cell's colour does not show through."""
+    geometry = {"x": "x", "y": {"field": "row", "transform": Dodge(value=GHOST_STRIP_OFFSET)}, "width": "w",
+                "height": GHOST_STRIP_HEIGHT}
+    add_glyph(fig, Rect(**geometry, fill_color="white", line_color="#9a9a9a", line_width=0.5), cells,
+              name="ghost_heatmap_base")
+    add_glyph(fig, Rect(**geometry, fill_color="color", fill_alpha="alpha", line_color=None), cells,
+              name="ghost_heatmap_cells")
+
+
+def ghost_title(label: str | None) -> str:
+    """The heatmap's title, naming the ghost's strips when there is one."""
+    return TITLE if label is None else f"Class probability per word · lower strips: the ghost ({label})"
