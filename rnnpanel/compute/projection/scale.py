@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from rnnpanel.compute.neighbors import kneighbors
 from rnnpanel.compute.projection.base import ProjectionBackend, check_choice, resolve_threads, seed_from
+from rnnpanel.compute.projection.device_fit import device_fit_limit, free_device_memory
 from rnnpanel.compute.projection.placement import (
     DEFAULT_POLISH_ITER,
     NeighborPlacer,
@@ -113,7 +114,9 @@ def place_by_neighbors(reference: Any, reference_embedding: Any, points: Any, *,
 class ScaledProjection(BaseEstimator):
     """Wrap a backend: fit it directly up to ``max_fit`` points, else fit a stratified sample and place the rest.
 
-    ``max_fit``: "auto" = the backend's ``max_fit_size``; None = always fit everything; an int. ``placement``:
+    ``max_fit``: "auto" = the backend's ``max_fit_size`` (for a GPU t-SNE: every state when they fit in the
+    device's free memory, ``device_memory`` bytes or as the device reports it, :mod:`.device_fit`); None =
+    always fit everything; an int. ``placement``:
     "auto" ("transform" for PCA, whose transform is exact, else "neighbors"), "neighbors"
     (:class:`~.placement.NeighborPlacer`: ``n_neighbors`` neighbours among ``placement_components`` principal
     components, ``n_probe`` probed index cells, then ``polish_iter`` steps of :func:`~.placement.polish` for a
@@ -146,6 +149,7 @@ class ScaledProjection(BaseEstimator):
         n_jobs: int | str | None = "auto",
         block_size: int = DEFAULT_BLOCK_ROWS,
         random_state: Any = None,
+        device_memory: int | None = None,
     ) -> None:
         self.estimator = estimator
         self.max_fit = max_fit
@@ -159,11 +163,24 @@ class ScaledProjection(BaseEstimator):
         self.n_jobs = n_jobs
         self.block_size = block_size
         self.random_state = random_state
+        self.device_memory = device_memory
 
-    def fit_limit(self) -> int | None:
-        """The largest N fitted directly under the current settings (None = no limit)."""
+    def fit_limit(self, n_states: int | None = None, dims: int | None = None) -> int | None:
+        """The largest N fitted directly under the current settings (None = no limit).
+
+        "auto" for a GPU t-SNE (or any t-SNE given ``device_memory``, the device's free bytes: how
+        the CPU tests the rule) with ``n_states`` and ``dims`` known: every state when they fit in
+        the device's memory, else the most that fit (:func:`~.device_fit.device_fit_limit`); the
+        backend's ``max_fit_size`` when the device's memory cannot be read.
+        """
         if self.max_fit == "auto":
-            return self.estimator.max_fit_size
+            est = self.estimator
+            on_device = self.device_memory is not None or getattr(est, "hardware", "cpu") == "gpu"
+            if on_device and getattr(est, "method", "") == "tsne" and n_states is not None and dims is not None:
+                free = self.device_memory if self.device_memory is not None else free_device_memory()
+                if free is not None:
+                    return device_fit_limit(n_states, dims, free, float(getattr(est, "perplexity", 30.0) or 30.0))
+            return est.max_fit_size
         if self.max_fit is None:
             return None
         if isinstance(self.max_fit, bool) or not isinstance(self.max_fit, (int, np.integer)) or self.max_fit < 2:
@@ -176,7 +193,7 @@ class ScaledProjection(BaseEstimator):
         if getattr(X, "ndim", 2) != 2:
             raise ValueError(f"X must be a 2-D array (N, D), got shape {tuple(X.shape)}")
         n = int(X.shape[0])
-        limit = self.fit_limit()
+        limit = self.fit_limit(n, int(X.shape[1]))
         subsample = limit is not None and n > limit
         user_progress = getattr(self.estimator, "progress", None)
         share = FIT_SHARE if subsample else 1.0
