@@ -23,6 +23,7 @@ from rnnpanel.pipeline.cache import LockedCache
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.views.distances import distance_figure
 from rnnpanel.views.heatmap import heatmap_figure
+from rnnpanel.views.importance import add_word_overlays, importance_figure
 from rnnpanel.views.labels import DEFAULT_DISTANCE_THRESHOLD, DEFAULT_EP_THRESHOLD
 from rnnpanel.views.linking import empty_hover_source
 from rnnpanel.views.sequence import (
@@ -41,7 +42,7 @@ START_RING, END_RING = "#8c8c8c", "#000000"
 #: the wheel). In a taller window the row fills the height above the tabs: the text view grows up
 #: to the entry's longest text, the heatmap and the distance bars share the rest. No height depends
 #: on the selection: a figure changing height on a selection would re-lay out the page.
-TOP_HEIGHT = 620
+TOP_HEIGHT = 780
 #: Keeps the text view at :data:`~rnnpanel.views.text.LINE_PIXELS` per line whatever its height:
 #: a taller view shows more lines (from the same first one), not taller ones. Run in the browser
 #: when the view is resized; a selection sets the range for the height the browser last reported.
@@ -52,7 +53,7 @@ const yr = fig.y_range, start = yr.end - h / line_pixels * line_height;
 if (Math.abs(yr.start - start) > 1e-6 * line_height) yr.start = start;
 """
 HEADER_HEIGHT = 40
-PANE_MARGINS = 40        # Panel's default 5 px above and below each of the four panes
+PANE_MARGINS = 50        # Panel's default 5 px above and below each of the five panes
 MIN_TEXT_LINES = 2
 HINT = ("<p class='rp-hint'>Select a sequence: click a row of the table or a point of the map; "
         "arrow keys step through the table, Esc clears. Hover words, states, cells or bars.</p>")
@@ -131,6 +132,8 @@ class SequenceViews(pn.viewable.Viewer):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self._panel: pn.Column | None = None
+        #: Panes of a fixed height drawn under the text view (the what-if panel), set before a sample.
+        self.under_text: list[pn.viewable.Viewable] = []
         #: Small widgets at the right of the header (the edit buttons), set before a sample.
         self.header_tools: list[pn.viewable.Viewable] = []
         self._build_sources()
@@ -147,6 +150,11 @@ class SequenceViews(pn.viewable.Viewer):
         self.cells = ColumnDataSource({k: [] for k in ("t", "row", "alpha", "color", "cls", "p", "word")},
                                       name="heatmap_src")
         self.bars = ColumnDataSource({"t": [], "d": [], "color": [], "word": []}, name="distances_src")
+        # word importance, filled by the what-if panel (rnnpanel.app.whatif_panel) once computed
+        self.importance = ColumnDataSource({"t": [], "v": [], "color": [], "word": []}, name="importance_src")
+        self.importance_range = Range1d(-1.0, 1.0)
+        self.word_colors = ColumnDataSource({"wx": [], "wy": [], "ww": [], "color": []}, name="word_colors_src")
+        self.removed = ColumnDataSource({"x0": [], "x1": [], "y": []}, name="removed_words_src")
         self.hover = empty_hover_source()
         self.hover.on_change("data", self._on_hover)
         self.step_range = Range1d(-0.5, 10.5)
@@ -162,22 +170,29 @@ class SequenceViews(pn.viewable.Viewer):
         dist, self._span = distance_figure(self.bars, self.states, self.hover, self.step_range,
                                            self.distance_threshold)
         self.heatmap_fig, self.distance_fig = heat, dist      # a ghost's strips and bars are drawn in them
-        room = TOP_HEIGHT - HEADER_HEIGHT - PANE_MARGINS - heat.height - dist.height - text_height(0)
+        self.importance_figure = imp = importance_figure(self.importance, self.states, self.hover, self.step_range,
+                                                         self.importance_range)
+        under_text = sum(int(part.height or 0) for part in self.under_text)
+        room = (TOP_HEIGHT - HEADER_HEIGHT - PANE_MARGINS - heat.height - dist.height - imp.height - text_height(0)
+                - under_text)
         needed = text_lines_needed(sample)
         self._text_lines = max(MIN_TEXT_LINES, min(needed, room // LINE_PIXELS))
+        self.scrollable = needed > self._text_lines
         self._text_fig = text = text_figure(self.states, self.hover, n_lines=self._text_lines,
-                                            scrollable=needed > self._text_lines)
+                                            scrollable=self.scrollable)
+        add_word_overlays(text, self.word_colors, self.removed)
         fit_lines(text)
         # a taller window: the text view grows to the longest text, the heatmap and the bars share the rest
         text.update(sizing_mode="stretch_height", min_height=text.height,
                     max_height=max(text.height, text_height(needed)))
-        for fig in (heat, dist):
+        for fig in (imp, heat, dist):
             fig.update(sizing_mode="stretch_height", min_height=fig.height)
         self.header = pn.pane.HTML(HINT, sizing_mode="stretch_width", height=HEADER_HEIGHT,
                                    margin=(5, 10, 5, 10), name="sequence_header")
-        panes = [pn.pane.Bokeh(fig, sizing_mode="stretch_height") for fig in (text, heat, dist)]
+        text_pane, *panes = [pn.pane.Bokeh(fig, sizing_mode="stretch_height") for fig in (text, imp, heat, dist)]
         top = pn.Row(self.header, *self.header_tools, margin=0) if self.header_tools else self.header
-        self._panel = pn.Column(top, *panes, width=TEXT_PIXELS + 20, sizing_mode="stretch_height")
+        self._panel = pn.Column(top, text_pane, *self.under_text, *panes, width=TEXT_PIXELS + 20,
+                                sizing_mode="stretch_height")
         self._fill()
 
     @param.depends("shown", "trajectory_color", "thickness", "distance_threshold", "ep_threshold", "class_flips",

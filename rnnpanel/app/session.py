@@ -46,6 +46,7 @@ from rnnpanel.app.sequence_views import SequenceViews
 from rnnpanel.app.shown import Shown
 from rnnpanel.app.sidebar_settings import sidebar_settings
 from rnnpanel.app.sidebar_tools import Downloads, WordSearch
+from rnnpanel.app.whatif_panel import WhatIfPanel
 from rnnpanel.app.widgets import notify, on_session_loop
 from rnnpanel.app.word_edits import EditButtons, WordClicks, edited_words
 from rnnpanel.compute.projection.names import METHODS
@@ -131,6 +132,9 @@ class RnnPanelApp(pn.viewable.Viewer):
                                    distance_threshold=p.distance_threshold, ep_threshold=p.ep_threshold,
                                    class_flips=p.class_flips)
         self.views.param.watch(self._on_hover, "hover_step")
+        self.whatif = WhatIfPanel(self.views, ghost=self.show_ghost, clear_ghost=self.clear_ghost, shown=p.shown,
+                                  method=p.method)
+        self.views.under_text.append(self.whatif.__panel__())
         self.ghosts = GhostLayers(ghost=p.ghost, shown=p.shown, thickness=p.thickness,
                                   distance_threshold=p.distance_threshold, ep_threshold=p.ep_threshold,
                                   class_flips=p.class_flips)
@@ -399,6 +403,7 @@ class RnnPanelApp(pn.viewable.Viewer):
             self.live_input.param.update(states=self._states(), sample=sample)   # the typed text, placed in the new map
         finally:
             self._placing = False
+        self.whatif.param.update(states=self._states(), sample=sample)
         self._update_shown()
         # the height above the tabs, at least the map's least height (Panel takes it from the map)
         self._top = pn.Row(self.map, self.views, sizing_mode="stretch_both")
@@ -417,6 +422,7 @@ class RnnPanelApp(pn.viewable.Viewer):
                 self._sidebar_rest.objects = sidebar_settings(self)
             if sample is not None and sample is self.sample:       # else another entry was chosen meanwhile
                 self.tabs.param.update(states=self._states(), sample=sample)
+            self.whatif.show_controls()
             if self.comparison is not None:                        # its list of disagreements
                 self.comparison.show_rest()
 

@@ -24,9 +24,14 @@ def text_height(n_lines: int) -> int:
     return 50 + LINE_PIXELS * n_lines
 
 
+def text_title(background: str = "EP after each word", *, scrollable: bool = False) -> str:
+    """The text view's title: what the words' backgrounds show (EP, or word importance)."""
+    return f"Input text (background: {background})" + (" · wheel scrolls long texts" if scrollable else "")
+
+
 def text_figure(states: ColumnDataSource, hover: ColumnDataSource, n_lines: int, *, scrollable: bool = False):
     """The text view, ``n_lines`` high; ``scrollable`` lets the mouse wheel scroll longer texts."""
-    title = "Input text (background: EP after each word)" + (" · wheel scrolls long texts" if scrollable else "")
+    title = text_title(scrollable=scrollable)
     fig = figure(title=title, tools="ywheel_pan" if scrollable else "",
                  toolbar_location=None, active_scroll="ywheel_pan" if scrollable else None,
                  x_range=Range1d(-0.5, TEXT_WIDTH_CHARS + 0.5),
