@@ -60,7 +60,8 @@ entry of ``--fragility-sequences`` (default 50,000) Rotten Tomatoes texts drawn 
 (cached; with ``--store``, that store's newest entry instead). Its stored fragility is removed,
 the page opened, selections timed while idle (``selection_idle_ms``), then the page's "Compute
 fragility" button clicked and selections timed, one every ``--pause-ms``, until the column is filled
-(``selection_computing_ms``): ``fragility_stored_s`` (click → the result stored by the child) and
+(``selection_computing_ms``, each with its time after the click): ``child_started_s`` (click → the
+child process first seen), ``fragility_stored_s`` (click → the result stored by the child) and
 ``fragility_shown_s`` (click → the page says it is done), with the load average and the CPU seconds of
 the server and of its child every 10 s:
 
@@ -678,7 +679,7 @@ def measure_fragility(browser, url: str, n_states: int, folder: Path, server_pid
     page.mouse.click(20, VIEWPORT["height"] - 20)
     computing, at, missed, samples, stored_s = [], [], 0, [], None
     child_cpu: dict[int, float] = {}
-    next_sample = 0.0
+    next_sample, child_seen_s = 0.0, None
     while stored_s is None:
         elapsed = time.monotonic() - clicked
         if elapsed > 3600:
@@ -689,9 +690,12 @@ def measure_fragility(browser, url: str, n_states: int, folder: Path, server_pid
         else:
             computing.append(ms)
             at.append(round(elapsed, 2))
-        if elapsed >= next_sample:
+        if child_seen_s is None or elapsed >= next_sample:
             used = process_cpu_s(server_pid)
             child_cpu.update({pid: s for pid, s in used.items() if pid != server_pid})
+            if child_seen_s is None and child_cpu:
+                child_seen_s = round(time.monotonic() - clicked, 2)
+        if elapsed >= next_sample:
             samples.append({"s": round(elapsed, 1), "load_1min": round(os.getloadavg()[0], 2),
                             "server_cpu_s": round(used.get(server_pid, 0.0) - cpu_before.get(server_pid, 0.0), 1),
                             "children_cpu_s": round(sum(child_cpu.values()), 1)})
@@ -718,6 +722,7 @@ def measure_fragility(browser, url: str, n_states: int, folder: Path, server_pid
         "selection_computing_over_150_ms": sum(m > 150 for m in computing_ok),
         "selection_after_ms": summary(after),
         "selections_missed": missed,
+        "child_started_s": child_seen_s,
         "fragility_stored_s": round(stored_s, 1),
         "fragility_shown_s": round(shown_s, 1),
         "server_cpu_s_while_computing": round(cpu_after.get(server_pid, 0.0) - cpu_before.get(server_pid, 0.0), 1),

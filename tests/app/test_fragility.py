@@ -108,3 +108,20 @@ def test_computed_on_request_pending_then_filled_keeping_selection_sort_and_filt
     assert list(table.selection) == selected and app.tabs.order() == order      # kept
     assert table.sorters[0]["field"] == "length" and table.filters[0]["field"] == "length"
     assert fragility_jobs.is_stored(entry)                             # kept for every later session
+
+
+@pytest.mark.slow   # a spawned child: 2-10 s
+def test_a_computation_whose_child_dies_says_why_and_offers_the_button_again(fragile_fresh, monkeypatch,  # noqa: F811
+                                                                           caplog):
+    import rnnpanel.pipeline.importance as importance
+    from tests.app.dying import die
+
+    monkeypatch.setattr(importance, "_fragility_in_child", die)
+    app = open_app(fragile_fresh)
+    panel = app.tabs.fragility
+    panel.compute()
+    wait_until(lambda: not panel.computing, timeout=60)
+    assert panel.fragility is None and "killed by SIGKILL" in panel.status.object
+    assert panel.controls[0].visible and not panel.controls[0].disabled and not panel.progress.visible
+    assert app.tabs.table.value[FRAGILE].isna().all()                  # still pending, not a wrong number
+    assert any("Cannot compute fragility" in r.getMessage() for r in caplog.records)   # the notification
