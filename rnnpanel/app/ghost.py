@@ -27,6 +27,7 @@ from rnnpanel.views.ghost import (
     aligned_steps,
     change_columns,
     change_note,
+    change_note_line,
     ghost_distance_columns,
     ghost_heatmap_columns,
     ghost_map_columns,
@@ -72,8 +73,9 @@ class GhostLayers(param.Parameterized):
     """The ghost drawn in a sample's figures: faint in the map, as strips in the heatmap, as outlines
     over the distance bars, and the shown text's differences from it marked in the text view.
 
-    Its glyphs are added to the figures when a ghost is first drawn in them, so a session that never
-    makes one sends nothing more, and a selection without a ghost changes none of its sources."""
+    Its glyphs are added to the figures when a ghost is first drawn in them (only the text view's
+    note line, hidden, comes with the figure), so a session that never makes one sends next to
+    nothing more, and a selection without a ghost changes none of its sources."""
 
     ghost = param.ClassSelector(class_=Ghost, default=None, allow_None=True, allow_refs=True)
     shown = param.ClassSelector(class_=Shown, default=Shown(), allow_refs=True, doc="The sequence shown.")
@@ -101,6 +103,7 @@ class GhostLayers(param.Parameterized):
                                       name="ghost_heatmap_src")
         self.bars = ColumnDataSource({"x": [], "w": [], "d": [], "word": []}, name="ghost_distances_src")
         self.marks = ColumnDataSource({"x": [], "y": [], "w": [], "h": []}, name="text_changes_src")
+        self._note = change_note_line(text)
 
     @property
     def drawn(self) -> bool:
@@ -113,7 +116,7 @@ class GhostLayers(param.Parameterized):
                              labels=self.labels)
         heatmap.add_ghost_cells(figures["heatmap"], self.cells)
         distances.add_ghost_bars(figures["distances"], self.bars)
-        self._note = add_change_marks(figures["text"], self.marks)
+        add_change_marks(figures["text"], self.marks)
         self._added = True
 
     @param.depends("ghost", "shown", "thickness", "distance_threshold", "ep_threshold", "class_flips", watch=True)
@@ -158,5 +161,4 @@ class GhostLayers(param.Parameterized):
         figures = self._figures
         figures["heatmap"].title.text = heatmap.ghost_title(label)
         figures["distances"].title.text = distances.ghost_title(label)
-        if self._added:
-            self._note.update(text=note, visible=bool(note))
+        self._note.update(text=note, visible=bool(note))

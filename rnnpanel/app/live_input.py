@@ -10,11 +10,15 @@ from collections.abc import Callable
 import panel as pn
 import param
 
-from rnnpanel.app.widgets import Debounced, labelled, notify
+from rnnpanel.app.widgets import Debounced, notify, titled
 from rnnpanel.errors import DamagedEntry, RnnpanelError
 from rnnpanel.pipeline.live import LiveRead, live_sample
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.pipeline.states import EntryStates
+
+#: How to edit the shown text word by word (docs/design.md, What if, "Ghosts of edits").
+EDIT_HINT = ("A click on a word of the shown text removes it, a double-click replaces it; <i>Edit this text</i> "
+             "starts from a stored sequence. What was shown stays as a faint ghost until <i>Clear ghost</i> or Esc.")
 
 
 class LiveInput(pn.viewable.Viewer):
@@ -88,4 +92,5 @@ class LiveInput(pn.viewable.Viewer):
             self.read = read
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return labelled("Live input", self._box)
+        hint = pn.pane.HTML(EDIT_HINT, margin=(0, 10), styles={"color": "#555", "font-size": "12px"})
+        return pn.Column(*titled("Live input", self._box), hint)

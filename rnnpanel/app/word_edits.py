@@ -88,10 +88,14 @@ class EditButtons(pn.viewable.Viewer):
                                        **style)
         self.edit.on_click(lambda _e: edit())
         self.clear.on_click(lambda _e: clear())
+        # made once: a layout made anew by each __panel__ would leave the buttons' models to the last one
+        self._layout = pn.Row(self.edit, self.clear, margin=0)
 
     @param.depends("ghost", watch=True)
     def _enable(self) -> None:
-        self.clear.disabled = self.ghost is None
+        # on the next tick: a widget's change made while the document is held (a selection's
+        # patch) did not reach the page (Panel 1.9.4)
+        pn.state.execute(lambda: setattr(self.clear, "disabled", self.ghost is None), schedule=True)
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Row(self.edit, self.clear, margin=0)
+        return self._layout

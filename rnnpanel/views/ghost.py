@@ -111,7 +111,8 @@ def change_columns(before: list[str], after: list[str]) -> tuple[dict[str, np.nd
 
 
 def change_note(label: str, removed: list[str], n_new: int, *, most: int = 8) -> str:
-    """One line naming the ghost, what the underlines mean and what only the ghost holds."""
+    """One line naming the ghost, what the underlines mean and the ghost's words the shown text lost
+    (a red bar marks where words were removed)."""
     if not removed and not n_new:
         return f"Same words as the ghost ({label})"
     parts = [f"Against the ghost ({label})"]
@@ -119,16 +120,21 @@ def change_note(label: str, removed: list[str], n_new: int, *, most: int = 8) ->
         parts.append("underlined: new words")
     if removed:
         listed = ", ".join(removed[:most]) + (f" and {len(removed) - most} more" if len(removed) > most else "")
-        parts.append(f"gone (red bar where removed): {listed}")
+        parts.append(f"removed or replaced: {listed}")
     return " · ".join(parts)
 
 
-def add_change_marks(fig, marks: ColumnDataSource) -> Title:
-    """Draw ``marks`` (:func:`change_columns`) over the text view ``fig``, with a line above it for
-    the :func:`change_note`; returns that line's title to fill."""
-    add_glyph(fig, Rect(x="x", y="y", width="w", height="h", fill_color=CHANGE_COLOR, line_color=None),
-              marks, name="text_changes")
+def change_note_line(fig) -> Title:
+    """A line above the text view ``fig`` for the :func:`change_note`, hidden until there is one.
+    Added with the figure: an annotation added to a page that is up was looked up by BokehJS before
+    it had built its view."""
     note = Title(text="", text_font_size="11px", text_font_style="italic", text_color=CHANGE_COLOR,
-                 name="text_change_note")
+                 visible=False, name="text_change_note")
     fig.add_layout(note, "above")
     return note
+
+
+def add_change_marks(fig, marks: ColumnDataSource) -> None:
+    """Draw ``marks`` (:func:`change_columns`) over the text view ``fig``."""
+    add_glyph(fig, Rect(x="x", y="y", width="w", height="h", fill_color=CHANGE_COLOR, line_color=None),
+              marks, name="text_changes")

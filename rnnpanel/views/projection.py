@@ -38,6 +38,7 @@ from bokeh.models import (
     Scatter,
     Segment,
     TapTool,
+    Text,
 )
 from bokeh.plotting import figure
 
@@ -200,24 +201,23 @@ def add_ghost_trajectory(fig, *, states: ColumnDataSource, segments: ColumnDataS
     """Draw a ghost's trajectory (:func:`rnnpanel.views.ghost.ghost_map_columns`) in the map ``fig``:
     grey and faint, under the shown trajectory, with its start and end rings, its word labels and
     its name at the end ring. No hover: the ghost is a reference, not a sequence to read."""
-    drawn = []
-    drawn.append(add_glyph(fig, Segment(x0="x0", y0="y0", x1="x1", y1="y1", line_color=GHOST_COLOR, line_alpha=0.55,
-                                        line_cap="round", line_width="width"), segments, level=OVERLAY,
-                           name="ghost_segments"))
-    drawn.append(add_glyph(fig, Ellipse(x="x", y="y", **_marker(5), fill_color=GHOST_COLOR, fill_alpha=0.5,
-                                        line_color=None), states, level=OVERLAY, name="ghost_states"))
-    drawn.append(add_glyph(fig, Ellipse(x="x", y="y", **_marker(16), fill_color=None, line_color=GHOST_COLOR,
-                                        line_alpha=0.75, line_width=2.5, line_dash=[3, 2]), ends, level=OVERLAY,
-                           name="ghost_ends"))
+    # glyph renderers only (no annotations): added to a page that is up, an annotation's view was
+    # looked up before BokehJS had built it
+    drawn = [
+        add_glyph(fig, Segment(x0="x0", y0="y0", x1="x1", y1="y1", line_color=GHOST_COLOR, line_alpha=0.55,
+                               line_cap="round", line_width="width"), segments, level=OVERLAY, name="ghost_segments"),
+        add_glyph(fig, Ellipse(x="x", y="y", **_marker(5), fill_color=GHOST_COLOR, fill_alpha=0.5, line_color=None),
+                  states, level=OVERLAY, name="ghost_states"),
+        add_glyph(fig, Ellipse(x="x", y="y", **_marker(16), fill_color=None, line_color=GHOST_COLOR, line_alpha=0.75,
+                               line_width=2.5, line_dash=[3, 2]), ends, level=OVERLAY, name="ghost_ends"),
+        add_glyph(fig, Text(x="x", y="y", text="word", x_offset=6, y_offset=10, text_font_size="10px",
+                            text_font_style="italic", text_color=GHOST_COLOR, background_fill_color="white",
+                            background_fill_alpha=0.5), labels, level=OVERLAY, name="ghost_labels"),
+        add_glyph(fig, Text(x="x", y="y", text="text", x_offset=10, y_offset=14, text_font_size="11px",
+                            text_font_style="bold italic", text_color="#5a5a5a", background_fill_color="white",
+                            background_fill_alpha=0.75), ends, level=OVERLAY, name="ghost_name"),
+    ]
     # under the shown trajectory: before its halo in the list of renderers (one level, drawn in order)
     rest = [r for r in fig.renderers if r not in drawn]
     at = next((i for i, r in enumerate(rest) if getattr(r, "name", None) == "trajectory_halo"), len(rest))
     fig.renderers = rest[:at] + drawn + rest[at:]
-    fig.add_layout(LabelSet(x="x", y="y", text="word", source=labels, x_offset=6, y_offset=-14,
-                            text_font_size="10px", text_font_style="italic", text_color=GHOST_COLOR,
-                            background_fill_color="white", background_fill_alpha=0.5, level=OVERLAY,
-                            name="ghost_labels"))
-    fig.add_layout(LabelSet(x="x", y="y", text="text", source=ends, x_offset=10, y_offset=-18,
-                            text_font_size="11px", text_font_style="bold italic", text_color="#5a5a5a",
-                            background_fill_color="white", background_fill_alpha=0.75, level=OVERLAY,
-                            name="ghost_name"))
