@@ -128,7 +128,7 @@ class WhatIfPanel(pn.viewable.Viewer):
         self._controls: list | None = None      # made after the first page (show_controls)
         self._spinner = pn.indicators.LoadingSpinner(value=True, size=18, visible=False, margin=(8, 4))
         self._result = pn.pane.HTML(HOW, height=40, sizing_mode="stretch_width", margin=(0, 10), name="flip_result",
-                                    styles={"overflow": "hidden", "font-size": "12px", "line-height": "1.35"})
+                                    styles={"overflow-y": "auto", "font-size": "12px", "line-height": "1.35"})
         self._panel = pn.Column(pn.Spacer(height=CONTROLS_HEIGHT), self._result, height=HEIGHT,
                                 sizing_mode="stretch_width", margin=0, name="whatif")
 
@@ -146,7 +146,8 @@ class WhatIfPanel(pn.viewable.Viewer):
                    label("<b>Words by</b>"), radio(self.param.word_color, name="", margin=(4, 4)), self._spinner,
                    height=CONTROLS_HEIGHT // 2),
             pn.Row(label("<b>Remove at most</b>"),
-                   pn.widgets.IntInput.from_param(self.param.limit, name="", width=64, margin=(4, 4)),
+                   pn.widgets.IntInput.from_param(self.param.limit, name="", width=64, margin=(4, 4),
+                                                  css_classes=["rp-flip-limit"]),
                    label("words:"), find, height=CONTROLS_HEIGHT // 2)]
         self._panel.objects = [*self._controls, self._result]
 

@@ -29,6 +29,9 @@ MEANING = {"removal": "P({c}) of the text − P({c}) without the word",
 AGAINST_MANY = "#7f7f7f"      # away from the prediction when there are several other classes
 NEUTRAL = "#ffffff"           # no effect: a word on the text view's own background
 UNREAD = "#dddddd"            # no value (a one-word text has no removal)
+#: How far the strongest word's box goes from white to its end colour: dark text stays readable on it
+#: (the EP boxes are drawn at the same opacity).
+STRONGEST = 0.75
 FIGURE_HEIGHT = 120
 EMPTY_TITLE = "Word importance"
 
@@ -48,12 +51,12 @@ def end_colors(class_names: tuple[str, ...], predicted: int) -> tuple[str, str]:
 
 
 def importance_colors(values: np.ndarray, class_names: tuple[str, ...], predicted: int) -> list[str]:
-    """One colour per value on a diverging scale: white at 0, the full end colours (:func:`end_colors`)
-    at the sequence's largest magnitude; :data:`UNREAD` where a value is NaN."""
+    """One colour per value on a diverging scale: white at 0, the end colours (:func:`end_colors`,
+    :data:`STRONGEST` of the way) at the sequence's largest magnitude; :data:`UNREAD` where a value is NaN."""
     values = np.asarray(values, dtype=np.float64)
     against, towards = (_hex_to_rgb(c) for c in end_colors(class_names, predicted))
     scale = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 0.0
-    share = np.clip(np.nan_to_num(values / scale if scale > 0 else values * 0.0), -1.0, 1.0)[:, None]
+    share = STRONGEST * np.clip(np.nan_to_num(values / scale if scale > 0 else values * 0.0), -1.0, 1.0)[:, None]
     white = _hex_to_rgb(NEUTRAL)
     rgb = np.where(share >= 0, white + (towards - white) * share, white + (against - white) * -share)
     out = _rgb_to_hex(rgb)

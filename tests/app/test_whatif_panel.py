@@ -17,8 +17,10 @@ from rnnpanel.app.session import RnnPanelApp
 from rnnpanel.pipeline.importance import entry_model, smallest_flip, word_importance
 from rnnpanel.store import StateStore
 from rnnpanel.views.importance import importance_colors
-from tests.ui.conftest import small_store  # noqa: F401 -- the fixture, shared with the session tests
-from tests.ui.conftest import wait_until
+from tests.ui.conftest import (
+    small_store,  # noqa: F401 -- the fixture, shared with the session tests
+    wait_until,
+)
 
 LIVE_TEXT = "a truly great and moving film though the plot is far too dull"
 TOLERANCE = 1e-6   # the model thread runs torch on one thread, this test on torch's default
