@@ -38,9 +38,10 @@ from rnnpanel.views.text import LINE_PIXELS, TEXT_PIXELS, text_figure, text_heig
 
 START_RING, END_RING = "#8c8c8c", "#000000"
 #: Least height of the row holding the projection and the per-sequence views; the text view gets at
-#: least the lines left over there by the heatmap and the distance bars (longer texts scroll with
-#: the wheel). In a taller window the row fills the height above the tabs: the text view grows up
-#: to the entry's longest text, the heatmap and the distance bars share the rest. No height depends
+#: least the lines left over there by the what-if controls, the importance bars, the heatmap and the
+#: distance bars (longer texts scroll with the wheel). In a taller window the row fills the height
+#: above the tabs: the text view grows up to the entry's longest text, the bars and the heatmap
+#: share the rest. No height depends
 #: on the selection: a figure changing height on a selection would re-lay out the page.
 TOP_HEIGHT = 780
 #: Keeps the text view at :data:`~rnnpanel.views.text.LINE_PIXELS` per line whatever its height:

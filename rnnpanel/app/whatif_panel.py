@@ -213,7 +213,7 @@ class WhatIfPanel(pn.viewable.Viewer):
         """What the text view's word backgrounds show, for its title."""
         if colored:
             label = next(k for k, v in KINDS.items() if v == self.kind)
-            return f"{label} importance; towards the prediction in its colour"
+            return f"{label} importance"
         waiting = busy and self.word_color == "importance"
         return "EP after each word" + (f"; importance {COMPUTING}" if waiting else "")
 

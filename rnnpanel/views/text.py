@@ -1,4 +1,5 @@
-"""The input text view: the selected sequence's words, each on the EP colour reached after reading it.
+"""The input text view: the selected sequence's words, each on the EP colour reached after reading it
+(or on its importance: :mod:`rnnpanel.views.importance` draws those boxes over these).
 
 Words are drawn as canvas text glyphs, never as HTML, so a corpus line with ``<script>`` or
 ``&amp;`` shows literally and runs nothing.
