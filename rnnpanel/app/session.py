@@ -132,8 +132,8 @@ class RnnPanelApp(pn.viewable.Viewer):
                                    distance_threshold=p.distance_threshold, ep_threshold=p.ep_threshold,
                                    class_flips=p.class_flips)
         self.views.param.watch(self._on_hover, "hover_step")
-        self.whatif = WhatIfPanel(self.views, ghost=self.show_ghost, clear_ghost=self.clear_ghost, shown=p.shown,
-                                  method=p.method)
+        self.whatif = WhatIfPanel(self.views, show_ghost=self.show_ghost, clear_ghost=self.clear_ghost, shown=p.shown,
+                                  method=p.method, ghost=p.ghost)
         self.views.under_text.append(self.whatif.__panel__())
         self.ghosts = GhostLayers(ghost=p.ghost, shown=p.shown, thickness=p.thickness,
                                   distance_threshold=p.distance_threshold, ep_threshold=p.ep_threshold,

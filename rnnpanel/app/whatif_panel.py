@@ -116,15 +116,18 @@ class WhatIfPanel(pn.viewable.Viewer):
     flip = param.ClassSelector(class_=Flip, default=None, constant=True,
                                doc="The last flip search of the shown sequence (else None).")
     busy = param.String(default="", constant=True, doc="What the model thread is computing for it ('': nothing).")
+    ghost = param.Parameter(default=None, allow_refs=True,
+                            doc="The map's ghost (a rnnpanel.app.ghost.Ghost or None): only this panel's own "
+                                "flip is removed by it.")
 
-    def __init__(self, views: SequenceViews, *, ghost: Callable[[Shown, str], None] | None = None,
+    def __init__(self, views: SequenceViews, *, show_ghost: Callable[[Shown, str], None] | None = None,
                  clear_ghost: Callable[[], None] | None = None, **params) -> None:
-        """``ghost(shown, label)`` draws a flip's edited text in the map; ``clear_ghost()`` removes it."""
+        """``show_ghost(shown, label)`` draws a flip's edited text in the map; ``clear_ghost()`` removes it."""
         super().__init__(**params)
-        self._views, self._ghost, self._clear_ghost = views, ghost, clear_ghost
+        self._views, self._show_ghost, self._clear_ghost = views, show_ghost, clear_ghost
         self._generation = 0          # counts shown sequences: a result for an older one is dropped
         self._search = 0              # counts flip searches: only the last one's result is shown
-        self._ghosted = False         # whether the map's ghost is this panel's flip
+        self._flip_shown: Shown | None = None      # the flip's edited text this panel drew as the ghost
         self._controls: list | None = None      # made after the first page (show_controls)
         self._spinner = pn.indicators.LoadingSpinner(value=True, size=18, visible=False, margin=(8, 4))
         self._result = pn.pane.HTML(HOW, height=40, sizing_mode="stretch_width", margin=(0, 10), name="flip_result",
@@ -159,9 +162,7 @@ class WhatIfPanel(pn.viewable.Viewer):
         self._search += 1
         with param.edit_constant(self):
             self.param.update(importance=None, flip=None)
-        if self._ghosted and self._clear_ghost is not None:
-            self._clear_ghost()
-        self._ghosted = False
+        self._drop_own_ghost()
         self._result.object = HOW
         self._views.removed.data = empty_like(self._views.removed.data)
         shown = self.shown
@@ -225,9 +226,7 @@ class WhatIfPanel(pn.viewable.Viewer):
             notify(NO_SEQUENCE, level="warning")
             return
         self._search += 1
-        if self._ghosted and self._clear_ghost is not None:
-            self._clear_ghost()
-        self._ghosted = False
+        self._drop_own_ghost()
         with param.edit_constant(self):
             self.flip = None
         self._views.removed.data = empty_like(self._views.removed.data)
@@ -252,9 +251,17 @@ class WhatIfPanel(pn.viewable.Viewer):
             self._views.removed.data = (removed_columns(flip) if flip.flipped
                                         else empty_like(self._views.removed.data))
             self._result.object = flip_html(flip)
-        if edited is not None and self._ghost is not None:
-            self._ghost(edited, flip_label(flip))
-            self._ghosted = True
+        if edited is not None and self._show_ghost is not None:
+            self._show_ghost(edited, flip_label(flip))
+            self._flip_shown = edited
+
+    def _drop_own_ghost(self) -> None:
+        """Remove the map's ghost if it is still this panel's flip (an edit of the live text may have
+        made another since)."""
+        ghost, mine = self.ghost, self._flip_shown
+        self._flip_shown = None
+        if mine is not None and ghost is not None and ghost.shown is mine and self._clear_ghost is not None:
+            self._clear_ghost()
 
     # -- the model thread -----------------------------------------------------------------------
     def _run(self, work: Callable[..., Any], show: Callable[[Any], None], generation: int, *args: Any,

@@ -203,3 +203,29 @@ def test_a_model_brought_from_plain_pytorch_explains_its_sequences(tmp_path):
     np.testing.assert_allclose(bars(app), expected.removal, atol=TOLERANCE)
     app.whatif.kind = "gradient_x_input"
     np.testing.assert_allclose(bars(app), expected.gradient_x_input, atol=TOLERANCE)
+
+
+def test_an_edit_after_a_flip_keeps_the_edits_own_ghost(app):
+    app.sequence = a_sequence(app, 5, flipped=True)
+    settled(app)
+    app.whatif.search_flip()
+    settled(app)
+    flip_ghost = app.ghost
+    assert flip_ghost is not None and flip_ghost.label.startswith("flip:")
+    app.live_text = LIVE_TEXT         # an edit: what was shown before it is the ghost now, not the flip
+    settled(app)
+    assert app.shown.live and app.ghost is not None and app.ghost is not flip_ghost
+    assert not app.ghost.label.startswith("flip:")
+
+
+def test_the_model_thread_runs_torch_on_one_thread_and_leaves_the_others_theirs():
+    import torch
+
+    here = torch.get_num_threads()
+    assert model_worker.submit(torch.get_num_threads).result(30) == 1
+    assert torch.get_num_threads() == here
+    later = []
+    thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert later == [here]            # a thread started afterwards begins with the process's default
