@@ -140,6 +140,7 @@ class RnnPanelApp(pn.viewable.Viewer):
                                   class_flips=p.class_flips)
         self._ghost_next: tuple[Ghost | None] | None = None   # (the ghost to come with the next shown), or None
         self._placing = False         # the live text is placed in a new map (not an edit)
+        self._ghost_with = -1         # the selected sequence the ghost was made with (-1: the live text)
         self.word_clicks = WordClicks()
         self.word_clicks.param.watch(self._on_word_click, "clicks")
         self.views.header_tools.append(EditButtons(edit=self.edit_text, clear=self.clear_ghost, ghost=p.ghost))
@@ -460,8 +461,8 @@ class RnnPanelApp(pn.viewable.Viewer):
             return
         if self.sequence >= 0:
             self.live_input.drop()      # a selected sequence replaces the live input's trajectory
-            if self.ghost is not None:
-                self._ghost_next = (None,)      # ... and the ghost of its edits
+            if self.ghost is not None and self.sequence != self._ghost_with:
+                self._ghost_next = (None,)      # ... and the ghost of its edits (not the same one again)
         self._update_shown()
 
     def _on_live_read(self, event) -> None:
@@ -485,6 +486,8 @@ class RnnPanelApp(pn.viewable.Viewer):
         if self.shown.same_as(shown) and ghost is None:
             return
         changes = {"shown": shown} if ghost is None else {"shown": shown, "ghost": ghost[0]}
+        if ghost is not None:
+            self._ghost_with = self.sequence
         with pn.io.hold(), param.edit_constant(self):
             self.param.update(changes)      # one batch: the ghost's views are filled once
 
@@ -532,7 +535,8 @@ class RnnPanelApp(pn.viewable.Viewer):
 
     def show_ghost(self, shown: Shown, label: str) -> None:
         """Draw ``shown`` (stored or live) faintly as the ghost named ``label``, replacing any ghost.
-        A stored one is drawn only on its own sample's map; a new selection drops it."""
+        A stored one is drawn only on its own sample's map; selecting another sequence drops it."""
+        self._ghost_with = self.sequence
         with pn.io.hold(), param.edit_constant(self):
             self.ghost = Ghost(shown, label)
 

@@ -129,8 +129,16 @@ def test_any_shown_sequence_can_be_shown_as_the_ghost_with_its_label(small_store
     assert "smallest flip" in app.views.distance_fig.title.text
     app.show_ghost(Shown(app.sample, 7), "another")                    # replaces the ghost
     assert len(app.ghosts.states.data["x"]) == app.sample.offsets[8] - app.sample.offsets[7]
-    app.clear_ghost()
+    # the map shown again (a refined map swapped in) with the same sequence: the ghost stays
+    app._show(app.sample)
+    app.sequence = 6
+    assert app.ghost is not None and app.ghost.label == "another" and app.ghost.shown.index == 7
+    assert len(app.ghosts.states.data["x"]) == app.sample.offsets[8] - app.sample.offsets[7]
+    app.sequence = 8                                                    # another sequence: the ghost goes
     assert app.ghost is None
+    app.show_ghost(Shown(app.sample, 7), "another")
+    app.clear_ghost()
+    assert app.ghost is None and len(app.ghosts.states.data["x"]) == 0
 
 
 def test_the_ghost_follows_to_another_map_of_the_entry(small_store):
