@@ -48,7 +48,7 @@ from rnnpanel.app.sidebar_settings import sidebar_settings
 from rnnpanel.app.sidebar_tools import Downloads, WordSearch
 from rnnpanel.app.whatif_panel import WhatIfPanel
 from rnnpanel.app.widgets import notify, on_session_loop
-from rnnpanel.app.word_edits import EditButtons, WordClicks, edited_words
+from rnnpanel.app.word_edits import EditButtons, WordClicks, edited_words, unread_words
 from rnnpanel.compute.projection.names import METHODS
 from rnnpanel.errors import DamagedEntry, RnnpanelError
 from rnnpanel.pipeline.sample import Sample
@@ -526,6 +526,9 @@ class RnnPanelApp(pn.viewable.Viewer):
             notify("A one-word text has no removal: an empty text has no prediction.", level="warning")
             return
         self._edit(" ".join(words))
+        unread = unread_words(words, self.shown.words) if self.shown.live else []
+        if unread:
+            notify(f"The model does not know {', '.join(unread)}: it read the text without it.", level="warning")
 
     def _edit(self, text: str) -> None:
         if text == self.live_text:

@@ -9,6 +9,7 @@ find the word under the pointer and replace a one-row Bokeh source, which the se
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 
 import panel as pn
@@ -46,6 +47,14 @@ if (word !== null && word.trim() && word.trim() !== s.word[k]) { send(word.trim(
 def edited_words(words: list[str], t: int, replacement: str = "") -> list[str]:
     """``words`` with word ``t`` removed, or replaced by the words of ``replacement``."""
     return words[:t] + replacement.split() + words[t + 1:]
+
+
+def unread_words(asked: list[str], read: list[str]) -> list[str]:
+    """The words of ``asked`` missing from ``read``, the words the model read of it (unknown words
+    produce no states), each once."""
+    missing = [w for tag, i1, i2, _, _ in difflib.SequenceMatcher(a=asked, b=read, autojunk=False).get_opcodes()
+               if tag in ("delete", "replace") for w in asked[i1:i2]]
+    return list(dict.fromkeys(missing))
 
 
 class WordClicks(param.Parameterized):

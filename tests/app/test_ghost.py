@@ -51,7 +51,8 @@ def test_removed_and_replaced_words_are_aligned_and_marked():
     assert removed == [] and new == 1 and list(marks["x"]) == [text_layout(["a", "fine", "film"])[0][1]]
 
 
-def test_edit_this_text_then_a_click_on_a_word_leaves_the_stored_sequence_and_then_the_text_as_ghosts(small_store):
+def test_edit_this_text_then_a_click_on_a_word_leaves_the_stored_sequence_and_then_the_text_as_ghosts(small_store,
+                                                                                                    caplog):
     app = make_app(small_store)
     s = longest(app)
     app.sequence = s
@@ -90,6 +91,10 @@ def test_edit_this_text_then_a_click_on_a_word_leaves_the_stored_sequence_and_th
     assert app.shown.words[0] == "superb" and app.ghost.shown.words == words[:t] + words[t + 1:]
     wx, _, _ = text_layout(app.shown.words)
     assert wx[0] in list(ghosts.marks.data["x"])
+    # a word the model does not know is said so; the text is read without it
+    edited = app.shown.words
+    click_word(app, 0, "zzqxv")
+    assert app.shown.words == edited[1:] and "does not know zzqxv" in caplog.text
     # Clear ghost: every ghost source empty, the titles as before; the live text stays
     app.clear_ghost()
     assert app.ghost is None and app.shown.live
