@@ -103,6 +103,16 @@ def test_edit_this_text_then_a_click_on_a_word_leaves_the_stored_sequence_and_th
     assert not ghosts._note.visible and app.views.heatmap_fig.title.text.startswith("Class probability per word (")
 
 
+def test_a_click_on_a_word_of_a_stored_sequence_starts_the_edit(small_store):
+    app = make_app(small_store)
+    s = longest(app)
+    app.sequence = s
+    stored = app.shown
+    click_word(app, 2)
+    assert app.sequence == -1 and app.shown.live and app.shown.words == stored.words[:2] + stored.words[3:]
+    assert app.ghost.shown is stored and app.live_input._box.value == " ".join(app.shown.words)
+
+
 def test_esc_and_a_new_selection_drop_the_ghost_and_a_plain_selection_sends_nothing_for_it(small_store):
     app = make_app(small_store)
     app.sequence = 2
