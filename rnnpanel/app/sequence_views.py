@@ -43,7 +43,7 @@ START_RING, END_RING = "#8c8c8c", "#000000"
 #: above the tabs: the text view grows up to the entry's longest text, the bars and the heatmap
 #: share the rest. No height depends
 #: on the selection: a figure changing height on a selection would re-lay out the page.
-TOP_HEIGHT = 780
+TOP_HEIGHT = 740
 #: Keeps the text view at :data:`~rnnpanel.views.text.LINE_PIXELS` per line whatever its height:
 #: a taller view shows more lines (from the same first one), not taller ones. Run in the browser
 #: when the view is resized; a selection sets the range for the height the browser last reported.

@@ -50,8 +50,8 @@ from rnnpanel.views.sequence import empty_like
 from rnnpanel.views.text import text_title
 
 #: Pixels of the panel's controls and result line (the per-sequence column makes room for them).
-HEIGHT = 118
-CONTROLS_HEIGHT = 76          # their two rows
+HEIGHT = 108
+CONTROLS_HEIGHT = 68          # their two rows
 LIMIT_MAX = 30
 COMPUTING = "computing…"
 SEARCHING = "<span class='rp-hint'>Searching: the model reads every removal of each round…</span>"
@@ -141,15 +141,15 @@ class WhatIfPanel(pn.viewable.Viewer):
         if self._controls is not None:
             return
         radio = pn.widgets.RadioButtonGroup.from_param
-        label = partial(pn.pane.HTML, margin=(10, 2, 0, 10), styles={"font-size": "12px"})
-        find = pn.widgets.Button(label="Find the smallest flip", button_type="primary", width=170, margin=(4, 6))
+        label = partial(pn.pane.HTML, margin=(8, 2, 0, 10), styles={"font-size": "12px"})
+        find = pn.widgets.Button(label="Find the smallest flip", button_type="primary", width=170, margin=(2, 6))
         find.on_click(lambda _e: self.search_flip())
         self._controls = [
-            pn.Row(label("<b>Importance</b>"), radio(self.param.kind, name="", margin=(4, 4)),
-                   label("<b>Words by</b>"), radio(self.param.word_color, name="", margin=(4, 4)), self._spinner,
+            pn.Row(label("<b>Importance</b>"), radio(self.param.kind, name="", margin=(2, 4)),
+                   label("<b>Words by</b>"), radio(self.param.word_color, name="", margin=(2, 4)), self._spinner,
                    height=CONTROLS_HEIGHT // 2),
             pn.Row(label("<b>Remove at most</b>"),
-                   pn.widgets.IntInput.from_param(self.param.limit, name="", width=64, margin=(4, 4),
+                   pn.widgets.IntInput.from_param(self.param.limit, name="", width=64, margin=(2, 4),
                                                   css_classes=["rp-flip-limit"]),
                    label("words:"), find, height=CONTROLS_HEIGHT // 2)]
         self._panel.objects = [*self._controls, self._result]

@@ -32,7 +32,7 @@ UNREAD = "#dddddd"            # no value (a one-word text has no removal)
 #: How far the strongest word's box goes from white to its end colour: dark text stays readable on it
 #: (the EP boxes are drawn at the same opacity).
 STRONGEST = 0.75
-FIGURE_HEIGHT = 120
+FIGURE_HEIGHT = 110
 EMPTY_TITLE = "Word importance"
 
 

@@ -51,6 +51,7 @@ def select_first_row(pg) -> int:
     length = int(row.locator("[tabulator-field=length]").inner_text())
     row.click()
     wait_until(lambda: count(pg, "text_words") == length)
+    pg.evaluate("window.scrollTo(0, 0)")     # the click scrolled to the table: the views are above it
     return length
 
 
