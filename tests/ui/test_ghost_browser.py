@@ -1,12 +1,9 @@
 """Ghosts of edits in a real browser: a stored review copied into the live input with "Edit this text",
 a word removed by a click on it and another replaced by a double-click; the ghost's trajectory in the
 map holds the previous trajectory's positions, the text view marks what changed, "Clear ghost"
-removes it. Screenshots at 1400 x 900 under shots when that folder exists, else artifacts/."""
+removes it. Screenshots (1400 x 900 window, whole page) in artifacts/."""
 
 from __future__ import annotations
-
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -15,15 +12,8 @@ from tests.ui.test_app_browser import COLUMN, FIND, SCREEN_XY, count, entry_attr
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SHOTS = Path("shots")
 TITLE = "(name) => { " + FIND + " const r = find(name); return r ? r.text : null; }"
 FIGURE_TITLE = "(name) => { " + FIND + " return find(name).title.text; }"
-
-
-def shot(pg, name: str) -> None:
-    path = screenshot(pg, name)
-    if SHOTS.is_dir():
-        shutil.copy(path, SHOTS / f"{name}.png")
 
 
 def trajectory(pg, renderer: str) -> list[float]:
@@ -63,7 +53,7 @@ def test_an_edit_of_a_stored_review_leaves_its_ghost_and_clear_ghost_removes_it(
     assert words[k] in page.evaluate(TITLE, "text_change_note")
     assert "ghost (before)" in page.evaluate(FIGURE_TITLE, "heatmap")
     page.mouse.move(5, 890)
-    shot(page, "ghost-removed-word")
+    screenshot(page, "ghost-removed-word")
     # a double-click asks for a word to put in its place
     page.once("dialog", lambda dialog: dialog.accept("superb"))
     page.mouse.dblclick(*word_on_screen(page, 0))
@@ -71,7 +61,7 @@ def test_an_edit_of_a_stored_review_leaves_its_ghost_and_clear_ghost_removes_it(
     assert page.evaluate(COLUMN, ["text_words", "word"])[1:] == words[1:k] + words[k + 1:]
     wait_until(lambda: count(page, "text_changes") == 1 and count(page, "ghost_states") == t - 1)
     page.mouse.move(5, 890)
-    shot(page, "ghost-replaced-word")
+    screenshot(page, "ghost-replaced-word")
     # Clear ghost: the ghost goes, the edited text stays
     page.get_by_role("button", name="Clear ghost").click()
     wait_until(lambda: count(page, "ghost_segments") == 0 and count(page, "text_changes") == 0)
