@@ -129,6 +129,8 @@ def main() -> int:
     parser.add_argument("--quality-n", type=int, default=200_000)
     parser.add_argument("--quality-fit", type=int, default=19_000)
     parser.add_argument("--max-fit", default="auto", help="the placed map's --max-fit (small test entries)")
+    parser.add_argument("--placed-key", default=None,
+                        help="refine this stored placed map instead of making it (stage 1 is then not run)")
     args = parser.parse_args()
     from rnnpanel.compute.projection.machine import machine_record
     from rnnpanel.pipeline.refined_map import refined_key
@@ -136,10 +138,11 @@ def main() -> int:
     record: dict[str, Any] = {"machine": machine_record(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC",
                                                                                      time.gmtime())}
     _save(args.json, record)
-    record["placed"] = placed_stage(args.store, args.entry, args.max_fit)
-    _save(args.json, record)
-    placed_key = record["placed"]["summary"]["projection_key"]
-    print(f"placed: {record['placed']['wall_s']} s", flush=True)
+    if args.placed_key is None:
+        record["placed"] = placed_stage(args.store, args.entry, args.max_fit)
+        _save(args.json, record)
+        print(f"placed: {record['placed']['wall_s']} s", flush=True)
+    placed_key = args.placed_key or record["placed"]["summary"]["projection_key"]
     record["refined"] = refined_stage(args.store, args.entry, placed_key)
     _save(args.json, record)
     print(f"refined: {record['refined']['wall_s']} s", flush=True)

@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from rnnpanel.pipeline.map_label import map_label
 from rnnpanel.pipeline.project import ProjectionResult, project_states
+from rnnpanel.pipeline.refined_map import refined_or_placed
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.store import LayerStates, StateStore, StoredEntry
 from rnnpanel.store.mapped import has_mapped, read_mapped, write_mapped
@@ -59,9 +61,10 @@ def mapped_arrays(entry: StoredEntry) -> dict[str, np.ndarray]:
 
 
 def build_sample(states: LayerStates, *, method: str = "tsne", backend: str = "auto", progress: Any = None) -> Sample:
-    """The sample of ``states`` with their ``method`` map, computing (and storing) the map if needed."""
-    return map_sample(states, project_states(states, method=method, backend=backend, progress=progress),
-                      backend=backend)
+    """The sample of ``states`` with their ``method`` map, computing (and storing) the map if needed; a
+    placed map's refinement instead when the store holds it."""
+    placed = project_states(states, method=method, backend=backend, progress=progress)
+    return map_sample(states, refined_or_placed(states, placed), backend=backend)
 
 
 def map_sample(states: LayerStates, projection: ProjectionResult, *, backend: str = "auto") -> Sample:
@@ -84,5 +87,5 @@ def map_sample(states: LayerStates, projection: ProjectionResult, *, backend: st
         truncation=str(entry.attrs.get("truncation", "last")),
         layer=states.layer,
         state=states.kind,
-        projection=f"{projection.method}/{projection.attrs.get('backend_used', backend)}",
+        projection=map_label({"backend_used": backend, **projection.attrs}),
     )

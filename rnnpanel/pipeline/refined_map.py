@@ -53,7 +53,7 @@ from rnnpanel.store.state_store import PROJECTIONS
 log = logging.getLogger(__name__)
 
 #: Bump when the refined maps' arrays or their meaning change: they are then made again.
-REFINED_VERSION = 1
+REFINED_VERSION = 2  # 2: steps bounded as openTSNE bounds them
 #: Shares of the progress bar: reading and reducing every state, building the graph, the iterations.
 _READ_SHARE, _GRAPH_SHARE = 0.15, 0.30
 _started: set[tuple[str, str, str]] = set()     # (store, entry, placed key): started by this process
@@ -77,6 +77,18 @@ def best_map_key(states: LayerStates, placed_key: str) -> str:
     """The refined map of ``placed_key`` when the store holds it, else ``placed_key`` itself."""
     key = refined_key(placed_key)
     return key if states.entry.store.has_projection(states.entry.key, key) else placed_key
+
+
+def refined_or_placed(states: LayerStates, placed: ProjectionResult) -> ProjectionResult:
+    """The stored refinement of the map ``placed`` when there is one, else ``placed``."""
+    key = best_map_key(states, placed.key)
+    return placed if key == placed.key else _stored_map(states, key, quality=False)
+
+
+def stored_attrs(states: LayerStates, key: str) -> dict[str, Any]:
+    """The attributes of the stored map ``key`` (its arrays are not read); empty when it is not stored."""
+    found = [a for a in states.entry.store.projections(states.entry.key) if a.get("projection_key") == key]
+    return found[0] if found else {}
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from rnnpanel.pipeline.project import (
     project_states,
     requested_key,
 )
+from rnnpanel.pipeline.refined_map import best_map_key
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.store import LayerStates, StateStore, StoredEntry
 from rnnpanel.store.disk_space import BLOCK_BYTES, METADATA_BYTES, check_room, telling_full_disk
@@ -323,7 +324,9 @@ class EntryStates:
         Sample
             Shared: callers must not change it.
         """
-        return self._samples.get_or_make((self.stored.address, method, backend),
+        # keyed by the map drawn too: once a placed map's refinement is stored, the next session draws that one
+        drawn = best_map_key(self.stored, requested_key(self.stored, method=method, backend=backend))
+        return self._samples.get_or_make((self.stored.address, method, backend, drawn),
                                          lambda: build_sample(self.stored, method=method, backend=backend,
                                                               progress=progress))
 

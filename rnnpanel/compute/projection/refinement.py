@@ -17,7 +17,9 @@ Here the same optimisation is written for what it needs:
   of cubic interpolation), refreshed from every state's position at every iteration in a frame
   kept while the map stays inside it.
 * **The step** is openTSNE's: gains, momentum 0.8, learning rate ``max(N / 12, 200)``, no
-  exaggeration.
+  exaggeration, and no point moving more than 5 map units in one step (openTSNE's
+  ``max_step_norm``: without it a few states of a whole corpus flew hundreds of units off and
+  stretched the grid, coarsening everyone else's repulsion).
 
 Memory is the graph (8·N·k bytes with its reverse) plus a few arrays of N positions: 0.7 GB for
 2.6 million states and k = 30, and the states' principal components (N × 50 float32) while the
@@ -46,6 +48,8 @@ DEFAULT_REFINE_ITER = 150
 DEFAULT_REFINE_NEIGHBORS = 30
 _MOMENTUM = 0.8
 _MIN_GAIN = 0.01
+#: openTSNE's ``max_step_norm``: no point moves farther in one step (a few would fly off and stretch the grid).
+_MAX_STEP = 5.0
 
 Progress = Callable[[int, int], Any]
 """``progress(done, total)`` after each iteration (or graph cell block)."""
@@ -176,6 +180,9 @@ def refine_streamed(embedding: np.ndarray, graph: np.ndarray, *, n_iter: int = D
             gains = np.where(flipped, gains + 0.2, gains * 0.8)
             np.maximum(gains, _MIN_GAIN, out=gains)
             update = _MOMENTUM * update - rate * gains * grad
+            norms = np.sqrt(np.sum(update * update, axis=1))
+            far = norms > _MAX_STEP
+            update[far] *= (_MAX_STEP / norms[far])[:, None]      # openTSNE's max_step_norm: none flies off
             y += update
             if progress is not None and progress(it + 1, int(n_iter)):
                 break
