@@ -41,6 +41,7 @@ from rnnpanel.app.key_relay import KeyListener
 from rnnpanel.app.live_input import LiveInput
 from rnnpanel.app.loading import SampleLoader, cannot_show
 from rnnpanel.app.projection_map import RASTER_ABOVE, ProjectionMap
+from rnnpanel.app.refined_map import RefinedMapWatch
 from rnnpanel.app.sequence_tabs import SequenceTabs
 from rnnpanel.app.sequence_views import SequenceViews
 from rnnpanel.app.shown import Shown
@@ -125,6 +126,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         # runs a callback on the session's event loop (an app built ahead: once it has a session)
         self._on_loop = None if ahead else on_session_loop()
         self._loader = SampleLoader(failed=self._load_failed)
+        self.refined = RefinedMapWatch(swap=self._swap_map)    # a placed map's refinement, swapped in when done
         self._keys = KeyListener()
         self._keys.param.watch(self._on_key, "presses")
         p = self.param
@@ -411,6 +413,14 @@ class RnnPanelApp(pn.viewable.Viewer):
         self._lay_out()
         self._open_comparison()         # A changed: the comparison follows
         self._after_first_page(partial(self._show_rest, sample))
+        self._after_first_page(partial(self.refined.follow, self._states(), self.method, sample))
+
+    def _swap_map(self, sample: Sample) -> None:
+        """Show ``sample``, the same states on another map of them (a placed map's refinement),
+        keeping the shown sequence."""
+        sequence = self.sequence
+        self._show(sample)
+        self.sequence = sequence
 
     def _show_rest(self, sample: Sample | None) -> None:
         """The tabs (and, the first time, the sidebar's settings and tools) once the browser has drawn
@@ -592,7 +602,7 @@ class RnnPanelApp(pn.viewable.Viewer):
         return pn.Column(
             pn.pane.HTML("<h2 style='margin:4px 0'>rnnpanel</h2>"
                          "<p style='margin:0;color:#555'>hidden states of a recurrent classifier</p>"),
-            rest, self._loader.progress, self._loader.status, width=SIDEBAR_WIDTH,
+            rest, self._loader.progress, self._loader.status, self.refined.status, width=SIDEBAR_WIDTH,
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
