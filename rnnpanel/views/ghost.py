@@ -111,16 +111,17 @@ def change_columns(before: list[str], after: list[str]) -> tuple[dict[str, np.nd
 
 
 def change_note(label: str, removed: list[str], n_new: int, *, most: int = 8) -> str:
-    """One line naming the ghost, what the underlines mean and the ghost's words the shown text lost
-    (a red bar marks where words were removed)."""
+    """One line naming the ghost, what the underlines mean and the ghost's words the shown text lacks
+    (a red bar marks where words were removed). Worded either way round: the ghost may be the text
+    before an edit or after one (a flip shown over its original)."""
     if not removed and not n_new:
         return f"Same words as the ghost ({label})"
     parts = [f"Against the ghost ({label})"]
     if n_new:
-        parts.append("underlined: new words")
+        parts.append("underlined: not in the ghost")
     if removed:
         listed = ", ".join(removed[:most]) + (f" and {len(removed) - most} more" if len(removed) > most else "")
-        parts.append(f"removed or replaced: {listed}")
+        parts.append(f"only in the ghost: {listed}")
     return " · ".join(parts)
 
 
