@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +21,11 @@ from rnnpanel.store import StoredEntry
 from rnnpanel.store.mapped import has_mapped
 
 log = logging.getLogger(__name__)
+
+#: Followers hear of the progress at most this often: the search of short sequences reports many
+#: groups a second, and each report is a document patch for every following session, which delayed a
+#: selection by up to a second when they came in a burst (benchmarks/RESULTS.md, "What if").
+REPORT_EVERY_S = 0.5
 
 Report = Callable[[float, str], None]
 Done = Callable[[Fragility | None, Exception | None], None]
@@ -76,10 +82,16 @@ def follow(entry: StoredEntry, report: Report, done: Done, *, limit: int = DEFAU
 
 
 def _compute(entry: StoredEntry, limit: int, key: str, job: _Job) -> None:
+    told = [-REPORT_EVERY_S]
+
     def report(fraction: float, message: str = "") -> None:
         with _LOCK:
             job.progress = (fraction, message or job.progress[1])
             followers = list(job.followers)
+        now = time.monotonic()
+        if now - told[0] < REPORT_EVERY_S:      # kept for a later follower; the next report says it
+            return
+        told[0] = now
         for follower, _ in followers:
             _tell(follower, *job.progress)
 
