@@ -37,7 +37,6 @@ from rnnpanel.pipeline.live import live_sample
 from rnnpanel.pipeline.sample import Sample
 from rnnpanel.pipeline.states import EntryStates
 from rnnpanel.views.importance import (
-    EMPTY_TITLE,
     KINDS,
     bar_columns,
     importance_title,
@@ -53,7 +52,9 @@ from rnnpanel.views.text import text_title
 HEIGHT = 108
 CONTROLS_HEIGHT = 68          # their two rows
 LIMIT_MAX = 30
-COMPUTING = "computing…"
+#: A shown sequence's importance is asked for once it has been shown this long: stepping through
+#: sequences with the arrow keys runs no model, and a selection never waits for one.
+QUIET_MS = 300
 SEARCHING = "<span class='rp-hint'>Searching: the model reads every removal of each round…</span>"
 NO_SEQUENCE = "Select a sequence or type a text first: the flip search edits the shown sequence."
 HOW = ("<span class='rp-hint' style='color:#666'>The smallest flip: the model reads the text without each word, "
@@ -129,6 +130,7 @@ class WhatIfPanel(pn.viewable.Viewer):
         self._search = 0              # counts flip searches: only the last one's result is shown
         self._flip_shown: Shown | None = None      # the flip's edited text this panel drew as the ghost
         self._controls: list | None = None      # made after the first page (show_controls)
+        self._busy_in: tuple = (None, None)       # the bars' figure and its "computing…" label
         self._spinner = pn.indicators.LoadingSpinner(value=True, size=18, visible=False, margin=(8, 4))
         self._result = pn.pane.HTML(HOW, height=40, sizing_mode="stretch_width", margin=(0, 10), name="flip_result",
                                     styles={"overflow-y": "auto", "font-size": "12px", "line-height": "1.35"})
@@ -163,7 +165,8 @@ class WhatIfPanel(pn.viewable.Viewer):
         with param.edit_constant(self):
             self.param.update(importance=None, flip=None)
         self._drop_own_ghost()
-        self._result.object = HOW
+        if self._result.object != HOW:
+            self._result.object = HOW
         self._views.removed.data = empty_like(self._views.removed.data)
         shown = self.shown
         if not self._readable(shown):
@@ -172,7 +175,20 @@ class WhatIfPanel(pn.viewable.Viewer):
             return
         self._set_busy("importance")
         self._draw()
-        self._run(self._importance_of, self._show_importance, self._generation, shown, self.states)
+        self._after_quiet(partial(self._ask_importance, self._generation, on_session_loop()))
+
+    @staticmethod
+    def _after_quiet(callback: Callable[[], None]) -> None:
+        doc = pn.state.curdoc
+        if doc is None:
+            callback()
+        else:
+            doc.add_timeout_callback(callback, QUIET_MS)
+
+    def _ask_importance(self, generation: int, on_loop: Callable) -> None:
+        if generation == self._generation:        # else another sequence came meanwhile: its own turn follows
+            self._run(self._importance_of, self._show_importance, generation, self.shown, self.states,
+                      on_loop=on_loop)
 
     def _readable(self, shown: Shown) -> bool:
         return self.states is not None and shown.present and shown.belongs_to(self.sample)
@@ -192,31 +208,30 @@ class WhatIfPanel(pn.viewable.Viewer):
     def _draw(self) -> None:
         """Fill the bars and the words' colours from ``importance`` (emptied while there is none)."""
         views, importance = self._views, self.importance
-        busy = self.busy == "importance"
         with pn.io.hold():
-            colored = importance is not None and self.word_color == "importance"
             if importance is None:
                 views.importance.data = empty_like(views.importance.data)
                 views.word_colors.data = empty_like(views.word_colors.data)
                 views.importance_range.update(start=-1.0, end=1.0)
-                title = f"{EMPTY_TITLE}: {COMPUTING}" if busy else EMPTY_TITLE
             else:
                 views.importance.data = bar_columns(importance, self.kind)
                 low, high = value_range(importance_values(importance, self.kind))
                 views.importance_range.update(start=low, end=high)
-                views.word_colors.data = (word_color_columns(importance, self.kind) if colored
-                                          else empty_like(views.word_colors.data))
-                title = importance_title(importance, self.kind)
-            views.importance_figure.title.text = title
-            views.text_fig.title.text = text_title(self._background(colored, busy), scrollable=views.scrollable)
+                views.word_colors.data = (word_color_columns(importance, self.kind)
+                                          if self.word_color == "importance" else empty_like(views.word_colors.data))
 
-    def _background(self, colored: bool, busy: bool) -> str:
-        """What the text view's word backgrounds show, for its title."""
-        if colored:
-            label = next(k for k, v in KINDS.items() if v == self.kind)
-            return f"{label} importance"
-        waiting = busy and self.word_color == "importance"
-        return "EP after each word" + (f"; importance {COMPUTING}" if waiting else "")
+    @param.depends("kind", "word_color", "sample", watch=True)
+    def _titles(self) -> None:
+        """The bars' and the text view's titles: what they show. Set when the user picks another kind
+        or colouring (or a new sample's figures come), never on a selection (see
+        :func:`~rnnpanel.views.importance.importance_title`)."""
+        views = self._views
+        if getattr(views, "importance_figure", None) is None:
+            return
+        views.importance_figure.title.text = importance_title(self.kind)
+        label = next(k for k, v in KINDS.items() if v == self.kind)
+        background = f"{label} importance" if self.word_color == "importance" else "EP after each word"
+        views.text_fig.title.text = text_title(background, scrollable=views.scrollable)
 
     # -- the smallest flip ----------------------------------------------------------------------
     def search_flip(self) -> None:
@@ -265,13 +280,13 @@ class WhatIfPanel(pn.viewable.Viewer):
 
     # -- the model thread -----------------------------------------------------------------------
     def _run(self, work: Callable[..., Any], show: Callable[[Any], None], generation: int, *args: Any,
-             search: int | None = None) -> None:
+             search: int | None = None, on_loop: Callable | None = None) -> None:
         """``work(*args)`` on the model thread, skipped if the sequence changed before it starts;
         ``show(result)`` back on the session's event loop if it is still the one shown (and, for a
         flip, still the last search); an error is said in the page."""
         from rnnpanel.app import model_worker
 
-        on_loop = on_session_loop()
+        on_loop = on_loop or on_session_loop()
 
         def current() -> bool:
             return generation == self._generation and (search is None or search == self._search)
@@ -304,9 +319,18 @@ class WhatIfPanel(pn.viewable.Viewer):
         self._draw()
 
     def _set_busy(self, what: str) -> None:
+        """Say what is being computed: the importance in the bars' plot (a canvas label: no layout
+        changes on a selection), a flip by the spinner beside the controls."""
         with param.edit_constant(self):
             self.busy = what
-        self._spinner.visible = bool(what)
+        fig = getattr(self._views, "importance_figure", None)
+        if fig is not None and fig is not self._busy_in[0]:      # a new sample's figure: found once
+            self._busy_in = (fig, fig.select_one({"name": "importance_busy"}))
+        label = self._busy_in[1]
+        if label is not None and label.visible != (what == "importance"):
+            label.visible = what == "importance"
+        if self._spinner.visible != (what == "flip"):
+            self._spinner.visible = what == "flip"
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._panel

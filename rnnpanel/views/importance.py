@@ -12,7 +12,7 @@ one class). Pure column data and figures; the numbers come from
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import ColumnDataSource, Range1d, Rect, Segment, Span, VBar
+from bokeh.models import ColumnDataSource, Label, Range1d, Rect, Segment, Span, VBar
 from bokeh.plotting import figure
 
 from rnnpanel.pipeline.importance import Flip, WordImportance
@@ -24,8 +24,8 @@ from rnnpanel.views.sequence import LINE_HEIGHT, text_layout
 #: The kinds of importance a user picks from (label → field of :class:`WordImportance`).
 KINDS = {"removal": "removal", "gradient × input": "gradient_x_input"}
 #: What each kind measures, for the figure's title.
-MEANING = {"removal": "P({c}) of the text − P({c}) without the word",
-           "gradient_x_input": "gradient of P({c}) × embedding, summed"}
+MEANING = {"removal": "P(predicted class) of the text − P(…) without the word",
+           "gradient_x_input": "gradient of P(predicted class) × embedding, summed"}
 AGAINST_MANY = "#7f7f7f"      # away from the prediction when there are several other classes
 NEUTRAL = "#ffffff"           # no effect: a word on the text view's own background
 UNREAD = "#dddddd"            # no value (a one-word text has no removal)
@@ -33,7 +33,7 @@ UNREAD = "#dddddd"            # no value (a one-word text has no removal)
 #: (the EP boxes are drawn at the same opacity).
 STRONGEST = 0.75
 FIGURE_HEIGHT = 110
-EMPTY_TITLE = "Word importance"
+COMPUTING = "computing…"
 
 
 def importance_values(importance: WordImportance, kind: str) -> np.ndarray:
@@ -88,9 +88,11 @@ def removed_columns(flip: Flip) -> dict[str, np.ndarray | list]:
     return {"x0": wx[rows] - half, "x1": wx[rows] + half, "y": wy[rows]}
 
 
-def importance_title(importance: WordImportance, kind: str) -> str:
-    c = importance.predicted_name
-    return f"Word importance: {MEANING[kind].format(c=c)} (above 0: supports {c})"
+def importance_title(kind: str) -> str:
+    """The figure's title for ``kind``. It names no class, so that it changes only when the user
+    picks another kind: a title's new text makes the browser lay the figure out again, which a
+    selection must not wait for (the header names the predicted class)."""
+    return f"Word importance: {MEANING[kind]} (above 0: supports the prediction)"
 
 
 def value_range(values: np.ndarray) -> tuple[float, float]:
@@ -105,8 +107,8 @@ def importance_figure(bars: ColumnDataSource, states: ColumnDataSource, hover: C
                       x_range: Range1d, y_range: Range1d):
     """The bars, on the step axis ``x_range`` shared with the heatmap and the step distances; a
     hovered bar highlights its word and state in every view (:mod:`rnnpanel.views.linking`)."""
-    fig = figure(title=EMPTY_TITLE, tools="", x_range=x_range, y_range=y_range, height=FIGURE_HEIGHT, width=600,
-                 toolbar_location=None, name="importance")
+    fig = figure(title=importance_title("removal"), tools="", x_range=x_range, y_range=y_range,
+                 height=FIGURE_HEIGHT, width=600, toolbar_location=None, name="importance")
     bar = add_glyph(fig, VBar(x="t", top="v", width=0.8, fill_color="color", line_color=None), bars,
                     name="importance_bars")
     add_glyph(fig, Rect(x="t", y=0, width=0.95, height=1e6, fill_color=None, line_color="#000000", line_width=2),
@@ -114,6 +116,9 @@ def importance_figure(bars: ColumnDataSource, states: ColumnDataSource, hover: C
     fig.add_layout(Span(location=0, dimension="width", line_color="#444444", line_width=1))
     fig.add_tools(hover_tool(bar, states, hover, step_field="t",
                              tooltips=[("word", "@word"), ("importance", "@v{+0.0000}")]))
+    # "computing…" drawn in the plot (a canvas annotation: showing it lays nothing out again)
+    fig.add_layout(Label(x=8, y=8, x_units="screen", y_units="screen", text=COMPUTING, visible=False,
+                         text_font_size="11px", text_color="#666666", name="importance_busy"))
     fig.xgrid.visible = False
     fig.yaxis.ticker.desired_num_ticks = 3
     fig.title.text_font_size = "12px"

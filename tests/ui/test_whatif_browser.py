@@ -56,7 +56,7 @@ def test_importance_bars_word_colours_and_the_smallest_flip(page, ui_store):
     wait_until(lambda: count(page, "importance_bars") == t, timeout=60)
     np.testing.assert_allclose(page.evaluate(COLUMN, ["importance_bars", "v"]), expected.removal, atol=1e-5)
     assert page.evaluate(COLUMN, ["importance_bars", "word"]) == page.evaluate(COLUMN, ["text_words", "word"])
-    assert f"supports {expected.predicted_name}" in page.evaluate(FIGURE_TITLE, "importance")
+    assert "P(predicted class) of the text" in page.evaluate(FIGURE_TITLE, "importance")
     # hovering the largest bar highlights its word in the text view and its state in the map
     k = int(np.argmax(np.abs(expected.removal)))
     page.evaluate("window.scrollTo(0, 0)")
