@@ -24,8 +24,8 @@ from rnnpanel.views.sequence import LINE_HEIGHT, text_layout
 #: The kinds of importance a user picks from (label → field of :class:`WordImportance`).
 KINDS = {"removal": "removal", "gradient × input": "gradient_x_input"}
 #: What each kind measures, for the figure's title.
-MEANING = {"removal": "P(predicted class) of the text − P(…) without the word",
-           "gradient_x_input": "gradient of P(predicted class) × embedding, summed"}
+MEANING = {"removal": "Removal: P(predicted class) − the same without the word",
+           "gradient_x_input": "Gradient × input: ∂P(predicted class)/∂embedding · embedding"}
 AGAINST_MANY = "#7f7f7f"      # away from the prediction when there are several other classes
 NEUTRAL = "#ffffff"           # no effect: a word on the text view's own background
 UNREAD = "#dddddd"            # no value (a one-word text has no removal)
@@ -92,7 +92,7 @@ def importance_title(kind: str) -> str:
     """The figure's title for ``kind``. It names no class, so that it changes only when the user
     picks another kind: a title's new text makes the browser lay the figure out again, which a
     selection must not wait for (the header names the predicted class)."""
-    return f"Word importance: {MEANING[kind]} (above 0: supports the prediction)"
+    return f"{MEANING[kind]} (> 0: supports it)"
 
 
 def value_range(values: np.ndarray) -> tuple[float, float]:

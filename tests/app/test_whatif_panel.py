@@ -62,13 +62,13 @@ def test_the_bars_are_the_word_importance_of_the_stored_window(app):
     assert app.whatif.importance.words == shown_words == list(app.views.importance.data["word"])
     np.testing.assert_allclose(bars(app), np.nan_to_num(expected.removal), atol=TOLERANCE)
     assert list(app.views.importance.data["t"]) == list(range(len(shown_words)))
-    assert "supports the prediction" in app.views.importance_figure.title.text
+    assert app.views.importance_figure.title.text.startswith("Removal: P(predicted class)")
     low, high = app.views.importance_range.start, app.views.importance_range.end
     assert low == -high and high >= np.abs(bars(app)).max()
 
     app.whatif.kind = "gradient_x_input"               # the other kind: drawn from the same result
     np.testing.assert_allclose(bars(app), expected.gradient_x_input, atol=TOLERANCE)
-    assert "gradient" in app.views.importance_figure.title.text
+    assert app.views.importance_figure.title.text.startswith("Gradient × input")
 
 
 def test_the_bars_of_a_live_text_are_its_word_importance(app):

@@ -56,7 +56,7 @@ def test_importance_bars_word_colours_and_the_smallest_flip(page, ui_store):
     wait_until(lambda: count(page, "importance_bars") == t, timeout=60)
     np.testing.assert_allclose(page.evaluate(COLUMN, ["importance_bars", "v"]), expected.removal, atol=1e-5)
     assert page.evaluate(COLUMN, ["importance_bars", "word"]) == page.evaluate(COLUMN, ["text_words", "word"])
-    assert "P(predicted class) of the text" in page.evaluate(FIGURE_TITLE, "importance")
+    assert page.evaluate(FIGURE_TITLE, "importance").startswith("Removal: P(predicted class)")
     # hovering the largest bar highlights its word in the text view and its state in the map
     k = int(np.argmax(np.abs(expected.removal)))
     page.evaluate("window.scrollTo(0, 0)")
@@ -70,7 +70,7 @@ def test_importance_bars_word_colours_and_the_smallest_flip(page, ui_store):
     assert "removal importance" in page.evaluate(FIGURE_TITLE, "text_view")
     shot(page, "importance-words-coloured")
     page.get_by_role("button", name="gradient × input").click()
-    wait_until(lambda: "gradient" in page.evaluate(FIGURE_TITLE, "importance"))
+    wait_until(lambda: page.evaluate(FIGURE_TITLE, "importance").startswith("Gradient × input"))
     np.testing.assert_allclose(page.evaluate(COLUMN, ["importance_bars", "v"]), expected.gradient_x_input,
                                atol=1e-5)
     shot(page, "importance-gradient-x-input")
