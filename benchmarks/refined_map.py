@@ -121,6 +121,48 @@ def quality_stage(store: str, entry: str, placed_key: str, refined: str, n: int,
             "whole_corpus_maps_on_the_subset": {"full_fit_quality": full_q, **whole}}
 
 
+def corpus_knn_stage(store: str, entry: str, keys: dict[str, str], n_queries: int = 5000,
+                     k: int = 10) -> dict[str, Any]:
+    """k-NN preservation at the corpus's own scale: for ``n_queries`` seeded states, their ``k`` nearest
+    among *all* states (exact, in the states' space, read block by block) against their ``k`` nearest
+    among all states in each map ``keys`` (name → projection key). The 200,000-state subsets above
+    compare neighbourhoods among a 7.5 % sample; this one is what a full fit of every state would
+    be measured by."""
+    from scipy.spatial import cKDTree
+
+    from rnnpanel.compute.row_blocks import read_rows, row_blocks
+    from rnnpanel.store import StateStore
+
+    e = StateStore(store).entry(entry)
+    states = e.states(layer=-1, kind="h")
+    n = int(states.shape[0])
+    n_queries = min(n_queries, n)
+    queries = np.sort(np.random.default_rng(1).choice(n, size=n_queries, replace=False))
+    from rnnpanel.compute.row_blocks import gather_rows
+
+    q = np.asarray(gather_rows(states, queries), dtype=np.float32)
+    q_sq = np.sum(q * q, axis=1)
+    best_d = np.full((n_queries, k + 1), np.inf, dtype=np.float32)
+    best_i = np.zeros((n_queries, k + 1), dtype=np.int64)
+    started = time.perf_counter()
+    for start, stop in row_blocks(n, 65_536):
+        rows = np.asarray(read_rows(states, start, stop), dtype=np.float32)
+        d2 = q_sq[:, None] - 2.0 * (q @ rows.T) + np.sum(rows * rows, axis=1)[None, :]
+        part = np.argpartition(d2, k, axis=1)[:, : k + 1]
+        cand_d = np.concatenate([best_d, np.take_along_axis(d2, part, axis=1)], axis=1)
+        cand_i = np.concatenate([best_i, part + start], axis=1)
+        order = np.argsort(cand_d, axis=1, kind="stable")[:, : k + 1]
+        best_d, best_i = np.take_along_axis(cand_d, order, axis=1), np.take_along_axis(cand_i, order, axis=1)
+    high = [set(r[r != qi][:k]) for r, qi in zip(best_i, queries, strict=True)]
+    out: dict[str, Any] = {"n_queries": n_queries, "k": k, "exact_search_seconds": round(time.perf_counter() - started)}
+    for name, key in keys.items():
+        xy = e.store.read_projection(e.key, key)[0]["embedding"]
+        _, idx = cKDTree(xy).query(xy[queries], k=k + 1)
+        low = [set(r[r != qi][:k]) for r, qi in zip(idx, queries, strict=True)]
+        out[name] = round(float(np.mean([len(h & lo) / k for h, lo in zip(high, low, strict=True)])), 4)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", required=True)
@@ -129,11 +171,21 @@ def main() -> int:
     parser.add_argument("--quality-n", type=int, default=200_000)
     parser.add_argument("--quality-fit", type=int, default=19_000)
     parser.add_argument("--max-fit", default="auto", help="the placed map's --max-fit (small test entries)")
+    parser.add_argument("--corpus-knn", nargs="+", metavar="NAME=KEY", default=None,
+                        help="only k-NN preservation among all states for these stored maps, added to --json")
     parser.add_argument("--placed-key", default=None,
                         help="refine this stored placed map instead of making it (stage 1 is then not run)")
     args = parser.parse_args()
     from rnnpanel.compute.projection.machine import machine_record
     from rnnpanel.pipeline.refined_map import refined_key
+
+    if args.corpus_knn:
+        record = json.loads(args.json.read_text()) if args.json.exists() else {}
+        keys = dict(item.split("=", 1) for item in args.corpus_knn)
+        record["corpus_knn"] = {"load_start": _load(), **corpus_knn_stage(args.store, args.entry, keys)}
+        _save(args.json, record)
+        print(json.dumps(record["corpus_knn"]), flush=True)
+        return 0
 
     record: dict[str, Any] = {"machine": machine_record(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC",
                                                                                      time.gmtime())}
