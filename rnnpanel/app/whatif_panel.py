@@ -201,7 +201,6 @@ class WhatIfPanel(pn.viewable.Viewer):
     def _show_importance(self, importance: WordImportance) -> None:
         with param.edit_constant(self):
             self.importance = importance
-        self._set_busy("")
         self._draw()
 
     @param.depends("kind", "word_color", watch=True)
@@ -261,7 +260,6 @@ class WhatIfPanel(pn.viewable.Viewer):
         flip, edited = found
         with param.edit_constant(self):
             self.flip = flip
-        self._set_busy("")
         with pn.io.hold():
             self._views.removed.data = (removed_columns(flip) if flip.flipped
                                         else empty_like(self._views.removed.data))
@@ -294,7 +292,8 @@ class WhatIfPanel(pn.viewable.Viewer):
         def done(result: Any, error: Exception | None) -> None:
             if not current():
                 return                  # of a sequence (or a search) no longer shown: dropped
-            self._set_busy("")
+            if self.busy == ("importance" if search is None else "flip"):    # not the other one's, still running
+                self._set_busy("")
             if error is not None:
                 self._fail(error, "word importance" if search is None else "the smallest flip")
             else:
