@@ -23,8 +23,13 @@ from rnnpanel.store import StoredEntry
 from rnnpanel.views.fragility import flip_words_html
 
 COMPUTE = "Compute fragility"
+#: One line beside the button (a failure in full is in its notification): the tabs stay close under the map.
+_LINE = "margin:8px 0;font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
+LINE = f"<p class='rp-hint' style='{_LINE}'>{{}}</p>"
 HINT = "<p class='rp-hint' style='margin:6px 0'>{}</p>"
-FAILED = "<p class='rp-hint' style='margin:6px 0;color:#a12622'>{}</p>"
+FAILED = f"<p class='rp-hint' style='{_LINE};color:#a12622'>{{}}</p>"
+#: The controls row's height: one line of text beside a 28 px button.
+ROW_HEIGHT = 36
 
 
 def seconds(value: float) -> str:
@@ -47,13 +52,14 @@ class FragilityPanel(param.Parameterized):
         self.limit = limit
         self._entry: StoredEntry | None = None
         self._class_names: tuple[str, ...] = ()
-        self._buttons = [pn.widgets.Button(name=COMPUTE, width=160, margin=(4, 10))
+        self._buttons = [pn.widgets.Button(name=COMPUTE, width=160, height=28, margin=(4, 10))
                          for _ in range(2)]          # one above the table, one in the Flip words tab
         for button in self._buttons:
             button.on_click(lambda _e: self.compute())
-        self.progress = pn.indicators.Progress(value=0, max=100, width=180, visible=False, margin=(14, 10))
+        self.progress = pn.indicators.Progress(value=0, max=100, width=180, visible=False, margin=(12, 10))
         self.status = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
-        self.controls = pn.Row(self._buttons[0], self.progress, self.status, sizing_mode="stretch_width")
+        self.controls = pn.Row(self._buttons[0], self.progress, self.status, sizing_mode="stretch_width",
+                               height=ROW_HEIGHT)
         self._words = pn.pane.HTML("", sizing_mode="stretch_width")
         self.flip_words = pn.Column(self._buttons[1], self._words, sizing_mode="stretch_width")
 
@@ -101,10 +107,10 @@ class FragilityPanel(param.Parameterized):
         for button in self._buttons:
             button.param.update(disabled=False, name=COMPUTE, visible=True)
         self.progress.visible = False
-        self.status.object = HINT.format(
-            f"<b>fragile</b>: how many removed words flip each prediction (greedy search, at most {self.limit}). "
-            f"Not computed for this entry yet: {n:,} sequences, searched on one CPU core in a separate process "
-            "(minutes for tens of thousands), then kept for every later session.")
+        self.status.object = LINE.format(
+            f"<b>fragile</b>: removed words that flip each prediction (greedy, at most {self.limit}). "
+            f"Not computed yet for these {n:,} sequences: in the background on one core (minutes for tens "
+            "of thousands), then kept for every session.")
         self._words.object = HINT.format(
             "The words whose removal most often flips a prediction, per class, once fragility is computed.")
 
@@ -113,7 +119,7 @@ class FragilityPanel(param.Parameterized):
             return
         self.progress.value = int(round(100 * max(0.0, min(1.0, fraction))))
         if message:
-            self.status.object = HINT.format(html.escape(message))
+            self.status.object = LINE.format(html.escape(message))
 
     def _done(self, entry: StoredEntry, result: Fragility | None, error: Exception | None) -> None:
         if entry is not self._entry:          # another entry is shown meanwhile: it has its own state
@@ -130,7 +136,7 @@ class FragilityPanel(param.Parameterized):
             button.visible = False
         self.progress.visible = False
         flipped = int(fragility.flipped.sum())
-        self.status.object = HINT.format(
+        self.status.object = LINE.format(
             f"<b>fragile</b>: how many removed words flip each prediction (greedy search; "
             f"<b>&gt; {fragility.limit}</b>: no flip within {fragility.limit}). {flipped:,} of "
             f"{len(fragility.removals):,} sequences flip; computed in {seconds(fragility.seconds)}.")

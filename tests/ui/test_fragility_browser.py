@@ -73,7 +73,7 @@ def test_computed_in_the_page_then_sorted_and_filtered_by_it(browser, fragile_fr
         words = pg.locator("table.rp-flip-words")
         wait_until(lambda: words.count() == len(expected.flip_words), timeout=30)
         first = expected.flip_words[next(iter(expected.flip_words))][0]["word"]
-        assert first in words.first.inner_text()
+        wait_until(lambda: first in words.first.inner_text(), timeout=30)   # the tab drawn, not only present
         screenshot(pg, "fragile-flip-words")
         assert pg.page_errors == []
         next(pages, None)
