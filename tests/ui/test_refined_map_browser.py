@@ -6,6 +6,7 @@ Screenshot at 1400 x 900 under shots when that folder exists, else artifacts/.""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,13 +16,19 @@ from rnnpanel.pipeline.refined_map import refined_key
 from rnnpanel.store import StateStore, locks
 from rnnpanel.store.atomic import LOCK_PREFIX
 from rnnpanel.store.state_store import PROJECTIONS
-from tests.ui.conftest import open_page, running_app, small_store, wait_until  # noqa: F401 -- fixtures
+from tests.ui.conftest import open_page, running_app, screenshot, small_store, wait_until  # noqa: F401
 from tests.ui.test_app_browser import COLUMN, FIND, count, select_first_row
-from tests.ui.test_ghost_browser import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 FIGURE_TITLE = "(name) => { " + FIND + " const f = find(name); return f ? f.title.text : null; }"
+SHOTS = Path("shots")
+
+
+def shot(pg, name: str) -> None:
+    path = screenshot(pg, name)
+    if SHOTS.is_dir():
+        shutil.copy(path, SHOTS / f"{name}.png")
 
 
 @pytest.fixture
@@ -72,6 +79,7 @@ def _placed_then_refined(page, store: StateStore, placed_store: dict, release) -
     assert "iteration 12 of 150" in status.inner_text()
     length = select_first_row(page)
     placed_xy = page.evaluate(COLUMN, ["trajectory_states", "x"])
+    shot(page, "refined-map-placed-progress")
     release()       # the other process is gone without a map: the page starts the refinement in a process of its own
     notice = page.get_by_text("replaced the placed map", exact=False)
     wait_until(lambda: notice.count() > 0, timeout=120)
