@@ -200,8 +200,12 @@ def open_page(browser, url: str, map_renderer: str, viewport: dict | None = None
     pg.close()
 
 
-def screenshot(pg, name: str) -> Path:
+def screenshot(pg, name: str, *, full_page: bool = True) -> Path:
+    """``name``.png in artifacts/ (the whole page, or the window as a user sees it), copied to the
+    folder ``RNNPANEL_SHOTS`` names when set (where an engineer looks at them)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    pg.screenshot(path=str(path), full_page=True)
+    pg.screenshot(path=str(path), full_page=full_page)
+    if os.environ.get("RNNPANEL_SHOTS"):
+        shutil.copy(path, Path(os.environ["RNNPANEL_SHOTS"]) / path.name)
     return path

@@ -1,12 +1,11 @@
 """A placed map's refinement in a real browser: the placed map is served at once with its backend label and
 the refinement's progress; when the separate refining process has stored the refined map, it replaces the
 placed one in the open page (a notification, no reload) and the selected sequence stays shown.
-Screenshot at 1400 x 900 under shots when that folder exists, else artifacts/."""
+Screenshot at 1400 x 900 in artifacts/."""
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,13 +21,10 @@ from tests.ui.test_app_browser import COLUMN, FIND, count, select_first_row
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 FIGURE_TITLE = "(name) => { " + FIND + " const f = find(name); return f ? f.title.text : null; }"
-SHOTS = Path("shots")
 
 
 def shot(pg, name: str) -> None:
-    path = screenshot(pg, name)
-    if SHOTS.is_dir():
-        shutil.copy(path, SHOTS / f"{name}.png")
+    screenshot(pg, name)
 
 
 @pytest.fixture

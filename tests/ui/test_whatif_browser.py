@@ -2,23 +2,20 @@
 numbers of ``word_importance`` for its stored window), hovering a bar highlights its word, the words can
 be coloured by importance, and the flip search shows the removed words, the class after and the
 edited text's ghost trajectory; a live text that no single removal flips says so. Screenshots at
-1400 x 900 under shots when that folder exists, else artifacts/."""
+1400 x 900 in artifacts/."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rnnpanel.pipeline.importance import entry_model, smallest_flip, word_importance
 from rnnpanel.store import StateStore
-from tests.ui.conftest import ARTIFACTS, wait_until
+from tests.ui.conftest import screenshot, wait_until
 from tests.ui.test_app_browser import COLUMN, FIND, count, select_first_row, table_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SHOTS = Path("shots")
 FIGURE_TITLE = "(name) => { " + FIND + " return find(name).title.text; }"
 #: Screen position of the middle of bar ``i`` of the importance figure.
 BAR_MIDDLE = "(i) => { " + FIND + """
@@ -34,9 +31,7 @@ def shot(pg, name: str) -> None:
     pg.evaluate("window.scrollTo(0, 0)")
     pg.mouse.move(5, 890)
     pg.wait_for_timeout(300)
-    folder = SHOTS if SHOTS.is_dir() else ARTIFACTS
-    folder.mkdir(exist_ok=True)
-    pg.screenshot(path=str(folder / f"{name}.png"))      # the window as a user sees it (1400 x 900)
+    screenshot(pg, name, full_page=False)      # the window as a user sees it (1400 x 900)
 
 
 def first_row_sequence(pg, ui_store) -> tuple[object, np.ndarray]:
