@@ -149,9 +149,11 @@ def running_app(store, **serve_kwargs):
         except OSError:
             return False
 
-    wait_until(up, timeout=90, interval=0.5)
-    yield url
-    stop_server(srv)
+    try:                  # stopped however the generator ends (next() past the yield, or close())
+        wait_until(up, timeout=90, interval=0.5)
+        yield url
+    finally:
+        stop_server(srv)
 
 
 def stop_server(srv) -> None:
@@ -196,8 +198,10 @@ def open_page(browser, url: str, map_renderer: str, viewport: dict | None = None
                          "document.documentElement.dataset.rnnpanelKeys === 'ready'", arg=map_renderer,
                          timeout=60000)
     pg.page_errors = errors
-    yield pg
-    pg.close()
+    try:
+        yield pg
+    finally:
+        pg.close()
 
 
 def screenshot(pg, name: str, *, full_page: bool = True) -> Path:
