@@ -7,11 +7,12 @@ texts and class names are HTML, to check that text is shown as data.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,16 @@ def running_app(store, **serve_kwargs):
         yield url
     finally:
         stop_server(srv)
+
+
+@contextlib.contextmanager
+def served(store, **serve_kwargs) -> Iterator[str]:
+    """The URL of a server of its own over ``store``, stopped after the ``with`` block."""
+    servers = running_app(store, **serve_kwargs)
+    try:
+        yield next(servers)
+    finally:
+        servers.close()
 
 
 def stop_server(srv) -> None:

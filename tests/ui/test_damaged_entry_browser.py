@@ -16,7 +16,7 @@ from rnnpanel.app.damaged_entries import DAMAGED, MARK
 from rnnpanel.pipeline.load import entry_label
 from rnnpanel.store import StateStore
 from tests.app.conftest import garble
-from tests.ui.conftest import open_page, running_app, screenshot, wait_until
+from tests.ui.conftest import open_page, screenshot, served, wait_until
 from tests.ui.test_app_browser import count, select_first_row
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -54,16 +54,6 @@ def two_entries(ui_store, tmp_path, request) -> dict:
            "healthy_states": store.entry(ui_store["multiclass"]).attrs["n_states"]}
     DAMAGED.clear()
 
-
-@contextmanager
-def served(store):
-    """A server of its own over ``store`` (stopped after the ``with`` block)."""
-    servers = running_app(store)
-    url = next(servers)
-    try:
-        yield url
-    finally:
-        next(servers, None)
 
 
 def entry_select(pg):

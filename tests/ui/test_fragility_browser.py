@@ -6,8 +6,6 @@ words tab lists each class's words."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
 
 from rnnpanel.app.fragility import COMPUTE
@@ -15,22 +13,13 @@ from rnnpanel.pipeline.importance import fragility as compute_fragility
 from rnnpanel.store import StateStore
 from rnnpanel.views.fragility import FRAGILE, PENDING, fragile_label
 from tests.app.fragility_store import fragile_fresh, fragile_source  # noqa: F401 -- fixtures
-from tests.ui.conftest import open_page, running_app, screenshot, wait_until
+from tests.ui.conftest import open_page, screenshot, served, wait_until
 from tests.ui.test_app_browser import table_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PAGE_SIZE = 12
 
-
-@contextmanager
-def served(store):
-    servers = running_app(store)
-    url = next(servers)
-    try:
-        yield url
-    finally:
-        next(servers, None)
 
 
 def fragile_cells(pg) -> list[str]:
